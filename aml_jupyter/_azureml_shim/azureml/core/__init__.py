@@ -1,0 +1,12 @@
+"""Azure ML v1's ``azureml.core``, served by aml_jupyter inside aml_jupyter runs."""
+
+from aml_jupyter import (
+    ComputeTarget,
+    Experiment,
+    Run,
+    RunStatus,
+    ScriptRunConfig,
+    Workspace,
+)
+
+__all__ = ["ComputeTarget", "Experiment", "Run", "RunStatus", "ScriptRunConfig", "Workspace"]

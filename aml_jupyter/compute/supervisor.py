@@ -1,0 +1,214 @@
+"""The run supervisor: ``python -m aml_jupyter.compute.supervisor WORKSPACE RUN_ID``.
+
+Started detached by a compute target. It unpacks the snapshot into the run's working folder,
+runs the script there in its own process group with stdout+stderr going to the driver log,
+keeps a heartbeat, enforces cancel and ``max_run_duration_seconds``, then finalizes the run
+(harvests ``./outputs`` and ``./logs``) and records how it ended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ..run_files import DRIVER_LOG
+from ..snapshot import restore_snapshot
+from ..status import RunStatus
+from ..store.records import heartbeat
+from ..workspace import Workspace
+from .finalize import finalize_run
+
+HEARTBEAT_INTERVAL_S = 2.0
+#: Seconds between SIGTERM and SIGKILL when a run is canceled or times out.
+GRACE_S = float(os.environ.get("AML_CANCEL_GRACE_SECONDS", "5"))
+#: The folder holding the ``azureml`` shim, so v1 imports resolve to aml_jupyter in runs.
+SHIM_DIR = Path(__file__).resolve().parent.parent / "_azureml_shim"
+PACKAGE_PARENT = Path(__file__).resolve().parent.parent.parent
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Warning)\b.*")
+
+
+def script_environment(ws: Workspace, run_id: str, experiment: str) -> dict[str, str]:
+    """The environment a run's script sees: ids for ``Run.get_context()``, the v1 shim."""
+    env = dict(os.environ)
+    path = [str(SHIM_DIR), str(PACKAGE_PARENT)]
+    if env.get("PYTHONPATH"):
+        path.append(env["PYTHONPATH"])
+    env.update(
+        {
+            "AML_RUN_ID": run_id,
+            "AML_WORKSPACE": str(ws.folder),
+            "AML_EXPERIMENT_NAME": experiment,
+            "AZUREML_RUN_ID": run_id,
+            "AZUREML_ARM_PROJECT_NAME": experiment,
+            "PYTHONPATH": os.pathsep.join(path),
+            "PYTHONUNBUFFERED": "1",  # the driver log is live, line by line
+        }
+    )
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def command_line(definition: dict[str, Any]) -> list[str]:
+    """The argv to start: ``python script args`` or the configured command."""
+    command = definition.get("command")
+    if command is None:
+        return [definition["python"], definition["script"], *definition["arguments"]]
+    if isinstance(command, str):
+        return ["/bin/sh", "-c", command + "".join(" " + shlex.quote(a) for a in definition["arguments"])]
+    return [*command, *definition["arguments"]]
+
+
+def error_from_log(log: Path, code: int) -> str:
+    """A one-line reason for a failed exit, from the last exception line of the driver log."""
+    if code < 0:
+        return f"The script was killed by signal {signal.Signals(-code).name}."
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, os.path.getsize(log) - 16384))
+            lines = f.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for line in reversed(lines):
+        if _EXCEPTION_LINE.match(line.strip()):
+            return f"Script exited with code {code}: {line.strip()}"
+    last = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    return f"Script exited with code {code}" + (f": {last}" if last else ".")
+
+
+class Supervisor:
+    """Runs one run to its end. Signals (SIGTERM = cancel) only set flags; the loop acts."""
+
+    def __init__(self, ws: Workspace, run_id: str) -> None:
+        self.ws = ws
+        self.run_id = run_id
+        self.run_dir = ws.run_dir(run_id)
+        self.cancel_requested = threading.Event()
+        self.finished = threading.Event()
+
+    def _beat(self) -> None:
+        while not self.finished.wait(HEARTBEAT_INTERVAL_S):
+            heartbeat(self.run_dir)
+            try:
+                if self.ws.records.get_run(self.run_id)["status"] == RunStatus.CANCEL_REQUESTED:
+                    self.cancel_requested.set()
+            except Exception:  # a busy database must not stop the heartbeat
+                traceback.print_exc()
+
+    def _stop(self, pgid: int, proc: Any) -> None:
+        for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, 10.0)):
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                return
+            deadline = time.monotonic() + wait
+            while proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    def run(self) -> None:
+        """Prepare, start, watch and finalize; never raises (a failure ends the run Failed)."""
+        import subprocess
+
+        records = self.ws.records
+        records.claim_owner(self.run_id, os.getpid())
+        heartbeat(self.run_dir)
+        signal.signal(signal.SIGTERM, lambda *_: self.cancel_requested.set())
+        threading.Thread(target=self._beat, daemon=True).start()
+        row = records.get_run(self.run_id)
+        definition = json.loads(row["definition"])
+        try:
+            records.set_status(self.run_id, RunStatus.PREPARING)
+            work = self.run_dir / "work"
+            restore_snapshot(self.ws, row["snapshot_id"], work)
+            for sub in ("outputs", "logs"):
+                (work / sub).mkdir(exist_ok=True)
+            log_path = self.run_dir / DRIVER_LOG
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            records.set_status(self.run_id, RunStatus.STARTING)
+            if self.cancel_requested.is_set():
+                finalize_run(self.ws, self.run_id, RunStatus.CANCELED)
+                return
+            with open(log_path, "ab") as log:
+                proc = subprocess.Popen(
+                    command_line(definition),
+                    cwd=work,
+                    env=script_environment(self.ws, self.run_id, row["experiment"]),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            records.update_run(self.run_id, child_pid=proc.pid)
+            records.set_status(self.run_id, RunStatus.RUNNING)
+        except Exception as exc:
+            traceback.print_exc()
+            finalize_run(
+                self.ws, self.run_id, RunStatus.FAILED,
+                error={"code": "PreparationFailed", "message": f"The run could not start: {exc}"},
+            )
+            return
+        self._watch(proc, float(definition["maxRunDurationSeconds"]), log_path)
+
+    def _watch(self, proc: Any, max_duration: float, log_path: Path) -> None:
+        deadline = time.monotonic() + max_duration
+        outcome = None
+        while proc.poll() is None:
+            if self.cancel_requested.is_set():
+                outcome = "canceled"
+            elif time.monotonic() > deadline:
+                outcome = "timeout"
+            if outcome:
+                self._stop(proc.pid, proc)
+                break
+            time.sleep(0.05)
+        code = proc.wait()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # nothing the script started outlives its run
+        except (ProcessLookupError, PermissionError):
+            pass
+        records = self.ws.records
+        requested = records.get_run(self.run_id)["error"]
+        if outcome == "canceled":
+            finalize_run(self.ws, self.run_id, RunStatus.CANCELED, exit_code=code)
+        elif outcome == "timeout":
+            error = {
+                "code": "MaxRunDurationExceeded",
+                "message": f"The run exceeded max_run_duration_seconds={max_duration:g} and was stopped.",
+            }
+            finalize_run(self.ws, self.run_id, RunStatus.FAILED, error=error, exit_code=code)
+        elif code != 0:
+            error = {"code": "UserError", "message": error_from_log(log_path, code)}
+            finalize_run(self.ws, self.run_id, RunStatus.FAILED, error=error, exit_code=code)
+        elif requested:
+            finalize_run(self.ws, self.run_id, RunStatus.FAILED, error=json.loads(requested), exit_code=0)
+        else:
+            finalize_run(self.ws, self.run_id, RunStatus.COMPLETED, exit_code=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: supervise one run."""
+    folder, run_id = (argv or sys.argv[1:])[:2]
+    supervisor = Supervisor(Workspace(folder), run_id)
+    try:
+        supervisor.run()
+    except Exception as exc:  # last resort: never leave the run looking alive
+        traceback.print_exc()
+        finalize_run(
+            supervisor.ws, run_id, RunStatus.FAILED,
+            error={"code": "SupervisorError", "message": f"The run's supervisor failed: {exc}"},
+        )
+    finally:
+        supervisor.finished.set()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""The one exception type users catch: :class:`AmlError` (and v1-named aliases of it)."""
+
+from __future__ import annotations
+
+
+class AmlError(Exception):
+    """Something the user can fix: the message says what went wrong and what to do.
+
+    Every error that aml_jupyter raises on purpose is an ``AmlError``; catch this one type.
+    """
+
+
+class ActivityFailedException(AmlError):
+    """A run ended ``Failed`` (or ``Canceled``) while ``wait_for_completion`` waited on it.
+
+    Named as in Azure ML v1. ``details`` holds ``run.get_details()`` of the failed run.
+    """
+
+    def __init__(self, message: str, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
+
+
+#: Azure ML v1 raised ``UserErrorException`` for bad input; scripts that catch it keep working.
+UserErrorException = AmlError

@@ -1,0 +1,525 @@
+"""``Run``: one tracked execution, with its status, metrics, tags, properties, files, children.
+
+Names and signatures follow Azure ML v1's ``azureml.core.Run`` so scripts carry over. Metrics
+go to an append-only file per process (see :mod:`aml_jupyter.store.metrics`); everything else
+is in the workspace's SQLite database and blob store.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import liveness
+from .errors import ActivityFailedException, AmlError
+from .run_files import DRIVER_LOG, RunFiles
+from .status import RunStatus
+from .store.metrics import IMAGE, LIST, ROW, TABLE, MetricWriter, aggregate, read_points
+
+if TYPE_CHECKING:
+    from .experiment import Experiment
+    from .workspace import Workspace
+
+#: Run types: a submitted script, a run started in this process, a child of either.
+SCRIPT_RUN, INTERACTIVE_RUN, CHILD_RUN = "azureml.scriptrun", "interactive", "child"
+
+
+def _utc(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _tag_filter(tags: Any) -> dict[str, str | None] | None:
+    """v1 accepts a key, a list of keys or a dict of key/value for tag filters."""
+    if tags is None:
+        return None
+    if isinstance(tags, str):
+        return {tags: None}
+    if isinstance(tags, dict):
+        return {str(k): None if v is None else str(v) for k, v in tags.items()}
+    return {str(k): None for k in tags}
+
+
+class Run(RunFiles):
+    """A run in an experiment. Get one from ``experiment.submit(...)``, ``Run.get_context()``,
+    ``experiment.start_logging()``, ``Run.get(ws, run_id)`` or ``Run(experiment, run_id)``."""
+
+    #: True for the run a submitted script gets from get_context(): its supervisor ends it.
+    _managed = False
+    #: True for an offline run: each log call is also printed, as v1's offline run did.
+    _echo = False
+
+    def __init__(self, experiment: Experiment, run_id: str, outputs: Any = None) -> None:
+        self._experiment = experiment
+        self._ws: Workspace = experiment.workspace
+        self._id = run_id
+        self._writer: MetricWriter | None = None
+        self._outputs_dir: Path | None = None
+        self._ws.records.get_run(run_id)  # unknown id: clear error now, not later
+
+    # finding runs ---------------------------------------------------------------------------
+    @staticmethod
+    def get(workspace: Workspace, run_id: str) -> Run:
+        """The run with id ``run_id`` (or a unique prefix of it) in ``workspace``."""
+        from .experiment import Experiment
+
+        records = workspace.records
+        matches = records.find_run_ids(run_id)
+        if run_id not in matches:
+            if len(matches) > 1:
+                raise AmlError(f"Run id prefix {run_id!r} matches several runs; type more of it.")
+            if matches:
+                run_id = matches[0]
+        row = records.get_run(run_id)
+        return Run(Experiment(workspace, row["experiment"], _check_name=False), run_id)
+
+    @classmethod
+    def get_context(cls, allow_offline: bool = True, **kwargs: Any) -> Run:
+        """The run this code is part of.
+
+        Inside a submitted run: that run. Elsewhere: a new run recorded into the workspace that
+        ``Workspace.from_config()`` finds (v1 only printed), completed when the process exits.
+        With no workspace: an offline run kept in a throwaway folder (or an error when
+        ``allow_offline=False``).
+        """
+        from .context import current_run
+
+        return current_run(allow_offline=allow_offline)
+
+    @staticmethod
+    def list(
+        experiment: Experiment,
+        type: str | None = None,
+        tags: Any = None,
+        properties: dict[str, str] | None = None,
+        status: str | None = None,
+        include_children: bool = False,
+    ) -> Iterator[Run]:
+        """Runs of an experiment, newest first."""
+        return experiment.get_runs(
+            type=type, tags=tags, properties=properties, status=status,
+            include_children=include_children,
+        )
+
+    # identity ---------------------------------------------------------------------------------
+    def _row(self) -> Any:
+        return self._ws.records.get_run(self._id)
+
+    @property
+    def id(self) -> str:
+        """The run id, ``<experiment>_<unix time>_<8 hex>``."""
+        return self._id
+
+    @property
+    def workspace(self) -> Workspace:
+        """The workspace holding this run."""
+        return self._ws
+
+    @property
+    def experiment(self) -> Experiment:
+        """The experiment this run belongs to."""
+        return self._experiment
+
+    @property
+    def number(self) -> int:
+        """The run's sequence number within its experiment (1, 2, …)."""
+        return int(self._row()["number"])
+
+    @property
+    def type(self) -> str:
+        """``azureml.scriptrun`` for a submitted script, ``interactive`` or ``child``."""
+        return str(self._row()["run_type"])
+
+    @property
+    def status(self) -> str:
+        """The run's status (see :class:`aml_jupyter.RunStatus`)."""
+        return self.get_status()
+
+    @property
+    def parent(self) -> Run | None:
+        """The parent run, or None for a top-level run."""
+        parent_id = self._row()["parent_id"]
+        return Run(self._experiment, parent_id) if parent_id else None
+
+    @property
+    def name(self) -> str:
+        """The display name, or the id when none was set."""
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        """A human name for the run (settable); defaults to its id."""
+        return self._row()["display_name"] or self._id
+
+    @display_name.setter
+    def display_name(self, value: str) -> None:
+        self._ws.records.update_run(self._id, display_name=str(value))
+
+    @property
+    def description(self) -> str | None:
+        """Free text about the run (settable)."""
+        return self._row()["description"]
+
+    @description.setter
+    def description(self, value: str) -> None:
+        self._ws.records.update_run(self._id, description=str(value))
+
+    @property
+    def tags(self) -> dict[str, str | None]:
+        """The run's tags (mutable; see :meth:`tag`)."""
+        return self.get_tags()
+
+    @property
+    def properties(self) -> dict[str, str]:
+        """The run's properties (immutable once set)."""
+        return self.get_properties()
+
+    @property
+    def folder(self) -> Path:
+        """The run's live folder in the workspace (driver log, metrics files, working folder)."""
+        return self._ws.run_dir(self._id)
+
+    def __repr__(self) -> str:
+        return (
+            f"Run(Experiment: {self._experiment.name},\nId: {self._id},\nType: {self.type},\n"
+            f"Status: {self.get_status()})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and other._id == self._id and other._ws == self._ws
+
+    def __hash__(self) -> int:
+        return hash(self._id)
+
+    # status and details -----------------------------------------------------------------------
+    def get_status(self) -> str:
+        """The current status string (NotStarted … Completed/Failed/Canceled)."""
+        return str(self._row()["status"])
+
+    def get_details(self) -> dict[str, Any]:
+        """Everything about the run in v1's ``get_details`` shape."""
+        row = self._row()
+        definition = json.loads(row["definition"] or "{}")
+        details: dict[str, Any] = {
+            "runId": self._id,
+            "displayName": self.display_name,
+            "experiment": self._experiment.name,
+            "target": row["target"],
+            "status": row["status"],
+            "createdTimeUtc": _utc(row["created_utc"]),
+            "startTimeUtc": _utc(row["started_utc"]),
+            "endTimeUtc": _utc(row["ended_utc"]),
+            "properties": self.get_properties(),
+            "tags": self.get_tags(),
+            "inputDatasets": [],
+            "outputDatasets": [],
+            "runDefinition": definition,
+            "logFiles": {DRIVER_LOG: str(self.folder / DRIVER_LOG)}
+            if (self.folder / DRIVER_LOG).exists()
+            else {},
+            "submittedBy": os.environ.get("USER", ""),
+        }
+        if row["exit_code"] is not None:
+            details["exitCode"] = row["exit_code"]
+        if row["error"]:
+            details["error"] = {"error": json.loads(row["error"])}
+        return details
+
+    def get_details_with_logs(self) -> dict[str, Any]:
+        """``get_details()`` plus the text of the driver log."""
+        details = self.get_details()
+        details["logFiles"] = {name: self.read_log() for name in details["logFiles"]}
+        return details
+
+    def read_log(self, offset: int = 0) -> str:
+        """The driver log from byte ``offset`` on ('' when there is none yet)."""
+        path = self.folder / DRIVER_LOG
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    # metrics ----------------------------------------------------------------------------------
+    def _metrics(self) -> MetricWriter:
+        if self._writer is None:
+            self._writer = MetricWriter(self.folder / "metrics")
+        return self._writer
+
+    def _say(self, text: str) -> None:
+        if self._echo:
+            print(text)
+
+    def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
+        """Log a value (number, string, bool) under ``name``; repeated calls make a series."""
+        writer = self._writer or self._metrics()
+        writer.scalar(name, value, step)
+        if self._echo:
+            self._say(f"Attempted to log scalar metric {name}:\n{value}")
+
+    def log_list(self, name: str, value: Iterable[Any], description: str = "") -> None:
+        """Log a list of values under ``name``."""
+        self._metrics().record(LIST, name, list(value))
+        self._say(f"Attempted to log list metric {name}:\n{value}")
+
+    def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
+        """Add a row (columns as keyword arguments) to the table ``name``."""
+        self._metrics().record(ROW, name, kwargs)
+        self._say(f"Attempted to log row metric {name}:\n{kwargs}")
+
+    def log_table(self, name: str, value: dict[str, list[Any]], description: str = "") -> None:
+        """Log a table given as a dict of column lists."""
+        if not isinstance(value, dict):
+            raise AmlError(f"log_table({name!r}) takes a dict of column lists, got {type(value).__name__}.")
+        self._metrics().record(TABLE, name, value)
+        self._say(f"Attempted to log table metric {name}:\n{value}")
+
+    def _log_json(self, name: str, value: Any) -> None:
+        self._metrics().record(TABLE, name, json.loads(value) if isinstance(value, str) else value)
+
+    log_accuracy_table = log_confusion_matrix = log_predictions = log_residuals = (
+        lambda self, name, value, description="": self._log_json(name, value)
+    )
+
+    def log_image(
+        self, name: str, path: str | os.PathLike[str] | None = None, plot: Any = None,
+        description: str = "",
+    ) -> None:
+        """Log an image from a file ``path`` or a matplotlib figure/pyplot ``plot``."""
+        if (path is None) == (plot is None):
+            raise AmlError("log_image takes exactly one of path= or plot=.")
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        if plot is not None:
+            buffer = io.BytesIO()
+            figure = plot.gcf() if hasattr(plot, "gcf") else plot
+            figure.savefig(buffer, format="png")
+            buffer.seek(0)
+            file_name = f"images/{safe}.png"
+            self.upload_file(file_name, buffer)
+        else:
+            file_name = f"images/{safe}{Path(path).suffix or '.png'}"  # type: ignore[arg-type]
+            self.upload_file(file_name, path)  # type: ignore[arg-type]
+        self._metrics().record(IMAGE, name, file_name)
+        self._say(f"Attempted to log image metric {name}:\n{file_name}")
+
+    def get_metrics(
+        self, name: str | None = None, recursive: bool = False, run_type: str | None = None,
+        populate: bool = False,
+    ) -> dict[str, Any]:
+        """Logged metrics: ``{name: value}``, a list for a series, columns for tables.
+
+        ``recursive=True`` returns ``{run_id: {...}}`` for this run and all its descendants.
+        """
+        if recursive:
+            runs = [self, *self.get_children(recursive=True, type=run_type)]
+            return {r.id: r.get_metrics(name) for r in runs}
+        return aggregate(read_points(self.folder / "metrics"), name)
+
+    def get_metric_history(self, name: str) -> list[dict[str, Any]]:
+        """Every logged value of one scalar metric with its step and time, oldest first."""
+        return [
+            {"step": p.step, "value": p.value, "time": p.time}
+            for p in read_points(self.folder / "metrics")
+            if p.name == name and p.kind == "s"
+        ]
+
+    def flush(self, timeout_seconds: int = 300) -> None:
+        """Nothing is buffered (every log call is already written); kept for v1 scripts."""
+
+    # tags and properties ----------------------------------------------------------------------
+    def tag(self, key: str, value: Any = None) -> None:
+        """Set one tag (a key with no value is allowed)."""
+        self._ws.records.set_tags(self._id, {key: value})
+        self._say(f"Attempted to add tag {key} with value {value}")
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        """Add or overwrite several tags."""
+        self._ws.records.set_tags(self._id, tags)
+
+    def get_tags(self) -> dict[str, str | None]:
+        """All tags."""
+        return self._ws.records.get_tags(self._id)
+
+    def remove_tags(self, tags: Iterable[str] | str) -> None:
+        """Remove tags by key."""
+        self._ws.records.remove_tags(self._id, [tags] if isinstance(tags, str) else list(tags))
+
+    def add_properties(self, properties: dict[str, Any]) -> None:
+        """Add immutable properties; changing an existing one raises :class:`AmlError`."""
+        self._ws.records.add_properties(self._id, properties)
+
+    def get_properties(self) -> dict[str, str]:
+        """All properties (git state, snapshot id, …)."""
+        return self._ws.records.get_properties(self._id)
+
+    # children ---------------------------------------------------------------------------------
+    def child_run(self, name: str | None = None, run_id: str | None = None, outputs: Any = None) -> Run:
+        """Start a child run in this process; use it as a context manager to end it."""
+        records = self._ws.records
+        child_id = records.create_run(
+            self._experiment.name, CHILD_RUN, RunStatus.RUNNING, run_id=run_id,
+            parent_id=self._id, display_name=name, owner_pid=os.getpid(),
+            target=self._row()["target"],
+        )
+        child = type(self)(self._experiment, child_id)
+        child._echo = self._echo
+        return child
+
+    def create_children(
+        self, count: int | None = None, tag_key: str | None = None, tag_values: list[str] | None = None
+    ) -> list[Run]:
+        """Create ``count`` children (or one per tag value, tagged ``tag_key``)."""
+        if tag_values is not None:
+            if not tag_key:
+                raise AmlError("create_children(tag_values=...) needs tag_key= too.")
+            children = []
+            for value in tag_values:
+                child = self.child_run()
+                child.tag(tag_key, value)
+                children.append(child)
+            return children
+        if count is None or count < 0:
+            raise AmlError("create_children needs count= (a number >= 0) or tag_key/tag_values.")
+        return [self.child_run() for _ in range(count)]
+
+    def get_children(
+        self, recursive: bool = False, tags: Any = None, properties: dict[str, str] | None = None,
+        type: str | None = None, status: str | None = None, _rehydrate_runs: bool = True,
+    ) -> Iterator[Run]:
+        """The run's children, newest first (all descendants with ``recursive=True``)."""
+        rows = self._ws.records.list_runs(
+            parent_id=self._id, tags=_tag_filter(tags), properties=properties, run_type=type,
+            status=status,
+        )
+        for row in rows:
+            child = Run(self._experiment, row["id"])
+            yield child
+            if recursive:
+                yield from child.get_children(recursive=True, tags=tags, type=type, status=status)
+
+    # ending -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Mark the run Running (v1 name; runs made here start Running already)."""
+        self._ws.records.set_status(self._id, RunStatus.RUNNING)
+
+    def _finish(self, status: str, error: dict[str, Any] | None = None) -> None:
+        from .compute.finalize import finalize_run
+
+        finalize_run(self._ws, self._id, status, error=error, outputs_dir=self._outputs_dir)
+
+    def complete(self, _set_status: bool = True) -> None:
+        """Mark the run Completed (a submitted script's run is ended by its supervisor)."""
+        if self._managed:
+            return
+        self._finish(RunStatus.COMPLETED)
+
+    def fail(self, error_details: Any = None, error_code: str | None = None, _set_status: bool = True) -> None:
+        """Mark the run Failed with an error message and code."""
+        message = str(error_details) if error_details is not None else "Run failed"
+        error = {"code": error_code or "UserError", "message": message}
+        self._say(f"Run failed with error code {error_code}:\n{error_details}")
+        if self._managed:
+            # The supervisor reads this when the script exits and ends the run Failed.
+            self._ws.records.update_run(self._id, error=json.dumps(error))
+            return
+        self._finish(RunStatus.FAILED, error)
+
+    def cancel(self) -> None:
+        """Cancel the run: its whole process tree is stopped and it ends Canceled."""
+        records = self._ws.records
+        row = self._row()
+        if row["status"] in RunStatus.TERMINAL:
+            return
+        if row["run_type"] != SCRIPT_RUN or self._managed:
+            self._finish(RunStatus.CANCELED)
+            return
+        records.set_status(self._id, RunStatus.CANCEL_REQUESTED)
+        if liveness.is_alive(row["pid"], row["pid_started"], row["host"]):
+            try:
+                os.kill(row["pid"], signal.SIGTERM)  # the supervisor stops the script and ends it
+            except ProcessLookupError:
+                pass
+        elif row["pid"] is None or liveness.is_alive(row["pid"], row["pid_started"], row["host"]) is False:
+            self._finish(RunStatus.CANCELED)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc is None:
+            self.complete()
+        elif isinstance(exc, KeyboardInterrupt):
+            self.cancel()
+        else:
+            self.fail(f"{exc_type.__name__}: {exc}", error_code="UserError")
+
+    def wait_for_completion(
+        self, show_output: bool = False, wait_post_processing: bool = False,
+        raise_on_error: bool = True, timeout_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """Block until the run ends; ``show_output=True`` streams its driver log live.
+
+        Returns ``get_details()``. A Failed or Canceled run raises
+        :class:`ActivityFailedException` (with the error and the log's last lines) when
+        ``raise_on_error`` is true. Ctrl-C stops waiting, not the run.
+        """
+        out = sys.stdout
+        if show_output:
+            out.write(f"RunId: {self._id}\nWorkspace: {self._ws.folder}\n\n")
+            out.write(f"Streaming {DRIVER_LOG}\n{'=' * (10 + len(DRIVER_LOG))}\n\n")
+        offset = 0
+        delay = 0.01
+        deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+        while True:
+            status = self.get_status()
+            if show_output:
+                text = self.read_log(offset)
+                if text:
+                    offset += len(text.encode("utf-8", errors="replace"))
+                    out.write(text)
+                    out.flush()
+            if status in RunStatus.TERMINAL:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise AmlError(f"Run {self._id} is still {status} after {timeout_seconds} s.")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+        details = self.get_details()
+        if show_output:
+            out.write(f"\nExecution Summary\n=================\nRunId: {self._id}\nStatus: {status}\n")
+            if "error" in details:
+                out.write(f"Error: {details['error']['error'].get('message')}\n")
+            out.flush()
+        if raise_on_error and status in (RunStatus.FAILED, RunStatus.CANCELED):
+            message = details.get("error", {}).get("error", {}).get("message", status)
+            tail = "".join(self.read_log().splitlines(keepends=True)[-15:])
+            raise ActivityFailedException(
+                f"Run {self._id} ended {status}: {message}\n--- last lines of {DRIVER_LOG} ---\n{tail}",
+                details,
+            )
+        return details
+
+    # snapshot ---------------------------------------------------------------------------------
+    def get_snapshot_id(self) -> str | None:
+        """The id of the code snapshot taken at submit (None if none was taken)."""
+        return self._row()["snapshot_id"]
+
+    def restore_snapshot(self, path: str | os.PathLike[str] | None = None, snapshot_id: str | None = None) -> str:
+        """Write the run's code snapshot into ``path`` (default ``./<run id>-snapshot``)."""
+        from .snapshot import restore_snapshot
+
+        sid = snapshot_id or self.get_snapshot_id()
+        if not sid:
+            raise AmlError(f"Run {self._id} has no code snapshot.")
+        return str(restore_snapshot(self._ws, sid, path or f"{self._id}-snapshot"))
+

@@ -1,0 +1,105 @@
+"""Content-addressed file store: a file is kept once, named by its SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+_CHUNK = 1 << 20
+
+
+def hash_file(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's content, hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class BlobStore:
+    """``blobs/ab/cdef…``: immutable files addressed by the hash of their content."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, sha256: str) -> Path:
+        """Where the blob with this hash lives (it may not exist)."""
+        return self.root / sha256[:2] / sha256[2:]
+
+    def __contains__(self, sha256: str) -> bool:
+        return self.path(sha256).exists()
+
+    def _commit(self, tmp: str, sha256: str) -> None:
+        target = self.path(sha256)
+        if target.exists():
+            os.unlink(tmp)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, target)  # atomic: readers never see half a blob
+
+    def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
+        """Store what ``stream`` reads; returns ``(sha256, size)``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+            sha = digest.hexdigest()
+            self._commit(tmp, sha)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return sha, size
+
+    def put_file(self, path: str | os.PathLike[str], sha256: str | None = None) -> tuple[str, int]:
+        """Store a copy of a file; ``sha256`` (if already known) skips hashing when present."""
+        size = os.path.getsize(path)
+        if sha256 is not None and sha256 in self:
+            return sha256, size
+        with open(path, "rb") as f:
+            return self.put_stream(f)
+
+    def adopt_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
+        """Move a file we own (e.g. a finished run's output) into the store: no copy."""
+        sha = hash_file(path)
+        size = os.path.getsize(path)
+        if sha in self:
+            os.unlink(path)
+        else:
+            self.path(sha).parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(path, 0o444)
+            os.replace(path, self.path(sha))
+        return sha, size
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        """Store a byte string; returns ``(sha256, size)``."""
+        sha = hashlib.sha256(data).hexdigest()
+        if sha not in self:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            self._commit(tmp, sha)
+        return sha, len(data)
+
+    def read_bytes(self, sha256: str) -> bytes:
+        """The content of a blob."""
+        return self.path(sha256).read_bytes()
+
+    def copy_to(self, sha256: str, destination: str | os.PathLike[str]) -> None:
+        """Write a (writable) copy of a blob to ``destination``, creating parent folders."""
+        dest = Path(destination)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.path(sha256), dest)

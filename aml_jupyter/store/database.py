@@ -1,0 +1,89 @@
+"""One SQLite connection per workspace and process: WAL, busy timeout, migrations.
+
+Every SQL statement of the project lives in this package; the layers above call methods.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import AmlError
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+#: Writers wait this long for another process's transaction before giving up.
+BUSY_TIMEOUT_MS = 60_000
+
+
+class Database:
+    """A thread-safe SQLite connection to a workspace's ``aml.db``.
+
+    Autocommit by default; :meth:`transaction` wraps writes that must land together in
+    ``BEGIN IMMEDIATE`` so concurrent writers queue on the busy timeout instead of failing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(
+            str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise AmlError(
+                    f"The workspace database {self.path} was written by a newer aml_jupyter "
+                    f"(schema {version}, this one knows {SCHEMA_VERSION}). Upgrade aml_jupyter."
+                )
+            for number in range(version, SCHEMA_VERSION):
+                with self.transaction():
+                    # Re-read inside the write lock: another process may have migrated first.
+                    if self._conn.execute("PRAGMA user_version").fetchone()[0] > number:
+                        continue
+                    for statement in MIGRATIONS[number].split(";"):
+                        if statement.strip():
+                            self._conn.execute(statement)
+                    self._conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``); commits on success, rolls back on error."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
+        """Run one statement in autocommit mode."""
+        with self._lock:
+            return self._conn.execute(sql, params)
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        """Run a SELECT and return all its rows."""
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
+        """Run a SELECT and return its first row, or None."""
+        with self._lock:
+            return self._conn.execute(sql, params).fetchone()
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,142 @@
+"""Metrics as append-only files: one file per (run, process), one line per logged value.
+
+Why files: a ``write(2)`` on an ``O_APPEND`` descriptor costs a couple of microseconds, needs no
+lock between processes (each process has its own file) and is in the kernel's page cache the
+moment it returns, so a SIGKILLed script loses nothing it logged. The store reads the files
+back (tolerating a torn last line) and, when a run ends, keeps a per-metric summary in SQLite
+for fast listing.
+
+A line is a JSON array ``[kind, name, value, step, time]``; kinds:
+``s`` scalar, ``l`` list, ``r`` table row, ``t`` table, ``i`` image (value = run file name).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import AmlError
+
+SCALAR, LIST, ROW, TABLE, IMAGE = "s", "l", "r", "t", "i"
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One logged value: what ``run.log`` and friends wrote."""
+
+    kind: str
+    name: str
+    value: Any
+    step: int | None
+    time: float
+
+
+def check_jsonable(name: str, value: Any) -> str:
+    """Encode ``value`` as JSON or raise a clear :class:`AmlError` naming the metric."""
+    try:
+        return json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise AmlError(
+            f"Metric {name!r}: value {value!r} of type {type(value).__name__} cannot be stored "
+            "(metrics take numbers, strings, booleans, or lists/dicts of them). "
+            "Convert it first, e.g. float(x) or x.tolist()."
+        ) from exc
+
+
+class MetricWriter:
+    """Appends metric lines for one run from this process. Cheap enough to call in a loop."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{os.getpid()}.jsonl"
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._names: dict[str, str] = {}
+
+    def _name(self, name: str) -> str:
+        encoded = self._names.get(name)
+        if encoded is None:
+            if not isinstance(name, str) or not name:
+                raise AmlError(f"A metric name must be a non-empty string, got {name!r}.")
+            encoded = self._names[name] = json.dumps(name)
+        return encoded
+
+    def scalar(self, name: str, value: Any, step: int | None = None) -> None:
+        """Write one scalar; the fast path is for plain int/float values."""
+        if step is not None and not isinstance(step, int):
+            raise AmlError(f"Metric {name!r}: step must be an int, got {step!r}.")
+        kind = type(value)
+        if (kind is float and math.isfinite(value)) or kind is int:
+            text = repr(value)
+        else:
+            text = check_jsonable(name, value)
+        line = f'["s",{self._name(name)},{text},{"null" if step is None else step},{time.time()!r}]\n'
+        os.write(self._fd, line.encode())
+
+    def record(self, kind: str, name: str, value: Any) -> None:
+        """Write a list, row, table or image entry."""
+        text = check_jsonable(name, value)
+        line = f'["{kind}",{self._name(name)},{text},null,{time.time()!r}]\n'
+        os.write(self._fd, line.encode())
+
+    def close(self) -> None:
+        """Close the file (the data is already written)."""
+        os.close(self._fd)
+
+
+def read_points(folder: Path) -> Iterator[MetricPoint]:
+    """Every point logged for a run, by all its processes, oldest first."""
+    points: list[MetricPoint] = []
+    if not folder.is_dir():
+        return iter(points)
+    for path in folder.glob("*.jsonl"):
+        with open(path, "rb") as f:
+            for raw in f:
+                try:
+                    kind, name, value, step, at = json.loads(raw)
+                except ValueError:
+                    continue  # a line torn by a kill mid-write: everything before it is kept
+                points.append(MetricPoint(kind, name, value, step, at))
+    points.sort(key=lambda p: p.time)
+    return iter(points)
+
+
+def aggregate(points: Iterator[MetricPoint], name: str | None = None) -> dict[str, Any]:
+    """Fold points into v1's ``get_metrics`` shape.
+
+    A scalar logged once is the value, more than once a list; ``log_row`` rows become a dict
+    of columns; a table or list is its last logged value; an image is its run file name.
+    """
+    out: dict[str, Any] = {}
+    scalars: dict[str, list[Any]] = {}
+    for p in points:
+        if name is not None and p.name != name:
+            continue
+        if p.kind == SCALAR:
+            scalars.setdefault(p.name, []).append(p.value)
+        elif p.kind == ROW:
+            table = out.setdefault(p.name, {})
+            for column, cell in p.value.items():
+                table.setdefault(column, []).append(cell)
+        elif p.kind == IMAGE:
+            out[p.name] = f"aml://artifacts/{p.value}"
+        else:
+            out[p.name] = p.value
+    for key, values in scalars.items():
+        out[key] = values[0] if len(values) == 1 else values
+    return out
+
+
+def summarize(points: Iterator[MetricPoint]) -> dict[str, tuple[Any, int]]:
+    """Last value and count of every scalar metric: what listings show as columns."""
+    summary: dict[str, tuple[Any, int]] = {}
+    for p in points:
+        if p.kind == SCALAR:
+            count = summary.get(p.name, (None, 0))[1]
+            summary[p.name] = (p.value, count + 1)
+    return summary

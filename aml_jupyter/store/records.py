@@ -1,0 +1,413 @@
+"""Run, experiment and target records: every SQL statement the tracking layer needs."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .. import liveness
+from ..errors import AmlError
+from ..status import RunStatus
+from .database import Database
+from .metrics import read_points, summarize
+
+#: A run whose owner has not touched its heartbeat file for this long is declared dead.
+HEARTBEAT_TIMEOUT_S = 30.0
+_TERMINAL = tuple(sorted(RunStatus.TERMINAL))
+_ACTIVE = tuple(sorted(RunStatus.ACTIVE))
+
+SORT_COLUMNS = {"created": "created_utc", "started": "started_utc", "number": "number"}
+
+
+class Records:
+    """Typed access to the workspace's metadata tables."""
+
+    def __init__(self, db: Database, runs_root: Path) -> None:
+        self.db = db
+        self.runs_root = runs_root
+        self._last_reap = 0.0
+
+    # experiments --------------------------------------------------------------------------
+    def ensure_experiment(self, name: str) -> int:
+        """The id of experiment ``name``, creating it if new."""
+        row = self.db.query_one("SELECT id FROM experiments WHERE name = ?", (name,))
+        if row is not None:
+            return int(row["id"])
+        self.db.execute(
+            "INSERT OR IGNORE INTO experiments (name, created_utc) VALUES (?, ?)", (name, time.time())
+        )
+        row = self.db.query_one("SELECT id FROM experiments WHERE name = ?", (name,))
+        assert row is not None
+        return int(row["id"])
+
+    def experiment_names(self) -> list[str]:
+        """All experiment names, oldest first."""
+        return [r["name"] for r in self.db.query("SELECT name FROM experiments ORDER BY id")]
+
+    def experiment_summaries(self) -> list[sqlite3.Row]:
+        """Experiments with their run counts and latest run time."""
+        return self.db.query(
+            "SELECT e.name, e.created_utc, COUNT(r.id) AS run_count, MAX(r.created_utc) AS last_run"
+            " FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id AND r.parent_id IS NULL"
+            " GROUP BY e.id ORDER BY e.id"
+        )
+
+    # runs ---------------------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment: str,
+        run_type: str,
+        status: str,
+        *,
+        run_id: str | None = None,
+        parent_id: str | None = None,
+        target: str | None = None,
+        definition: Mapping[str, Any] | None = None,
+        display_name: str | None = None,
+        owner_pid: int | None = None,
+    ) -> str:
+        """Insert a run and return its id (``<experiment>_<unix time>_<8 hex>`` as in v1)."""
+        experiment_id = self.ensure_experiment(experiment)
+        now = time.time()
+        run_id = run_id or f"{experiment}_{int(now)}_{secrets.token_hex(4)}"
+        started = liveness.process_start_time(owner_pid) if owner_pid else None
+        with self.db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
+                raise AmlError(f"A run with id {run_id!r} exists already; choose another run_id.")
+            number = conn.execute(
+                "SELECT COALESCE(MAX(number), 0) + 1 FROM runs WHERE experiment_id = ?",
+                (experiment_id,),
+            ).fetchone()[0]
+            conn.execute(
+                "INSERT INTO runs (id, experiment_id, number, parent_id, run_type, display_name,"
+                " status, target, definition, created_utc, started_utc, pid, pid_started, host)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    experiment_id,
+                    number,
+                    parent_id,
+                    run_type,
+                    display_name,
+                    status,
+                    target,
+                    json.dumps(definition or {}),
+                    now,
+                    now if status == RunStatus.RUNNING else None,
+                    owner_pid,
+                    started,
+                    liveness.HOST if owner_pid else None,
+                ),
+            )
+        return run_id
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove a run that never got going (a submit that failed before it started)."""
+        with self.db.transaction() as conn:
+            for table in ("run_tags", "run_properties", "run_files", "metric_summary"):
+                conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    _RUN_COLUMNS = "r.*, e.name AS experiment"
+
+    def get_run(self, run_id: str) -> sqlite3.Row:
+        """The run's row, or a clear error for an unknown id."""
+        self.reap_dead_runs(run_id)
+        row = self.db.query_one(
+            f"SELECT {self._RUN_COLUMNS} FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+            " WHERE r.id = ?",
+            (run_id,),
+        )
+        if row is None:
+            raise AmlError(
+                f"No run with id {run_id!r} in this workspace. `aml run list` shows the run ids."
+            )
+        return row
+
+    def find_run_ids(self, prefix: str) -> list[str]:
+        """Run ids that start with ``prefix`` (for short ids typed at a prompt)."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self.db.query(
+            "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY created_utc DESC LIMIT 2",
+            (escaped + "%",),
+        )
+        return [r["id"] for r in rows]
+
+    def list_runs(
+        self,
+        *,
+        experiment: str | None = None,
+        status: str | Iterable[str] | None = None,
+        tags: Mapping[str, str | None] | None = None,
+        properties: Mapping[str, str] | None = None,
+        parent_id: str | None = None,
+        include_children: bool = False,
+        run_type: str | None = None,
+        sort: str = "created",
+        descending: bool = True,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[sqlite3.Row]:
+        """Runs matching the filters, newest first by default: one indexed SQL query."""
+        self.reap_dead_runs()
+        where: list[str] = []
+        params: list[Any] = []
+        if experiment is not None:
+            where.append("e.name = ?")
+            params.append(experiment)
+        if parent_id is not None:
+            where.append("r.parent_id = ?")
+            params.append(parent_id)
+        elif not include_children:
+            where.append("r.parent_id IS NULL")
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            where.append(f"r.status IN ({','.join('?' * len(statuses))})")
+            params.extend(statuses)
+        if run_type is not None:
+            where.append("r.run_type = ?")
+            params.append(run_type)
+        for table, items in (("run_tags", tags), ("run_properties", properties)):
+            for key, value in (items or {}).items():
+                if value is None:
+                    where.append(f"EXISTS (SELECT 1 FROM {table} t WHERE t.run_id = r.id AND t.key = ?)")
+                    params.append(key)
+                else:
+                    where.append(
+                        f"EXISTS (SELECT 1 FROM {table} t WHERE t.run_id = r.id AND t.key = ?"
+                        " AND t.value = ?)"
+                    )
+                    params.extend([key, str(value)])
+        column = SORT_COLUMNS.get(sort)
+        if column is None:
+            raise AmlError(f"Cannot sort runs by {sort!r}; choose one of {sorted(SORT_COLUMNS)}.")
+        sql = f"SELECT {self._RUN_COLUMNS} FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY r.{column} {'DESC' if descending else 'ASC'}, r.rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params.extend([limit, offset])
+        return self.db.query(sql, tuple(params))
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set columns of a run (no status rules: use :meth:`set_status` for status)."""
+        if not fields:
+            return
+        names = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(f"UPDATE runs SET {names} WHERE id = ?", (*fields.values(), run_id))
+
+    def set_status(self, run_id: str, status: str, **fields: Any) -> bool:
+        """Move a run to ``status`` unless it has already ended; True when it moved."""
+        if status == RunStatus.RUNNING:
+            fields.setdefault("started_utc", time.time())
+        if status in RunStatus.TERMINAL:
+            fields.setdefault("ended_utc", time.time())
+        names = "".join(f", {k} = ?" for k in fields)
+        cursor = self.db.execute(
+            f"UPDATE runs SET status = ?{names} WHERE id = ?"
+            f" AND status NOT IN ({','.join('?' * len(_TERMINAL))})",
+            (status, *fields.values(), run_id, *_TERMINAL),
+        )
+        return cursor.rowcount > 0
+
+    def claim_owner(self, run_id: str, pid: int) -> None:
+        """Record which process (here) now owns the run, for liveness checks."""
+        self.update_run(
+            run_id, pid=pid, pid_started=liveness.process_start_time(pid), host=liveness.HOST
+        )
+
+    def reap_dead_runs(self, run_id: str | None = None) -> None:
+        """Mark Failed every active run whose owner process died (the heartbeat went stale).
+
+        Called on reads, so a killed supervisor or notebook is noticed by whoever looks next.
+        """
+        now = time.time()
+        if run_id is None:
+            if now - self._last_reap < 1.0:
+                return
+            self._last_reap = now
+        sql = (
+            "SELECT id, status, pid, pid_started, host, child_pid, created_utc FROM runs"
+            f" WHERE status IN ({','.join('?' * len(_ACTIVE))})"
+        )
+        params: tuple[Any, ...] = _ACTIVE
+        if run_id is not None:
+            sql += " AND id = ?"
+            params = (*_ACTIVE, run_id)
+        for row in self.db.query(sql, params):
+            reason = self._death_reason(row, now)
+            if reason:
+                self._bury(row, reason)
+
+    def _bury(self, row: sqlite3.Row, reason: str) -> None:
+        """End a run whose owner died: Failed with the reason, its script stopped, metrics kept."""
+        run_dir = self.runs_root / row["id"]
+        self.save_metric_summary(row["id"], summarize(read_points(run_dir / "metrics")))
+        self.set_status(
+            row["id"], RunStatus.FAILED, error=json.dumps({"message": reason, "code": "OwnerDied"})
+        )
+        child = row["child_pid"]
+        if child and row["host"] == liveness.HOST:
+            try:
+                if os.getpgid(child) == child:  # still the script's own process group
+                    os.killpg(child, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _death_reason(self, row: sqlite3.Row, now: float) -> str | None:
+        alive = liveness.is_alive(row["pid"], row["pid_started"], row["host"])
+        if alive is False:
+            return (
+                f"The process that ran this run (pid {row['pid']}) ended without finishing it "
+                "(killed, or the machine restarted)."
+            )
+        if alive is None and row["pid"]:
+            beat = self.runs_root / row["id"] / "heartbeat"
+            try:
+                last = beat.stat().st_mtime
+            except FileNotFoundError:
+                last = row["created_utc"]
+            if now - last > HEARTBEAT_TIMEOUT_S:
+                return f"No heartbeat from the run's supervisor for {now - last:.0f} s."
+        return None
+
+    # tags and properties ------------------------------------------------------------------
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        """Add or overwrite tags."""
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO run_tags (run_id, key, value) VALUES (?, ?, ?)",
+                [(run_id, str(k), None if v is None else str(v)) for k, v in tags.items()],
+            )
+
+    def remove_tags(self, run_id: str, keys: Iterable[str]) -> None:
+        """Delete tags by key (unknown keys are ignored)."""
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "DELETE FROM run_tags WHERE run_id = ? AND key = ?", [(run_id, k) for k in keys]
+            )
+
+    def get_tags(self, run_id: str) -> dict[str, str | None]:
+        """All tags of a run."""
+        rows = self.db.query("SELECT key, value FROM run_tags WHERE run_id = ?", (run_id,))
+        return {r["key"]: r["value"] for r in rows}
+
+    def add_properties(self, run_id: str, properties: Mapping[str, Any]) -> None:
+        """Add properties; changing an existing one is an error (they are immutable)."""
+        with self.db.transaction() as conn:
+            for key, value in properties.items():
+                text = str(value)
+                row = conn.execute(
+                    "SELECT value FROM run_properties WHERE run_id = ? AND key = ?", (run_id, key)
+                ).fetchone()
+                if row is not None and row["value"] != text:
+                    raise AmlError(
+                        f"Property {key!r} of run {run_id} is already {row['value']!r}; properties "
+                        "are immutable. Use a tag (run.tag) for values that change."
+                    )
+                conn.execute(
+                    "INSERT OR IGNORE INTO run_properties (run_id, key, value) VALUES (?, ?, ?)",
+                    (run_id, key, text),
+                )
+
+    def get_properties(self, run_id: str) -> dict[str, str]:
+        """All properties of a run."""
+        rows = self.db.query("SELECT key, value FROM run_properties WHERE run_id = ?", (run_id,))
+        return {r["key"]: r["value"] for r in rows}
+
+    # files --------------------------------------------------------------------------------
+    def add_files(self, run_id: str, files: Iterable[tuple[str, str, int]]) -> None:
+        """Record run files as ``(name, sha256, size)``; a name uploaded again is replaced."""
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO run_files (run_id, name, sha256, size) VALUES (?, ?, ?, ?)",
+                [(run_id, n, s, z) for n, s, z in files],
+            )
+
+    def list_files(self, run_id: str) -> list[sqlite3.Row]:
+        """The run's stored files, by name."""
+        return self.db.query(
+            "SELECT name, sha256, size FROM run_files WHERE run_id = ? ORDER BY name", (run_id,)
+        )
+
+    def get_file(self, run_id: str, name: str) -> sqlite3.Row | None:
+        """One stored file of a run, or None."""
+        return self.db.query_one(
+            "SELECT name, sha256, size FROM run_files WHERE run_id = ? AND name = ?", (run_id, name)
+        )
+
+    # metric summaries ---------------------------------------------------------------------
+    def save_metric_summary(self, run_id: str, summary: Mapping[str, tuple[Any, int]]) -> None:
+        """Keep the last value of each scalar metric, for listings and sorting."""
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM metric_summary WHERE run_id = ?", (run_id,))
+            conn.executemany(
+                "INSERT INTO metric_summary (run_id, name, last_value, count) VALUES (?, ?, ?, ?)",
+                [(run_id, k, json.dumps(v), n) for k, (v, n) in summary.items()],
+            )
+
+    def metric_summaries(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """``{run_id: {metric: last value}}`` for the given runs."""
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(run_ids), 500):
+            chunk = run_ids[start : start + 500]
+            rows = self.db.query(
+                "SELECT run_id, name, last_value FROM metric_summary"
+                f" WHERE run_id IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+            for r in rows:
+                out.setdefault(r["run_id"], {})[r["name"]] = json.loads(r["last_value"])
+        return out
+
+    # snapshots ----------------------------------------------------------------------------
+    def add_snapshot(self, snapshot_id: str, file_count: int, size: int) -> None:
+        """Remember a snapshot manifest that is now in the blob store."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO snapshots (id, file_count, size, created_utc) VALUES (?, ?, ?, ?)",
+            (snapshot_id, file_count, size, time.time()),
+        )
+
+    def cached_hashes(self, paths: list[str]) -> dict[str, sqlite3.Row]:
+        """Known hashes of files by absolute path, with the stat they were taken at."""
+        out: dict[str, sqlite3.Row] = {}
+        for start in range(0, len(paths), 500):
+            chunk = paths[start : start + 500]
+            for r in self.db.query(
+                f"SELECT * FROM file_hashes WHERE path IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            ):
+                out[r["path"]] = r
+        return out
+
+    def cache_hashes(self, rows: list[tuple[str, int, int, int, str]]) -> None:
+        """Remember ``(path, size, mtime_ns, inode, sha256)`` so unchanged files are not re-read."""
+        if rows:
+            with self.db.transaction() as conn:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, inode, sha256)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+
+    # compute targets ----------------------------------------------------------------------
+    def compute_targets(self) -> list[sqlite3.Row]:
+        """Registered compute targets (always at least ``local``)."""
+        return self.db.query("SELECT name, type, config FROM compute_targets ORDER BY name")
+
+
+def heartbeat(run_dir: Path) -> None:
+    """Touch the run's heartbeat file: 'my owner is alive'."""
+    path = run_dir / "heartbeat"
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        path.touch()
