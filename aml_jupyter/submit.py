@@ -1,0 +1,70 @@
+"""Submitting a path, the way front ends take it: a script file or a folder, plus options."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import ScriptRunConfig
+from .errors import AmlError
+from .experiment import Experiment
+
+if TYPE_CHECKING:
+    from .run import Run
+    from .workspace import Workspace
+
+#: A folder submitted without a script runs the first of these it holds.
+ENTRY_SCRIPTS = ("train.py", "main.py", "run.py", "__main__.py")
+
+
+def resolve_script(path: str, source_directory: str | None = None) -> tuple[str, str]:
+    """``(source_directory, script)`` for a script file or a folder given by a user."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        found = [name for name in ENTRY_SCRIPTS if (p / name).is_file()]
+        if not found:
+            scripts = sorted(q.name for q in p.glob("*.py"))
+            if len(scripts) != 1:
+                raise AmlError(
+                    f"The folder {path!r} has no {' / '.join(ENTRY_SCRIPTS)}"
+                    + (f" and several scripts ({', '.join(scripts[:5])})" if scripts else "")
+                    + "; name the script to run, e.g. '{}/train.py'.".format(path.rstrip('/'))
+                )
+            found = scripts
+        return str(source_directory or p), (
+            found[0] if source_directory is None else str((p / found[0]).resolve())
+        )
+    if source_directory is not None:
+        src = Path(source_directory).expanduser()
+        script = p if p.is_absolute() else (src / p if (src / p).exists() else p.resolve())
+        return str(src), str(script)
+    if not p.is_file():
+        raise AmlError(f"The script {path!r} does not exist. Check the path (relative to {Path.cwd()}).")
+    return str(p.resolve().parent), p.name
+
+
+def default_experiment(source_directory: str) -> str:
+    """An experiment name made from the source folder's name."""
+    name = re.sub(r"[^A-Za-z0-9_\-]", "-", Path(source_directory).resolve().name).strip("-_")
+    return name[:255] or "default"
+
+
+def submit_path(
+    ws: Workspace,
+    path: str,
+    *,
+    arguments: list[str] | None = None,
+    experiment: str | None = None,
+    source_directory: str | None = None,
+    target: str = "local",
+    tags: dict[str, Any] | None = None,
+    display_name: str | None = None,
+) -> Run:
+    """Submit a script (or a folder's entry script) as a new run; returns it at once."""
+    source, script = resolve_script(path, source_directory)
+    config = ScriptRunConfig(source, script, arguments=arguments or [], compute_target=target)
+    run = Experiment(ws, experiment or default_experiment(source)).submit(config, tags=tags)
+    if display_name:
+        run.display_name = display_name
+    return run
