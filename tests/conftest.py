@@ -1,0 +1,47 @@
+"""Shared fixtures: a fresh workspace in a temp folder, and a clean environment for runs."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from aml_jupyter import Experiment, Workspace
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No workspace or run leaks in from the outside; cancels are quick."""
+    for var in ("AML_WORKSPACE", "AML_RUN_ID", "AML_EXPERIMENT_NAME", "AZUREML_RUN_ID"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AML_CANCEL_GRACE_SECONDS", "1")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    """A new workspace in the test's temp folder."""
+    return Workspace.create(tmp_path)
+
+
+@pytest.fixture
+def exp(ws: Workspace) -> Experiment:
+    """An experiment in the test workspace."""
+    return Experiment(ws, "tests")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An empty source folder for scripts."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    return folder
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    """Write a (dedented) file and return its path."""
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
