@@ -24,7 +24,20 @@ _EXPORTS = {
     "ComputeTarget": "compute",
 }
 
-__all__ = [*_EXPORTS, "__version__", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = [
+    "ActivityFailedException",
+    "AmlError",
+    "ComputeTarget",
+    "Experiment",
+    "Run",
+    "RunStatus",
+    "ScriptRunConfig",
+    "UserErrorException",
+    "Workspace",
+    "__version__",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
 
 if TYPE_CHECKING:
     from .compute import ComputeTarget

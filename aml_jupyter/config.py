@@ -71,7 +71,9 @@ class ScriptRunConfig:
         script = self.script
         if self.command is None:
             if not script:
-                raise AmlError("ScriptRunConfig needs script= (a file in source_directory) or command=.")
+                raise AmlError(
+                    "ScriptRunConfig needs script= (a file in source_directory) or command=."
+                )
             path = Path(script)
             if path.is_absolute():
                 try:

@@ -47,8 +47,13 @@ def start_interactive_run(
     ws = experiment.workspace
     snapshot = take_snapshot(ws, snapshot_directory) if snapshot_directory is not None else None
     new_id = ws.records.create_run(
-        experiment.name, INTERACTIVE_RUN, RunStatus.RUNNING, run_id=run_id,
-        display_name=display_name, owner_pid=os.getpid(), target="local",
+        experiment.name,
+        INTERACTIVE_RUN,
+        RunStatus.RUNNING,
+        run_id=run_id,
+        display_name=display_name,
+        owner_pid=os.getpid(),
+        target="local",
         definition={"sourceDirectory": os.getcwd(), "script": _main_script()},
     )
     props: dict[str, Any] = {"azureml.runsource": "interactive"}
@@ -80,7 +85,12 @@ def _end_at_exit(run: Run) -> None:
             previous_hook(exc_type, exc, tb)
 
     sys.excepthook = hook
-    atexit.register(lambda: run.get_status() in RunStatus.TERMINAL or run.complete())
+
+    def complete_if_running() -> None:
+        if run.get_status() not in RunStatus.TERMINAL:
+            run.complete()
+
+    atexit.register(complete_if_running)
 
 
 def _offline_run() -> Run:

@@ -31,7 +31,9 @@ def check_experiment_name(name: str) -> str:
 class Experiment:
     """A named set of runs. ``Experiment(ws, name)`` creates it if it does not exist yet."""
 
-    def __init__(self, workspace: Workspace, name: str, _check_name: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, workspace: Workspace, name: str, _check_name: bool = True, **kwargs: Any
+    ) -> None:
         self.workspace = workspace
         self.name = check_experiment_name(name) if _check_name else name
         if _check_name:
@@ -39,7 +41,9 @@ class Experiment:
 
     @staticmethod
     def list(
-        workspace: Workspace, experiment_name: str | None = None, view_type: str = "ActiveOnly",
+        workspace: Workspace,
+        experiment_name: str | None = None,
+        view_type: str = "ActiveOnly",
         tags: Any = None,
     ) -> list[Experiment]:
         """Every experiment of the workspace (or just ``experiment_name``)."""
@@ -50,7 +54,9 @@ class Experiment:
             if experiment_name is None or n == experiment_name
         ]
 
-    def submit(self, config: ScriptRunConfig, tags: dict[str, Any] | None = None, **kwargs: Any) -> Run:
+    def submit(
+        self, config: ScriptRunConfig, tags: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Run:
         """Start ``config`` as a new run and return it at once (it runs on without you)."""
         from .compute import ComputeTarget
         from .config import ScriptRunConfig
@@ -81,20 +87,31 @@ class Experiment:
         from .context import start_interactive_run
 
         return start_interactive_run(
-            self, display_name=display_name or name, run_id=run_id, outputs=outputs,
+            self,
+            display_name=display_name or name,
+            run_id=run_id,
+            outputs=outputs,
             snapshot_directory=snapshot_directory,
         )
 
     def get_runs(
-        self, type: str | None = None, tags: Any = None, properties: dict[str, str] | None = None,
-        include_children: bool = False, status: str | None = None,
+        self,
+        type: str | None = None,
+        tags: Any = None,
+        properties: dict[str, str] | None = None,
+        include_children: bool = False,
+        status: str | None = None,
     ) -> Iterator[Run]:
         """This experiment's runs, newest first (a generator, like v1)."""
         from .run import Run, _tag_filter
 
         rows = self.workspace.records.list_runs(
-            experiment=self.name, run_type=type, tags=_tag_filter(tags), properties=properties,
-            include_children=include_children, status=status,
+            experiment=self.name,
+            run_type=type,
+            tags=_tag_filter(tags),
+            properties=properties,
+            include_children=include_children,
+            status=status,
         )
         for row in rows:
             yield Run(self, row["id"])
@@ -108,7 +125,10 @@ class Experiment:
         return f"Experiment(Name: {self.name}, Workspace: {self.workspace.name})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Experiment) and (other.workspace, other.name) == (self.workspace, self.name)
+        return isinstance(other, Experiment) and (other.workspace, other.name) == (
+            self.workspace,
+            self.name,
+        )
 
     def __hash__(self) -> int:
         return hash((self.workspace, self.name))

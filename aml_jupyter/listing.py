@@ -14,7 +14,16 @@ if TYPE_CHECKING:
 
     from .workspace import Workspace
 
-COLUMNS = ["run_id", "experiment", "number", "display_name", "status", "target", "created", "duration_s"]
+COLUMNS = [
+    "run_id",
+    "experiment",
+    "number",
+    "display_name",
+    "status",
+    "target",
+    "created",
+    "duration_s",
+]
 
 
 def list_runs(
@@ -32,7 +41,11 @@ def list_runs(
     from datetime import datetime
 
     rows = ws.records.list_runs(
-        experiment=experiment, status=status, tags=tags, limit=top, offset=offset,
+        experiment=experiment,
+        status=status,
+        tags=tags,
+        limit=top,
+        offset=offset,
         include_children=include_children,
     )
     ids = [r["id"] for r in rows]
@@ -48,7 +61,9 @@ def list_runs(
             "display_name": r["display_name"] or r["id"],
             "status": r["status"],
             "target": r["target"],
-            "created": datetime.fromtimestamp(r["created_utc"]).isoformat(sep=" ", timespec="seconds"),
+            "created": datetime.fromtimestamp(r["created_utc"]).isoformat(
+                sep=" ", timespec="seconds"
+            ),
             "duration_s": None if start is None or end is None else round(end - start, 3),
             "script": json.loads(r["definition"] or "{}").get("script"),
         }

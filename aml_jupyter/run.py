@@ -7,6 +7,7 @@ is in the workspace's SQLite database and blob store.
 
 from __future__ import annotations
 
+import builtins
 import io
 import json
 import os
@@ -106,7 +107,10 @@ class Run(RunFiles):
     ) -> Iterator[Run]:
         """Runs of an experiment, newest first."""
         return experiment.get_runs(
-            type=type, tags=tags, properties=properties, status=status,
+            type=type,
+            tags=tags,
+            properties=properties,
+            status=status,
             include_children=include_children,
         )
 
@@ -277,10 +281,14 @@ class Run(RunFiles):
         self._metrics().record(ROW, name, kwargs)
         self._say(f"Attempted to log row metric {name}:\n{kwargs}")
 
-    def log_table(self, name: str, value: dict[str, list[Any]], description: str = "") -> None:
+    def log_table(
+        self, name: str, value: dict[str, builtins.list[Any]], description: str = ""
+    ) -> None:
         """Log a table given as a dict of column lists."""
         if not isinstance(value, dict):
-            raise AmlError(f"log_table({name!r}) takes a dict of column lists, got {type(value).__name__}.")
+            raise AmlError(
+                f"log_table({name!r}) takes a dict of column lists, got {type(value).__name__}."
+            )
         self._metrics().record(TABLE, name, value)
         self._say(f"Attempted to log table metric {name}:\n{value}")
 
@@ -292,7 +300,10 @@ class Run(RunFiles):
     )
 
     def log_image(
-        self, name: str, path: str | os.PathLike[str] | None = None, plot: Any = None,
+        self,
+        name: str,
+        path: str | os.PathLike[str] | None = None,
+        plot: Any = None,
         description: str = "",
     ) -> None:
         """Log an image from a file ``path`` or a matplotlib figure/pyplot ``plot``."""
@@ -313,7 +324,10 @@ class Run(RunFiles):
         self._say(f"Attempted to log image metric {name}:\n{file_name}")
 
     def get_metrics(
-        self, name: str | None = None, recursive: bool = False, run_type: str | None = None,
+        self,
+        name: str | None = None,
+        recursive: bool = False,
+        run_type: str | None = None,
         populate: bool = False,
     ) -> dict[str, Any]:
         """Logged metrics: ``{name: value}``, a list for a series, columns for tables.
@@ -325,7 +339,7 @@ class Run(RunFiles):
             return {r.id: r.get_metrics(name) for r in runs}
         return aggregate(read_points(self.folder / "metrics"), name)
 
-    def get_metric_history(self, name: str) -> list[dict[str, Any]]:
+    def get_metric_history(self, name: str) -> builtins.list[dict[str, Any]]:
         """Every logged value of one scalar metric with its step and time, oldest first."""
         return [
             {"step": p.step, "value": p.value, "time": p.time}
@@ -363,12 +377,19 @@ class Run(RunFiles):
         return self._ws.records.get_properties(self._id)
 
     # children ---------------------------------------------------------------------------------
-    def child_run(self, name: str | None = None, run_id: str | None = None, outputs: Any = None) -> Run:
+    def child_run(
+        self, name: str | None = None, run_id: str | None = None, outputs: Any = None
+    ) -> Run:
         """Start a child run in this process; use it as a context manager to end it."""
         records = self._ws.records
         child_id = records.create_run(
-            self._experiment.name, CHILD_RUN, RunStatus.RUNNING, run_id=run_id,
-            parent_id=self._id, display_name=name, owner_pid=os.getpid(),
+            self._experiment.name,
+            CHILD_RUN,
+            RunStatus.RUNNING,
+            run_id=run_id,
+            parent_id=self._id,
+            display_name=name,
+            owner_pid=os.getpid(),
             target=self._row()["target"],
         )
         child = type(self)(self._experiment, child_id)
@@ -376,13 +397,16 @@ class Run(RunFiles):
         return child
 
     def create_children(
-        self, count: int | None = None, tag_key: str | None = None, tag_values: list[str] | None = None
-    ) -> list[Run]:
+        self,
+        count: int | None = None,
+        tag_key: str | None = None,
+        tag_values: builtins.list[str] | None = None,
+    ) -> builtins.list[Run]:
         """Create ``count`` children (or one per tag value, tagged ``tag_key``)."""
         if tag_values is not None:
             if not tag_key:
                 raise AmlError("create_children(tag_values=...) needs tag_key= too.")
-            children = []
+            children: builtins.list[Run] = []
             for value in tag_values:
                 child = self.child_run()
                 child.tag(tag_key, value)
@@ -393,12 +417,20 @@ class Run(RunFiles):
         return [self.child_run() for _ in range(count)]
 
     def get_children(
-        self, recursive: bool = False, tags: Any = None, properties: dict[str, str] | None = None,
-        type: str | None = None, status: str | None = None, _rehydrate_runs: bool = True,
+        self,
+        recursive: bool = False,
+        tags: Any = None,
+        properties: dict[str, str] | None = None,
+        type: str | None = None,
+        status: str | None = None,
+        _rehydrate_runs: bool = True,
     ) -> Iterator[Run]:
         """The run's children, newest first (all descendants with ``recursive=True``)."""
         rows = self._ws.records.list_runs(
-            parent_id=self._id, tags=_tag_filter(tags), properties=properties, run_type=type,
+            parent_id=self._id,
+            tags=_tag_filter(tags),
+            properties=properties,
+            run_type=type,
             status=status,
         )
         for row in rows:
@@ -423,7 +455,9 @@ class Run(RunFiles):
             return
         self._finish(RunStatus.COMPLETED)
 
-    def fail(self, error_details: Any = None, error_code: str | None = None, _set_status: bool = True) -> None:
+    def fail(
+        self, error_details: Any = None, error_code: str | None = None, _set_status: bool = True
+    ) -> None:
         """Mark the run Failed with an error message and code."""
         message = str(error_details) if error_details is not None else "Run failed"
         error = {"code": error_code or "UserError", "message": message}
@@ -449,7 +483,10 @@ class Run(RunFiles):
                 os.kill(row["pid"], signal.SIGTERM)  # the supervisor stops the script and ends it
             except ProcessLookupError:
                 pass
-        elif row["pid"] is None or liveness.is_alive(row["pid"], row["pid_started"], row["host"]) is False:
+        elif (
+            row["pid"] is None
+            or liveness.is_alive(row["pid"], row["pid_started"], row["host"]) is False
+        ):
             self._finish(RunStatus.CANCELED)
 
     def __enter__(self) -> Run:
@@ -464,8 +501,11 @@ class Run(RunFiles):
             self.fail(f"{exc_type.__name__}: {exc}", error_code="UserError")
 
     def wait_for_completion(
-        self, show_output: bool = False, wait_post_processing: bool = False,
-        raise_on_error: bool = True, timeout_seconds: float | None = None,
+        self,
+        show_output: bool = False,
+        wait_post_processing: bool = False,
+        raise_on_error: bool = True,
+        timeout_seconds: float | None = None,
     ) -> dict[str, Any]:
         """Block until the run ends; ``show_output=True`` streams its driver log live.
 
@@ -496,7 +536,9 @@ class Run(RunFiles):
             delay = min(delay * 1.5, 0.25)
         details = self.get_details()
         if show_output:
-            out.write(f"\nExecution Summary\n=================\nRunId: {self._id}\nStatus: {status}\n")
+            out.write(
+                f"\nExecution Summary\n=================\nRunId: {self._id}\nStatus: {status}\n"
+            )
             if "error" in details:
                 out.write(f"Error: {details['error']['error'].get('message')}\n")
             out.flush()
@@ -514,7 +556,9 @@ class Run(RunFiles):
         """The id of the code snapshot taken at submit (None if none was taken)."""
         return self._row()["snapshot_id"]
 
-    def restore_snapshot(self, path: str | os.PathLike[str] | None = None, snapshot_id: str | None = None) -> str:
+    def restore_snapshot(
+        self, path: str | os.PathLike[str] | None = None, snapshot_id: str | None = None
+    ) -> str:
         """Write the run's code snapshot into ``path`` (default ``./<run id>-snapshot``)."""
         from .snapshot import restore_snapshot
 
@@ -522,4 +566,3 @@ class Run(RunFiles):
         if not sid:
             raise AmlError(f"Run {self._id} has no code snapshot.")
         return str(restore_snapshot(self._ws, sid, path or f"{self._id}-snapshot"))
-

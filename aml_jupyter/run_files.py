@@ -54,19 +54,33 @@ class RunFiles:
         stored = {r["name"] for r in self._ws.records.list_files(self._id)}
         return sorted(stored | set(self._live_files()))
 
-    def upload_file(self, name: str, path_or_stream: str | os.PathLike[str] | BinaryIO, datastore_name: str | None = None) -> str:
+    def upload_file(
+        self,
+        name: str,
+        path_or_stream: str | os.PathLike[str] | BinaryIO,
+        datastore_name: str | None = None,
+    ) -> str:
         """Store a file (a path or a binary stream) as run file ``name``; returns the name."""
         name = checked_relative_name(name, "run file name")
         if isinstance(path_or_stream, (str, os.PathLike)):
             if not os.path.isfile(path_or_stream):
-                raise AmlError(f"upload_file({name!r}): {os.fspath(path_or_stream)!r} is not a file.")
+                raise AmlError(
+                    f"upload_file({name!r}): {os.fspath(path_or_stream)!r} is not a file."
+                )
             sha, size = self._ws.blobs.put_file(path_or_stream)
         else:
             sha, size = self._ws.blobs.put_stream(path_or_stream)
         self._ws.records.add_files(self._id, [(name, sha, size)])
         return name
 
-    def upload_files(self, names: list[str], paths: list[str], return_artifacts: bool = False, timeout_seconds: int | None = None, datastore_name: str | None = None) -> list[str]:
+    def upload_files(
+        self,
+        names: list[str],
+        paths: list[str],
+        return_artifacts: bool = False,
+        timeout_seconds: int | None = None,
+        datastore_name: str | None = None,
+    ) -> list[str]:
         """Upload several files; ``names[i]`` gets ``paths[i]``."""
         if len(names) != len(paths):
             raise AmlError("upload_files needs as many names as paths.")
@@ -74,11 +88,13 @@ class RunFiles:
         for path in paths:
             if not os.path.isfile(path):
                 raise AmlError(f"upload_files: {path!r} is not a file.")
-        rows = [(n, *self._ws.blobs.put_file(p)) for n, p in zip(checked, paths)]
+        rows = [(n, *self._ws.blobs.put_file(p)) for n, p in zip(checked, paths, strict=True)]
         self._ws.records.add_files(self._id, rows)
         return checked
 
-    def upload_folder(self, name: str, path: str | os.PathLike[str], datastore_name: str | None = None) -> list[str]:
+    def upload_folder(
+        self, name: str, path: str | os.PathLike[str], datastore_name: str | None = None
+    ) -> list[str]:
         """Upload every file under folder ``path`` as ``name/<relative path>``."""
         prefix = checked_relative_name(name, "run folder name")
         root = Path(path)
@@ -86,7 +102,9 @@ class RunFiles:
             raise AmlError(f"upload_folder({name!r}): {os.fspath(path)!r} is not a folder.")
         rows = []
         for full in sorted(p for p in root.rglob("*") if p.is_file()):
-            rows.append((f"{prefix}/{full.relative_to(root).as_posix()}", *self._ws.blobs.put_file(full)))
+            rows.append(
+                (f"{prefix}/{full.relative_to(root).as_posix()}", *self._ws.blobs.put_file(full))
+            )
         self._ws.records.add_files(self._id, rows)
         return [r[0] for r in rows]
 
@@ -103,7 +121,12 @@ class RunFiles:
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(live, destination)
 
-    def download_file(self, name: str, output_file_path: str | os.PathLike[str] | None = None, _validate_checksum: bool = False) -> str:
+    def download_file(
+        self,
+        name: str,
+        output_file_path: str | os.PathLike[str] | None = None,
+        _validate_checksum: bool = False,
+    ) -> str:
         """Copy run file ``name`` to ``output_file_path`` (default: its base name here).
 
         An existing folder as ``output_file_path`` receives the file under its base name.
@@ -115,7 +138,15 @@ class RunFiles:
         self._copy_out(name, dest)
         return str(dest)
 
-    def download_files(self, prefix: str | None = None, output_directory: str | os.PathLike[str] | None = None, output_paths: list[str] | None = None, batch_size: int = 100, append_prefix: bool = True, timeout_seconds: int | None = None) -> list[str]:
+    def download_files(
+        self,
+        prefix: str | None = None,
+        output_directory: str | os.PathLike[str] | None = None,
+        output_paths: list[str] | None = None,
+        batch_size: int = 100,
+        append_prefix: bool = True,
+        timeout_seconds: int | None = None,
+    ) -> list[str]:
         """Copy every run file under ``prefix`` into ``output_directory`` (default: here).
 
         With ``append_prefix=False`` the prefix is cut from the written paths.
@@ -126,7 +157,11 @@ class RunFiles:
         for name in self.get_file_names():
             if clean and not (name == clean or name.startswith(clean.rstrip("/") + "/")):
                 continue
-            rel = name if append_prefix or not clean else name[len(clean) :].lstrip("/") or Path(name).name
+            rel = (
+                name
+                if append_prefix or not clean
+                else name[len(clean) :].lstrip("/") or Path(name).name
+            )
             dest = out_dir / rel
             self._copy_out(name, dest)
             written.append(str(dest))

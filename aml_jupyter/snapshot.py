@@ -157,7 +157,7 @@ def take_snapshot(
     cache = records.cached_hashes(full_paths)
     new_cache: list[tuple[str, int, int, int, str]] = []
     entries: list[SnapshotEntry] = []
-    for (rel, st), full in zip(files, full_paths):
+    for (rel, st), full in zip(files, full_paths, strict=True):
         known = cache.get(full)
         if (
             known is not None
@@ -192,7 +192,9 @@ def load_snapshot(workspace: Workspace, snapshot_id: str) -> Snapshot:
     return Snapshot(snapshot_id, tuple(SnapshotEntry(*row) for row in rows))
 
 
-def restore_snapshot(workspace: Workspace, snapshot_id: str, destination: str | os.PathLike[str]) -> Path:
+def restore_snapshot(
+    workspace: Workspace, snapshot_id: str, destination: str | os.PathLike[str]
+) -> Path:
     """Write the snapshot's files under ``destination`` (created if needed); returns it."""
     dest = Path(destination).expanduser().resolve()
     snapshot = load_snapshot(workspace, snapshot_id)

@@ -29,7 +29,7 @@ def resolve_script(path: str, source_directory: str | None = None) -> tuple[str,
                 raise AmlError(
                     f"The folder {path!r} has no {' / '.join(ENTRY_SCRIPTS)}"
                     + (f" and several scripts ({', '.join(scripts[:5])})" if scripts else "")
-                    + "; name the script to run, e.g. '{}/train.py'.".format(path.rstrip('/'))
+                    + "; name the script to run, e.g. '{}/train.py'.".format(path.rstrip("/"))
                 )
             found = scripts
         return str(source_directory or p), (
@@ -40,7 +40,9 @@ def resolve_script(path: str, source_directory: str | None = None) -> tuple[str,
         script = p if p.is_absolute() else (src / p if (src / p).exists() else p.resolve())
         return str(src), str(script)
     if not p.is_file():
-        raise AmlError(f"The script {path!r} does not exist. Check the path (relative to {Path.cwd()}).")
+        raise AmlError(
+            f"The script {path!r} does not exist. Check the path (relative to {Path.cwd()})."
+        )
     return str(p.resolve().parent), p.name
 
 

@@ -25,7 +25,9 @@ def runs_in(ws: Workspace) -> int:
         ({"script": "ok.py", "max_run_duration_seconds": 0}, "positive number"),
     ],
 )
-def test_bad_configs_are_refused_before_any_run_exists(exp: Experiment, project: Path, kwargs: dict, message: str) -> None:
+def test_bad_configs_are_refused_before_any_run_exists(
+    exp: Experiment, project: Path, kwargs: dict, message: str
+) -> None:
     write(project, "ok.py", "print(1)")
     with pytest.raises(AmlError, match=message):
         exp.submit(ScriptRunConfig(project, **kwargs))

@@ -54,7 +54,9 @@ def test_an_uncaught_exception_fails_the_recorded_run(tmp_path: Path) -> None:
     assert "KeyError" in run.get_details()["error"]["error"]["message"]
 
 
-def test_without_a_workspace_the_offline_run_works_everywhere(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_a_workspace_the_offline_run_works_everywhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import aml_jupyter.context as context
 
     context._current = None

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from aml_jupyter import ActivityFailedException, AmlError, Experiment, Run, RunStatus, ScriptRunConfig
+from aml_jupyter import (
+    ActivityFailedException,
+    AmlError,
+    Experiment,
+    Run,
+    RunStatus,
+    ScriptRunConfig,
+)
 from tests.conftest import write
 
 TRAIN = """
@@ -103,8 +110,14 @@ def test_command_instead_of_script(exp: Experiment, project: Path) -> None:
     assert "argv ok" in run2.read_log()
 
 
-def test_show_output_streams_the_driver_log(exp: Experiment, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write(project, "p.py", "import time\nfor i in range(3):\n    print('line', i)\n    time.sleep(0.2)\n")
+def test_show_output_streams_the_driver_log(
+    exp: Experiment, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(
+        project,
+        "p.py",
+        "import time\nfor i in range(3):\n    print('line', i)\n    time.sleep(0.2)\n",
+    )
     run = exp.submit(ScriptRunConfig(project, "p.py"))
     run.wait_for_completion(show_output=True)
     out = capsys.readouterr().out
@@ -112,7 +125,9 @@ def test_show_output_streams_the_driver_log(exp: Experiment, project: Path, caps
     assert "Execution Summary" in out
 
 
-def test_cancel_stops_the_whole_process_group(exp: Experiment, project: Path, tmp_path: Path) -> None:
+def test_cancel_stops_the_whole_process_group(
+    exp: Experiment, project: Path, tmp_path: Path
+) -> None:
     marker = tmp_path / "grandchild.pid"
     write(
         project,
@@ -134,7 +149,10 @@ def test_cancel_stops_the_whole_process_group(exp: Experiment, project: Path, tm
     run.cancel()
     assert wait_status(run, RunStatus.TERMINAL, timeout=20) == RunStatus.CANCELED
     time.sleep(0.2)
-    assert not Path(f"/proc/{grandchild}").exists() or "Z" in Path(f"/proc/{grandchild}/stat").read_text().split(")")[1][:3]
+    assert (
+        not Path(f"/proc/{grandchild}").exists()
+        or "Z" in Path(f"/proc/{grandchild}/stat").read_text().split(")")[1][:3]
+    )
 
 
 def test_max_run_duration_is_enforced(exp: Experiment, project: Path) -> None:
@@ -153,14 +171,18 @@ def test_the_run_outlives_the_process_that_submitted_it(exp: Experiment, project
         f"r = Experiment(ws, 'detached').submit(ScriptRunConfig({str(project)!r}, 's.py'))\n"
         "print(r.id)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
     run = exp.workspace.get_run(out.stdout.strip())
     assert run.get_status() not in RunStatus.TERMINAL  # the submitter is gone, the run is not
     assert run.wait_for_completion(timeout_seconds=30)["status"] == RunStatus.COMPLETED
     assert "survived" in run.read_log()
 
 
-def test_resubmitting_an_unchanged_folder_reuses_the_snapshot(exp: Experiment, project: Path) -> None:
+def test_resubmitting_an_unchanged_folder_reuses_the_snapshot(
+    exp: Experiment, project: Path
+) -> None:
     write(project, "ok.py", "print('ok')")
     a = exp.submit(ScriptRunConfig(project, "ok.py"))
     b = exp.submit(ScriptRunConfig(project, "ok.py"))
@@ -177,7 +199,9 @@ def test_git_state_is_recorded(exp: Experiment, project: Path) -> None:
     subprocess.run([*git, "init", "-q", "-b", "main"], cwd=project, check=True)
     subprocess.run([*git, "add", "."], cwd=project, check=True)
     subprocess.run([*git, "commit", "-qm", "c"], cwd=project, check=True)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True
+    ).stdout.strip()
     write(project, "untracked.py", "x = 1")
     run = exp.submit(ScriptRunConfig(project, "g.py"))
     props = run.get_properties()

@@ -12,7 +12,9 @@ from tests.conftest import write
 from tests.test_local_target import wait_status
 
 
-def test_sigkill_of_the_script_keeps_every_logged_metric(exp: Experiment, project: Path, tmp_path: Path) -> None:
+def test_sigkill_of_the_script_keeps_every_logged_metric(
+    exp: Experiment, project: Path, tmp_path: Path
+) -> None:
     progress = tmp_path / "progress"
     write(
         project,
@@ -44,7 +46,9 @@ def test_sigkill_of_the_script_keeps_every_logged_metric(exp: Experiment, projec
     assert values == list(range(len(values)))  # in order, no gaps, no torn lines
 
 
-def test_sigkill_of_the_supervisor_fails_the_run_with_a_reason(exp: Experiment, project: Path) -> None:
+def test_sigkill_of_the_supervisor_fails_the_run_with_a_reason(
+    exp: Experiment, project: Path
+) -> None:
     write(project, "sleeper.py", "import time\nprint('up', flush=True)\ntime.sleep(120)")
     run = exp.submit(ScriptRunConfig(project, "sleeper.py"))
     wait_status(run, {RunStatus.RUNNING})

@@ -98,7 +98,9 @@ def test_files_upload_download_and_listing(run: Run, tmp_path: Path) -> None:
     written = run.download_files(prefix="outputs", output_directory=out)
     assert written == [str(out / "outputs" / "model.bin")]
     assert (out / "outputs" / "model.bin").read_bytes() == b"weights"
-    flat = run.download_files(prefix="extra", output_directory=tmp_path / "flat", append_prefix=False)
+    flat = run.download_files(
+        prefix="extra", output_directory=tmp_path / "flat", append_prefix=False
+    )
     assert Path(flat[0]).read_text() == "f" and Path(flat[0]) == tmp_path / "flat" / "sub" / "f.txt"
     with pytest.raises(AmlError, match="no file"):
         run.download_file("outputs/missing.bin")
@@ -126,9 +128,8 @@ def test_children_context_manager_and_recursive_metrics(run: Run) -> None:
     assert len(plain) == 2
     assert len(list(run.get_children())) == 5
     assert [c.id for c in run.get_children(tags={"lr": "0.2"})] == [tagged[1].id]
-    with pytest.raises(ValueError):
-        with run.child_run() as failing:
-            raise ValueError("boom")
+    with pytest.raises(ValueError), run.child_run() as failing:
+        raise ValueError("boom")
     assert failing.get_status() == RunStatus.FAILED
     assert "boom" in failing.get_details()["error"]["error"]["message"]
     nested = run.get_metrics(recursive=True)
@@ -179,7 +180,9 @@ def test_run_get_by_id_and_prefix(ws: Workspace, exp: Experiment) -> None:
         Run.get(ws, "nope_123")
 
 
-def test_start_logging_keeps_outputs_and_snapshots_without_venvs(ws: Workspace, tmp_path: Path) -> None:
+def test_start_logging_keeps_outputs_and_snapshots_without_venvs(
+    ws: Workspace, tmp_path: Path
+) -> None:
     (tmp_path / "outputs").mkdir()
     (tmp_path / "outputs" / "result.txt").write_text("42")
     (tmp_path / "analysis.py").write_text("print(1)")

@@ -17,7 +17,12 @@ def names(ws: Workspace, folder: Path) -> list[str]:
 
 def test_always_ignored_folders(ws: Workspace, project: Path) -> None:
     write(project, "train.py", "")
-    for junk in (".git/HEAD", "__pycache__/x.pyc", ".ipynb_checkpoints/a.ipynb", "pkg/__pycache__/y.pyc"):
+    for junk in (
+        ".git/HEAD",
+        "__pycache__/x.pyc",
+        ".ipynb_checkpoints/a.ipynb",
+        "pkg/__pycache__/y.pyc",
+    ):
         write(project, junk, "junk")
     write(project, "venv/pyvenv.cfg", "home = /usr")
     write(project, "venv/lib/site.py", "")
@@ -55,7 +60,9 @@ def test_limits_name_the_largest_offenders(ws: Workspace, project: Path) -> None
         take_snapshot(ws, project, max_files=2)
 
 
-def test_limit_from_environment_and_no_half_made_run(ws: Workspace, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_limit_from_environment_and_no_half_made_run(
+    ws: Workspace, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write(project, "train.py", "print(1)")
     write(project, "blob.bin", "x" * 2000)
     monkeypatch.setenv("AML_SNAPSHOT_MAX_BYTES", "1000")

@@ -27,7 +27,9 @@ def test_create_twice_is_fine_unless_exist_ok_false(tmp_path: Path) -> None:
         Workspace.create(tmp_path, exist_ok=False)
 
 
-def test_from_config_searches_parents_and_honours_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_from_config_searches_parents_and_honours_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ws = Workspace.create(tmp_path)
     deep = tmp_path / "a" / "b"
     deep.mkdir(parents=True)

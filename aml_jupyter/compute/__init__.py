@@ -41,13 +41,17 @@ class ComputeTarget:
         """``Succeeded``: the local target is always ready."""
         return "Succeeded"
 
-    def submit(self, experiment: Experiment, config: ScriptRunConfig, tags: dict[str, Any] | None = None) -> Run:
+    def submit(
+        self, experiment: Experiment, config: ScriptRunConfig, tags: dict[str, Any] | None = None
+    ) -> Run:
         """Start ``config`` as a new run of ``experiment`` on this target."""
         if self.type == "local":
             from .local import submit_local
 
             return submit_local(experiment, config, self.name, tags)
-        raise AmlError(f"Compute target {self.name!r} has type {self.type!r}, which this version cannot run.")
+        raise AmlError(
+            f"Compute target {self.name!r} has type {self.type!r}, which this version cannot run."
+        )
 
     def __repr__(self) -> str:
         return f"ComputeTarget(name={self.name!r}, type={self.type!r})"

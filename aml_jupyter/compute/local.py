@@ -50,7 +50,9 @@ def submit_local(
         start_supervisor(ws.folder, ws.run_dir(run_id), run_id, records)
     except BaseException as exc:
         records.set_status(
-            run_id, RunStatus.FAILED, error=json.dumps({"code": "SubmitFailed", "message": str(exc)})
+            run_id,
+            RunStatus.FAILED,
+            error=json.dumps({"code": "SubmitFailed", "message": str(exc)}),
         )
         raise
     return Run(experiment, run_id)

@@ -63,7 +63,11 @@ def command_line(definition: dict[str, Any]) -> list[str]:
     if command is None:
         return [definition["python"], definition["script"], *definition["arguments"]]
     if isinstance(command, str):
-        return ["/bin/sh", "-c", command + "".join(" " + shlex.quote(a) for a in definition["arguments"])]
+        return [
+            "/bin/sh",
+            "-c",
+            command + "".join(" " + shlex.quote(a) for a in definition["arguments"]),
+        ]
     return [*command, *definition["arguments"]]
 
 
@@ -151,7 +155,9 @@ class Supervisor:
         except Exception as exc:
             traceback.print_exc()
             finalize_run(
-                self.ws, self.run_id, RunStatus.FAILED,
+                self.ws,
+                self.run_id,
+                RunStatus.FAILED,
                 error={"code": "PreparationFailed", "message": f"The run could not start: {exc}"},
             )
             return
@@ -188,7 +194,9 @@ class Supervisor:
             error = {"code": "UserError", "message": error_from_log(log_path, code)}
             finalize_run(self.ws, self.run_id, RunStatus.FAILED, error=error, exit_code=code)
         elif requested:
-            finalize_run(self.ws, self.run_id, RunStatus.FAILED, error=json.loads(requested), exit_code=0)
+            finalize_run(
+                self.ws, self.run_id, RunStatus.FAILED, error=json.loads(requested), exit_code=0
+            )
         else:
             finalize_run(self.ws, self.run_id, RunStatus.COMPLETED, exit_code=0)
 
@@ -202,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # last resort: never leave the run looking alive
         traceback.print_exc()
         finalize_run(
-            supervisor.ws, run_id, RunStatus.FAILED,
+            supervisor.ws,
+            run_id,
+            RunStatus.FAILED,
             error={"code": "SupervisorError", "message": f"The run's supervisor failed: {exc}"},
         )
     finally:

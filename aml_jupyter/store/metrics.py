@@ -75,7 +75,9 @@ class MetricWriter:
             text = repr(value)
         else:
             text = check_jsonable(name, value)
-        line = f'["s",{self._name(name)},{text},{"null" if step is None else step},{time.time()!r}]\n'
+        line = (
+            f'["s",{self._name(name)},{text},{"null" if step is None else step},{time.time()!r}]\n'
+        )
         os.write(self._fd, line.encode())
 
     def record(self, kind: str, name: str, value: Any) -> None:

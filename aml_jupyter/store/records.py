@@ -41,7 +41,8 @@ class Records:
         if row is not None:
             return int(row["id"])
         self.db.execute(
-            "INSERT OR IGNORE INTO experiments (name, created_utc) VALUES (?, ?)", (name, time.time())
+            "INSERT OR IGNORE INTO experiments (name, created_utc) VALUES (?, ?)",
+            (name, time.time()),
         )
         row = self.db.query_one("SELECT id FROM experiments WHERE name = ?", (name,))
         assert row is not None
@@ -177,7 +178,9 @@ class Records:
         for table, items in (("run_tags", tags), ("run_properties", properties)):
             for key, value in (items or {}).items():
                 if value is None:
-                    where.append(f"EXISTS (SELECT 1 FROM {table} t WHERE t.run_id = r.id AND t.key = ?)")
+                    where.append(
+                        f"EXISTS (SELECT 1 FROM {table} t WHERE t.run_id = r.id AND t.key = ?)"
+                    )
                     params.append(key)
                 else:
                     where.append(
