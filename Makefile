@@ -1,0 +1,39 @@
+# Two commands matter: `make lab` (set up, then JupyterLab on demo-notebooks/) and
+# `make test` (set up, then every check and test). Both create .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# JupyterLab refuses to start as root unless told.
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+PORT ?= 8888
+
+.PHONY: setup lab test lint bench demo clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip install --python $(BIN)/python -e '.[lab,dev]'
+	$(BIN)/python -m aml_jupyter.kernelspec --sys-prefix
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install everything
+
+lab: $(STAMP)  ## JupyterLab on demo-notebooks/, magics preloaded (kernel "Python 3 (aml)")
+	cd demo-notebooks && ../$(BIN)/jupyter lab --no-browser --port=$(PORT) $(ROOT_FLAG) \
+		--MappingKernelManager.default_kernel_name=aml
+
+lint: $(STAMP)  ## ruff (lint + format) and mypy
+	$(BIN)/ruff check aml_jupyter tests benchmarks
+	$(BIN)/ruff format --check aml_jupyter tests benchmarks
+	$(BIN)/mypy
+
+test: lint  ## every check, then every test
+	$(BIN)/pytest
+
+bench: $(STAMP)  ## benchmarks next to MLflow (installs the bench extra)
+	$(BIN)/uv pip install --python $(BIN)/python -e '.[bench]'
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
