@@ -140,5 +140,7 @@ def default_experiment_name() -> str:
 
     main_file = getattr(__main__, "__file__", None)
     stem = Path(main_file).stem if main_file else "interactive"
+    if stem in ("ipykernel_launcher", "__main__", "kernel_launcher"):
+        stem = "notebook"  # a Jupyter kernel: its launcher's name means nothing to the user
     clean = re.sub(r"[^A-Za-z0-9_\-]", "-", stem).lstrip("-_") or "interactive"
     return clean[:255]

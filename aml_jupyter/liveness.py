@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 
-HOST = socket.gethostname()
+HOST = os.uname().nodename
 
 
 def process_start_time(pid: int) -> str:

@@ -518,8 +518,8 @@ class Run(RunFiles):
             out.write(f"RunId: {self._id}\nWorkspace: {self._ws.folder}\n\n")
             out.write(f"Streaming {DRIVER_LOG}\n{'=' * (10 + len(DRIVER_LOG))}\n\n")
         offset = 0
-        delay = 0.01
-        deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+        started = time.monotonic()
+        deadline = None if timeout_seconds is None else started + timeout_seconds
         while True:
             status = self.get_status()
             if show_output:
@@ -532,8 +532,8 @@ class Run(RunFiles):
                 break
             if deadline is not None and time.monotonic() > deadline:
                 raise AmlError(f"Run {self._id} is still {status} after {timeout_seconds} s.")
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.25)
+            # Quick polls while a short run may end any moment, slower ones for long runs.
+            time.sleep(min(0.01 + (time.monotonic() - started) * 0.05, 0.5))
         details = self.get_details()
         if show_output:
             out.write(

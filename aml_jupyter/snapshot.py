@@ -18,17 +18,16 @@ import json
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import pathspec
+from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import AmlError
 from .paths import checked_relative_name
 from .store import hash_file
 
 if TYPE_CHECKING:
+    import pathspec
+
     from .workspace import Workspace
 
 DEFAULT_MAX_BYTES = 300 * 1024 * 1024
@@ -36,8 +35,7 @@ DEFAULT_MAX_FILES = 2000
 ALWAYS_IGNORED = frozenset({".git", "__pycache__", ".ipynb_checkpoints", ".aml"})
 
 
-@dataclass(frozen=True)
-class SnapshotEntry:
+class SnapshotEntry(NamedTuple):
     """One file of a snapshot."""
 
     name: str
@@ -46,8 +44,7 @@ class SnapshotEntry:
     executable: bool
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """A stored snapshot: its id is the hash of its manifest."""
 
     id: str
@@ -71,6 +68,8 @@ def ignore_spec(source: Path) -> tuple[pathspec.PathSpec | None, str | None]:
     for name in (".amlignore", ".gitignore"):
         path = source / name
         if path.is_file():
+            import pathspec  # ~50 ms to import: paid only when there are rules to apply
+
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
             return pathspec.GitIgnoreSpec.from_lines(lines), name
     return None, None

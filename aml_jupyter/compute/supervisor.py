@@ -107,15 +107,15 @@ class Supervisor:
             except Exception:  # a busy database must not stop the heartbeat
                 traceback.print_exc()
 
-    def _stop(self, pgid: int, proc: Any) -> None:
+    def _stop(self, pgid: int, exited: threading.Event) -> None:
+        """SIGTERM the script's process group, then SIGKILL it after the grace period."""
         for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, 10.0)):
             try:
                 os.killpg(pgid, sig)
             except ProcessLookupError:
                 return
-            deadline = time.monotonic() + wait
-            while proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
+            if exited.wait(wait):
+                return
 
     def run(self) -> None:
         """Prepare, start, watch and finalize; never raises (a failure ends the run Failed)."""
@@ -166,15 +166,17 @@ class Supervisor:
     def _watch(self, proc: Any, max_duration: float, log_path: Path) -> None:
         deadline = time.monotonic() + max_duration
         outcome = None
-        while proc.poll() is None:
+        exited = threading.Event()
+        # A blocking wait in a thread wakes us the moment the script exits (no poll delay).
+        threading.Thread(target=lambda: (proc.wait(), exited.set()), daemon=True).start()
+        while not exited.wait(0.1):
             if self.cancel_requested.is_set():
                 outcome = "canceled"
             elif time.monotonic() > deadline:
                 outcome = "timeout"
             if outcome:
-                self._stop(proc.pid, proc)
+                self._stop(proc.pid, exited)
                 break
-            time.sleep(0.05)
         code = proc.wait()
         try:
             os.killpg(proc.pid, signal.SIGKILL)  # nothing the script started outlives its run

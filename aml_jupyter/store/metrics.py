@@ -17,17 +17,15 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import AmlError
 
 SCALAR, LIST, ROW, TABLE, IMAGE = "s", "l", "r", "t", "i"
 
 
-@dataclass(frozen=True)
-class MetricPoint:
+class MetricPoint(NamedTuple):
     """One logged value: what ``run.log`` and friends wrote."""
 
     kind: str
