@@ -22,7 +22,9 @@ def kernel_spec() -> dict:
     if packaged.is_file():  # a wheel carries kernels/aml/kernel.json here
         text = packaged.read_text()
     else:  # a source checkout (editable install)
-        text = (Path(__file__).resolve().parent.parent / "kernels" / "aml" / "kernel.json").read_text()
+        text = (
+            Path(__file__).resolve().parent.parent / "kernels" / "aml" / "kernel.json"
+        ).read_text()
     spec = json.loads(text)
     spec["argv"][0] = sys.executable
     return spec
@@ -52,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--user", action="store_true", help="install for the current user")
-    where.add_argument("--sys-prefix", action="store_true", help="install into this Python's prefix (default)")
+    where.add_argument(
+        "--sys-prefix", action="store_true", help="install into this Python's prefix (default)"
+    )
     where.add_argument("--prefix", help="install under this prefix")
     args = parser.parse_args(argv)
     path = install(user=args.user, prefix=args.prefix)

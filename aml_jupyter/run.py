@@ -8,6 +8,7 @@ is in the workspace's SQLite database and blob store.
 from __future__ import annotations
 
 import builtins
+import codecs
 import io
 import json
 import os
@@ -246,13 +247,24 @@ class Run(RunFiles):
 
     def read_log(self, offset: int = 0) -> str:
         """The driver log from byte ``offset`` on ('' when there is none yet)."""
-        path = self.folder / DRIVER_LOG
+        return self.read_log_chunk(offset)[0]
+
+    def read_log_chunk(self, offset: int = 0) -> tuple[str, int]:
+        """New driver log text from byte ``offset``, and the offset to ask from next time.
+
+        A character the script is halfway through writing is left for the next call, so a
+        follower never shows a broken character or loses its place.
+        """
         try:
-            with open(path, "rb") as f:
+            with open(self.folder / DRIVER_LOG, "rb") as f:
                 f.seek(offset)
-                return f.read().decode("utf-8", errors="replace")
+                data = f.read()
         except FileNotFoundError:
-            return ""
+            return "", offset
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = decoder.decode(data, final=False)
+        pending = len(decoder.getstate()[0])
+        return text, offset + len(data) - pending
 
     # metrics ----------------------------------------------------------------------------------
     def _metrics(self) -> MetricWriter:
@@ -523,9 +535,8 @@ class Run(RunFiles):
         while True:
             status = self.get_status()
             if show_output:
-                text = self.read_log(offset)
+                text, offset = self.read_log_chunk(offset)
                 if text:
-                    offset += len(text.encode("utf-8", errors="replace"))
                     out.write(text)
                     out.flush()
             if status in RunStatus.TERMINAL:

@@ -37,7 +37,7 @@ def resolve_script(path: str, source_directory: str | None = None) -> tuple[str,
         )
     if source_directory is not None:
         src = Path(source_directory).expanduser()
-        script = p if p.is_absolute() else (src / p if (src / p).exists() else p.resolve())
+        script = p if p.is_absolute() or (src / p).exists() else p.resolve()
         return str(src), str(script)
     if not p.is_file():
         raise AmlError(
@@ -66,6 +66,7 @@ def submit_path(
     """Submit a script (or a folder's entry script) as a new run; returns it at once."""
     source, script = resolve_script(path, source_directory)
     config = ScriptRunConfig(source, script, arguments=arguments or [], compute_target=target)
+    config.validate()  # before the experiment exists: a bad submit leaves nothing behind
     run = Experiment(ws, experiment or default_experiment(source)).submit(config, tags=tags)
     if display_name:
         run.display_name = display_name

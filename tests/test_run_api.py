@@ -196,3 +196,15 @@ def test_start_logging_keeps_outputs_and_snapshots_without_venvs(
     restored = Path(run.restore_snapshot(tmp_path / "snap"))
     names = sorted(p.relative_to(restored).as_posix() for p in restored.rglob("*") if p.is_file())
     assert names == ["analysis.py", "outputs/result.txt"]
+
+
+def test_log_follower_never_splits_a_character(run: Run) -> None:
+    log = run.folder / "user_logs" / "std_log.txt"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    data = "héllo wörld\n".encode()
+    log.write_bytes(data[:2])  # 'h' and half of 'é'
+    text, offset = run.read_log_chunk(0)
+    assert (text, offset) == ("h", 1)
+    log.write_bytes(data)
+    rest, offset = run.read_log_chunk(offset)
+    assert "h" + rest == "héllo wörld\n" and offset == len(data)

@@ -168,7 +168,12 @@ class Supervisor:
         outcome = None
         exited = threading.Event()
         # A blocking wait in a thread wakes us the moment the script exits (no poll delay).
-        threading.Thread(target=lambda: (proc.wait(), exited.set()), daemon=True).start()
+
+        def wait_for_exit() -> None:
+            proc.wait()
+            exited.set()
+
+        threading.Thread(target=wait_for_exit, daemon=True).start()
         while not exited.wait(0.1):
             if self.cancel_requested.is_set():
                 outcome = "canceled"
