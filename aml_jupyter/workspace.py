@@ -49,6 +49,11 @@ class Workspace:
         folder = _workspace_folder(path)
         with _open_lock:
             ws = _open.get(folder)
+            if ws is not None and not ws._database_is_current():
+                # The folder was deleted (or replaced) since: drop the connection to the old file.
+                ws.db.close()
+                del _open[folder]
+                ws = None
             if ws is None:
                 if not (folder / DB_NAME).exists():
                     raise AmlError(
@@ -66,6 +71,18 @@ class Workspace:
         self.blobs = BlobStore(folder / "blobs")
         self.runs_root = folder / "runs"
         self.records = Records(self.db, self.runs_root)
+        self._db_identity = self._database_identity()
+
+    def _database_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.folder / DB_NAME)
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def _database_is_current(self) -> bool:
+        """False once ``aml.db`` was deleted or replaced under this (cached) object."""
+        return self._db_identity is not None and self._database_identity() == self._db_identity
 
     def __getnewargs__(self) -> tuple[str]:
         return (str(self.folder),)

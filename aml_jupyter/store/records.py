@@ -128,16 +128,16 @@ class Records:
         )
         if row is None:
             raise AmlError(
-                f"No run with id {run_id!r} in this workspace. `aml run list` shows the run ids."
+                f"No run with id {run_id!r} in this workspace. `aml run list` or `%aml_runs` shows the run ids."
             )
         return row
 
     def find_run_ids(self, prefix: str) -> list[str]:
         """Run ids that start with ``prefix`` (for short ids typed at a prompt)."""
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        # A range on the primary key: case-sensitive, like the ids, and indexed.
         rows = self.db.query(
-            "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY created_utc DESC LIMIT 2",
-            (escaped + "%",),
+            "SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY created_utc DESC LIMIT 2",
+            (prefix, prefix + "\U0010ffff"),
         )
         return [r["id"] for r in rows]
 

@@ -1,0 +1,400 @@
+"""The ``%aml_*`` IPython magics: submit scripts and notebook cells as tracked runs.
+
+``%load_ext aml_jupyter`` registers them:
+
+* ``%aml_workspace``: the workspace the other magics use (``./.aml`` is made if none is found);
+* ``%aml_submit FILE_OR_FOLDER -- ARGS`` and ``%%aml_submit`` (the cell becomes the script);
+* ``%aml_runs [EXP]``: runs as a pandas DataFrame, metrics as columns;
+* ``%aml_logs RUN``: a run's driver log;
+* ``%aml_cancel RUN``: stop a run.
+
+Each magic documents its options (``%aml_submit?``). Mistakes (a missing script, an unknown run
+id, a bad option) print one ``aml: ...`` line to stderr and return None, never a traceback.
+Nothing is cached between calls: each magic finds its workspace afresh, so a ``cd`` or a new
+``AML_WORKSPACE`` takes effect at once. Only IPython and the standard library are imported
+here; the rest of aml_jupyter (and pandas) load when a magic first needs them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, real_name
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .run import Run
+    from .workspace import Workspace
+
+#: Experiment of ``%%aml_submit`` runs when ``-e`` is not given.
+CELL_EXPERIMENT = "notebook"
+#: File name a submitted cell gets in its run's snapshot (a free variant if the folder has it).
+CELL_SCRIPT = "aml_notebook_cell.py"
+#: How long ``%aml_cancel`` waits for the run to end before it reports the status it has.
+CANCEL_WAIT_SECONDS = 10.0
+
+
+# helpers ------------------------------------------------------------------------------------
+def _friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a user error into one ``aml: ...`` line on stderr and a None result.
+
+    User errors are :class:`aml_jupyter.AmlError` and IPython's ``UsageError`` (bad options).
+    Anything else is a bug and keeps its traceback.
+    """
+    name = real_name(func)
+
+    @functools.wraps(func)
+    def wrapper(self: Magics, *args: Any) -> Any:
+        from .errors import AmlError
+
+        try:
+            return func(self, *args)
+        except UsageError as exc:
+            print(f"aml: %{name}: {exc} (%{name}? lists the options)", file=sys.stderr)
+        except AmlError as exc:
+            print(f"aml: {exc}", file=sys.stderr)
+        return None
+
+    return wrapper
+
+
+def _split_line(line: str) -> tuple[list[str], list[str]]:
+    """Split a magic's line into its own tokens and the script's (everything after ``--``).
+
+    Quotes work as in a POSIX shell: ``--name "first try"`` is one token, without its quotes.
+    """
+    try:
+        tokens = shlex.split(line, posix=os.name != "nt")
+    except ValueError as exc:  # an unbalanced quote
+        raise UsageError(f"cannot split the line: {exc}") from None
+    if "--" in tokens:
+        cut = tokens.index("--")
+        return tokens[:cut], tokens[cut + 1 :]
+    return tokens, []
+
+
+def _parse(func: Callable[..., Any], line: str) -> Any:
+    """Parse ``line`` with the ``magic_arguments`` parser of ``func``; ``.script_args`` gets
+    whatever follows ``--``."""
+    own, script_args = _split_line(line)
+    args = func.parser.parse_args(own)  # type: ignore[attr-defined]
+    if not hasattr(args, "script_args"):
+        if script_args:
+            raise UsageError(f"unexpected -- {' '.join(script_args)}")
+        return args
+    if args.script_args:
+        raise UsageError(
+            f"unexpected {' '.join(args.script_args)!r}: put the script's arguments after --, "
+            "e.g. %aml_submit train.py -- --lr 0.1"
+        )
+    args.script_args = script_args
+    return args
+
+
+def _tags(items: list[str] | None) -> dict[str, str | None] | None:
+    """``['k=v', 'flag']`` -> ``{'k': 'v', 'flag': None}`` (None for no --tag at all)."""
+    if not items:
+        return None
+    tags: dict[str, str | None] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key.strip():
+            raise UsageError(f"--tag {item!r}: give KEY=VALUE or KEY")
+        tags[key.strip()] = value if sep else None
+    return tags
+
+
+def _workspace(path: str | None, create: bool = True) -> Workspace:
+    """The workspace at ``path`` (default: found from here); with ``create``, a new ``./.aml``
+    when there is none, announced in one line."""
+    from .workspace import Workspace
+
+    if not create:
+        return Workspace.from_config(path)
+    ws, created = Workspace.from_config_or_create(path)
+    if created:
+        print(f"Created a new workspace in {ws.folder}")
+    return ws
+
+
+def _cell_script_name(source: Path) -> str:
+    """A file name for the cell that no file in ``source`` has (so nothing is shadowed)."""
+    stem, suffix = os.path.splitext(CELL_SCRIPT)
+    name, n = CELL_SCRIPT, 1
+    while os.path.lexists(source / name):
+        n += 1
+        name = f"{stem}_{n}{suffix}"
+    return name
+
+
+def _status_filter(values: list[str] | None) -> list[str] | None:
+    """Status names from ``--status`` (repeatable, comma-separated, any case), checked."""
+    if not values:
+        return None
+    from .status import RunStatus
+
+    known = {s.lower(): s for s in RunStatus.TERMINAL | RunStatus.ACTIVE}
+    out = []
+    for value in values:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            if part.lower() not in known:
+                raise UsageError(
+                    f"--status {part!r} is not a run status; use one of "
+                    + ", ".join(sorted(known.values()))
+                )
+            out.append(known[part.lower()])
+    return out or None
+
+
+# the magics ---------------------------------------------------------------------------------
+@magics_class
+class AmlMagics(Magics):
+    """``%aml_workspace``, ``%aml_submit``/``%%aml_submit``, ``%aml_runs``, ``%aml_logs``,
+    ``%aml_cancel``: Azure ML v1 style runs from a notebook, recorded in a local workspace."""
+
+    @line_magic
+    @_friendly_errors
+    @magic_arguments()
+    @argument(
+        "-w",
+        "--workspace",
+        metavar="PATH",
+        help="Folder to look in (and its parents) instead of the current folder.",
+    )
+    def aml_workspace(self, line: str) -> Workspace:
+        """Show the workspace the %aml_* magics use and return it.
+
+        The workspace is the .aml folder found here or in a parent folder ($AML_WORKSPACE
+        overrides the search); when there is none, a new one is made in ./.aml.
+        """
+        args = _parse(AmlMagics.aml_workspace, line)
+        ws = _workspace(args.workspace)
+        print(f"Workspace {ws.name} in {ws.folder}")
+        return ws
+
+    @line_cell_magic
+    @_friendly_errors
+    @magic_arguments()
+    @argument(
+        "-e",
+        "--experiment",
+        metavar="NAME",
+        help="Experiment to record the run in. Default: the script folder's name for "
+        f"%%aml_submit FILE, '{CELL_EXPERIMENT}' for a cell.",
+    )
+    @argument(
+        "-t",
+        "--target",
+        default="local",
+        metavar="TARGET",
+        help="Compute target to run on (default: local).",
+    )
+    @argument(
+        "-d",
+        "--dir",
+        metavar="DIR",
+        help="Source folder: snapshotted and used as the run's working folder. Default: the "
+        "script's folder for a file, the current folder for a cell.",
+    )
+    @argument("--name", metavar="NAME", help="Display name of the run.")
+    @argument(
+        "--tag",
+        action="append",
+        metavar="KEY=VALUE",
+        help="Tag the run (repeat for several tags; KEY alone sets a tag with no value).",
+    )
+    @argument(
+        "--wait",
+        action="store_true",
+        help="Wait for the run to end, streaming its log, then print its final status.",
+    )
+    @argument(
+        "-w",
+        "--workspace",
+        metavar="PATH",
+        help="Folder of the workspace to use (default: found from the current folder).",
+    )
+    @argument(
+        "path",
+        nargs="?",
+        metavar="FILE_OR_FOLDER",
+        help="Script to run, or a folder (its train.py, main.py, run.py or __main__.py). "
+        "Not used by %%%%aml_submit, where the cell is the script.",
+    )
+    @argument(
+        "script_args",
+        nargs="*",
+        metavar="-- ARGS",
+        help="Arguments for the script: everything after a lone --.",
+    )
+    def aml_submit(self, line: str, cell: str | None = None) -> Run | None:
+        """Submit a script, a folder or this cell as a tracked run; return the Run.
+
+        %aml_submit train.py -- --lr 0.1 runs a script file (or a folder's entry script).
+        %%aml_submit runs the cell's code as a Python script: the current folder (or -d DIR)
+        is snapshotted with the cell added to it, so the cell can import the folder's modules
+        and read its files. The run goes on without the notebook unless --wait is given.
+        """
+        from .config import ScriptRunConfig
+        from .experiment import Experiment
+        from .submit import submit_path
+
+        args = _parse(AmlMagics.aml_submit, line)
+        tags = _tags(args.tag)
+        if cell is None:
+            if not args.path:
+                raise UsageError(
+                    "give a script or folder to submit (%aml_submit train.py), "
+                    "or use %%aml_submit to submit a cell"
+                )
+            ws = _workspace(args.workspace)
+            run = submit_path(
+                ws,
+                args.path,
+                arguments=args.script_args,
+                experiment=args.experiment,
+                source_directory=args.dir,
+                target=args.target,
+                tags=tags,
+                display_name=args.name,
+            )
+        else:
+            if args.path:
+                raise UsageError(
+                    f"%%aml_submit runs the cell; got {args.path!r} too (put script arguments "
+                    "after --, or use %aml_submit FILE to submit a file)"
+                )
+            if not cell.strip():
+                raise UsageError("the cell is empty: nothing to run")
+            source = Path(args.dir or os.getcwd()).expanduser()
+            if not source.is_dir():
+                raise UsageError(f"-d {args.dir!r} is not a folder")
+            ws = _workspace(args.workspace)
+            script = _cell_script_name(source)
+            config = ScriptRunConfig(
+                source_directory=source,
+                script=script,
+                arguments=args.script_args,
+                compute_target=args.target,
+            )
+            config.extra_files = {script: cell.encode("utf-8")}
+            run = Experiment(ws, args.experiment or CELL_EXPERIMENT).submit(config, tags=tags)
+            if args.name:
+                run.display_name = args.name
+        print(f"Submitted run {run.id} to {args.target} (experiment {run.experiment.name})")
+        if args.wait:
+            try:
+                run.wait_for_completion(show_output=True, raise_on_error=False)
+            except KeyboardInterrupt:
+                print(
+                    f"\nStopped waiting; run {run.id} goes on ({run.get_status()}). "
+                    f"%aml_cancel {run.id} stops it."
+                )
+                return run
+            print(f"Run {run.id}: {run.get_status()}")
+        return run
+
+    @line_magic
+    @_friendly_errors
+    @magic_arguments()
+    @argument("experiment", nargs="?", metavar="EXP", help="Only this experiment's runs.")
+    @argument(
+        "--status",
+        action="append",
+        metavar="STATUS",
+        help="Only runs with this status (Running, Completed, Failed, ...; repeat or "
+        "separate with commas for several).",
+    )
+    @argument(
+        "--tag",
+        action="append",
+        metavar="KEY=VALUE",
+        help="Only runs with this tag (KEY alone: any value). Repeat to require several.",
+    )
+    @argument(
+        "--top",
+        type=int,
+        default=50,
+        metavar="N",
+        help="How many runs, newest first (default 50; 0 for all).",
+    )
+    @argument("-w", "--workspace", metavar="PATH", help="Folder of the workspace to use.")
+    def aml_runs(self, line: str) -> pd.DataFrame | None:
+        """Runs of the workspace as a pandas DataFrame, newest first, indexed by run id.
+
+        Each scalar metric is a column holding its last logged value.
+        """
+        from .listing import runs_dataframe
+
+        args = _parse(AmlMagics.aml_runs, line)
+        if args.top < 0:
+            raise UsageError(f"--top must be 0 or more, got {args.top}")
+        status = _status_filter(args.status)
+        tags = _tags(args.tag)
+        ws = _workspace(args.workspace)
+        if args.experiment is not None:
+            names = ws.records.experiment_names()
+            if args.experiment not in names:
+                from .errors import AmlError
+
+                raise AmlError(
+                    f"No experiment {args.experiment!r} in workspace {ws.name}; it has: "
+                    + (", ".join(sorted(names)) or "no experiments yet")
+                    + "."
+                )
+        return runs_dataframe(ws, args.experiment, status=status, tags=tags, top=args.top or None)
+
+    @line_magic
+    @_friendly_errors
+    @magic_arguments()
+    @argument("run_id", metavar="RUN", help="Run id, or the start of one.")
+    @argument("-w", "--workspace", metavar="PATH", help="Folder of the workspace to use.")
+    def aml_logs(self, line: str) -> None:
+        """Print a run's driver log (what its script wrote to stdout and stderr)."""
+        args = _parse(AmlMagics.aml_logs, line)
+        run = _workspace(args.workspace, create=False).get_run(args.run_id)
+        text = run.read_log()
+        if text:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        else:
+            print(f"Run {run.id} has no log yet ({run.get_status()}).")
+
+    @line_magic
+    @_friendly_errors
+    @magic_arguments()
+    @argument("run_id", metavar="RUN", help="Run id, or the start of one.")
+    @argument("-w", "--workspace", metavar="PATH", help="Folder of the workspace to use.")
+    def aml_cancel(self, line: str) -> Run | None:
+        """Cancel a run: its processes are stopped and it ends Canceled. Returns the Run.
+
+        Waits a few seconds for the run to end and prints the status it reached.
+        """
+        from .status import RunStatus
+
+        args = _parse(AmlMagics.aml_cancel, line)
+        run = _workspace(args.workspace, create=False).get_run(args.run_id)
+        status = run.get_status()
+        if status in RunStatus.TERMINAL:
+            print(f"Run {run.id} had already ended: {status}")
+            return run
+        run.cancel()
+        deadline = time.monotonic() + CANCEL_WAIT_SECONDS
+        try:
+            while (status := run.get_status()) not in RunStatus.TERMINAL:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        except KeyboardInterrupt:
+            status = run.get_status()
+        print(f"Run {run.id}: {status}")
+        return run

@@ -1,0 +1,409 @@
+"""The ``%aml_*`` magics in a real IPython shell, and once in a real Jupyter kernel."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Collection, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.testing.globalipapp import start_ipython
+
+from aml_jupyter import Experiment, Run, RunStatus, Workspace
+from aml_jupyter.magics import CELL_SCRIPT, AmlMagics
+from aml_jupyter.submit import default_experiment
+from tests.conftest import write
+
+MAGICS = {"line": ["aml_workspace", "aml_submit", "aml_runs", "aml_logs", "aml_cancel"]}
+MAGICS["cell"] = ["aml_submit"]
+
+CELL = """\
+import helper
+print("hello from the cell", helper.VALUE)
+from azureml.core import Run
+Run.get_context().log("acc", 0.75)
+"""
+
+SCRIPT = """\
+import sys
+from azureml.core import Run
+print("script args", sys.argv[1:])
+Run.get_context().log("loss", 0.25)
+"""
+
+
+@pytest.fixture(scope="module")
+def shell() -> InteractiveShell:
+    """IPython's own test shell (one per process), with the extension loaded."""
+    ip = start_ipython()
+    assert ip is not None
+    ip.run_cell("%load_ext aml_jupyter")
+    return ip
+
+
+@pytest.fixture
+def ip(shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """The shell, working in an empty temp folder with no workspace from the outside."""
+    monkeypatch.delenv("AML_WORKSPACE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "helper.py", "VALUE = 42\n")
+    write(tmp_path, "data/input.csv", "a,b\n1,2\n")
+    return shell
+
+
+def submit_cell(ip: Any, line: str, cell: str = CELL) -> Run:
+    run = ip.run_cell_magic("aml_submit", line, cell)
+    assert isinstance(run, Run), f"%%aml_submit {line} returned {run!r}"
+    return run
+
+
+def wait_status(run: Run, statuses: Collection[str], timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = run.get_status()
+        if status in statuses:
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"run {run.id} stayed {run.get_status()}")
+
+
+# loading ------------------------------------------------------------------------------------
+def test_load_ext_registers_every_magic(shell: InteractiveShell) -> None:
+    for kind, names in MAGICS.items():
+        for name in names:
+            shell.magics_manager.magics[kind].pop(name, None)
+    assert shell.extension_manager is not None
+    shell.extension_manager.loaded.discard("aml_jupyter")
+    result = shell.run_cell("%load_ext aml_jupyter")
+    assert result.success, result.error_in_exec
+    for kind, names in MAGICS.items():
+        registered = shell.magics_manager.magics[kind]
+        assert [n for n in names if n in registered] == names, kind
+
+
+def test_loading_the_magics_imports_neither_pandas_nor_the_core() -> None:
+    code = (
+        "import sys, aml_jupyter.magics; "
+        "print(sorted(m for m in sys.modules if m == 'pandas' or m.startswith('aml_jupyter.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+    assert out.strip() == "['aml_jupyter.magics']"
+
+
+def test_help_text_lists_the_options() -> None:
+    doc = AmlMagics.aml_submit.__doc__ or ""
+    for option in ("--experiment", "--target", "--dir", "--name", "--tag", "--wait", "-- ARGS"):
+        assert option in doc, option
+    assert "%%aml_submit" in doc
+    for magic, option in ((AmlMagics.aml_runs, "--status"), (AmlMagics.aml_cancel, "RUN")):
+        assert option in (magic.__doc__ or "")
+
+
+def test_question_mark_shows_the_help(ip: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    ip.run_cell("%aml_submit?")
+    assert "--experiment NAME" in capsys.readouterr().out
+
+
+# the workspace ------------------------------------------------------------------------------
+def test_a_new_workspace_is_announced_once(
+    ip: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = ip.run_line_magic("aml_workspace", "")
+    out = capsys.readouterr().out.splitlines()
+    assert isinstance(ws, Workspace)
+    assert ws.folder == tmp_path.resolve() / ".aml"
+    assert (tmp_path / ".aml" / "aml.db").is_file()
+    assert [line for line in out if "Created" in line] == [
+        f"Created a new workspace in {ws.folder}"
+    ]
+    assert f"Workspace {tmp_path.name} in {ws.folder}" in out
+    assert ip.run_line_magic("aml_workspace", "") == ws
+    assert "Created" not in capsys.readouterr().out
+
+
+def test_workspace_option_picks_the_folder(
+    ip: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "other").mkdir()
+    ws = ip.run_line_magic("aml_workspace", "-w other")
+    assert ws.folder == (tmp_path / "other" / ".aml").resolve()
+    assert not (tmp_path / ".aml").exists()
+    run = submit_cell(ip, "-w other --wait", "print('in other')")
+    assert run.workspace == ws
+    assert not (tmp_path / ".aml").exists()
+
+
+# %%aml_submit -------------------------------------------------------------------------------
+def test_cell_submit_waits_and_records_metric_and_log(
+    ip: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = submit_cell(ip, "--wait -e exp --name first --tag team=ml --tag quick")
+    out = capsys.readouterr().out
+    assert run.get_status() == RunStatus.COMPLETED
+    assert run.experiment.name == "exp"
+    assert run.get_metrics() == {"acc": 0.75}
+    assert "hello from the cell 42" in run.read_log()
+    assert f"Submitted run {run.id} to local (experiment exp)" in out.splitlines()
+    assert "hello from the cell 42" in out  # streamed while waiting
+    assert out.rstrip().endswith(f"Run {run.id}: Completed")
+    assert run.display_name == "first"
+    assert run.get_tags() == {"team": "ml", "quick": None}
+
+
+def test_cell_snapshot_holds_the_folder_and_the_cell(ip: Any, tmp_path: Path) -> None:
+    run = submit_cell(ip, "--wait -- --flag 'two words'", "import sys; print(sys.argv[1:])")
+    restored = Path(run.restore_snapshot(tmp_path / "restored"))
+    names = sorted(p.relative_to(restored).as_posix() for p in restored.rglob("*") if p.is_file())
+    assert names == sorted([CELL_SCRIPT, "data/input.csv", "helper.py"])
+    assert (restored / CELL_SCRIPT).read_text() == "import sys; print(sys.argv[1:])"
+    assert run.experiment.name == "notebook"
+    assert "['--flag', 'two words']" in run.read_log()
+    assert not (tmp_path / CELL_SCRIPT).exists()  # the cell never touches the folder
+
+
+def test_cell_script_name_never_shadows_a_file(ip: Any, tmp_path: Path) -> None:
+    write(tmp_path, CELL_SCRIPT, "raise SystemExit('the folder file ran')\n")
+    run = submit_cell(ip, "--wait -e exp", "print('the cell ran')")
+    assert run.get_status() == RunStatus.COMPLETED, run.read_log()
+    assert "the cell ran" in run.read_log()
+    script = run.get_details()["runDefinition"]["script"]
+    assert script != CELL_SCRIPT and script.startswith("aml_notebook_cell")
+
+
+def test_cell_without_wait_returns_at_once(ip: Any) -> None:
+    run = submit_cell(ip, "-e quick", "import time; time.sleep(1); print('done')")
+    assert run.get_status() not in RunStatus.TERMINAL
+    run.wait_for_completion()
+    assert run.read_log() == "done\n"
+
+
+# %aml_submit FILE ---------------------------------------------------------------------------
+def test_script_submit_passes_arguments(
+    ip: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, "script.py", SCRIPT)
+    run = ip.run_line_magic("aml_submit", "script.py --wait -- --lr 0.1")
+    assert isinstance(run, Run)
+    assert run.get_status() == RunStatus.COMPLETED
+    assert run.experiment.name == default_experiment(str(tmp_path))
+    assert run.get_details()["runDefinition"]["arguments"] == ["--lr", "0.1"]
+    assert "script args ['--lr', '0.1']" in run.read_log()
+    assert f"Submitted run {run.id} to local" in capsys.readouterr().out
+
+
+def test_folder_submit_runs_its_entry_script(ip: Any, tmp_path: Path) -> None:
+    write(tmp_path, "proj/train.py", "print('training')\n")
+    run = ip.run_line_magic("aml_submit", "proj -e folder-exp --wait")
+    assert run.experiment.name == "folder-exp"
+    assert run.read_log() == "training\n"
+    assert run.get_details()["runDefinition"]["script"] == "train.py"
+
+
+# %aml_runs, %aml_logs, %aml_cancel ----------------------------------------------------------
+def test_runs_lists_both_runs_with_metric_columns(ip: Any, tmp_path: Path) -> None:
+    import pandas as pd
+
+    cell_run = submit_cell(ip, "--wait -e exp --tag kind=cell")
+    write(tmp_path, "script.py", SCRIPT)
+    script_run = ip.run_line_magic("aml_submit", "script.py -e other --wait")
+    frame = ip.run_line_magic("aml_runs", "")
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.index) == [script_run.id, cell_run.id]  # newest first
+    assert frame.loc[cell_run.id, "acc"] == 0.75
+    assert frame.loc[script_run.id, "loss"] == 0.25
+    assert (frame["status"] == "Completed").all()
+    assert list(ip.run_line_magic("aml_runs", "exp").index) == [cell_run.id]
+    assert list(ip.run_line_magic("aml_runs", "--tag kind=cell").index) == [cell_run.id]
+    assert list(ip.run_line_magic("aml_runs", "--top 1").index) == [script_run.id]
+    assert ip.run_line_magic("aml_runs", "--status running").empty
+    assert len(ip.run_line_magic("aml_runs", "--status Running,completed")) == 2
+
+
+def test_logs_prints_the_driver_log(ip: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    run = submit_cell(ip, "--wait -e exp")
+    capsys.readouterr()
+    assert ip.run_line_magic("aml_logs", run.id[: len("exp_") + 6]) is None
+    assert capsys.readouterr().out == "hello from the cell 42\n"
+
+
+def test_cancel_stops_a_sleeping_run(
+    ip: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AML_CANCEL_GRACE_SECONDS", "1")
+    run = submit_cell(
+        ip, "-e sleepy", "import time\nprint('sleeping', flush=True)\ntime.sleep(30)\n"
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while "sleeping" not in run.read_log():
+            assert time.monotonic() < deadline, run.get_status()
+            time.sleep(0.05)
+        capsys.readouterr()
+        result = ip.run_line_magic("aml_cancel", run.id)
+        assert result == run
+        assert wait_status(run, RunStatus.TERMINAL) == RunStatus.CANCELED
+        assert capsys.readouterr().out.splitlines()[-1] == f"Run {run.id}: Canceled"
+        ip.run_line_magic("aml_cancel", run.id)
+        assert capsys.readouterr().out == f"Run {run.id} had already ended: Canceled\n"
+    finally:
+        run.cancel()
+
+
+def test_a_workspace_deleted_in_a_live_kernel_is_replaced(ip: Any, tmp_path: Path) -> None:
+    import shutil
+
+    ip.run_line_magic("aml_workspace", "")
+    submit_cell(ip, "--wait -e before", "print('before')")
+    shutil.rmtree(tmp_path / ".aml")
+    run = submit_cell(ip, "--wait -e after", "print('after')")
+    assert run.get_status() == RunStatus.COMPLETED
+    assert [r["id"] for r in Workspace(tmp_path).records.list_runs()] == [run.id]
+
+
+# bad input ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("%aml_submit missing.py", "'missing.py' does not exist"),
+        ("%aml_submit", "give a script or folder"),
+        ("%aml_submit --bogus helper.py", "unrecognized arguments: --bogus"),
+        ("%aml_submit helper.py --lr 0.1", "unrecognized arguments"),
+        ("%aml_submit helper.py 0.1", "put the script's arguments after --"),
+        ("%aml_submit -e 'bad name' helper.py", "Experiment name 'bad name' is not allowed"),
+        ("%%aml_submit -e -bad-\nprint(1)", "expected one argument"),
+        ("%%aml_submit -e 'bad name'\nprint(1)", "Experiment name 'bad name' is not allowed"),
+        ("%%aml_submit\n   \n", "the cell is empty"),
+        ("%%aml_submit helper.py\nprint(1)", "runs the cell"),
+        ("%%aml_submit -d nowhere\nprint(1)", "'nowhere' is not a folder"),
+        ("%%aml_submit -t gpu-cluster\nprint(1)", "Unknown compute target 'gpu-cluster'"),
+        ("%aml_submit --name 'unclosed helper.py", "cannot split the line"),
+        ("%aml_logs nope", "No run with id 'nope'"),
+        ("%aml_cancel nope", "No run with id 'nope'"),
+        ("%aml_logs", "the following arguments are required: RUN"),
+        ("%aml_logs nope -- more", "unexpected -- more"),
+        ("%aml_runs nope", "No experiment 'nope'"),
+        ("%aml_runs --status Done", "'Done' is not a run status"),
+        ("%aml_runs --top -1", "--top must be 0 or more"),
+        ("%aml_runs --tag =x", "give KEY=VALUE or KEY"),
+    ],
+)
+def test_bad_input_prints_one_line_and_no_traceback(
+    ip: Any, capsys: pytest.CaptureFixture[str], code: str, message: str
+) -> None:
+    Workspace.create(".")
+    result = ip.run_cell(code)
+    out, err = capsys.readouterr()
+    assert result.success, result.error_in_exec
+    assert result.result is None
+    assert "Traceback" not in out + err
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("aml: ")
+    assert message in lines[0]
+    assert Workspace(".").records.list_runs() == []
+
+
+def test_aml_runs_in_a_fresh_folder_creates_the_workspace_and_says_so(
+    ip: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = ip.run_line_magic("aml_runs", "")
+    assert frame is not None and frame.empty
+    out = capsys.readouterr().out
+    assert out.count("Created a new workspace") == 1
+    assert (tmp_path / ".aml" / "aml.db").exists()
+
+
+def test_run_magics_without_a_workspace_say_how_to_make_one(
+    ip: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ip.run_line_magic("aml_logs", "some_run") is None
+    err = capsys.readouterr().err
+    assert err.startswith("aml: No .aml workspace") and err.count("\n") == 1
+    assert not (tmp_path / ".aml").exists()
+
+
+def test_a_bug_still_shows_its_traceback(ip: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("internal bug")
+
+    monkeypatch.setattr("aml_jupyter.listing.runs_dataframe", broken)
+    Workspace.create(".")
+    with pytest.raises(RuntimeError, match="internal bug"):
+        ip.run_line_magic("aml_runs", "")
+
+
+# a real notebook ----------------------------------------------------------------------------
+def test_a_notebook_submits_a_cell(tmp_path: Path) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    write(tmp_path, "helper.py", "VALUE = 7\n")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext aml_jupyter"),
+        nbformat.v4.new_code_cell(
+            "%%aml_submit --wait -e nb-exp\n"
+            + textwrap.dedent(
+                """\
+                import helper
+                from azureml.core import Run
+                print("from the notebook", helper.VALUE)
+                Run.get_context().log("score", 3)
+                """
+            )
+        ),
+        nbformat.v4.new_code_cell("print(_.get_status(), _.get_metrics())"),
+    ]
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=60,
+        startup_timeout=60,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    client.execute()
+
+    def stdout(cell: Any) -> str:
+        return "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
+
+    def stderr(cell: Any) -> str:
+        return "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stderr")
+
+    submit_cell = nb.cells[1]
+    text = stdout(submit_cell)
+    assert stderr(submit_cell) == ""
+    assert text.count("Created a new workspace in") == 1
+    assert "from the notebook 7" in text
+    ws = Workspace(tmp_path)
+    runs = list(Experiment(ws, "nb-exp").get_runs())
+    assert len(runs) == 1
+    run = runs[0]
+    assert f"Submitted run {run.id} to local (experiment nb-exp)" in text
+    assert run.get_status() == RunStatus.COMPLETED
+    assert run.get_metrics() == {"score": 3}
+    assert run.read_log() == "from the notebook 7\n"
+    results = [o for o in submit_cell.outputs if o["output_type"] == "execute_result"]
+    assert len(results) == 1 and run.id in results[0]["data"]["text/plain"]
+    assert stdout(nb.cells[2]) == "Completed {'score': 3}\n"
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_runs(tmp_path: Path) -> Iterator[None]:
+    """Every run a test started has ended when it is over (nothing keeps running)."""
+    yield
+    folder = Workspace.find(tmp_path)
+    if folder is None or not folder.is_relative_to(tmp_path.resolve()):
+        return
+    for row in Workspace(folder).records.list_runs(include_children=True):
+        run = Workspace(folder).get_run(row["id"])
+        if run.get_status() not in RunStatus.TERMINAL:
+            run.cancel()
+            wait_status(run, RunStatus.TERMINAL)
