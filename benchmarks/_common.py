@@ -22,7 +22,12 @@ _LEAKY_VARS = ("AML_WORKSPACE", "AML_RUN_ID", "AML_EXPERIMENT_NAME", "AZUREML_RU
 
 def clean_environment() -> None:
     """Drop variables that point aml_jupyter (or MLflow) at a real workspace or server."""
-    for var in (*_LEAKY_VARS, "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID"):
+    for var in (
+        *_LEAKY_VARS,
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_EXPERIMENT_NAME",
+        "MLFLOW_EXPERIMENT_ID",
+    ):
         os.environ.pop(var, None)
 
 
@@ -90,7 +95,7 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[obje
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
 
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     print(f"\n{title}")
@@ -118,6 +123,19 @@ def machine_notes() -> str:
         f"machine: {cpus} CPU(s) ({model or 'unknown CPU'}), Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}, {platform.system()} {platform.release()}"
     )
+
+
+def have_mlflow() -> bool:
+    """True when MLflow is importable; otherwise says how to get it (the comparison is skipped)."""
+    import importlib.util
+
+    if importlib.util.find_spec("mlflow") is not None:
+        return True
+    print(
+        "note: MLflow is not installed, so its side of the table is left out. Install it with "
+        "`.venv/bin/uv pip install --python .venv/bin/python -e '.[bench]'` (`make bench` does)."
+    )
+    return False
 
 
 def header(name: str, what: str) -> None:
