@@ -23,6 +23,9 @@ HEARTBEAT_TIMEOUT_S = 30.0
 _TERMINAL = tuple(sorted(RunStatus.TERMINAL))
 _ACTIVE = tuple(sorted(RunStatus.ACTIVE))
 
+#: A filter matching fewer rows than this is served from its own index (see list_runs).
+RARE = 2000
+
 SORT_COLUMNS = {"created": "created_utc", "started": "started_utc", "number": "number"}
 
 
@@ -167,27 +170,33 @@ class Records:
             where.append("r.parent_id = ?")
             params.append(parent_id)
         elif not include_children:
-            where.append("r.parent_id IS NULL")
+            # '+' keeps SQLite off the parent index: nearly every run is top-level, so walking
+            # the newest-first index and skipping children is far cheaper than sorting them all.
+            where.append("+r.parent_id IS NULL")
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
-            where.append(f"r.status IN ({','.join('?' * len(statuses))})")
+            marks = ",".join("?" * len(statuses))
+            rare = self._is_rare(f"runs WHERE status IN ({marks})", statuses)
+            where.append(f"{'' if rare else '+'}r.status IN ({marks})")
             params.extend(statuses)
         if run_type is not None:
-            where.append("r.run_type = ?")
+            where.append("+r.run_type = ?")
             params.append(run_type)
         for table, items in (("run_tags", tags), ("run_properties", properties)):
             for key, value in (items or {}).items():
-                if value is None:
-                    where.append(
-                        f"EXISTS (SELECT 1 FROM {table} t WHERE t.run_id = r.id AND t.key = ?)"
-                    )
-                    params.append(key)
+                conditions = ["key = ?"] if value is None else ["key = ?", "value = ?"]
+                args = [key] if value is None else [key, str(value)]
+                match = " AND ".join(conditions)
+                if self._is_rare(f"{table} WHERE {match}", args):
+                    # Few runs carry it: fetch them by the tag, then sort just those.
+                    where.append(f"r.id IN (SELECT run_id FROM {table} WHERE {match})")
                 else:
+                    # Many do: walk runs newest first and stop after a page of matches.
+                    inner = " AND ".join(f"t.{c}" for c in conditions)
                     where.append(
-                        f"EXISTS (SELECT 1 FROM {table} t WHERE t.run_id = r.id AND t.key = ?"
-                        " AND t.value = ?)"
+                        f"EXISTS (SELECT 1 FROM {table} t WHERE t.run_id = r.id AND {inner})"
                     )
-                    params.extend([key, str(value)])
+                params.extend(args)
         column = SORT_COLUMNS.get(sort)
         if column is None:
             raise AmlError(f"Cannot sort runs by {sort!r}; choose one of {sorted(SORT_COLUMNS)}.")
@@ -199,6 +208,13 @@ class Records:
             sql += " LIMIT ? OFFSET ?"
             params.extend([limit, offset])
         return self.db.query(sql, tuple(params))
+
+    def _is_rare(self, source: str, params: list[Any]) -> bool:
+        """Whether fewer than RARE rows match: decides which index a run filter should use."""
+        row = self.db.query_one(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {source} LIMIT {RARE})", tuple(params)
+        )
+        return row is not None and row[0] < RARE
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Set columns of a run (no status rules: use :meth:`set_status` for status)."""
