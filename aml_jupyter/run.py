@@ -24,7 +24,7 @@ from . import liveness
 from .errors import ActivityFailedException, AmlError
 from .run_files import DRIVER_LOG, RunFiles
 from .status import RunStatus
-from .store.metrics import IMAGE, LIST, ROW, TABLE, MetricWriter, aggregate, read_points
+from .store.metrics import IMAGE, LIST, ROW, TABLE, MetricWriter, aggregate, history, read_points
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -353,11 +353,7 @@ class Run(RunFiles):
 
     def get_metric_history(self, name: str) -> builtins.list[dict[str, Any]]:
         """Every logged value of one scalar metric with its step and time, oldest first."""
-        return [
-            {"step": p.step, "value": p.value, "time": p.time}
-            for p in read_points(self.folder / "metrics")
-            if p.name == name and p.kind == "s"
-        ]
+        return history(read_points(self.folder / "metrics"), name)
 
     def flush(self, timeout_seconds: int = 300) -> None:
         """Nothing is buffered (every log call is already written); kept for v1 scripts."""

@@ -6,7 +6,7 @@ moment it returns, so a SIGKILLed script loses nothing it logged. The store read
 back (tolerating a torn last line) and, when a run ends, keeps a per-metric summary in SQLite
 for fast listing.
 
-A line is a JSON array ``[kind, name, value, step, time]``; kinds:
+A line is a JSON array ``[kind, name, value, step, time in µs since the epoch]``; kinds:
 ``s`` scalar, ``l`` list, ``r`` table row, ``t`` table, ``i`` image (value = run file name).
 """
 
@@ -16,23 +16,18 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..errors import AmlError
 
 SCALAR, LIST, ROW, TABLE, IMAGE = "s", "l", "r", "t", "i"
 
 
-class MetricPoint(NamedTuple):
-    """One logged value: what ``run.log`` and friends wrote."""
-
-    kind: str
-    name: str
-    value: Any
-    step: int | None
-    time: float
+#: A logged value as read back: ``[kind, name, value, step, time in µs]``. Plain lists, not
+#: objects: a run may have millions and reading them must stay a single C-level JSON parse.
+Point = list[Any]
 
 
 def check_jsonable(name: str, value: Any) -> str:
@@ -73,15 +68,13 @@ class MetricWriter:
             text = repr(value)
         else:
             text = check_jsonable(name, value)
-        line = (
-            f'["s",{self._name(name)},{text},{"null" if step is None else step},{time.time()!r}]\n'
-        )
+        line = f'["s",{self._name(name)},{text},{"null" if step is None else step},{time.time_ns() // 1000}]\n'
         os.write(self._fd, line.encode())
 
     def record(self, kind: str, name: str, value: Any) -> None:
         """Write a list, row, table or image entry."""
         text = check_jsonable(name, value)
-        line = f'["{kind}",{self._name(name)},{text},null,{time.time()!r}]\n'
+        line = f'["{kind}",{self._name(name)},{text},null,{time.time_ns() // 1000}]\n'
         os.write(self._fd, line.encode())
 
     def close(self) -> None:
@@ -89,24 +82,39 @@ class MetricWriter:
         os.close(self._fd)
 
 
-def read_points(folder: Path) -> Iterator[MetricPoint]:
-    """Every point logged for a run, by all its processes, oldest first."""
-    points: list[MetricPoint] = []
-    if not folder.is_dir():
-        return iter(points)
-    for path in folder.glob("*.jsonl"):
-        with open(path, "rb") as f:
-            for raw in f:
-                try:
-                    kind, name, value, step, at = json.loads(raw)
-                except ValueError:
-                    continue  # a line torn by a kill mid-write: everything before it is kept
-                points.append(MetricPoint(kind, name, value, step, at))
-    points.sort(key=lambda p: p.time)
-    return iter(points)
+def _parse_lines(data: bytes) -> list[list[Any]]:
+    """Decode a metrics file: one C-level JSON parse for the whole file when it is intact."""
+    end = data.rfind(b"\n") + 1  # a line torn by a kill mid-write has no newline yet
+    body = data[:end]
+    if not body:
+        return []
+    try:
+        return json.loads(b"[" + body[:-1].replace(b"\n", b",") + b"]")
+    except ValueError:
+        # A torn line in the middle (its pid was reused and appended after it): go line by line.
+        rows = []
+        for raw in body.splitlines():
+            try:
+                rows.append(json.loads(raw))
+            except ValueError:
+                continue
+        return rows
 
 
-def aggregate(points: Iterator[MetricPoint], name: str | None = None) -> dict[str, Any]:
+def read_points(folder: Path) -> list[Point]:
+    """Every point logged for a run, by all its processes, oldest first.
+
+    Whatever was written before a kill is kept; a torn last line is skipped.
+    """
+    points: list[Point] = []
+    if folder.is_dir():
+        for path in folder.glob("*.jsonl"):
+            points.extend(_parse_lines(path.read_bytes()))
+        points.sort(key=itemgetter(4))
+    return points
+
+
+def aggregate(points: list[Point], name: str | None = None) -> dict[str, Any]:
     """Fold points into v1's ``get_metrics`` shape.
 
     A scalar logged once is the value, more than once a list; ``log_row`` rows become a dict
@@ -114,29 +122,37 @@ def aggregate(points: Iterator[MetricPoint], name: str | None = None) -> dict[st
     """
     out: dict[str, Any] = {}
     scalars: dict[str, list[Any]] = {}
-    for p in points:
-        if name is not None and p.name != name:
+    for kind, key, value, _, _ in points:
+        if name is not None and key != name:
             continue
-        if p.kind == SCALAR:
-            scalars.setdefault(p.name, []).append(p.value)
-        elif p.kind == ROW:
-            table = out.setdefault(p.name, {})
-            for column, cell in p.value.items():
+        if kind == SCALAR:
+            scalars.setdefault(key, []).append(value)
+        elif kind == ROW:
+            table = out.setdefault(key, {})
+            for column, cell in value.items():
                 table.setdefault(column, []).append(cell)
-        elif p.kind == IMAGE:
-            out[p.name] = f"aml://artifacts/{p.value}"
+        elif kind == IMAGE:
+            out[key] = f"aml://artifacts/{value}"
         else:
-            out[p.name] = p.value
+            out[key] = value
     for key, values in scalars.items():
         out[key] = values[0] if len(values) == 1 else values
     return out
 
 
-def summarize(points: Iterator[MetricPoint]) -> dict[str, tuple[Any, int]]:
+def history(points: list[Point], name: str) -> list[dict[str, Any]]:
+    """Every value of one scalar metric with its step and time (seconds), oldest first."""
+    return [
+        {"step": step, "value": value, "time": at / 1e6}
+        for kind, key, value, step, at in points
+        if key == name and kind == SCALAR
+    ]
+
+
+def summarize(points: list[Point]) -> dict[str, tuple[Any, int]]:
     """Last value and count of every scalar metric: what listings show as columns."""
     summary: dict[str, tuple[Any, int]] = {}
-    for p in points:
-        if p.kind == SCALAR:
-            count = summary.get(p.name, (None, 0))[1]
-            summary[p.name] = (p.value, count + 1)
+    for kind, name, value, _, _ in points:
+        if kind == SCALAR:
+            summary[name] = (value, summary.get(name, (None, 0))[1] + 1)
     return summary
