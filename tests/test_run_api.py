@@ -208,3 +208,17 @@ def test_log_follower_never_splits_a_character(run: Run) -> None:
     log.write_bytes(data)
     rest, offset = run.read_log_chunk(offset)
     assert "h" + rest == "héllo wörld\n" and offset == len(data)
+
+
+def test_metric_files_survive_torn_lines(run: Run) -> None:
+    from aml_jupyter.store.metrics import read_points
+
+    run.log("a", 1)
+    run.log("a", 2)
+    folder = run.folder / "metrics"
+    # A kill mid-write leaves a line without its newline; a reused pid may append after it.
+    torn = b'["s","a",3,null,1]\n["s","a",4,nu["s","a",5,null,2]\n["s","a",6,null,3]\n["s","a",7'
+    (folder / "99999.jsonl").write_bytes(torn)
+    values = [p[2] for p in read_points(folder)]
+    # Only the torn line (and the write glued onto it) is lost; everything else is kept.
+    assert values == [3, 6, 1, 2]
