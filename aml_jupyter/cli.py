@@ -105,23 +105,24 @@ def _table(headers: list[str], rows: list[list[Any]], texts: list[list[str]]) ->
 # argument types -------------------------------------------------------------------------------
 def _tag(text: str) -> tuple[str, str | None]:
     """``key=value`` (or a bare ``key``) from the command line."""
-    key, sep, value = text.partition("=")
-    if not key.strip():
-        raise argparse.ArgumentTypeError(f"tag {text!r} has no key; write key=value or key")
-    return key.strip(), value if sep else None
+    from .errors import AmlError
+    from .listing import parse_tag
+
+    try:
+        return parse_tag(text)
+    except AmlError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _status(text: str) -> str:
     """A run status, any case (``completed`` → ``Completed``)."""
+    from .errors import AmlError
     from .status import RunStatus
 
-    known = {s.lower(): s for s in RunStatus.TERMINAL | RunStatus.ACTIVE}
-    status = known.get(text.lower())
-    if status is None:
-        raise argparse.ArgumentTypeError(
-            f"unknown status {text!r}; choose from {', '.join(sorted(known.values()))}"
-        )
-    return status
+    try:
+        return RunStatus.parse(text)
+    except AmlError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _count(text: str) -> int:

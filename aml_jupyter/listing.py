@@ -14,6 +14,17 @@ if TYPE_CHECKING:
 
     from .workspace import Workspace
 
+
+def parse_tag(text: str) -> tuple[str, str | None]:
+    """``key=value`` (or a bare ``key``, meaning no value / any value) as typed by a user."""
+    from .errors import AmlError
+
+    key, sep, value = text.partition("=")
+    if not key.strip():
+        raise AmlError(f"Tag {text!r} has no key; write KEY=VALUE or KEY.")
+    return key.strip(), value if sep else None
+
+
 COLUMNS = [
     "run_id",
     "experiment",

@@ -103,15 +103,9 @@ def _parse(func: Callable[..., Any], line: str) -> Any:
 
 def _tags(items: list[str] | None) -> dict[str, str | None] | None:
     """``['k=v', 'flag']`` -> ``{'k': 'v', 'flag': None}`` (None for no --tag at all)."""
-    if not items:
-        return None
-    tags: dict[str, str | None] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not key.strip():
-            raise UsageError(f"--tag {item!r}: give KEY=VALUE or KEY")
-        tags[key.strip()] = value if sep else None
-    return tags
+    from .listing import parse_tag
+
+    return dict(parse_tag(item) for item in items) if items else None
 
 
 def _workspace(path: str | None, create: bool = True) -> Workspace:
@@ -139,21 +133,10 @@ def _cell_script_name(source: Path) -> str:
 
 def _status_filter(values: list[str] | None) -> list[str] | None:
     """Status names from ``--status`` (repeatable, comma-separated, any case), checked."""
-    if not values:
-        return None
     from .status import RunStatus
 
-    known = {s.lower(): s for s in RunStatus.TERMINAL | RunStatus.ACTIVE}
-    out = []
-    for value in values:
-        for part in filter(None, (p.strip() for p in value.split(","))):
-            if part.lower() not in known:
-                raise UsageError(
-                    f"--status {part!r} is not a run status; use one of "
-                    + ", ".join(sorted(known.values()))
-                )
-            out.append(known[part.lower()])
-    return out or None
+    parts = [p for value in values or [] for p in value.split(",") if p.strip()]
+    return [RunStatus.parse(p) for p in parts] or None
 
 
 # the magics ---------------------------------------------------------------------------------

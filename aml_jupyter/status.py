@@ -25,6 +25,22 @@ class RunStatus:
     )
 
     @classmethod
+    def parse(cls, text: str) -> str:
+        """The status named ``text`` in any case (``completed`` -> ``Completed``).
+
+        Raises :class:`~aml_jupyter.AmlError` listing the statuses for an unknown name.
+        """
+        from .errors import AmlError
+
+        known = {s.lower(): s for s in cls.TERMINAL | cls.ACTIVE}
+        status = known.get(text.strip().lower())
+        if status is None:
+            raise AmlError(
+                f"{text!r} is not a run status; use one of {', '.join(sorted(known.values()))}."
+            )
+        return status
+
+    @classmethod
     def is_terminal(cls, status: str) -> bool:
         """True when ``status`` is Completed, Failed or Canceled."""
         return status in cls.TERMINAL

@@ -459,5 +459,5 @@ def test_usage_errors_return_2_in_process(capsys: pytest.CaptureFixture[str]) ->
     assert main(["run", "list", "--", "x"]) == 2
     assert "only `aml run submit-script`" in capsys.readouterr().err
     assert main(["run", "list", "--status", "nonsense"]) == 2
-    assert "unknown status" in capsys.readouterr().err
+    assert "is not a run status" in capsys.readouterr().err
     assert main(["--help"]) == 0

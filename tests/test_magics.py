@@ -291,7 +291,7 @@ def test_a_workspace_deleted_in_a_live_kernel_is_replaced(ip: Any, tmp_path: Pat
         ("%aml_runs nope", "No experiment 'nope'"),
         ("%aml_runs --status Done", "'Done' is not a run status"),
         ("%aml_runs --top -1", "--top must be 0 or more"),
-        ("%aml_runs --tag =x", "give KEY=VALUE or KEY"),
+        ("%aml_runs --tag =x", "write KEY=VALUE or KEY"),
     ],
 )
 def test_bad_input_prints_one_line_and_no_traceback(
