@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip install --python $(BIN)/python -e '.[lab,dev]'
-	$(BIN)/python -m aml_jupyter.kernelspec --sys-prefix
+	$(BIN)/aml kernel install --sys-prefix
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install everything

@@ -575,7 +575,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder to write into (default: here)",
     )
     p.set_defaults(func=cmd_run_download, parser=p)
+
+    # aml kernel ...
+    kernel_parser = groups.add_parser("kernel", help="the 'Python 3 (aml)' Jupyter kernel")
+    kernel_parser.set_defaults(parser=kernel_parser)
+    kernel_cmds = kernel_parser.add_subparsers(title="kernel commands", metavar="COMMAND")
+    p = kernel_cmds.add_parser(
+        "install", help="install the kernelspec that preloads the %%aml_* magics"
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="for the current user")
+    where.add_argument(
+        "--sys-prefix", action="store_true", help="into this Python's prefix (default)"
+    )
+    where.add_argument("--prefix", metavar="PATH", help="under this prefix")
+    p.set_defaults(func=cmd_kernel_install, parser=p)
     return parser
+
+
+def cmd_kernel_install(args: argparse.Namespace) -> int:
+    """``aml kernel install``: a Jupyter kernel with the magics loaded at start."""
+    from .kernelspec import install
+
+    path = install(user=args.user, prefix=args.prefix)
+    print(path)
+    _note("installed kernel 'Python 3 (aml)'; pick it in JupyterLab's launcher")
+    return 0
 
 
 def _split_script_args(argv: list[str]) -> tuple[list[str], list[str] | None]:

@@ -461,3 +461,11 @@ def test_usage_errors_return_2_in_process(capsys: pytest.CaptureFixture[str]) ->
     assert main(["run", "list", "--status", "nonsense"]) == 2
     assert "is not a run status" in capsys.readouterr().err
     assert main(["--help"]) == 0
+
+
+def test_kernel_install_writes_a_kernelspec_that_loads_the_magics(tmp_path: Path) -> None:
+    result = aml(tmp_path, "kernel", "install", "--prefix", str(tmp_path / "prefix"))
+    assert result.returncode == 0, result.stderr
+    spec = json.loads((tmp_path / "prefix/share/jupyter/kernels/aml/kernel.json").read_text())
+    assert spec["display_name"] == "Python 3 (aml)"
+    assert spec["argv"][0] == sys.executable and "--ext=aml_jupyter" in spec["argv"]

@@ -66,3 +66,23 @@ def test_quickstart(aml_kernel: str, tmp_path: Path) -> None:
         os.path.basename(str(run.get_details()["runDefinition"]["sourceDirectory"]))
         == tmp_path.name
     )
+
+
+def test_a_kernel_restart_does_not_stop_a_submitted_run(aml_kernel: str, tmp_path: Path) -> None:
+    from jupyter_client.manager import start_new_kernel
+
+    (tmp_path / "slow.py").write_text("import time\ntime.sleep(2)\nprint('outlived the kernel')\n")
+    km, kc = start_new_kernel(kernel_name=aml_kernel, cwd=str(tmp_path))
+    try:
+        reply = kc.execute_interactive(
+            "r = %aml_submit slow.py -e restart\nprint('RUN', r.id)", timeout=60
+        )
+        assert reply["content"]["status"] == "ok"
+        km.restart_kernel(now=True)  # SIGKILLs the kernel's process group
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    ws = Workspace(tmp_path)
+    (run,) = ws.experiments["restart"].get_runs()
+    assert run.wait_for_completion(timeout_seconds=60)["status"] == RunStatus.COMPLETED
+    assert "outlived the kernel" in run.read_log()
