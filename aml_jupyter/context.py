@@ -45,7 +45,12 @@ def start_interactive_run(
     from .snapshot import take_snapshot
 
     ws = experiment.workspace
-    snapshot = take_snapshot(ws, snapshot_directory) if snapshot_directory is not None else None
+    try:
+        snapshot = take_snapshot(ws, snapshot_directory) if snapshot_directory is not None else None
+    except AmlError as exc:
+        raise AmlError(
+            f"{exc} Or start the run without a snapshot: snapshot_directory=None."
+        ) from None
     new_id = ws.records.create_run(
         experiment.name,
         INTERACTIVE_RUN,

@@ -99,3 +99,16 @@ def test_executable_bit_survives_restore(ws: Workspace, project: Path, tmp_path:
 
     out = restore_snapshot(ws, snap.id, tmp_path / "out")
     assert (out / "run.sh").stat().st_mode & 0o111
+
+
+def test_start_logging_over_the_limit_says_how_to_skip_the_snapshot(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "data.bin", "x" * 5000)
+    monkeypatch.setenv("AML_SNAPSHOT_MAX_BYTES", "1000")
+    exp = Experiment(ws, "nb")
+    with pytest.raises(AmlError, match="snapshot_directory=None"):
+        exp.start_logging(snapshot_directory=tmp_path)
+    assert list(exp.get_runs()) == []
+    run = exp.start_logging(snapshot_directory=None)
+    assert run.get_snapshot_id() is None
