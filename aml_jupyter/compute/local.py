@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
@@ -22,32 +23,45 @@ if TYPE_CHECKING:
 def submit_local(
     experiment: Experiment, config: ScriptRunConfig, target: str, tags: dict[str, Any] | None
 ) -> Run:
-    """Snapshot, record and start a run; returns at once (the run goes on without us)."""
+    """Snapshot, record and start a run; returns at once (the run goes on without us).
+
+    The supervisor process is started first and handed the run id last: its interpreter
+    start-up (tens of ms) overlaps the snapshot instead of following it.
+    """
     from ..run import SCRIPT_RUN, Run
 
     ws = experiment.workspace
     definition = config.validate()
     definition["python"] = sys.executable
-    snapshot = take_snapshot(
-        ws,
-        definition["sourceDirectory"],
-        extra_files=config.extra_files,
-        max_bytes=config.snapshot_max_bytes,
-        max_files=config.snapshot_max_files,
-    )
-    records = ws.records
-    run_id = records.create_run(
-        experiment.name, SCRIPT_RUN, RunStatus.NOT_STARTED, target=target, definition=definition
-    )
+    supervisor = start_supervisor(ws.folder)
+    handoff = supervisor.stdin
+    assert handoff is not None
+    try:
+        snapshot = take_snapshot(
+            ws,
+            definition["sourceDirectory"],
+            extra_files=config.extra_files,
+            max_bytes=config.snapshot_max_bytes,
+            max_files=config.snapshot_max_files,
+        )
+        records = ws.records
+        run_id = records.create_run(
+            experiment.name, SCRIPT_RUN, RunStatus.NOT_STARTED, target=target, definition=definition
+        )
+    except BaseException:
+        handoff.close()  # no run id: the supervisor exits quietly
+        raise
     try:
         records.update_run(run_id, snapshot_id=snapshot.id)
-        props = {"ContentSnapshotId": snapshot.id, "azureml.runsource": "experiment"}
-        props.update(git_properties(definition["sourceDirectory"]))
-        records.add_properties(run_id, props)
+        records.add_properties(
+            run_id, {"ContentSnapshotId": snapshot.id, "azureml.runsource": "experiment"}
+        )
         if tags:
             records.set_tags(run_id, tags)
         records.set_status(run_id, RunStatus.QUEUED)
-        start_supervisor(ws.folder, ws.run_dir(run_id), run_id, records)
+        records.claim_owner(run_id, supervisor.pid)
+        handoff.write(f"{run_id}\n".encode())
+        handoff.close()
     except BaseException as exc:
         records.set_status(
             run_id,
@@ -55,24 +69,27 @@ def submit_local(
             error=json.dumps({"code": "SubmitFailed", "message": str(exc)}),
         )
         raise
+    # While the run starts: git state (a few git calls) is not needed by the script.
+    records.add_properties(run_id, git_properties(definition["sourceDirectory"]))
     return Run(experiment, run_id)
 
 
-def start_supervisor(ws_folder: Any, run_dir: Any, run_id: str, records: Any) -> None:
-    """Start the supervisor in its own session, so a kernel restart or Ctrl-C leaves it alone."""
-    (run_dir / "system_logs").mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "system_logs" / "supervisor.log", "ab") as log:
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "aml_jupyter.compute.supervisor", str(ws_folder), run_id],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-                close_fds=True,
-            )
-        except OSError as exc:
-            raise AmlError(f"Could not start the run's supervisor: {exc}") from exc
-    records.claim_owner(run_id, proc.pid)
+def start_supervisor(ws_folder: Path) -> subprocess.Popen[bytes]:
+    """Start a supervisor in its own session (a kernel restart or Ctrl-C leaves it alone).
+
+    It waits for a run id on its stdin; closing stdin without one makes it exit.
+    """
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aml_jupyter.compute.supervisor", str(ws_folder)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as exc:
+        raise AmlError(f"Could not start the run's supervisor: {exc}") from exc
     # Reap it when it ends so a long-lived kernel collects no zombies.
-    threading.Thread(target=proc.wait, name=f"aml-reap-{run_id}", daemon=True).start()
+    threading.Thread(target=proc.wait, name="aml-reap-supervisor", daemon=True).start()
+    return proc

@@ -208,10 +208,29 @@ class Supervisor:
             finalize_run(self.ws, self.run_id, RunStatus.COMPLETED, exit_code=0)
 
 
+def _log_to(path: Path) -> None:
+    """Send this process's stdout and stderr to ``path`` (the run's supervisor log)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: supervise one run."""
-    folder, run_id = (argv or sys.argv[1:])[:2]
-    supervisor = Supervisor(Workspace(folder), run_id)
+    """Entry point: ``supervisor WORKSPACE [RUN_ID]``; without RUN_ID it is read from stdin.
+
+    A submitter starts us early and sends the run id once the run is recorded; stdin closing
+    with no id means the submit failed, and we leave quietly.
+    """
+    args = argv if argv is not None else sys.argv[1:]
+    folder = args[0]
+    run_id = args[1] if len(args) > 1 else sys.stdin.readline().strip()
+    if not run_id:
+        return 0
+    ws = Workspace(folder)
+    _log_to(ws.run_dir(run_id) / "system_logs" / "supervisor.log")
+    supervisor = Supervisor(ws, run_id)
     try:
         supervisor.run()
     except Exception as exc:  # last resort: never leave the run looking alive
