@@ -24,7 +24,18 @@ from . import liveness
 from .errors import ActivityFailedException, AmlError
 from .run_files import DRIVER_LOG, RunFiles
 from .status import RunStatus
-from .store.metrics import IMAGE, LIST, ROW, TABLE, MetricWriter, aggregate, history, read_points
+from .store.metrics import (
+    IMAGE,
+    KIND_NAMES,
+    LIST,
+    ROW,
+    TABLE,
+    MetricWriter,
+    aggregate,
+    history,
+    read_new_points,
+    read_points,
+)
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -354,6 +365,21 @@ class Run(RunFiles):
     def get_metric_history(self, name: str) -> builtins.list[dict[str, Any]]:
         """Every logged value of one scalar metric with its step and time, oldest first."""
         return history(read_points(self.folder / "metrics"), name)
+
+    def get_metric_points(
+        self, cursor: str | None = None
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
+        """Metric values logged since ``cursor`` (None: all), oldest first, and the next cursor.
+
+        Each point is ``{"kind", "name", "value", "step", "time"}`` (kind: ``scalar``,
+        ``list``, ``row``, ``table`` or ``image``). Poll with the returned cursor to get only
+        what is new: this is what live views (widgets, the sidebar) read.
+        """
+        points, next_cursor = read_new_points(self.folder / "metrics", cursor)
+        return [
+            {"kind": KIND_NAMES[k], "name": n, "value": v, "step": s, "time": t / 1e6}
+            for k, n, v, s, t in points
+        ], next_cursor
 
     def flush(self, timeout_seconds: int = 300) -> None:
         """Nothing is buffered (every log call is already written); kept for v1 scripts."""

@@ -222,3 +222,25 @@ def test_metric_files_survive_torn_lines(run: Run) -> None:
     values = [p[2] for p in read_points(folder)]
     # Only the torn line (and the write glued onto it) is lost; everything else is kept.
     assert values == [3, 6, 1, 2]
+
+
+def test_metric_points_are_read_incrementally_by_cursor(run: Run) -> None:
+    run.log("loss", 0.5, step=0)
+    run.log_row("curve", x=1)
+    points, cursor = run.get_metric_points()
+    assert [(p["kind"], p["name"], p["value"], p["step"]) for p in points] == [
+        ("scalar", "loss", 0.5, 0),
+        ("row", "curve", {"x": 1}, None),
+    ]
+    assert run.get_metric_points(cursor) == ([], cursor)  # nothing new
+    run.log("loss", 0.25, step=1)
+    new, cursor2 = run.get_metric_points(cursor)
+    assert [p["value"] for p in new] == [0.25] and cursor2 != cursor
+    # A half-written line is not returned until it is complete.
+    writer_file = next((run.folder / "metrics").glob("*.jsonl"))
+    with open(writer_file, "ab") as f:
+        f.write(b'["s","loss",0.1,2,')
+    assert run.get_metric_points(cursor2)[0] == []
+    with open(writer_file, "ab") as f:
+        f.write(b"1]\n")
+    assert [p["value"] for p in run.get_metric_points(cursor2)[0]] == [0.1]

@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import AmlError
 
 SCALAR, LIST, ROW, TABLE, IMAGE = "s", "l", "r", "t", "i"
+KIND_NAMES = {SCALAR: "scalar", LIST: "list", ROW: "row", TABLE: "table", IMAGE: "image"}
 
 
 #: A logged value as read back: ``[kind, name, value, step, time in µs]``. Plain lists, not
@@ -112,6 +113,34 @@ def read_points(folder: Path) -> list[Point]:
             points.extend(_parse_lines(path.read_bytes()))
         points.sort(key=itemgetter(4))
     return points
+
+
+def read_new_points(folder: Path, cursor: str | None = None) -> tuple[list[Point], str]:
+    """Points appended since ``cursor`` (None: all), and the cursor to pass next time.
+
+    The cursor is an opaque string (byte offsets per metrics file), so a poller, a widget or
+    an HTTP client reads only what is new, however long the run has been logging.
+    """
+    offsets: dict[str, int] = {}
+    if cursor:
+        for item in cursor.split(","):
+            name, _, offset = item.rpartition(":")
+            if name and offset.isdigit():
+                offsets[name] = int(offset)
+    points: list[Point] = []
+    if folder.is_dir():
+        for path in folder.glob("*.jsonl"):
+            start = offsets.get(path.name, 0)
+            if path.stat().st_size <= start:
+                continue
+            with open(path, "rb") as f:
+                f.seek(start)
+                data = f.read()
+            complete = data.rfind(b"\n") + 1  # a line still being written waits for next time
+            points.extend(_parse_lines(data[:complete]))
+            offsets[path.name] = start + complete
+        points.sort(key=itemgetter(4))
+    return points, ",".join(f"{name}:{offset}" for name, offset in sorted(offsets.items()))
 
 
 def aggregate(points: list[Point], name: str | None = None) -> dict[str, Any]:
