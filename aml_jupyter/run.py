@@ -210,6 +210,24 @@ class Run(RunFiles):
             f"Status: {self.get_status()})"
         )
 
+    def _repr_html_(self) -> str:
+        """A one-row table in notebooks, as v1 showed (names are escaped, never markup)."""
+        from html import escape
+
+        row = self._row()
+        cells = {
+            "Experiment": self._experiment.name,
+            "Id": self._id,
+            "Name": row["display_name"] or "",
+            "Type": row["run_type"],
+            "Status": row["status"],
+            "Target": row["target"] or "",
+            "Created": _utc(row["created_utc"]) or "",
+        }
+        head = "".join(f"<th>{escape(k)}</th>" for k in cells)
+        body = "".join(f"<td>{escape(str(v))}</td>" for v in cells.values())
+        return f"<table><tr>{head}</tr><tr>{body}</tr></table>"
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Run) and other._id == self._id and other._ws == self._ws
 

@@ -244,3 +244,10 @@ def test_metric_points_are_read_incrementally_by_cursor(run: Run) -> None:
     with open(writer_file, "ab") as f:
         f.write(b"1]\n")
     assert [p["value"] for p in run.get_metric_points(cursor2)[0]] == [0.1]
+
+
+def test_html_view_escapes_user_text(run: Run) -> None:
+    run.display_name = "<script>alert(1)</script>"
+    html = run._repr_html_()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert run.id in html and "Running" in html
