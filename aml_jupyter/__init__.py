@@ -22,6 +22,7 @@ _EXPORTS = {
     "Run": "run",
     "ScriptRunConfig": "config",
     "ComputeTarget": "compute",
+    "Tensorboard": "tensorboard",
 }
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Run",
     "RunStatus",
     "ScriptRunConfig",
+    "Tensorboard",
     "UserErrorException",
     "Workspace",
     "__version__",
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from .experiment import Experiment
     from .run import Run
     from .status import RunStatus
+    from .tensorboard import Tensorboard
     from .workspace import Workspace
 
 

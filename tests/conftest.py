@@ -9,6 +9,9 @@ import pytest
 
 from aml_jupyter import Experiment, Workspace
 
+#: A real jupyter server for tests that need one (jp_fetch, jp_serverapp, ...).
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

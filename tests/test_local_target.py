@@ -65,7 +65,9 @@ def test_a_script_runs_tracked_end_to_end(exp: Experiment, project: Path) -> Non
     assert {"outputs/model.txt", "logs/events.txt", "user_logs/std_log.txt"} <= set(names)
     assert Path(run.download_file("outputs/model.txt", project / "m.txt")).read_text() == "model"
     assert run.get_properties()["ContentSnapshotId"] == run.get_snapshot_id()
-    assert not (run.folder / "work").exists()  # harvested, then cleaned up
+    # Harvested, then cleaned up, except ./logs: it stays in place for TensorBoard (and stored).
+    assert [p.name for p in (run.folder / "work").iterdir()] == ["logs"]
+    assert (run.folder / "work" / "logs" / "events.txt").read_text() == "ev"
 
 
 def test_status_walks_the_v1_lifecycle(exp: Experiment, project: Path) -> None:

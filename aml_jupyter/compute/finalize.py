@@ -56,7 +56,8 @@ def finalize_run(
     work = run_dir / "work"
     for sub in TRACKED_FOLDERS:
         if (work / sub).is_dir():
-            harvest_folder(ws, run_id, work / sub, sub, move=True)
+            # ./logs is copied, not moved: a TensorBoard watching it keeps its folder.
+            harvest_folder(ws, run_id, work / sub, sub, move=sub != "logs")
     if outputs_dir is not None and outputs_dir.is_dir():
         harvest_folder(ws, run_id, outputs_dir, "outputs", move=False)
     log = run_dir / DRIVER_LOG
@@ -72,4 +73,23 @@ def finalize_run(
         fields["error"] = json.dumps(error)
     records.set_status(run_id, status, **fields)
     if work.exists():
+        _remove_work_folder(work)
+
+
+def _remove_work_folder(work: Path) -> None:
+    """Delete a finished run's working folder, except a ``logs/`` that holds files.
+
+    That ``logs/`` stays where it was, so TensorBoard (see :mod:`aml_jupyter.tensorboard`)
+    reads the same folder before and after the run ends; its files are in the store too.
+    """
+    logs = work / "logs"
+    if not (logs.is_dir() and any(p.is_file() for p in logs.rglob("*"))):
         shutil.rmtree(work, ignore_errors=True)
+        return
+    for entry in work.iterdir():
+        if entry.name == "logs":
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)

@@ -1,0 +1,105 @@
+"""The TensorBoard demo notebook runs headless in the "Python 3 (aml)" kernel: its run is
+recorded with its event files, TensorBoard serves them, and nothing is left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from aml_jupyter import RunStatus, Workspace
+from aml_jupyter.kernelspec import install
+
+DEMOS = Path(__file__).resolve().parent.parent / "demo-notebooks"
+NOTEBOOK = "03-tensorboard.ipynb"
+
+#: Run in the kernel right after TensorBoard starts: what its HTTP API serves.
+PROBE = """
+import json, time, urllib.request
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+for _ in range(150):
+    with _opener.open(f"http://127.0.0.1:{tb.port}/data/plugin/scalars/tags", timeout=5) as r:
+        _tags = json.loads(r.read())
+    if _tags:
+        break
+    time.sleep(0.2)
+print("PROBE", tb.pid, json.dumps(_tags, sort_keys=True))
+"""
+
+
+@pytest.fixture
+def aml_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The aml kernelspec installed into a temp prefix that Jupyter searches."""
+    install(prefix=str(tmp_path / "prefix"))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "prefix" / "share" / "jupyter"))
+    for var in ("JUPYTERHUB_SERVICE_PREFIX", "AML_TENSORBOARD_URL_PREFIX", "TENSORBOARD_PROXY_URL"):
+        monkeypatch.delenv(var, raising=False)
+    return "aml"
+
+
+def gone(pid: int) -> bool:
+    """True when no process ``pid`` runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_tensorboard_demo(aml_kernel: str, tmp_path: Path) -> None:
+    shutil.copy(DEMOS / NOTEBOOK, tmp_path)
+    shutil.copytree(DEMOS / "tb_train", tmp_path / "tb_train")
+    nb = nbformat.read(tmp_path / NOTEBOOK, as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if "tb = Tensorboard([run])" in c.source)
+    nb.cells.insert(at + 1, nbformat.v4.new_code_cell(PROBE))
+    client = NotebookClient(
+        nb, timeout=120, kernel_name=aml_kernel, resources={"metadata": {"path": str(tmp_path)}}
+    )
+    try:
+        client.execute()
+    finally:
+        for registry in (tmp_path / ".aml").rglob("instances.json"):
+            for entry in json.loads(registry.read_text()):  # a failed cell left one running
+                if not gone(entry["pid"]):
+                    os.killpg(entry["pid"], signal.SIGKILL)
+
+    text = "\n".join(
+        out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+    )
+    html = "\n".join(
+        str(out.get("data", {}).get("text/html", ""))
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+    )
+    (run,) = Workspace(tmp_path).experiments["tensorboard-demo"].get_runs()
+    assert run.get_status() == RunStatus.COMPLETED
+    assert "step 19: loss 0.022, accuracy 0.989" in text  # the log streamed into the notebook
+    events = [n for n in run.get_file_names() if n.startswith("logs/train/events.out.tfevents.")]
+    assert len(events) == 1
+    assert repr(events) in text  # the notebook listed them
+
+    probe = re.search(r"PROBE (\d+) (.*)", text)
+    assert probe is not None, text
+    pid, tags = int(probe.group(1)), json.loads(probe.group(2))
+    assert tags == {
+        f"{run.id}/train": {
+            "accuracy": {"description": "", "displayName": ""},
+            "loss": {"description": "", "displayName": ""},
+        }
+    }
+    port = re.search(r"TensorBoard started on port (\d+) \(pid (\d+)\)", text)
+    assert port is not None and int(port.group(2)) == pid
+    url = f"http://127.0.0.1:{port.group(1)}/"
+    assert f'<iframe src="{url}"' in html and f'<a href="{url}"' in html
+    assert f"Stopped TensorBoard on port {port.group(1)} (pid {pid})." in text
+    assert gone(pid)
+    assert json.loads((tmp_path / ".aml" / "tensorboard" / "instances.json").read_text()) == []
