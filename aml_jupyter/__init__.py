@@ -23,6 +23,7 @@ _EXPORTS = {
     "ScriptRunConfig": "config",
     "ComputeTarget": "compute",
     "Tensorboard": "tensorboard",
+    "RunDetails": "widgets",
 }
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "ComputeTarget",
     "Experiment",
     "Run",
+    "RunDetails",
     "RunStatus",
     "ScriptRunConfig",
     "Tensorboard",
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from .run import Run
     from .status import RunStatus
     from .tensorboard import Tensorboard
+    from .widgets import RunDetails
     from .workspace import Workspace
 
 
