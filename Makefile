@@ -24,12 +24,15 @@ lab: $(STAMP)  ## JupyterLab on demo-notebooks/, magics preloaded (kernel "Pytho
 		--MappingKernelManager.default_kernel_name=aml
 
 lint: $(STAMP)  ## ruff (lint + format) and mypy
-	$(BIN)/ruff check aml_jupyter tests benchmarks
-	$(BIN)/ruff format --check aml_jupyter tests benchmarks
+	$(BIN)/ruff check aml_jupyter tests benchmarks demo-notebooks/run_demos.py
+	$(BIN)/ruff format --check aml_jupyter tests benchmarks demo-notebooks/run_demos.py
 	$(BIN)/mypy
 
 test: lint  ## every check, then every test
 	$(BIN)/pytest
+
+demo: $(STAMP)  ## run every demo notebook headless; a table of the runs each made
+	$(BIN)/python demo-notebooks/run_demos.py
 
 bench: $(STAMP)  ## benchmarks next to MLflow (installs the bench extra)
 	$(BIN)/uv pip install --python $(BIN)/python -e '.[bench]'

@@ -3,10 +3,12 @@
 ``%load_ext aml_jupyter`` registers them:
 
 * ``%aml_workspace``: the workspace the other magics use (``./.aml`` is made if none is found);
-* ``%aml_submit FILE_OR_FOLDER -- ARGS`` and ``%%aml_submit`` (the cell becomes the script);
+* ``%aml_submit FILE_OR_FOLDER -- ARGS`` and ``%%aml_submit`` (the cell becomes the script;
+  ``--inputs``/``--outputs`` carry notebook variables into the run and back);
 * ``%aml_runs [EXP]``: runs as a pandas DataFrame, metrics as columns;
-* ``%aml_logs RUN``: a run's driver log;
-* ``%aml_cancel RUN``: stop a run.
+* ``%aml_logs RUN [--follow]``: a run's driver log, or its live stream;
+* ``%aml_cancel RUN``: stop a run;
+* ``%aml_compute`` and ``%aml_env``: the compute targets and environments runs can use.
 
 Each magic documents its options (``%aml_submit?``). Mistakes (a missing script, an unknown run
 id, a bad option) print one ``aml: ...`` line to stderr and return None, never a traceback.
@@ -42,6 +44,8 @@ CELL_EXPERIMENT = "notebook"
 CELL_SCRIPT = "aml_notebook_cell.py"
 #: How long ``%aml_cancel`` waits for the run to end before it reports the status it has.
 CANCEL_WAIT_SECONDS = 10.0
+#: Seconds between looks at a run's log under ``%aml_logs --follow``.
+FOLLOW_POLL_SECONDS = 0.1
 
 
 # helpers ------------------------------------------------------------------------------------
@@ -121,10 +125,11 @@ def _workspace(path: str | None, create: bool = True) -> Workspace:
     return ws
 
 
-def _cell_script_name(source: Path) -> str:
-    """A file name for the cell that no file in ``source`` has (so nothing is shadowed)."""
-    stem, suffix = os.path.splitext(CELL_SCRIPT)
-    name, n = CELL_SCRIPT, 1
+def _free_name(source: Path, wanted: str = CELL_SCRIPT) -> str:
+    """``wanted``, or a numbered variant of it that no file in ``source`` has (so a file the
+    magic adds to the snapshot never shadows one of the folder's)."""
+    stem, suffix = os.path.splitext(wanted)
+    name, n = wanted, 1
     while os.path.lexists(source / name):
         n += 1
         name = f"{stem}_{n}{suffix}"
@@ -139,11 +144,46 @@ def _status_filter(values: list[str] | None) -> list[str] | None:
     return [RunStatus.parse(p) for p in parts] or None
 
 
+def _follow(run: Run) -> None:
+    """Print a run's driver log as it grows until the run ends (like ``tail -f``), then its
+    status. Ctrl-C stops following; the run goes on."""
+    from .status import RunStatus
+
+    offset, line_ended = 0, True
+    try:
+        while True:
+            status = run.get_status()  # before reading: a run that has ended wrote all its log
+            text, offset = run.read_log_chunk(offset)
+            if text:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+                line_ended = text.endswith("\n")
+            if status in RunStatus.TERMINAL:
+                break
+            time.sleep(FOLLOW_POLL_SECONDS)
+    except KeyboardInterrupt:
+        print(
+            f"\nStopped following; run {run.id} goes on ({run.get_status()}). "
+            f"%aml_cancel {run.id} stops it."
+        )
+        return
+    if not line_ended:
+        sys.stdout.write("\n")
+    print(f"Run {run.id}: {status}")
+
+
 # the magics ---------------------------------------------------------------------------------
 @magics_class
 class AmlMagics(Magics):
     """``%aml_workspace``, ``%aml_submit``/``%%aml_submit``, ``%aml_runs``, ``%aml_logs``,
-    ``%aml_cancel``: Azure ML v1 style runs from a notebook, recorded in a local workspace."""
+    ``%aml_cancel``, ``%aml_compute``, ``%aml_env``: Azure ML v1 style runs from a notebook,
+    recorded in a local workspace."""
+
+    @property
+    def _user_ns(self) -> dict[str, Any]:
+        """The notebook's variables (what --inputs reads and --outputs sets)."""
+        assert self.shell is not None, "the magics are registered with a shell"
+        return self.shell.user_ns
 
     @line_magic
     @_friendly_errors
@@ -202,6 +242,24 @@ class AmlMagics(Magics):
         help="Wait for the run to end, streaming its log, then print its final status.",
     )
     @argument(
+        "--inputs",
+        action="append",
+        metavar="NAMES",
+        help="%%%%aml_submit only: notebook variables the cell gets, separated by commas "
+        "(e.g. df,model). They are pickled with cloudpickle (so functions and classes "
+        "defined in the notebook work too; at most 200 MB) and kept in the run's snapshot.",
+    )
+    @argument(
+        "--outputs",
+        action="append",
+        metavar="NAMES",
+        help="%%%%aml_submit only: variables of the cell that come back into the notebook "
+        "when the run completes, separated by commas. With --wait they are set before the "
+        "magic returns; without it a background thread sets them once the run completes and "
+        "prints a line saying so (until then they keep their old values). A name the cell "
+        "does not define fails the run.",
+    )
+    @argument(
         "-w",
         "--workspace",
         metavar="PATH",
@@ -227,6 +285,10 @@ class AmlMagics(Magics):
         %%aml_submit runs the cell's code as a Python script: the current folder (or -d DIR)
         is snapshotted with the cell added to it, so the cell can import the folder's modules
         and read its files. The run goes on without the notebook unless --wait is given.
+
+        %%aml_submit --inputs df,model --outputs result runs the cell as if it ran here: df
+        and model are defined in it, and result comes back into the notebook when the run
+        completes (see aml_jupyter.notebook_vars).
         """
         from .config import ScriptRunConfig
         from .experiment import Experiment
@@ -234,11 +296,17 @@ class AmlMagics(Magics):
 
         args = _parse(AmlMagics.aml_submit, line)
         tags = _tags(args.tag)
+        outputs: list[str] = []
         if cell is None:
             if not args.path:
                 raise UsageError(
                     "give a script or folder to submit (%aml_submit train.py), "
                     "or use %%aml_submit to submit a cell"
+                )
+            if args.inputs or args.outputs:
+                raise UsageError(
+                    "--inputs and --outputs pass notebook variables to a cell: use them with "
+                    "%%aml_submit"
                 )
             ws = _workspace(args.workspace)
             run = submit_path(
@@ -262,15 +330,26 @@ class AmlMagics(Magics):
             source = Path(args.dir or os.getcwd()).expanduser()
             if not source.is_dir():
                 raise UsageError(f"-d {args.dir!r} is not a folder")
+            files: dict[str, bytes] = {}
+            code = cell
+            if args.inputs or args.outputs:
+                from . import notebook_vars
+
+                inputs = notebook_vars.parse_names(args.inputs, "--inputs")
+                outputs = notebook_vars.parse_names(args.outputs, "--outputs")
+                inputs_file = _free_name(source, notebook_vars.INPUTS_FILE)
+                if inputs:  # before the workspace and the run: a bad input leaves nothing
+                    files[inputs_file] = notebook_vars.pack_inputs(inputs, self._user_ns)
+                code = notebook_vars.cell_script(cell, bool(inputs), outputs, inputs_file)
             ws = _workspace(args.workspace)
-            script = _cell_script_name(source)
+            script = _free_name(source, CELL_SCRIPT)
             config = ScriptRunConfig(
                 source_directory=source,
                 script=script,
                 arguments=args.script_args,
                 compute_target=args.target,
             )
-            config.extra_files = {script: cell.encode("utf-8")}
+            config.extra_files = {script: code.encode("utf-8"), **files}
             run = Experiment(ws, args.experiment or CELL_EXPERIMENT).submit(config, tags=tags)
             if args.name:
                 run.display_name = args.name
@@ -283,9 +362,48 @@ class AmlMagics(Magics):
                     f"\nStopped waiting; run {run.id} goes on ({run.get_status()}). "
                     f"%aml_cancel {run.id} stops it."
                 )
+                if outputs:
+                    self._set_outputs_later(run, outputs)
                 return run
-            print(f"Run {run.id}: {run.get_status()}")
+            status = run.get_status()
+            print(f"Run {run.id}: {status}")
+            if outputs:
+                self._set_outputs_now(run, status, outputs)
+        elif outputs:
+            self._set_outputs_later(run, outputs)
         return run
+
+    def _set_outputs_now(self, run: Run, status: str, outputs: list[str]) -> None:
+        """Put an ended run's ``--outputs`` into the notebook; one line says which (or why
+        not: the run's error was just shown)."""
+        from .errors import AmlError
+        from .notebook_vars import set_outputs
+        from .status import RunStatus
+
+        if status != RunStatus.COMPLETED:
+            print(
+                f"aml: {', '.join(outputs)} not set: run {run.id} ended {status}", file=sys.stderr
+            )
+            return
+        try:
+            names = set_outputs(run, self._user_ns)
+        except AmlError as exc:  # e.g. a value that cannot be unpickled here: the Run is kept
+            print(f"aml: {exc}", file=sys.stderr)
+            return
+        print(f"Set {', '.join(names)} from run {run.id}")
+
+    def _set_outputs_later(self, run: Run, outputs: list[str]) -> None:
+        """A background thread puts the ``--outputs`` into the notebook when the run ends."""
+        from .notebook_vars import set_outputs_when_done
+
+        def done(names: list[str]) -> None:
+            print(f"Set {', '.join(names)} from run {run.id}", flush=True)
+
+        def failed(message: str) -> None:
+            print(f"aml: {message}", file=sys.stderr, flush=True)
+
+        set_outputs_when_done(run, self._user_ns, on_set=done, on_error=failed)
+        print(f"{', '.join(outputs)} will be set here when run {run.id} completes.")
 
     @line_magic
     @_friendly_errors
@@ -341,11 +459,21 @@ class AmlMagics(Magics):
     @_friendly_errors
     @magic_arguments()
     @argument("run_id", metavar="RUN", help="Run id, or the start of one.")
+    @argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="Keep printing the log as it grows until the run ends, then print its status. "
+        "Interrupting (Ctrl-C, or the stop button) stops following, not the run.",
+    )
     @argument("-w", "--workspace", metavar="PATH", help="Folder of the workspace to use.")
     def aml_logs(self, line: str) -> None:
         """Print a run's driver log (what its script wrote to stdout and stderr)."""
         args = _parse(AmlMagics.aml_logs, line)
         run = _workspace(args.workspace, create=False).get_run(args.run_id)
+        if args.follow:
+            _follow(run)
+            return
         text = run.read_log()
         if text:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -381,3 +509,42 @@ class AmlMagics(Magics):
             status = run.get_status()
         print(f"Run {run.id}: {status}")
         return run
+
+    @line_magic
+    @_friendly_errors
+    @magic_arguments()
+    @argument("-w", "--workspace", metavar="PATH", help="Folder of the workspace to use.")
+    def aml_compute(self, line: str) -> pd.DataFrame | None:
+        """The workspace's compute targets as a DataFrame indexed by name: type and status.
+
+        Use a name with %aml_submit -t NAME. Every workspace has 'local' (this machine).
+        """
+        import pandas as pd
+
+        args = _parse(AmlMagics.aml_compute, line)
+        targets = _workspace(args.workspace).compute_targets
+        rows = [{"name": n, "type": t.type, "status": t.get_status()} for n, t in targets.items()]
+        return pd.DataFrame(rows, columns=["name", "type", "status"]).set_index("name")
+
+    @line_magic
+    @_friendly_errors
+    @magic_arguments()
+    def aml_env(self, line: str) -> pd.DataFrame | None:
+        """The environments runs can use, as a DataFrame indexed by name.
+
+        For now there is one, 'default': every run executes with the Python interpreter of
+        this kernel (sys.executable) and the packages installed in it. Named environments
+        (their own packages) are not supported yet.
+        """
+        import platform
+
+        import pandas as pd
+
+        _parse(AmlMagics.aml_env, line)
+        row = {
+            "name": "default",
+            "python": sys.executable,
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+        }
+        return pd.DataFrame([row]).set_index("name")

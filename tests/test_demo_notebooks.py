@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -38,6 +40,12 @@ def outputs_text(nb: nbformat.NotebookNode) -> str:
             parts.append(out.get("text", ""))
             parts.append(str(out.get("data", {}).get("text/plain", "")))
     return "\n".join(parts)
+
+
+def cell_stdout(nb: nbformat.NotebookNode, marker: str) -> str:
+    """What the (one) cell whose source holds ``marker`` printed to stdout, in one piece."""
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and marker in c.source]
+    return "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
 
 
 def test_the_kernelspec_preloads_the_magics(aml_kernel: str, tmp_path: Path) -> None:
@@ -86,3 +94,94 @@ def test_a_kernel_restart_does_not_stop_a_submitted_run(aml_kernel: str, tmp_pat
     (run,) = ws.experiments["restart"].get_runs()
     assert run.wait_for_completion(timeout_seconds=60)["status"] == RunStatus.COMPLETED
     assert "outlived the kernel" in run.read_log()
+
+
+def test_train_a_folder(aml_kernel: str, tmp_path: Path) -> None:
+    import joblib
+
+    shutil.copy(DEMOS / "02-train-a-folder.ipynb", tmp_path)
+    shutil.copytree(DEMOS / "train_iris", tmp_path / "train_iris")
+    nb = execute(
+        nbformat.read(tmp_path / "02-train-a-folder.ipynb", as_version=4), tmp_path, aml_kernel
+    )
+    text = outputs_text(nb)
+    ws = Workspace(tmp_path)
+    second, first = ws.experiments["iris"].get_runs()  # newest first
+    for run, c in ((first, 0.5), (second, 0.05)):
+        assert run.get_status() == RunStatus.COMPLETED, run.read_log()
+        metrics = run.get_metrics()
+        assert metrics["C"] == c and metrics["max_iter"] == 200
+        assert len(metrics["class_accuracy"]) == 3
+        assert "outputs/model.joblib" in run.get_file_names()
+        definition = run.get_details()["runDefinition"]
+        assert definition["arguments"] == ["--C", str(c)]
+        assert os.path.basename(definition["sourceDirectory"]) == "train_iris"
+    assert first.get_metrics()["accuracy"] > second.get_metrics()["accuracy"] > 0.5
+    model = joblib.load(tmp_path / "model.joblib")  # the notebook downloaded the first model
+    assert model.C == 0.5
+    assert "predicted: setosa, versicolor, virginica" in text
+    # %aml_logs --follow printed the second run's log, then its end
+    followed = cell_stdout(nb, "--follow")
+    assert followed.startswith(f"Submitted run {second.id} to local (experiment iris)\n")
+    assert followed.endswith(
+        f"accuracy 0.867\nsaved outputs/model.joblib\nRun {second.id}: Completed\n"
+    )
+    assert "local" in text and sys.executable in text  # %aml_compute, %aml_env
+
+
+def test_notebook_variables(aml_kernel: str, tmp_path: Path) -> None:
+    from aml_jupyter.notebook_vars import INPUTS_FILE, OUTPUTS_FILE
+
+    shutil.copy(DEMOS / "04-notebook-variables.ipynb", tmp_path)
+    nb = execute(
+        nbformat.read(tmp_path / "04-notebook-variables.ipynb", as_version=4), tmp_path, aml_kernel
+    )
+    text = outputs_text(nb)
+    ws = Workspace(tmp_path)
+    (run,) = ws.experiments["notebook-vars"].get_runs()
+    assert run.get_status() == RunStatus.COMPLETED, run.read_log()
+    metrics = run.get_metrics()
+    assert abs(metrics["coef_x"] - 3) < 0.2 and abs(metrics["coef_intercept"] - 2) < 0.5
+    assert 0.8 < metrics["rmse"] < 1.2  # the noise the notebook added
+    assert OUTPUTS_FILE in run.get_file_names()
+    assert f"Set fit, residuals from run {run.id}" in text
+    # the results were used in the notebook after the run
+    assert f"fit: {{'x': {metrics['coef_x']}, 'x2': {metrics['coef_x2']}," in text
+    assert "residuals: mean -0.000, std 1.02" in text or "residuals: mean 0.000, std 1.02" in text
+    assert "predicted" in text
+    assert f"in its snapshot: ['aml_notebook_cell.py', '{INPUTS_FILE}']" in text
+
+
+def test_run_demos_summarizes_runs_and_fails_on_a_broken_notebook(tmp_path: Path) -> None:
+    demos = tmp_path / "demos"
+    demos.mkdir()
+    good = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "aml", "display_name": "Python 3 (aml)"}}
+    )
+    good.cells = [
+        nbformat.v4.new_code_cell(
+            "%%aml_submit -e good --wait\nfrom azureml.core import Run\nRun.get_context().log('score', 0.5)"
+        )
+    ]
+    bad = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "aml", "display_name": "Python 3 (aml)"}}
+    )
+    bad.cells = [nbformat.v4.new_code_cell("raise ValueError('broken demo')")]
+    nbformat.write(good, demos / "a-good.ipynb")
+    nbformat.write(bad, demos / "b-bad.ipynb")
+    env = {k: v for k, v in os.environ.items() if k != "JUPYTER_PATH"}
+    done = subprocess.run(
+        [sys.executable, str(DEMOS / "run_demos.py"), "--demos", str(demos)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()]
+    good_row = next(r for r in rows if r[:2] == ["a-good.ipynb", "good"])
+    assert good_row[2].startswith("good_") and good_row[3:] == ["Completed", "score=0.5"]
+    assert ["b-bad.ipynb", "-", "(none)", "-"] in rows
+    assert "a-good.ipynb: ok (" in done.stdout
+    assert "b-bad.ipynb: FAILED: ValueError: broken demo (" in done.stdout
+    assert sorted(p.name for p in demos.iterdir()) == ["a-good.ipynb", "b-bad.ipynb"]

@@ -19,7 +19,17 @@ from aml_jupyter.magics import CELL_SCRIPT, AmlMagics
 from aml_jupyter.submit import default_experiment
 from tests.conftest import write
 
-MAGICS = {"line": ["aml_workspace", "aml_submit", "aml_runs", "aml_logs", "aml_cancel"]}
+MAGICS = {
+    "line": [
+        "aml_workspace",
+        "aml_submit",
+        "aml_runs",
+        "aml_logs",
+        "aml_cancel",
+        "aml_compute",
+        "aml_env",
+    ]
+}
 MAGICS["cell"] = ["aml_submit"]
 
 CELL = """\
@@ -99,11 +109,19 @@ def test_loading_the_magics_imports_neither_pandas_nor_the_core() -> None:
 
 def test_help_text_lists_the_options() -> None:
     doc = AmlMagics.aml_submit.__doc__ or ""
-    for option in ("--experiment", "--target", "--dir", "--name", "--tag", "--wait", "-- ARGS"):
+    options = ("--experiment", "--target", "--dir", "--name", "--tag", "--wait", "-- ARGS")
+    for option in (*options, "--inputs NAMES", "--outputs NAMES"):
         assert option in doc, option
     assert "%%aml_submit" in doc
-    for magic, option in ((AmlMagics.aml_runs, "--status"), (AmlMagics.aml_cancel, "RUN")):
-        assert option in (magic.__doc__ or "")
+    assert "%%aml_submit only" in doc  # argparse's %-escapes come out right
+    for magic, option in (
+        (AmlMagics.aml_runs, "--status"),
+        (AmlMagics.aml_cancel, "RUN"),
+        (AmlMagics.aml_logs, "--follow"),
+        (AmlMagics.aml_compute, "--workspace"),
+        (AmlMagics.aml_env, "sys.executable"),
+    ):
+        assert option in (magic.__doc__ or ""), option
 
 
 def test_question_mark_shows_the_help(ip: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -206,6 +224,111 @@ def test_folder_submit_runs_its_entry_script(ip: Any, tmp_path: Path) -> None:
     assert run.get_details()["runDefinition"]["script"] == "train.py"
 
 
+# --inputs / --outputs -----------------------------------------------------------------------
+NOTEBOOK_VARIABLES = """\
+import pandas as pd
+frame = pd.DataFrame({"a": [1, 2, 3], "b": [10, 20, 30]})
+def weigh(df, factor):
+    return float((df.a * df.b).sum() * factor)
+"""
+
+
+def wait_for(condition: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_inputs_go_in_and_outputs_come_back_with_wait(
+    ip: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aml_jupyter.notebook_vars import INPUTS_FILE
+
+    ip.run_cell(NOTEBOOK_VARIABLES)
+    ip.user_ns.pop("total", None)
+    run = submit_cell(
+        ip,
+        "--wait -e vars --inputs frame,weigh --outputs total,shape",
+        "total = weigh(frame, 0.5)\nshape = frame.shape\nprint('computed', total)",
+    )
+    out = capsys.readouterr().out
+    assert run.get_status() == RunStatus.COMPLETED, run.read_log()
+    assert "computed 70.0" in run.read_log()
+    assert ip.user_ns["total"] == 70.0
+    assert ip.user_ns["shape"] == (3, 2)
+    assert out.rstrip().splitlines()[-1] == f"Set total, shape from run {run.id}"
+    restored = Path(run.restore_snapshot(tmp_path / "restored"))
+    assert (restored / INPUTS_FILE).is_file()  # the inputs are kept with the run
+    assert not (tmp_path / INPUTS_FILE).exists()  # and never written into the folder
+
+
+def test_inputs_never_shadow_a_file_of_the_folder(ip: Any, tmp_path: Path) -> None:
+    from aml_jupyter.notebook_vars import INPUTS_FILE
+
+    write(tmp_path, INPUTS_FILE, "the folder's own file\n")
+    ip.user_ns["given"] = {"k": 1}
+    run = submit_cell(ip, "--wait -e vars --inputs given --outputs back", "back = given['k'] + 1")
+    assert run.get_status() == RunStatus.COMPLETED, run.read_log()
+    assert ip.user_ns["back"] == 2
+    restored = Path(run.restore_snapshot(tmp_path / "restored"))
+    assert (restored / INPUTS_FILE).read_text() == "the folder's own file\n"
+
+
+def test_outputs_without_wait_arrive_when_the_run_completes(
+    ip: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ip.user_ns["late"] = "old"
+    run = submit_cell(ip, "-e vars --outputs late", "import time\ntime.sleep(1)\nlate = 2")
+    out = capsys.readouterr().out
+    assert f"late will be set here when run {run.id} completes." in out
+    assert ip.user_ns["late"] == "old"  # the magic returned before the run ended
+    assert run.get_status() not in RunStatus.TERMINAL
+    wait_for(lambda: ip.user_ns["late"] == 2)
+    assert run.get_status() == RunStatus.COMPLETED
+    wait_for(lambda: f"Set late from run {run.id}" in capsys.readouterr().out)
+
+
+def test_a_missing_output_fails_the_run_naming_it(
+    ip: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ip.user_ns.pop("never", None)
+    run = submit_cell(ip, "--wait -e vars --outputs never", "x = 1")
+    _, err = capsys.readouterr()
+    assert run.get_status() == RunStatus.FAILED
+    message = run.get_details()["error"]["error"]["message"]
+    assert "NameError: --outputs never: the cell did not define this variable" in message
+    assert err == f"aml: never not set: run {run.id} ended Failed\n"
+    assert "never" not in ip.user_ns
+
+
+def test_a_failed_run_without_wait_says_its_outputs_are_not_set(
+    ip: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = submit_cell(ip, "-e vars --outputs never", "raise SystemExit('no luck')")
+    errors: list[str] = []
+
+    def said() -> bool:
+        errors.append(capsys.readouterr().err)
+        return "no outputs for the notebook" in "".join(errors)
+
+    wait_for(said)
+    assert run.get_status() == RunStatus.FAILED
+    (line,) = "".join(errors).splitlines()
+    assert line.startswith(f"aml: Run {run.id} ended Failed")
+    assert "never" not in ip.user_ns
+
+
+def test_an_input_that_cannot_be_pickled_is_refused_before_any_run(
+    ip: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ip.run_cell("import threading\nmy_lock = threading.Lock()")
+    assert ip.run_cell_magic("aml_submit", "--inputs my_lock", "print(my_lock)") is None
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("aml: --inputs: cannot pass variable 'my_lock' (lock) to a run")
+    assert not (Path(".aml")).exists()  # not even a workspace was made
+
+
 # %aml_runs, %aml_logs, %aml_cancel ----------------------------------------------------------
 def test_runs_lists_both_runs_with_metric_columns(ip: Any, tmp_path: Path) -> None:
     import pandas as pd
@@ -233,6 +356,43 @@ def test_logs_prints_the_driver_log(ip: Any, capsys: pytest.CaptureFixture[str])
     assert capsys.readouterr().out == "hello from the cell 42\n"
 
 
+def test_logs_follow_streams_until_the_run_ends(
+    ip: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = submit_cell(
+        ip,
+        "-e follow",
+        "import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    time.sleep(0.3)\n"
+        "print('last', end='')",
+    )
+    assert run.get_status() not in RunStatus.TERMINAL
+    capsys.readouterr()
+    assert ip.run_line_magic("aml_logs", f"{run.id} --follow") is None
+    out = capsys.readouterr().out
+    assert run.get_status() == RunStatus.COMPLETED
+    assert out == f"tick 0\ntick 1\ntick 2\nlast\nRun {run.id}: Completed\n"
+
+
+def test_interrupting_logs_follow_leaves_the_run_going(
+    ip: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import types
+
+    run = submit_cell(ip, "-e follow", "import time\ntime.sleep(30)")
+
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    clock = types.SimpleNamespace(sleep=interrupted, monotonic=time.monotonic)
+    monkeypatch.setattr("aml_jupyter.magics.time", clock)
+    capsys.readouterr()
+    ip.run_line_magic("aml_logs", f"{run.id} -f")
+    out = capsys.readouterr().out
+    assert out.startswith(f"\nStopped following; run {run.id} goes on (")
+    assert run.get_status() not in RunStatus.TERMINAL
+    run.cancel()
+
+
 def test_cancel_stops_a_sleeping_run(
     ip: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -254,6 +414,28 @@ def test_cancel_stops_a_sleeping_run(
         assert capsys.readouterr().out == f"Run {run.id} had already ended: Canceled\n"
     finally:
         run.cancel()
+
+
+# %aml_compute, %aml_env -----------------------------------------------------------------------
+def test_compute_lists_the_targets(ip: Any) -> None:
+    import pandas as pd
+
+    frame = ip.run_line_magic("aml_compute", "")
+    assert isinstance(frame, pd.DataFrame)
+    assert frame.index.name == "name"
+    assert frame.to_dict("index") == {"local": {"type": "local", "status": "Succeeded"}}
+
+
+def test_env_shows_the_interpreter_every_run_uses(ip: Any) -> None:
+    import platform
+
+    frame = ip.run_line_magic("aml_env", "")
+    assert list(frame.index) == ["default"]
+    row = frame.loc["default"]
+    assert row["python"] == sys.executable
+    assert row["version"] == platform.python_version()
+    run = submit_cell(ip, "--wait -e env", "import sys\nprint(sys.executable)")
+    assert run.read_log() == f"{row['python']}\n"  # what runs really use
 
 
 def test_a_workspace_deleted_in_a_live_kernel_is_replaced(ip: Any, tmp_path: Path) -> None:
@@ -292,12 +474,20 @@ def test_a_workspace_deleted_in_a_live_kernel_is_replaced(ip: Any, tmp_path: Pat
         ("%aml_runs --status Done", "'Done' is not a run status"),
         ("%aml_runs --top -1", "--top must be 0 or more"),
         ("%aml_runs --tag =x", "write KEY=VALUE or KEY"),
+        ("%%aml_submit --inputs undefined_here\nprint(1)", "no variable 'undefined_here'"),
+        ("%%aml_submit --inputs a,no_such,nor_this\nprint(1)", "'no_such', 'nor_this'"),
+        ("%%aml_submit --outputs df.x\nprint(1)", "--outputs 'df.x' is not a variable name"),
+        ("%aml_submit helper.py --inputs a", "use them with %%aml_submit"),
+        ("%aml_logs nope --follow", "No run with id 'nope'"),
+        ("%aml_compute extra", "unrecognized arguments: extra"),
+        ("%aml_env --bogus", "unrecognized arguments: --bogus"),
     ],
 )
 def test_bad_input_prints_one_line_and_no_traceback(
     ip: Any, capsys: pytest.CaptureFixture[str], code: str, message: str
 ) -> None:
     Workspace.create(".")
+    ip.user_ns["a"] = 1
     result = ip.run_cell(code)
     out, err = capsys.readouterr()
     assert result.success, result.error_in_exec
