@@ -26,8 +26,6 @@ if TYPE_CHECKING:
     from .run import Run
     from .workspace import Workspace
 
-#: Seconds between looks at a followed run's log.
-FOLLOW_POLL_S = 0.1
 #: Longest cell in a text table; longer values are cut with an ellipsis.
 MAX_CELL = 40
 
@@ -344,22 +342,8 @@ def cmd_run_show(args: argparse.Namespace) -> int:
 
 def _follow(run: Run) -> int:
     """Print the driver log as it grows until the run ends (like ``tail -f``)."""
-    import time
-
-    from .status import RunStatus
-
-    offset = 0
     try:
-        while True:
-            status = run.get_status()  # before reading: a run that has ended wrote all its log
-            ended = status in RunStatus.TERMINAL
-            text, offset = run.read_log_chunk(offset)
-            if text:
-                sys.stdout.write(text)
-                sys.stdout.flush()
-            if ended:
-                break
-            time.sleep(FOLLOW_POLL_S)
+        status = run.stream_log(sys.stdout)
     except KeyboardInterrupt:
         return _stopped(run)
     _note(f"run {run.id} ended {status}")

@@ -20,6 +20,7 @@ here; the rest of aml_jupyter (and pandas) load when a magic first needs them.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import shlex
 import sys
@@ -44,8 +45,6 @@ CELL_EXPERIMENT = "notebook"
 CELL_SCRIPT = "aml_notebook_cell.py"
 #: How long ``%aml_cancel`` waits for the run to end before it reports the status it has.
 CANCEL_WAIT_SECONDS = 10.0
-#: Seconds between looks at a run's log under ``%aml_logs --follow``.
-FOLLOW_POLL_SECONDS = 0.1
 
 
 # helpers ------------------------------------------------------------------------------------
@@ -147,29 +146,30 @@ def _status_filter(values: list[str] | None) -> list[str] | None:
 def _follow(run: Run) -> None:
     """Print a run's driver log as it grows until the run ends (like ``tail -f``), then its
     status. Ctrl-C stops following; the run goes on."""
-    from .status import RunStatus
-
-    offset, line_ended = 0, True
+    out = _LineTracker()
     try:
-        while True:
-            status = run.get_status()  # before reading: a run that has ended wrote all its log
-            text, offset = run.read_log_chunk(offset)
-            if text:
-                sys.stdout.write(text)
-                sys.stdout.flush()
-                line_ended = text.endswith("\n")
-            if status in RunStatus.TERMINAL:
-                break
-            time.sleep(FOLLOW_POLL_SECONDS)
+        status = run.stream_log(out)
     except KeyboardInterrupt:
         print(
             f"\nStopped following; run {run.id} goes on ({run.get_status()}). "
             f"%aml_cancel {run.id} stops it."
         )
         return
-    if not line_ended:
-        sys.stdout.write("\n")
-    print(f"Run {run.id}: {status}")
+    print(f"{'' if out.at_line_start else chr(10)}Run {run.id}: {status}")
+
+
+class _LineTracker(io.TextIOBase):
+    """stdout that remembers whether the last text written ended its line."""
+
+    at_line_start = True
+
+    def write(self, text: str) -> int:
+        if text:
+            self.at_line_start = text.endswith("\n")
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
 
 
 # the magics ---------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import liveness
 from .errors import ActivityFailedException, AmlError
@@ -43,6 +43,14 @@ if TYPE_CHECKING:
 
 #: Run types: a submitted script, a run started in this process, a child of either.
 SCRIPT_RUN, INTERACTIVE_RUN, CHILD_RUN = "azureml.scriptrun", "interactive", "child"
+
+
+class Writer(Protocol):
+    """Where a log is streamed to: ``sys.stdout`` or anything with ``write`` and ``flush``."""
+
+    def write(self, text: str, /) -> Any: ...
+
+    def flush(self) -> Any: ...
 
 
 def _utc(ts: float | None) -> str | None:
@@ -552,6 +560,29 @@ class Run(RunFiles):
         else:
             self.fail(f"{exc_type.__name__}: {exc}", error_code="UserError")
 
+    def stream_log(self, out: Writer | None = None, timeout_seconds: float | None = None) -> str:
+        """Write the driver log to ``out`` as it grows (``tail -f``) until the run ends.
+
+        Returns the final status. With ``out=None`` it only waits. Raises :class:`AmlError`
+        after ``timeout_seconds``; Ctrl-C (KeyboardInterrupt) stops following, not the run.
+        """
+        offset = 0
+        started = time.monotonic()
+        deadline = None if timeout_seconds is None else started + timeout_seconds
+        while True:
+            status = self.get_status()  # before reading: a run that has ended wrote all its log
+            if out is not None:
+                text, offset = self.read_log_chunk(offset)
+                if text:
+                    out.write(text)
+                    out.flush()
+            if status in RunStatus.TERMINAL:
+                return status
+            if deadline is not None and time.monotonic() > deadline:
+                raise AmlError(f"Run {self._id} is still {status} after {timeout_seconds} s.")
+            # Quick polls while a short run may end any moment, slower ones for long runs.
+            time.sleep(min(0.01 + (time.monotonic() - started) * 0.05, 0.25))
+
     def wait_for_completion(
         self,
         show_output: bool = False,
@@ -569,22 +600,7 @@ class Run(RunFiles):
         if show_output:
             out.write(f"RunId: {self._id}\nWorkspace: {self._ws.folder}\n\n")
             out.write(f"Streaming {DRIVER_LOG}\n{'=' * (10 + len(DRIVER_LOG))}\n\n")
-        offset = 0
-        started = time.monotonic()
-        deadline = None if timeout_seconds is None else started + timeout_seconds
-        while True:
-            status = self.get_status()
-            if show_output:
-                text, offset = self.read_log_chunk(offset)
-                if text:
-                    out.write(text)
-                    out.flush()
-            if status in RunStatus.TERMINAL:
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                raise AmlError(f"Run {self._id} is still {status} after {timeout_seconds} s.")
-            # Quick polls while a short run may end any moment, slower ones for long runs.
-            time.sleep(min(0.01 + (time.monotonic() - started) * 0.05, 0.5))
+        status = self.stream_log(out if show_output else None, timeout_seconds)
         details = self.get_details()
         if show_output:
             out.write(

@@ -384,7 +384,7 @@ def test_interrupting_logs_follow_leaves_the_run_going(
         raise KeyboardInterrupt
 
     clock = types.SimpleNamespace(sleep=interrupted, monotonic=time.monotonic)
-    monkeypatch.setattr("aml_jupyter.magics.time", clock)
+    monkeypatch.setattr("aml_jupyter.run.time", clock)
     capsys.readouterr()
     ip.run_line_magic("aml_logs", f"{run.id} -f")
     out = capsys.readouterr().out
