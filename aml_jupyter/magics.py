@@ -172,6 +172,24 @@ class _LineTracker(io.TextIOBase):
         sys.stdout.flush()
 
 
+def _widgets_render(shell: Any) -> bool:
+    """Whether a widget shown here reaches a front end that renders it (a Jupyter kernel);
+    a terminal IPython gets text instead."""
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _runs(ws: Workspace, ids: list[str]) -> list[Run]:
+    """Runs by id (or prefix); with none given, the newest run of the workspace."""
+    from .errors import AmlError
+
+    if ids:
+        return [ws.get_run(run_id) for run_id in ids]
+    newest = ws.records.list_runs(limit=1)
+    if not newest:
+        raise AmlError("This workspace has no runs yet; submit one with %aml_submit.")
+    return [ws.get_run(newest[0]["id"])]
+
+
 # the magics ---------------------------------------------------------------------------------
 @magics_class
 class AmlMagics(Magics):
@@ -239,7 +257,14 @@ class AmlMagics(Magics):
     @argument(
         "--wait",
         action="store_true",
-        help="Wait for the run to end, streaming its log, then print its final status.",
+        help="Wait for the run to end (the widget, or the streamed log, shows it), then print "
+        "its final status.",
+    )
+    @argument(
+        "--no-widget",
+        action="store_true",
+        help="Do not show the live RunDetails widget (shown by default in a Jupyter kernel); "
+        "with --wait the log is streamed as text instead.",
     )
     @argument(
         "--inputs",
@@ -354,9 +379,14 @@ class AmlMagics(Magics):
             if args.name:
                 run.display_name = args.name
         print(f"Submitted run {run.id} to {args.target} (experiment {run.experiment.name})")
+        widget = not args.no_widget and _widgets_render(self.shell)
+        if widget:
+            from .widgets import RunDetails
+
+            RunDetails(run).show()
         if args.wait:
             try:
-                run.wait_for_completion(show_output=True, raise_on_error=False)
+                run.wait_for_completion(show_output=not widget, raise_on_error=False)
             except KeyboardInterrupt:
                 print(
                     f"\nStopped waiting; run {run.id} goes on ({run.get_status()}). "
@@ -454,6 +484,56 @@ class AmlMagics(Magics):
                     + "."
                 )
         return runs_dataframe(ws, args.experiment, status=status, tags=tags, top=args.top or None)
+
+    @line_magic
+    @_friendly_errors
+    @magic_arguments()
+    @argument("run_id", nargs="?", metavar="RUN", help="Run id or its start (default: newest).")
+    @argument("-w", "--workspace", metavar="PATH", help="Folder of the workspace to use.")
+    def aml_show(self, line: str) -> Any:
+        """Show the live RunDetails widget of any run (running or finished) and return it.
+
+        Status, duration, the driver log tail, a chart per metric, tables, images, child
+        runs, files and errors; it follows a running run until it ends.
+        """
+        from .widgets import RunDetails
+
+        args = _parse(AmlMagics.aml_show, line)
+        (run,) = _runs(
+            _workspace(args.workspace, create=False), [args.run_id] if args.run_id else []
+        )
+        return RunDetails(run)
+
+    @line_magic
+    @_friendly_errors
+    @magic_arguments()
+    @argument("run_ids", nargs="*", metavar="RUN", help="Runs to show (default: the newest).")
+    @argument("--port", type=int, default=6006, help="First port to try (default 6006).")
+    @argument(
+        "--display-name",
+        action="store_true",
+        help="Name each run in TensorBoard by its display name instead of its id.",
+    )
+    @argument("--stop", action="store_true", help="Stop the TensorBoard serving these runs.")
+    @argument("-w", "--workspace", metavar="PATH", help="Folder of the workspace to use.")
+    def aml_tensorboard(self, line: str) -> Any:
+        """TensorBoard over the runs' ./logs, shown inline; returns the Tensorboard object.
+
+        Live while a run is writing. An instance already serving the same runs is reused.
+        Under a Jupyter server it is reached through jupyter-server-proxy (Jupyter's own
+        port), so it works on a remote workstation too. --stop stops it.
+        """
+        from .tensorboard import Tensorboard
+
+        args = _parse(AmlMagics.aml_tensorboard, line)
+        runs = _runs(_workspace(args.workspace, create=False), args.run_ids)
+        board = Tensorboard(runs, port=args.port, use_display_name=args.display_name)
+        if args.stop:
+            board.stop()
+            print(f"Stopped TensorBoard for {', '.join(r.id for r in runs)}")
+            return None
+        board.start()
+        return board
 
     @line_magic
     @_friendly_errors

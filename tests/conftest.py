@@ -48,3 +48,15 @@ def write(folder: Path, name: str, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text))
     return path
+
+
+@pytest.fixture
+def aml_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The "Python 3 (aml)" kernelspec installed into a temp prefix that Jupyter searches."""
+    from aml_jupyter.kernelspec import install
+
+    install(prefix=str(tmp_path / "prefix"))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "prefix" / "share" / "jupyter"))
+    for var in ("JUPYTERHUB_SERVICE_PREFIX", "AML_TENSORBOARD_URL_PREFIX", "TENSORBOARD_PROXY_URL"):
+        monkeypatch.delenv(var, raising=False)
+    return "aml"

@@ -9,37 +9,9 @@ import sys
 from pathlib import Path
 
 import nbformat
-import pytest
-from nbclient import NotebookClient
 
 from aml_jupyter import RunStatus, Workspace
-from aml_jupyter.kernelspec import install
-
-DEMOS = Path(__file__).resolve().parent.parent / "demo-notebooks"
-
-
-@pytest.fixture
-def aml_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The aml kernelspec installed into a temp prefix that Jupyter searches."""
-    install(prefix=str(tmp_path / "prefix"))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "prefix" / "share" / "jupyter"))
-    return "aml"
-
-
-def execute(nb: nbformat.NotebookNode, cwd: Path, kernel: str) -> nbformat.NotebookNode:
-    """Run every cell in a real kernel started in ``cwd``; a cell error fails the test."""
-    resources = {"metadata": {"path": str(cwd)}}
-    NotebookClient(nb, timeout=120, kernel_name=kernel, resources=resources).execute()
-    return nb
-
-
-def outputs_text(nb: nbformat.NotebookNode) -> str:
-    parts = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            parts.append(out.get("text", ""))
-            parts.append(str(out.get("data", {}).get("text/plain", "")))
-    return "\n".join(parts)
+from tests.notebooks import DEMOS, execute, outputs_text
 
 
 def cell_stdout(nb: nbformat.NotebookNode, marker: str) -> str:

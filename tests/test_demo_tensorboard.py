@@ -11,13 +11,11 @@ import signal
 from pathlib import Path
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 from aml_jupyter import RunStatus, Workspace
-from aml_jupyter.kernelspec import install
+from tests.notebooks import DEMOS, gone, outputs_text
 
-DEMOS = Path(__file__).resolve().parent.parent / "demo-notebooks"
 NOTEBOOK = "03-tensorboard.ipynb"
 
 #: Run in the kernel right after TensorBoard starts: what its HTTP API serves.
@@ -32,25 +30,6 @@ for _ in range(150):
     time.sleep(0.2)
 print("PROBE", tb.pid, json.dumps(_tags, sort_keys=True))
 """
-
-
-@pytest.fixture
-def aml_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The aml kernelspec installed into a temp prefix that Jupyter searches."""
-    install(prefix=str(tmp_path / "prefix"))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "prefix" / "share" / "jupyter"))
-    for var in ("JUPYTERHUB_SERVICE_PREFIX", "AML_TENSORBOARD_URL_PREFIX", "TENSORBOARD_PROXY_URL"):
-        monkeypatch.delenv(var, raising=False)
-    return "aml"
-
-
-def gone(pid: int) -> bool:
-    """True when no process ``pid`` runs (a zombie counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except FileNotFoundError:
-        return True
 
 
 def test_tensorboard_demo(aml_kernel: str, tmp_path: Path) -> None:
@@ -70,11 +49,7 @@ def test_tensorboard_demo(aml_kernel: str, tmp_path: Path) -> None:
                 if not gone(entry["pid"]):
                     os.killpg(entry["pid"], signal.SIGKILL)
 
-    text = "\n".join(
-        out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
-        for cell in nb.cells
-        for out in cell.get("outputs", [])
-    )
+    text = outputs_text(nb)
     html = "\n".join(
         str(out.get("data", {}).get("text/html", ""))
         for cell in nb.cells

@@ -28,6 +28,8 @@ MAGICS = {
         "aml_cancel",
         "aml_compute",
         "aml_env",
+        "aml_show",
+        "aml_tensorboard",
     ]
 }
 MAGICS["cell"] = ["aml_submit"]
@@ -597,3 +599,57 @@ def _no_stray_runs(tmp_path: Path) -> Iterator[None]:
         if run.get_status() not in RunStatus.TERMINAL:
             run.cancel()
             wait_status(run, RunStatus.TERMINAL)
+
+
+def test_aml_show_returns_the_live_widget_of_a_run(ip: Any) -> None:
+    from aml_jupyter.widgets import RunDetails
+
+    run = submit_cell(ip, "-e show --wait", CELL)
+    details = ip.run_line_magic("aml_show", run.id[:-3])
+    assert isinstance(details, RunDetails) and details.run == run
+    details.refresh()
+    assert "Completed" in details.status_label.value
+    assert "hello from the cell 42" in details.log_view.value
+    newest = ip.run_line_magic("aml_show", "")  # no id: the newest run
+    assert newest.run == run
+
+
+def test_submit_shows_the_widget_only_where_it_renders(
+    ip: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A terminal IPython cannot render widgets: --wait streams the log as text instead.
+    submit_cell(ip, "-e w --wait", CELL)
+    assert "hello from the cell 42" in capsys.readouterr().out
+    from aml_jupyter.magics import _widgets_render
+
+    assert not _widgets_render(ip)
+
+
+def test_aml_tensorboard_serves_a_run_and_stops(ip: Any, tmp_path: Path) -> None:
+    import urllib.request
+
+    write(
+        tmp_path,
+        "tb.py",
+        """
+        from tensorboard.summary import Writer
+        w = Writer("logs")
+        for step in range(3):
+            w.add_scalar("loss", 1.0 / (step + 1), step=step)
+        w.close()
+        """,
+    )
+    run = ip.run_line_magic("aml_submit", "tb.py -e tb --wait --no-widget")
+    board = ip.run_line_magic("aml_tensorboard", f"{run.id} --port 6150")
+    pid = board.pid
+    try:
+        assert board is not None and pid
+        with urllib.request.urlopen(f"http://127.0.0.1:{board.port}/data/runs", timeout=10) as r:
+            assert run.id in r.read().decode()
+        assert "<iframe" in board._repr_html_()
+    finally:
+        ip.run_line_magic("aml_tensorboard", f"{run.id} --port 6150 --stop")
+    assert (
+        not Path(f"/proc/{board.pid}").exists()
+        or "Z" in Path(f"/proc/{board.pid}/stat").read_text().split(")")[1][:3]
+    )
