@@ -379,14 +379,17 @@ class AmlMagics(Magics):
             if args.name:
                 run.display_name = args.name
         print(f"Submitted run {run.id} to {args.target} (experiment {run.experiment.name})")
-        widget = not args.no_widget and _widgets_render(self.shell)
-        if widget:
+        details = None
+        if not args.no_widget and _widgets_render(self.shell):
             from .widgets import RunDetails
 
-            RunDetails(run).show()
+            details = RunDetails(run)
+            details.show()
         if args.wait:
             try:
-                run.wait_for_completion(show_output=not widget, raise_on_error=False)
+                run.wait_for_completion(show_output=details is None, raise_on_error=False)
+                if details is not None:
+                    details.refresh()  # the cell ends showing the final state, not a poll behind
             except KeyboardInterrupt:
                 print(
                     f"\nStopped waiting; run {run.id} goes on ({run.get_status()}). "
