@@ -61,8 +61,9 @@ def duration_text(seconds: float | None) -> str:
 
 
 def duration_html(seconds: float | None) -> str:
-    """The duration with a clock icon, for the header (ticks while the run goes on)."""
-    return f'<span title="Duration" style="white-space:nowrap">⏱ {duration_text(seconds)}</span>'
+    """The duration, for the header (ticks while the run goes on). Plain text: an emoji clock
+    shows as a box where the front end's fonts lack it."""
+    return f'<span title="Duration" style="white-space:nowrap">{duration_text(seconds)}</span>'
 
 
 def human_size(size: int | None) -> str:
