@@ -22,6 +22,8 @@ _EXPORTS = {
     "Run": "run",
     "ScriptRunConfig": "config",
     "ComputeTarget": "compute",
+    "MpiConfiguration": "distributed",
+    "PyTorchConfiguration": "distributed",
     "Tensorboard": "tensorboard",
     "RunDetails": "widgets",
 }
@@ -31,6 +33,8 @@ __all__ = [
     "AmlError",
     "ComputeTarget",
     "Experiment",
+    "MpiConfiguration",
+    "PyTorchConfiguration",
     "Run",
     "RunDetails",
     "RunStatus",
@@ -46,6 +50,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .compute import ComputeTarget
     from .config import ScriptRunConfig
+    from .distributed import MpiConfiguration, PyTorchConfiguration
     from .errors import ActivityFailedException, AmlError, UserErrorException
     from .experiment import Experiment
     from .run import Run

@@ -228,7 +228,7 @@ def cmd_run_submit_script(args: argparse.Namespace) -> int:
     With ``--wait`` the driver log streams to stdout until the run ends; the exit code is 0
     for Completed and 1 for Failed or Canceled.
     """
-    from .submit import submit_path
+    from .submit import distributed_config, submit_path
 
     ws = _workspace(args)
     run = submit_path(
@@ -240,6 +240,7 @@ def cmd_run_submit_script(args: argparse.Namespace) -> int:
         target=args.target,
         tags=dict(args.tag) or None,
         display_name=args.name,
+        distributed=distributed_config(args.nodes, args.procs, args.backend),
     )
     print(run.id, flush=True)
     if not args.wait:
@@ -493,6 +494,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--wait",
         action="store_true",
         help="stream the driver log until the run ends; exit 1 if it Failed or was Canceled",
+    )
+    p.add_argument("--nodes", type=int, metavar="N", help="distributed job: number of nodes")
+    p.add_argument(
+        "--procs",
+        type=int,
+        metavar="P",
+        help="distributed job: processes per node (each gets RANK, WORLD_SIZE, LOCAL_RANK, ...)",
+    )
+    p.add_argument(
+        "--backend", metavar="B", help="distributed job: nccl or gloo (default gloo), or mpi"
     )
     p.set_defaults(func=cmd_run_submit_script, parser=p, script_args=[])
 

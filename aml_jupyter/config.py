@@ -96,8 +96,11 @@ class ScriptRunConfig:
         duration = self.max_run_duration_seconds
         if not isinstance(duration, (int, float)) or duration <= 0:
             raise AmlError(f"max_run_duration_seconds must be a positive number, got {duration!r}.")
+        from .distributed import job_spec
+
         env = self.environment
         return {
+            "distributed": job_spec(self.distributed_job_config),
             "script": script,
             "arguments": [str(a) for a in self.arguments],
             "command": self.command if not isinstance(self.command, tuple) else list(self.command),

@@ -261,6 +261,25 @@ class AmlMagics(Magics):
         "its final status.",
     )
     @argument(
+        "--nodes",
+        type=int,
+        metavar="N",
+        help="Distributed job: number of nodes (on the local target, all are this machine).",
+    )
+    @argument(
+        "--procs",
+        type=int,
+        metavar="P",
+        help="Distributed job: processes per node; each gets RANK, WORLD_SIZE, LOCAL_RANK, "
+        "MASTER_ADDR, MASTER_PORT (and OMPI_COMM_WORLD_*) and its own log.",
+    )
+    @argument(
+        "--backend",
+        metavar="B",
+        help="Distributed job: nccl or gloo (a PyTorchConfiguration, the default: gloo) or "
+        "mpi (an MpiConfiguration).",
+    )
+    @argument(
         "--no-widget",
         action="store_true",
         help="Do not show the live RunDetails widget (shown by default in a Jupyter kernel); "
@@ -317,10 +336,11 @@ class AmlMagics(Magics):
         """
         from .config import ScriptRunConfig
         from .experiment import Experiment
-        from .submit import submit_path
+        from .submit import distributed_config, submit_path
 
         args = _parse(AmlMagics.aml_submit, line)
         tags = _tags(args.tag)
+        distributed = distributed_config(args.nodes, args.procs, args.backend)
         outputs: list[str] = []
         if cell is None:
             if not args.path:
@@ -343,6 +363,7 @@ class AmlMagics(Magics):
                 target=args.target,
                 tags=tags,
                 display_name=args.name,
+                distributed=distributed,
             )
         else:
             if args.path:
@@ -373,6 +394,7 @@ class AmlMagics(Magics):
                 script=script,
                 arguments=args.script_args,
                 compute_target=args.target,
+                distributed_job_config=distributed,
             )
             config.extra_files = {script: code.encode("utf-8"), **files}
             run = Experiment(ws, args.experiment or CELL_EXPERIMENT).submit(config, tags=tags)

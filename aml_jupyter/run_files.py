@@ -18,8 +18,10 @@ from .paths import checked_relative_name
 if TYPE_CHECKING:
     from .workspace import Workspace
 
+#: The folder of a run's own logs: the driver log, one log per process of a distributed job.
+USER_LOGS = "user_logs"
 #: Where the driver log (the script's stdout and stderr) lives among a run's files.
-DRIVER_LOG = "user_logs/std_log.txt"
+DRIVER_LOG = f"{USER_LOGS}/std_log.txt"
 #: Folders of the working directory that belong to the run.
 TRACKED_FOLDERS = ("outputs", "logs")
 
@@ -37,16 +39,12 @@ class RunFiles:
     def _live_files(self) -> dict[str, Path]:
         """Files not (yet) in the store: the driver log and a live run's outputs and logs."""
         live: dict[str, Path] = {}
-        log = self.folder / DRIVER_LOG
-        if log.exists():
-            live[DRIVER_LOG] = log
         work = self.folder / "work"
-        for sub in TRACKED_FOLDERS:
-            base = work / sub
-            for dirpath, _, filenames in os.walk(base):
+        for root, sub in [(self.folder, USER_LOGS)] + [(work, s) for s in TRACKED_FOLDERS]:
+            for dirpath, _, filenames in os.walk(root / sub):
                 for f in filenames:
                     full = Path(dirpath) / f
-                    live[full.relative_to(work).as_posix()] = full
+                    live[full.relative_to(root).as_posix()] = full
         return live
 
     def get_file_names(self) -> list[str]:

@@ -62,12 +62,38 @@ def submit_path(
     target: str = "local",
     tags: dict[str, Any] | None = None,
     display_name: str | None = None,
+    distributed: Any = None,
 ) -> Run:
-    """Submit a script (or a folder's entry script) as a new run; returns it at once."""
+    """Submit a script (or a folder's entry script) as a new run; returns it at once.
+
+    ``distributed`` is a distributed job config (see :func:`distributed_config`).
+    """
     source, script = resolve_script(path, source_directory)
-    config = ScriptRunConfig(source, script, arguments=arguments or [], compute_target=target)
+    config = ScriptRunConfig(
+        source,
+        script,
+        arguments=arguments or [],
+        compute_target=target,
+        distributed_job_config=distributed,
+    )
     config.validate()  # before the experiment exists: a bad submit leaves nothing behind
     run = Experiment(ws, experiment or default_experiment(source)).submit(config, tags=tags)
     if display_name:
         run.display_name = display_name
     return run
+
+
+def distributed_config(nodes: int | None, procs: int | None, backend: str | None) -> Any:
+    """The job config for ``--nodes N --procs P --backend B`` (None when none is given).
+
+    ``mpi`` gives an :class:`MpiConfiguration`; any other backend (``nccl``, ``gloo``) a
+    :class:`PyTorchConfiguration` with ``N * P`` processes.
+    """
+    from .distributed import MpiConfiguration, PyTorchConfiguration
+
+    if nodes is None and procs is None and backend is None:
+        return None
+    nodes, procs = nodes or 1, procs or 1
+    if (backend or "").lower() == "mpi":
+        return MpiConfiguration(process_count_per_node=procs, node_count=nodes)
+    return PyTorchConfiguration(backend or "Gloo", process_count=nodes * procs, node_count=nodes)

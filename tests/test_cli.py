@@ -469,3 +469,10 @@ def test_kernel_install_writes_a_kernelspec_that_loads_the_magics(tmp_path: Path
     spec = json.loads((tmp_path / "prefix/share/jupyter/kernels/aml/kernel.json").read_text())
     assert spec["display_name"] == "Python 3 (aml)"
     assert spec["argv"][0] == sys.executable and "--ext=aml_jupyter" in spec["argv"]
+
+
+def test_submit_script_runs_a_distributed_job(tmp_path: Path) -> None:
+    write(tmp_path, "dist.py", "import os\nprint('world', os.environ['WORLD_SIZE'])\n")
+    result = aml(tmp_path, "run", "submit-script", "dist.py", "--procs", "2", "--wait")
+    assert result.returncode == 0, result.stderr
+    assert "world 2" in result.stdout

@@ -656,3 +656,23 @@ def test_aml_tensorboard_serves_a_run_and_stops(ip: Any, tmp_path: Path) -> None
         not Path(f"/proc/{board.pid}").exists()
         or "Z" in Path(f"/proc/{board.pid}/stat").read_text().split(")")[1][:3]
     )
+
+
+def test_submit_a_distributed_job_from_the_magic(ip: Any, tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "dist.py",
+        "import os\nprint('rank', os.environ['RANK'], 'of', os.environ['WORLD_SIZE'])\n",
+    )
+    run = ip.run_line_magic(
+        "aml_submit", "dist.py -e dist --nodes 1 --procs 3 --backend gloo --wait"
+    )
+    assert run.get_status() == RunStatus.COMPLETED
+    logs = sorted(n for n in run.get_file_names() if n.startswith("user_logs/"))
+    assert logs == [
+        "user_logs/std_log.txt",
+        "user_logs/std_log_process_1.txt",
+        "user_logs/std_log_process_2.txt",
+    ]
+    assert "rank 0 of 3" in run.read_log()
+    assert run.get_details()["runDefinition"]["distributed"]["backend"] == "gloo"

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..run_files import DRIVER_LOG, TRACKED_FOLDERS
+from ..run_files import TRACKED_FOLDERS, USER_LOGS
 from ..status import RunStatus
 from ..store.metrics import read_points, summarize
 
@@ -60,9 +60,8 @@ def finalize_run(
             harvest_folder(ws, run_id, work / sub, sub, move=sub != "logs")
     if outputs_dir is not None and outputs_dir.is_dir():
         harvest_folder(ws, run_id, outputs_dir, "outputs", move=False)
-    log = run_dir / DRIVER_LOG
-    if log.exists():
-        records.add_files(run_id, [(DRIVER_LOG, *ws.blobs.put_file(log))])
+    if (run_dir / USER_LOGS).is_dir():  # the driver log, and one per process of a distributed job
+        harvest_folder(ws, run_id, run_dir / USER_LOGS, USER_LOGS, move=False)
     records.save_metric_summary(run_id, summarize(read_points(run_dir / "metrics")))
     for child in records.list_runs(parent_id=run_id, status=RunStatus.ACTIVE):
         finalize_run(ws, child["id"], status)

@@ -8,6 +8,7 @@ keeps a heartbeat, enforces cancel and ``max_run_duration_seconds``, then finali
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..run_files import DRIVER_LOG
+from ..distributed import free_port, process_environments, process_log_name
 from ..snapshot import restore_snapshot
 from ..status import RunStatus
 from ..store.records import heartbeat
@@ -119,7 +120,6 @@ class Supervisor:
 
     def run(self) -> None:
         """Prepare, start, watch and finalize; never raises (a failure ends the run Failed)."""
-        import subprocess
 
         records = self.ws.records
         records.claim_owner(self.run_id, os.getpid())
@@ -134,23 +134,13 @@ class Supervisor:
             restore_snapshot(self.ws, row["snapshot_id"], work)
             for sub in ("outputs", "logs"):
                 (work / sub).mkdir(exist_ok=True)
-            log_path = self.run_dir / DRIVER_LOG
-            log_path.parent.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "user_logs").mkdir(parents=True, exist_ok=True)
             records.set_status(self.run_id, RunStatus.STARTING)
             if self.cancel_requested.is_set():
                 finalize_run(self.ws, self.run_id, RunStatus.CANCELED)
                 return
-            with open(log_path, "ab") as log:
-                proc = subprocess.Popen(
-                    command_line(definition),
-                    cwd=work,
-                    env=script_environment(self.ws, self.run_id, row["experiment"]),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            records.update_run(self.run_id, child_pid=proc.pid)
+            procs = self._start_processes(definition, work, row["experiment"])
+            records.update_run(self.run_id, child_pid=procs[0].pid)
             records.set_status(self.run_id, RunStatus.RUNNING)
         except Exception as exc:
             traceback.print_exc()
@@ -161,34 +151,85 @@ class Supervisor:
                 error={"code": "PreparationFailed", "message": f"The run could not start: {exc}"},
             )
             return
-        self._watch(proc, float(definition["maxRunDurationSeconds"]), log_path)
+        self._watch(procs, float(definition["maxRunDurationSeconds"]))
 
-    def _watch(self, proc: Any, max_duration: float, log_path: Path) -> None:
+    def _start_processes(
+        self, definition: dict[str, Any], work: Path, experiment: str
+    ) -> list[Any]:
+        """Start the script: one process, or one per rank of a distributed job.
+
+        All of them share one process group (the first one's), so one signal reaches every
+        process the run started; each writes its own log.
+        """
+        import subprocess
+
+        base_env = script_environment(self.ws, self.run_id, experiment)
+        envs = process_environments(definition.get("distributed"), free_port())
+        procs: list[subprocess.Popen[bytes]] = []
+        for rank, extra in enumerate(envs):
+            # Rank 0 leads a new process group (in our session); the other ranks join it.
+            leader = procs[0].pid if procs else 0
+            group: dict[str, Any] = (
+                {"process_group": leader}
+                if sys.version_info >= (3, 11)
+                else {"preexec_fn": functools.partial(os.setpgid, 0, leader)}
+            )
+            with open(self.run_dir / process_log_name(rank), "ab") as log:
+                procs.append(
+                    subprocess.Popen(
+                        command_line(definition),
+                        cwd=work,
+                        env={**base_env, **extra},
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        **group,
+                    )
+                )
+        return procs
+
+    def _watch(self, procs: list[Any], max_duration: float) -> None:
+        """Wait for the script's processes; stop them all on cancel, timeout or a failed rank."""
         deadline = time.monotonic() + max_duration
         outcome = None
-        exited = threading.Event()
-        # A blocking wait in a thread wakes us the moment the script exits (no poll delay).
+        codes: dict[int, int] = {}
+        all_done, one_failed = threading.Event(), threading.Event()
 
-        def wait_for_exit() -> None:
-            proc.wait()
-            exited.set()
+        def wait_for(rank: int, proc: Any) -> None:
+            # A blocking wait per process wakes us the moment one exits (no poll delay).
+            codes[rank] = proc.wait()
+            if codes[rank] != 0:
+                one_failed.set()
+            if len(codes) == len(procs):
+                all_done.set()
 
-        threading.Thread(target=wait_for_exit, daemon=True).start()
-        while not exited.wait(0.1):
+        for rank, proc in enumerate(procs):
+            threading.Thread(target=wait_for, args=(rank, proc), daemon=True).start()
+        pgid = procs[0].pid
+        while not all_done.wait(0.1):
             if self.cancel_requested.is_set():
                 outcome = "canceled"
             elif time.monotonic() > deadline:
                 outcome = "timeout"
+            elif one_failed.is_set():
+                outcome = "failed"  # a rank died: the others would wait for it forever
             if outcome:
-                self._stop(proc.pid, exited)
+                self._stop(pgid, all_done)
                 break
-        code = proc.wait()
+        for rank, proc in enumerate(procs):
+            codes[rank] = proc.wait()
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # nothing the script started outlives its run
+            os.killpg(pgid, signal.SIGKILL)  # nothing the script started outlives its run
         except (ProcessLookupError, PermissionError):
             pass
-        records = self.ws.records
-        requested = records.get_run(self.run_id)["error"]
+        # The first rank that failed on its own (not one we stopped) explains the failure.
+        failed = [r for r in sorted(codes) if codes[r] > 0] or [
+            r for r in sorted(codes) if codes[r]
+        ]
+        rank = failed[0] if failed else 0
+        code = codes[rank]
+        log_path = self.run_dir / process_log_name(rank)
+        requested = self.ws.records.get_run(self.run_id)["error"]
         if outcome == "canceled":
             finalize_run(self.ws, self.run_id, RunStatus.CANCELED, exit_code=code)
         elif outcome == "timeout":
@@ -198,7 +239,10 @@ class Supervisor:
             }
             finalize_run(self.ws, self.run_id, RunStatus.FAILED, error=error, exit_code=code)
         elif code != 0:
-            error = {"code": "UserError", "message": error_from_log(log_path, code)}
+            message = error_from_log(log_path, code)
+            if len(procs) > 1:
+                message = f"Process {rank} of {len(procs)}: {message}"
+            error = {"code": "UserError", "message": message}
             finalize_run(self.ws, self.run_id, RunStatus.FAILED, error=error, exit_code=code)
         elif requested:
             finalize_run(

@@ -3,10 +3,21 @@
 from aml_jupyter import (
     ComputeTarget,
     Experiment,
+    MpiConfiguration,
+    PyTorchConfiguration,
     Run,
     RunStatus,
     ScriptRunConfig,
     Workspace,
 )
 
-__all__ = ["ComputeTarget", "Experiment", "Run", "RunStatus", "ScriptRunConfig", "Workspace"]
+__all__ = [
+    "ComputeTarget",
+    "Experiment",
+    "MpiConfiguration",
+    "PyTorchConfiguration",
+    "Run",
+    "RunStatus",
+    "ScriptRunConfig",
+    "Workspace",
+]
