@@ -27,8 +27,9 @@ def test_sigkill_of_the_script_keeps_every_logged_metric(
         while True:
             run.log("i", i)
             i += 1
-            if i % 2000 == 0:
-                open({str(progress)!r}, "w").write(f"{{os.getpid()}} {{i}}")
+            if i % 2000 == 0:  # atomically: the test must never read half a line
+                open({str(progress)!r} + ".tmp", "w").write(f"{{os.getpid()}} {{i}}")
+                os.replace({str(progress)!r} + ".tmp", {str(progress)!r})
         """,
     )
     run = exp.submit(ScriptRunConfig(project, "logger.py"))
