@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import textwrap
+import time
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
 
-from aml_jupyter import Experiment, Workspace
+from aml_jupyter import Experiment, Run, Workspace
 
 #: A real jupyter server for tests that need one (jp_fetch, jp_serverapp, ...).
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -40,6 +42,17 @@ def project(tmp_path: Path) -> Path:
     folder = tmp_path / "project"
     folder.mkdir()
     return folder
+
+
+def wait_status(run: Run, statuses: Collection[str], timeout: float = 30) -> str:
+    """Poll until the run reaches one of ``statuses``; fail the test if it does not in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = run.get_status()
+        if status in statuses:
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"run {run.id} stayed {run.get_status()}")
 
 
 def write(folder: Path, name: str, text: str) -> Path:

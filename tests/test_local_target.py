@@ -14,11 +14,10 @@ from aml_jupyter import (
     ActivityFailedException,
     AmlError,
     Experiment,
-    Run,
     RunStatus,
     ScriptRunConfig,
 )
-from tests.conftest import write
+from tests.conftest import wait_status, write
 
 TRAIN = """
     import os, sys
@@ -36,16 +35,6 @@ TRAIN = """
     open("logs/events.txt", "w").write("ev")
     print("cwd is run folder:", os.getcwd().endswith("work"))
 """
-
-
-def wait_status(run: Run, statuses: set[str], timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = run.get_status()
-        if status in statuses:
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"run stayed {run.get_status()}")
 
 
 def test_a_script_runs_tracked_end_to_end(exp: Experiment, project: Path) -> None:

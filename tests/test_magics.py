@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from IPython.testing.globalipapp import start_ipython
 from aml_jupyter import Experiment, Run, RunStatus, Workspace
 from aml_jupyter.magics import CELL_SCRIPT, AmlMagics
 from aml_jupyter.submit import default_experiment
-from tests.conftest import write
+from tests.conftest import wait_status, write
 from tests.notebooks import widget_text
 
 MAGICS = {
@@ -73,16 +73,6 @@ def submit_cell(ip: Any, line: str, cell: str = CELL) -> Run:
     run = ip.run_cell_magic("aml_submit", line, cell)
     assert isinstance(run, Run), f"%%aml_submit {line} returned {run!r}"
     return run
-
-
-def wait_status(run: Run, statuses: Collection[str], timeout: float = 20) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = run.get_status()
-        if status in statuses:
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"run {run.id} stayed {run.get_status()}")
 
 
 # loading ------------------------------------------------------------------------------------

@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 
 from aml_jupyter import Experiment, RunStatus, ScriptRunConfig
-from tests.conftest import write
-from tests.test_local_target import wait_status
+from tests.conftest import wait_status, write
 
 
 def test_sigkill_of_the_script_keeps_every_logged_metric(
