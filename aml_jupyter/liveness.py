@@ -7,15 +7,19 @@ import os
 HOST = os.uname().nodename
 
 
-def process_start_time(pid: int) -> str:
-    """An opaque token that changes when ``pid`` is reused ('' if unknown or gone)."""
+def _stat_fields(pid: int) -> list[bytes]:
+    """The fields of ``/proc/<pid>/stat`` after the command name ([] if gone or unknown)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
+            return f.read().rsplit(b")", 1)[1].split()
     except OSError:
-        return ""
-    # Field 22 (starttime) counted after the ')' that ends the command name.
-    return stat.rsplit(b")", 1)[1].split()[19].decode()
+        return []
+
+
+def process_start_time(pid: int) -> str:
+    """An opaque token that changes when ``pid`` is reused ('' if unknown or gone)."""
+    fields = _stat_fields(pid)
+    return fields[19].decode() if fields else ""  # field 22, starttime
 
 
 def is_alive(pid: int | None, started: str | None, host: str | None) -> bool | None:
@@ -29,13 +33,9 @@ def is_alive(pid: int | None, started: str | None, host: str | None) -> bool | N
     except PermissionError:
         pass  # exists, owned by someone else
     if started and os.path.exists("/proc"):
-        now = process_start_time(pid)
-        if not now or now != started:
-            return False
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                    return False  # a zombie has finished its work
-        except OSError:
-            return False
+        fields = _stat_fields(pid)
+        if not fields or fields[19].decode() != started:
+            return False  # gone, or the pid now belongs to another process
+        if fields[0] == b"Z":
+            return False  # a zombie has finished its work
     return True

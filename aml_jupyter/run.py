@@ -417,16 +417,15 @@ class Run(RunMetrics):
             self._finish(RunStatus.CANCELED)
             return
         records.set_status(self._id, RunStatus.CANCEL_REQUESTED)
-        if liveness.is_alive(row["pid"], row["pid_started"], row["host"]):
+        alive = liveness.is_alive(row["pid"], row["pid_started"], row["host"])
+        if alive:
             try:
                 os.kill(row["pid"], signal.SIGTERM)  # the supervisor stops the script and ends it
             except ProcessLookupError:
                 pass
-        elif (
-            row["pid"] is None
-            or liveness.is_alive(row["pid"], row["pid_started"], row["host"]) is False
-        ):
+        elif row["pid"] is None or alive is False:
             self._finish(RunStatus.CANCELED)
+        # else: a supervisor on another host sees CancelRequested on its next heartbeat
 
     def __enter__(self) -> Run:
         return self
