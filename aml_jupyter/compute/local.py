@@ -48,27 +48,25 @@ def submit_local(
         run_id = records.create_run(
             experiment.name, SCRIPT_RUN, RunStatus.NOT_STARTED, target=target, definition=definition
         )
-    except BaseException:
-        handoff.close()  # no run id: the supervisor exits quietly
-        raise
-    try:
-        records.update_run(run_id, snapshot_id=snapshot.id)
-        records.add_properties(
-            run_id, {"ContentSnapshotId": snapshot.id, "azureml.runsource": "experiment"}
-        )
-        if tags:
-            records.set_tags(run_id, tags)
-        records.set_status(run_id, RunStatus.QUEUED)
-        records.claim_owner(run_id, supervisor.pid)
+        try:
+            records.update_run(run_id, snapshot_id=snapshot.id)
+            records.add_properties(
+                run_id, {"ContentSnapshotId": snapshot.id, "azureml.runsource": "experiment"}
+            )
+            if tags:
+                records.set_tags(run_id, tags)
+            records.set_status(run_id, RunStatus.QUEUED)
+            records.claim_owner(run_id, supervisor.pid)
+        except BaseException as exc:
+            records.set_status(
+                run_id,
+                RunStatus.FAILED,
+                error=json.dumps({"code": "SubmitFailed", "message": str(exc)}),
+            )
+            raise
         handoff.write(f"{run_id}\n".encode())
-        handoff.close()
-    except BaseException as exc:
-        records.set_status(
-            run_id,
-            RunStatus.FAILED,
-            error=json.dumps({"code": "SubmitFailed", "message": str(exc)}),
-        )
-        raise
+    finally:
+        handoff.close()  # without a run id on it, the supervisor exits quietly
     # While the run starts: git state (a few git calls) is not needed by the script.
     records.add_properties(run_id, git_properties(definition["sourceDirectory"]))
     return Run(experiment, run_id)
