@@ -82,3 +82,13 @@ def load_ipython_extension(ipython: Any) -> None:
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Nothing to undo beyond what IPython does itself."""
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Where Jupyter server finds the REST API that the sidebar reads."""
+    return [{"module": "aml_jupyter.server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab extension (the AML sidebar) shipped in the package."""
+    return [{"src": "labextension", "dest": "aml-jupyter"}]

@@ -84,6 +84,76 @@ def list_runs(
     return out
 
 
+def run_page(
+    ws: Workspace,
+    experiment: str | None = None,
+    *,
+    status: str | list[str] | None = None,
+    tags: dict[str, str | None] | None = None,
+    text: str | None = None,
+    parent_id: str | None = None,
+    sort: str = "created",
+    descending: bool = True,
+    offset: int = 0,
+    limit: int = 50,
+) -> dict[str, Any]:
+    """One page of runs for programs (the REST API, the sidebar) and how many match in all.
+
+    Rows keep machine values (epoch seconds, tags, the last value of each scalar metric: from
+    the saved summary, or for a live run from its metric files' tails).
+    """
+    from .status import RunStatus
+    from .store.metrics import latest_values
+
+    filters: dict[str, Any] = {
+        "experiment": experiment,
+        "status": status,
+        "tags": tags,
+        "text": text or None,
+        "parent_id": parent_id,
+    }
+    rows = ws.records.list_runs(
+        **filters, sort=sort, descending=descending, limit=limit, offset=offset
+    )
+    # The first page of an unfiltered listing needs no count when it is not full.
+    total = (
+        offset + len(rows)
+        if len(rows) < limit and (rows or offset == 0)
+        else ws.records.count_runs(**filters)
+    )
+    ids = [r["id"] for r in rows]
+    summaries = ws.records.metric_summaries(ids)
+    tags_by_run = ws.records.tags_of(ids)
+    out = []
+    for r in rows:
+        metrics = summaries.get(r["id"])
+        if metrics is None and r["status"] not in RunStatus.TERMINAL:
+            metrics = latest_values(ws.run_dir(r["id"]) / "metrics")
+        out.append(run_record(r, metrics or {}, tags_by_run.get(r["id"], {})))
+    return {"runs": out, "total": total, "offset": offset, "limit": limit}
+
+
+def run_record(row: Any, metrics: dict[str, Any], tags: dict[str, str | None]) -> dict[str, Any]:
+    """A run's row as plain JSON-ready values."""
+    start, end = row["started_utc"], row["ended_utc"]
+    return {
+        "id": row["id"],
+        "experiment": row["experiment"],
+        "number": row["number"],
+        "display_name": row["display_name"] or row["id"],
+        "status": row["status"],
+        "target": row["target"],
+        "created_utc": row["created_utc"],
+        "started_utc": start,
+        "ended_utc": end,
+        "duration_s": None if start is None or end is None else round(end - start, 3),
+        "parent_id": row["parent_id"],
+        "script": json.loads(row["definition"] or "{}").get("script"),
+        "tags": tags,
+        "metrics": metrics,
+    }
+
+
 def runs_dataframe(ws: Workspace, experiment: str | None = None, **kwargs: Any) -> pd.DataFrame:
     """:func:`list_runs` as a pandas DataFrame indexed by run id, metrics as columns."""
     import pandas as pd

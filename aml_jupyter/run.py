@@ -272,16 +272,17 @@ class Run(RunMetrics):
         """The driver log from byte ``offset`` on ('' when there is none yet)."""
         return self.read_log_chunk(offset)[0]
 
-    def read_log_chunk(self, offset: int = 0) -> tuple[str, int]:
+    def read_log_chunk(self, offset: int = 0, max_bytes: int | None = None) -> tuple[str, int]:
         """New driver log text from byte ``offset``, and the offset to ask from next time.
 
         A character the script is halfway through writing is left for the next call, so a
-        follower never shows a broken character or loses its place.
+        follower never shows a broken character or loses its place. ``max_bytes`` caps one
+        read (call again from the returned offset for the rest).
         """
         try:
             with open(self.folder / DRIVER_LOG, "rb") as f:
                 f.seek(offset)
-                data = f.read()
+                data = f.read(-1 if max_bytes is None else max_bytes)
         except FileNotFoundError:
             return "", offset
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

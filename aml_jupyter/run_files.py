@@ -52,6 +52,37 @@ class RunFiles:
         stored = {r["name"] for r in self._ws.records.list_files(self._id)}
         return sorted(stored | set(self._live_files()))
 
+    def get_file_info(self) -> list[dict[str, object]]:
+        """Every file of the run with its size, sorted by name.
+
+        ``live`` is True for a file read from the run's folder (a running run's outputs and
+        logs, the driver log) rather than the store.
+        """
+        files: dict[str, dict[str, object]] = {
+            r["name"]: {"name": r["name"], "size": r["size"], "live": False}
+            for r in self._ws.records.list_files(self._id)
+        }
+        for name, path in self._live_files().items():
+            if name not in files:
+                try:
+                    files[name] = {"name": name, "size": path.stat().st_size, "live": True}
+                except FileNotFoundError:  # deleted by the script since the folder was walked
+                    continue
+        return [files[n] for n in sorted(files)]
+
+    def open_file(self, name: str) -> BinaryIO:
+        """Run file ``name`` opened for binary reading (the caller closes it)."""
+        name = checked_relative_name(name, "run file name")
+        row = self._ws.records.get_file(self._id, name)
+        path = self._ws.blobs.path(row["sha256"]) if row is not None else None
+        if path is None:
+            path = self._live_files().get(name)
+        if path is None:
+            raise AmlError(
+                f"Run {self._id} has no file {name!r}. run.get_file_names() lists its files."
+            )
+        return open(path, "rb")
+
     def upload_file(
         self,
         name: str,

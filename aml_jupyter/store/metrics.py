@@ -178,6 +178,28 @@ def history(points: list[Point], name: str) -> list[dict[str, Any]]:
     ]
 
 
+def latest_values(folder: Path, tail_bytes: int = 65536) -> dict[str, Any]:
+    """Last value of each scalar metric of a live run, read from the files' tails only.
+
+    Bounded work however long the run has logged (listings call it for every active run in
+    a page); a metric last logged before the tail is left out until the run's summary is saved.
+    """
+    latest: dict[str, tuple[float, Any]] = {}
+    if folder.is_dir():
+        for path in folder.glob("*.jsonl"):
+            with open(path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                start = max(0, size - tail_bytes)
+                f.seek(start)
+                data = f.read()
+            if start:
+                data = data[data.find(b"\n") + 1 :]  # drop the partial first line
+            for kind, name, value, _, time_us in _parse_lines(data):
+                if kind == SCALAR and time_us >= latest.get(name, (-1.0, None))[0]:
+                    latest[name] = (time_us, value)
+    return {name: value for name, (_, value) in latest.items()}
+
+
 def summarize(points: list[Point]) -> dict[str, tuple[Any, int]]:
     """Last value and count of every scalar metric: what listings show as columns."""
     summary: dict[str, tuple[Any, int]] = {}

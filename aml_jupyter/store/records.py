@@ -154,13 +154,69 @@ class Records:
         parent_id: str | None = None,
         include_children: bool = False,
         run_type: str | None = None,
+        text: str | None = None,
         sort: str = "created",
         descending: bool = True,
         limit: int | None = None,
         offset: int = 0,
     ) -> list[sqlite3.Row]:
-        """Runs matching the filters, newest first by default: one indexed SQL query."""
+        """Runs matching the filters, newest first by default: one indexed SQL query.
+
+        ``text`` matches (case-insensitively) a part of the run's id, name, experiment,
+        script or a tag.
+        """
         self.reap_dead_runs()
+        where, params = self._run_filter(
+            experiment, status, tags, properties, parent_id, include_children, run_type, text
+        )
+        column = SORT_COLUMNS.get(sort)
+        if column is None:
+            raise AmlError(f"Cannot sort runs by {sort!r}; choose one of {sorted(SORT_COLUMNS)}.")
+        sql = f"SELECT {self._RUN_COLUMNS} FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY r.{column} {'DESC' if descending else 'ASC'}, r.rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params.extend([limit, offset])
+        return self.db.query(sql, tuple(params))
+
+    def count_runs(
+        self,
+        *,
+        experiment: str | None = None,
+        status: str | Iterable[str] | None = None,
+        tags: Mapping[str, str | None] | None = None,
+        properties: Mapping[str, str] | None = None,
+        parent_id: str | None = None,
+        include_children: bool = False,
+        run_type: str | None = None,
+        text: str | None = None,
+    ) -> int:
+        """How many runs :meth:`list_runs` would return with these filters and no limit."""
+        where, params = self._run_filter(
+            experiment, status, tags, properties, parent_id, include_children, run_type, text
+        )
+        sql = "SELECT COUNT(*) FROM runs r"
+        if experiment is not None or text:
+            sql += " JOIN experiments e ON e.id = r.experiment_id"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        row = self.db.query_one(sql, tuple(params))
+        return int(row[0]) if row is not None else 0
+
+    def _run_filter(
+        self,
+        experiment: str | None,
+        status: str | Iterable[str] | None,
+        tags: Mapping[str, str | None] | None,
+        properties: Mapping[str, str] | None,
+        parent_id: str | None,
+        include_children: bool,
+        run_type: str | None,
+        text: str | None,
+    ) -> tuple[list[str], list[Any]]:
+        """WHERE conditions (on ``runs r`` joined to ``experiments e``) and their parameters."""
         where: list[str] = []
         params: list[Any] = []
         if experiment is not None:
@@ -197,17 +253,17 @@ class Records:
                         f"EXISTS (SELECT 1 FROM {table} t WHERE t.run_id = r.id AND {inner})"
                     )
                 params.extend(args)
-        column = SORT_COLUMNS.get(sort)
-        if column is None:
-            raise AmlError(f"Cannot sort runs by {sort!r}; choose one of {sorted(SORT_COLUMNS)}.")
-        sql = f"SELECT {self._RUN_COLUMNS} FROM runs r JOIN experiments e ON e.id = r.experiment_id"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY r.{column} {'DESC' if descending else 'ASC'}, r.rowid DESC"
-        if limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            params.extend([limit, offset])
-        return self.db.query(sql, tuple(params))
+        if text:
+            # LIKE is case-insensitive for ASCII; the user's % and _ are matched literally.
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            fields = ("r.id", "r.display_name", "e.name", "r.definition")
+            like = " OR ".join(f"{f} LIKE ? ESCAPE '\\'" for f in fields)
+            where.append(
+                f"({like} OR EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = r.id"
+                " AND (t.key LIKE ? ESCAPE '\\' OR t.value LIKE ? ESCAPE '\\')))"
+            )
+            params.extend([pattern] * (len(fields) + 2))
+        return where, params
 
     def _is_rare(self, source: str, params: list[Any]) -> bool:
         """Whether fewer than RARE rows match: decides which index a run filter should use."""
@@ -313,6 +369,20 @@ class Records:
             conn.executemany(
                 "DELETE FROM run_tags WHERE run_id = ? AND key = ?", [(run_id, k) for k in keys]
             )
+
+    def tags_of(self, run_ids: list[str]) -> dict[str, dict[str, str | None]]:
+        """``{run_id: {key: value}}`` for the given runs (a page of a listing)."""
+        out: dict[str, dict[str, str | None]] = {}
+        for start in range(0, len(run_ids), 500):
+            chunk = run_ids[start : start + 500]
+            rows = self.db.query(
+                "SELECT run_id, key, value FROM run_tags"
+                f" WHERE run_id IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+            for r in rows:
+                out.setdefault(r["run_id"], {})[r["key"]] = r["value"]
+        return out
 
     def get_tags(self, run_id: str) -> dict[str, str | None]:
         """All tags of a run."""
