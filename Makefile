@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 PORT ?= 8888
 
-.PHONY: setup lab test lint bench demo clean
+.PHONY: setup lab test lint bench demo clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,13 @@ lint: $(STAMP)  ## ruff (lint + format) and mypy
 	$(BIN)/ruff format --check aml_jupyter tests benchmarks demo-notebooks/run_demos.py
 	$(BIN)/mypy
 
-test: lint  ## every check, then every test
+# The UI tests drive Debian's chromium with Playwright; as root (CI) it is installed here.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || \
+		echo "chromium is missing: the UI tests will be skipped (sudo apt-get install chromium)"
+
+test: lint browser  ## every check, then every test (UI tests in a real browser included)
 	$(BIN)/pytest
 
 demo: $(STAMP)  ## run every demo notebook headless; a table of the runs each made
