@@ -1,0 +1,317 @@
+"""The AML sidebar and run panel in a real JupyterLab, driven in Debian's chromium (Playwright).
+
+Each test starts ``jupyter lab`` on a free port in its own folders and stops it by process
+group. Screenshots go to ``test-artifacts/ui/``. Skipped only where chromium or the built
+extension is missing (``make test`` installs chromium as root and builds the extension).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import wait_status, write
+
+from aml_jupyter import Experiment, Run, ScriptRunConfig, Workspace
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+EXTENSION = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "aml-jupyter"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "ui"
+#: JupyterLab's own start can be slow on a busy 2-core machine.
+START_TIMEOUT_S = 90
+
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed"),
+    pytest.mark.skipif(
+        not (EXTENSION / "package.json").exists(),
+        reason="the labextension is not built (make setup builds it)",
+    ),
+    pytest.mark.timeout(240),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Lab:
+    """A running ``jupyter lab`` (its URL and token)."""
+
+    def __init__(self, url: str, token: str, root: Path) -> None:
+        self.url, self.token, self.root = url, token, root
+
+    def page_url(self, path: str = "lab") -> str:
+        return f"{self.url}/{path}?token={self.token}"
+
+
+def start_lab(tmp_path: Path, root: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Lab]:
+    port, token = _free_port(), secrets.token_hex(16)
+    state = tmp_path / "lab-state"
+    env = {
+        **os.environ,
+        "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(state / "config"),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={root}",
+        f"--LabApp.user_settings_dir={state / 'settings'}",
+        f"--LabApp.workspaces_dir={state / 'workspaces'}",
+        "--expose-app-in-browser",  # lets a test run notebook commands, as galata does
+        *extra,
+    ]
+    if os.getuid() == 0:
+        cmd.append("--allow-root")
+    log = open(tmp_path / "lab.log", "wb")  # noqa: SIM115 - closed when the lab stops
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    lab = Lab(f"http://127.0.0.1:{port}", token, root)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(f"{lab.url}/api/status?token={token}", timeout=2):
+                return proc, lab
+        except OSError:
+            time.sleep(0.3)
+    stop(proc)
+    raise AssertionError(
+        "jupyter lab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:]
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def lab(tmp_path: Path, project: Path) -> Iterator[Lab]:
+    Workspace.create(project)
+    proc, lab = start_lab(tmp_path, project)
+    try:
+        yield lab
+    finally:
+        stop(proc)
+        # Kernels the lab started are in its process group; runs started by them are not.
+        for experiment in Workspace(project / ".aml").experiments.values():
+            for run in experiment.get_runs():
+                run.cancel()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def open_sidebar(page: Any, lab: Lab, path: str = "lab") -> Any:
+    page.goto(lab.page_url(path))
+    page.wait_for_selector(".jp-LabShell", timeout=START_TIMEOUT_S * 1000)
+    tab = page.locator('.lm-TabBar-tab[data-id="aml-sidebar"]')
+    tab.wait_for(timeout=30_000)
+    sidebar = page.get_by_test_id("aml-sidebar")
+    if not sidebar.is_visible():
+        tab.click()
+    sidebar.wait_for(state="visible")
+    return sidebar
+
+
+def row_of(sidebar: Any, run_id: str) -> Any:
+    return sidebar.locator(f'[data-testid="aml-run-row"][data-run-id="{run_id}"]')
+
+
+TRAIN = """
+import os, time
+from aml_jupyter import Run
+run = Run.get_context()
+for epoch in range(6):
+    print(f"epoch {epoch}", flush=True)
+    run.log("loss", 1.0 / (epoch + 1), step=epoch)
+while not os.path.exists("go"):  # the test lets it finish once it has seen it Running
+    time.sleep(0.05)
+print("finished", flush=True)
+"""
+
+
+def notebook(cells: list[str]) -> str:
+    return json.dumps(
+        {
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "metadata": {},
+                    "source": src,
+                    "outputs": [],
+                    "execution_count": None,
+                }
+                for src in cells
+            ],
+            "metadata": {
+                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+            },
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    )
+
+
+def test_a_run_submitted_from_a_notebook_appears_goes_live_and_opens(
+    lab: Lab, page: Any, project: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    write(project, "train.py", TRAIN)
+    (project / "submit.ipynb").write_text(
+        notebook(["%load_ext aml_jupyter", "%aml_submit train.py -e ui --no-widget"])
+    )
+    sidebar = open_sidebar(page, lab, "lab/tree/submit.ipynb")
+    # An empty workspace says how to make a first run.
+    expect(sidebar.get_by_test_id("aml-message")).to_contain_text("%aml_submit", timeout=20_000)
+    shot(page, "01-empty-workspace")
+
+    page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'",
+        timeout=60_000,
+    )
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+    row = sidebar.get_by_test_id("aml-run-row").first
+    expect(row).to_have_attribute("data-status", "Running", timeout=60_000)
+    run_id = row.get_attribute("data-run-id")
+    assert run_id
+    run = Run.get(Workspace(project / ".aml"), run_id)
+    assert run.experiment.name == "ui"
+    shot(page, "02-running")
+
+    row.click()
+    panel = page.locator(f'[data-testid="aml-run-panel"][data-run-id="{run_id}"]')
+    expect(panel).to_be_visible(timeout=20_000)
+    expect(panel.get_by_test_id("aml-run-log")).to_contain_text("epoch 5", timeout=20_000)
+    chart = panel.locator('[data-testid="aml-metric-chart"][data-metric="loss"]')
+    expect(chart).to_be_visible(timeout=20_000)
+    expect(chart.locator("canvas").first).to_be_visible()
+    expect(panel.get_by_test_id("aml-run-status")).to_contain_text("Running")
+
+    (run.folder / "work" / "go").touch()
+    expect(row).to_have_attribute("data-status", "Completed", timeout=30_000)
+    expect(panel.get_by_test_id("aml-run-status")).to_contain_text("Completed", timeout=30_000)
+    expect(panel.get_by_test_id("aml-run-log")).to_contain_text("finished", timeout=20_000)
+    expect(panel.get_by_test_id("aml-cancel")).to_have_count(0)
+    shot(page, "03-run-panel-completed")
+
+
+SLEEPER = """
+import time
+print("sleeping", flush=True)
+time.sleep(300)
+"""
+
+
+def test_a_long_run_is_canceled_from_its_panel_and_names_stay_text(
+    lab: Lab, page: Any, project: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    write(project, "sleep.py", SLEEPER)
+    ws = Workspace(project / ".aml")
+    trick = "<img src=x onerror=\"document.title='pwned'\">"
+    run = Experiment(ws, "long").submit(ScriptRunConfig(project, "sleep.py"))
+    run.display_name = trick
+    wait_status(run, {"Running"})
+
+    sidebar = open_sidebar(page, lab)
+    row = row_of(sidebar, run.id)
+    expect(row).to_have_attribute("data-status", "Running", timeout=20_000)
+    expect(row).to_contain_text(trick)  # shown as text, not parsed as HTML
+    assert page.title() != "pwned"
+
+    row.click()
+    panel = page.locator(f'[data-testid="aml-run-panel"][data-run-id="{run.id}"]')
+    expect(panel.get_by_test_id("aml-run-log")).to_contain_text("sleeping", timeout=20_000)
+    panel.get_by_test_id("aml-cancel").click()
+    expect(panel.get_by_test_id("aml-run-status")).to_contain_text("Canceled", timeout=30_000)
+    expect(row).to_have_attribute("data-status", "Canceled", timeout=10_000)
+    assert run.get_status() == "Canceled"
+    shot(page, "04-canceled")
+
+
+def test_without_the_server_extension_the_sidebar_says_how_to_fix_it(
+    tmp_path: Path, project: Path, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    proc, lab = start_lab(tmp_path, project, "--ServerApp.jpserver_extensions=aml_jupyter=False")
+    try:
+        sidebar = open_sidebar(page, lab)
+        message = sidebar.get_by_test_id("aml-message")
+        expect(message).to_contain_text("server extension is not running", timeout=20_000)
+        expect(message).to_contain_text("jupyter server extension list")
+        shot(page, "05-no-server-extension")
+    finally:
+        stop(proc)
