@@ -28,6 +28,7 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._writes = 0
         self._conn = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
         )
@@ -51,9 +52,8 @@ class Database:
                     # Re-read inside the write lock: another process may have migrated first.
                     if self._conn.execute("PRAGMA user_version").fetchone()[0] > number:
                         continue
-                    for statement in MIGRATIONS[number].split(";"):
-                        if statement.strip():
-                            self._conn.execute(statement)
+                    for statement in _statements(MIGRATIONS[number]):
+                        self._conn.execute(statement)
                     self._conn.execute(f"PRAGMA user_version = {number + 1}")
 
     @contextmanager
@@ -61,6 +61,7 @@ class Database:
         """A write transaction (``BEGIN IMMEDIATE``); commits on success, rolls back on error."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
+            self._writes += 1
             try:
                 yield self._conn
             except BaseException:
@@ -71,7 +72,17 @@ class Database:
     def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
         """Run one statement in autocommit mode."""
         with self._lock:
+            self._writes += 1
             return self._conn.execute(sql, params)
+
+    def change_token(self) -> tuple[int, int]:
+        """Changes whenever anyone may have written to the database since the last call.
+
+        ``PRAGMA data_version`` moves on other connections' commits, the counter on ours: a
+        result cached with the token is still right while the token is the same.
+        """
+        with self._lock:
+            return self._conn.execute("PRAGMA data_version").fetchone()[0], self._writes
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         """Run a SELECT and return all its rows."""
@@ -87,3 +98,17 @@ class Database:
         """Close the connection."""
         with self._lock:
             self._conn.close()
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements; a trigger's body (with its own ';') stays whole."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements

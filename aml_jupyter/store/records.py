@@ -35,6 +35,13 @@ class Records:
     def __init__(self, db: Database, runs_root: Path) -> None:
         self.db = db
         self.runs_root = runs_root
+        self._counts: dict[str, tuple[tuple[int, int], int]] = {}
+        self._fts = (
+            db.query_one(
+                "SELECT 1 FROM sqlite_master WHERE name = 'run_search' AND sql LIKE '%fts5%'"
+            )
+            is not None
+        )
         self._last_reap = 0.0
 
     # experiments --------------------------------------------------------------------------
@@ -57,10 +64,10 @@ class Records:
 
     def experiment_summaries(self) -> list[sqlite3.Row]:
         """Experiments with their run counts and latest run time."""
+        top = "FROM runs r WHERE r.experiment_id = e.id AND r.parent_id IS NULL"
         return self.db.query(
-            "SELECT e.name, e.created_utc, COUNT(r.id) AS run_count, MAX(r.created_utc) AS last_run"
-            " FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id AND r.parent_id IS NULL"
-            " GROUP BY e.id ORDER BY e.id"
+            f"SELECT e.name, e.created_utc, (SELECT COUNT(*) {top}) AS run_count,"
+            f" (SELECT MAX(r.created_utc) {top}) AS last_run FROM experiments e ORDER BY e.id"
         )
 
     # runs ---------------------------------------------------------------------------------
@@ -166,16 +173,43 @@ class Records:
         script or a tag.
         """
         self.reap_dead_runs()
-        where, params = self._run_filter(
-            experiment, status, tags, properties, parent_id, include_children, run_type, text
-        )
         column = SORT_COLUMNS.get(sort)
         if column is None:
             raise AmlError(f"Cannot sort runs by {sort!r}; choose one of {sorted(SORT_COLUMNS)}.")
-        sql = f"SELECT {self._RUN_COLUMNS} FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+        direction = "DESC" if descending else "ASC"
+        order = f"r.{column} {direction}, r.rowid {direction}"
+        source = (
+            f"SELECT {self._RUN_COLUMNS} FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+        )
+        only_top_level = parent_id is None and not include_children
+        if (
+            limit is not None
+            and sort == "created"
+            and only_top_level
+            and not any((status, tags, properties, run_type, text))
+        ):
+            # Page through a partial index of top-level runs, reading only the rows shown:
+            # the last page of 100,000 runs costs about what the first does.
+            index, inner_where = "runs_top_by_created", ""
+            top_params: list[Any] = []
+            if experiment is not None:
+                index = "runs_top_by_experiment"
+                inner_where = " AND r.experiment_id = (SELECT id FROM experiments WHERE name = ?)"
+                top_params.append(experiment)
+            # No rowid tie-break inside: it would sort the whole index (times are µs apart).
+            inner = (
+                f"SELECT r.rowid FROM runs r INDEXED BY {index} WHERE r.parent_id IS NULL"
+                f"{inner_where} ORDER BY r.created_utc {direction} LIMIT ? OFFSET ?"
+            )
+            sql = f"{source} WHERE r.rowid IN ({inner}) ORDER BY {order}"
+            return self.db.query(sql, (*top_params, limit, offset))
+        where, params = self._run_filter(
+            experiment, status, tags, properties, parent_id, include_children, run_type, text
+        )
+        sql = source
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY r.{column} {'DESC' if descending else 'ASC'}, r.rowid DESC"
+        sql += f" ORDER BY {order}"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             params.extend([limit, offset])
@@ -193,17 +227,27 @@ class Records:
         run_type: str | None = None,
         text: str | None = None,
     ) -> int:
-        """How many runs :meth:`list_runs` would return with these filters and no limit."""
-        where, params = self._run_filter(
-            experiment, status, tags, properties, parent_id, include_children, run_type, text
-        )
+        """How many runs :meth:`list_runs` would return with these filters and no limit.
+
+        A count is remembered until the database next changes: a live listing asks for the
+        same count every second, and a filtered one can cost tens of ms at 100,000 runs.
+        """
+        args = (experiment, status, tags, properties, parent_id, include_children, run_type, text)
+        key = repr(args)
+        token = self.db.change_token()
+        cached = self._counts.get(key)
+        if cached is not None and cached[0] == token:
+            return cached[1]
+        where, params = self._run_filter(*args, counting=True)
         sql = "SELECT COUNT(*) FROM runs r"
-        if experiment is not None or text:
-            sql += " JOIN experiments e ON e.id = r.experiment_id"
         if where:
             sql += " WHERE " + " AND ".join(where)
         row = self.db.query_one(sql, tuple(params))
-        return int(row[0]) if row is not None else 0
+        total = int(row[0]) if row is not None else 0
+        if len(self._counts) > 64:
+            self._counts.clear()
+        self._counts[key] = (token, total)
+        return total
 
     def _run_filter(
         self,
@@ -215,12 +259,17 @@ class Records:
         include_children: bool,
         run_type: str | None,
         text: str | None,
+        counting: bool = False,
     ) -> tuple[list[str], list[Any]]:
-        """WHERE conditions (on ``runs r`` joined to ``experiments e``) and their parameters."""
+        """WHERE conditions on ``runs r`` and their parameters.
+
+        ``counting``: for a COUNT, which reads every match anyway, so filters are driven from
+        their own indexes rather than from a newest-first walk.
+        """
         where: list[str] = []
         params: list[Any] = []
         if experiment is not None:
-            where.append("e.name = ?")
+            where.append("r.experiment_id = (SELECT id FROM experiments WHERE name = ?)")
             params.append(experiment)
         if parent_id is not None:
             where.append("r.parent_id = ?")
@@ -228,11 +277,11 @@ class Records:
         elif not include_children:
             # '+' keeps SQLite off the parent index: nearly every run is top-level, so walking
             # the newest-first index and skipping children is far cheaper than sorting them all.
-            where.append("+r.parent_id IS NULL")
+            where.append("r.parent_id IS NULL" if counting else "+r.parent_id IS NULL")
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
             marks = ",".join("?" * len(statuses))
-            rare = self._is_rare(f"runs WHERE status IN ({marks})", statuses)
+            rare = counting or self._is_rare(f"runs WHERE status IN ({marks})", statuses)
             where.append(f"{'' if rare else '+'}r.status IN ({marks})")
             params.extend(statuses)
         if run_type is not None:
@@ -243,7 +292,7 @@ class Records:
                 conditions = ["key = ?"] if value is None else ["key = ?", "value = ?"]
                 args = [key] if value is None else [key, str(value)]
                 match = " AND ".join(conditions)
-                if self._is_rare(f"{table} WHERE {match}", args):
+                if counting or self._is_rare(f"{table} WHERE {match}", args):
                     # Few runs carry it: fetch them by the tag, then sort just those.
                     where.append(f"r.id IN (SELECT run_id FROM {table} WHERE {match})")
                 else:
@@ -254,15 +303,23 @@ class Records:
                     )
                 params.extend(args)
         if text:
-            # LIKE is case-insensitive for ASCII; the user's % and _ are matched literally.
-            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            fields = ("r.id", "r.display_name", "e.name", "r.definition")
-            like = " OR ".join(f"{f} LIKE ? ESCAPE '\\'" for f in fields)
-            where.append(
-                f"({like} OR EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = r.id"
-                " AND (t.key LIKE ? ESCAPE '\\' OR t.value LIKE ? ESCAPE '\\')))"
-            )
-            params.extend([pattern] * (len(fields) + 2))
+            if self._fts and len(text) >= 3:
+                # A trigram phrase matches the text anywhere, in any case, from the index. Few
+                # matches: fetch them and sort; many: walk runs newest first and probe them.
+                phrase = '"' + text.replace('"', '""') + '"'
+                rare = counting or self._is_rare("run_search WHERE run_search MATCH ?", [phrase])
+                where.append(
+                    f"{'' if rare else '+'}r.rowid IN"
+                    " (SELECT rowid FROM run_search WHERE run_search MATCH ?)"
+                )
+                params.append(phrase)
+            else:
+                # Too short for trigrams: scan the narrow search table; % and _ stay literal.
+                escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                where.append(
+                    "r.rowid IN (SELECT rowid FROM run_search WHERE text LIKE ? ESCAPE '\\')"
+                )
+                params.append(f"%{escaped}%")
         return where, params
 
     def _is_rare(self, source: str, params: list[Any]) -> bool:

@@ -7,6 +7,47 @@ migration: append a new one.
 
 from __future__ import annotations
 
+
+def _has_trigram_search() -> bool:
+    """Whether this SQLite has FTS5 with the trigram tokenizer (3.34 and newer, usually)."""
+    import sqlite3
+
+    try:
+        sqlite3.connect(":memory:").execute(
+            "CREATE VIRTUAL TABLE t USING fts5(x, tokenize = 'trigram')"
+        )
+    except sqlite3.Error:
+        return False
+    return True
+
+
+#: An index of substrings where SQLite has one; else a narrow table that LIKE scans quickly.
+_SEARCH_TABLE = (
+    "CREATE VIRTUAL TABLE run_search USING fts5(text, tokenize = 'trigram')"
+    if _has_trigram_search()
+    else "CREATE TABLE run_search (rowid INTEGER PRIMARY KEY, text TEXT NOT NULL)"
+)
+
+#: What text search finds a run by (kept in ``run_search`` by the triggers of migration 2).
+_SEARCH_TEXT = """
+    r.id || ' ' || coalesce(r.display_name, '') || ' ' || e.name || ' ' ||
+    coalesce(CASE WHEN json_valid(r.definition) THEN json_extract(r.definition, '$.script') END, '')
+    || ' ' || coalesce((SELECT group_concat(t.key || '=' || coalesce(t.value, ''), ' ')
+                        FROM run_tags t WHERE t.run_id = r.id), '')
+"""
+_SEARCH_FROM = "FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+
+
+def _tag_trigger(name: str, event: str, row: str) -> str:
+    """A trigger that re-indexes a run's search text when one of its tags changes."""
+    return f"""
+    CREATE TRIGGER {name} AFTER {event} ON run_tags BEGIN
+        DELETE FROM run_search WHERE rowid = (SELECT rowid FROM runs WHERE id = {row}.run_id);
+        INSERT INTO run_search (rowid, text)
+            SELECT r.rowid, {_SEARCH_TEXT} {_SEARCH_FROM} WHERE r.id = {row}.run_id;
+    END;"""
+
+
 MIGRATIONS: list[str] = [
     # 1: experiments, runs, tags, properties, files, metric summaries, snapshots, targets.
     """
@@ -89,6 +130,34 @@ MIGRATIONS: list[str] = [
         config TEXT NOT NULL
     );
     INSERT INTO compute_targets (name, type, config) VALUES ('local', 'local', '{}');
+    """,
+    # 2: what a live sidebar asks every second, answered from indexes at 100,000 runs:
+    # top-level runs by time, experiment and status (counts, deep pages), run id with parent
+    # (counts by tag), and a trigram index of each run's searchable text (id, name,
+    # experiment, script, tags), kept by triggers.
+    f"""
+    CREATE INDEX runs_top_by_created ON runs(created_utc DESC) WHERE parent_id IS NULL;
+    CREATE INDEX runs_top_by_experiment ON runs(experiment_id, created_utc DESC)
+        WHERE parent_id IS NULL;
+    CREATE INDEX runs_top_by_status ON runs(status) WHERE parent_id IS NULL;
+    CREATE INDEX runs_id_parent ON runs(id, parent_id);
+    {_SEARCH_TABLE};
+    INSERT INTO run_search (rowid, text) SELECT r.rowid, {_SEARCH_TEXT} {_SEARCH_FROM};
+    CREATE TRIGGER run_search_add AFTER INSERT ON runs BEGIN
+        INSERT INTO run_search (rowid, text)
+            SELECT r.rowid, {_SEARCH_TEXT} {_SEARCH_FROM} WHERE r.rowid = NEW.rowid;
+    END;
+    CREATE TRIGGER run_search_rename AFTER UPDATE OF display_name, definition ON runs BEGIN
+        DELETE FROM run_search WHERE rowid = OLD.rowid;
+        INSERT INTO run_search (rowid, text)
+            SELECT r.rowid, {_SEARCH_TEXT} {_SEARCH_FROM} WHERE r.rowid = NEW.rowid;
+    END;
+    CREATE TRIGGER run_search_drop AFTER DELETE ON runs BEGIN
+        DELETE FROM run_search WHERE rowid = OLD.rowid;
+    END;
+    {_tag_trigger("run_search_tag_add", "INSERT", "NEW")}
+    {_tag_trigger("run_search_tag_change", "UPDATE", "NEW")}
+    {_tag_trigger("run_search_tag_drop", "DELETE", "OLD")}
     """,
 ]
 
