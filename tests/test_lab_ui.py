@@ -61,6 +61,16 @@ class Lab:
 def start_lab(tmp_path: Path, root: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Lab]:
     port, token = _free_port(), secrets.token_hex(16)
     state = tmp_path / "lab-state"
+    # No "get notified about Jupyter news?" toast over the screenshots (it would go online).
+    news = (
+        state
+        / "settings"
+        / "@jupyterlab"
+        / "apputils-extension"
+        / "notification.jupyterlab-settings"
+    )
+    news.parent.mkdir(parents=True, exist_ok=True)
+    news.write_text('{"fetchNews": "false"}')
     env = {
         **os.environ,
         "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
