@@ -8,14 +8,28 @@ STAMP := $(VENV)/.installed-stamp
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 PORT ?= 8888
 
-.PHONY: setup lab test lint bench demo clean browser
+.PHONY: setup lab test lint bench demo clean browser labextension
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip install --python $(BIN)/python -e '.[lab,dev]'
+# The JupyterLab sidebar (TypeScript in labextension/) is built from source with node into
+# aml_jupyter/labextension/, which the install below copies to .venv/share/jupyter/labextensions/.
+LABEXT_SOURCES := labextension/package.json labextension/yarn.lock labextension/tsconfig.json \
+	labextension/install.json $(wildcard labextension/src/*) $(wildcard labextension/style/*)
+
+$(STAMP): pyproject.toml $(LABEXT_SOURCES)
+	$(MAKE) --no-print-directory labextension
+	$(BIN)/uv pip install --python $(BIN)/python --reinstall-package aml-jupyter -e '.[lab,dev]'
 	$(BIN)/aml kernel install --sys-prefix
 	touch $(STAMP)
+
+# jlpm (JupyterLab's pinned yarn) and `jupyter labextension build` come with jupyterlab.
+$(BIN)/jlpm:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip install --python $(BIN)/python 'jupyterlab>=4.6,<5'
+
+labextension: $(BIN)/jlpm  ## build the JupyterLab sidebar from source (needs node >= 18)
+	cd labextension && ../$(BIN)/jlpm install --immutable
+	cd labextension && PATH="$(CURDIR)/$(BIN):$$PATH" ../$(BIN)/jlpm build:prod
 
 setup: $(STAMP)  ## create .venv and install everything
 
@@ -46,3 +60,5 @@ bench: $(STAMP)  ## benchmarks next to MLflow (installs the bench extra)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf labextension/node_modules labextension/lib labextension/tsconfig.tsbuildinfo \
+		aml_jupyter/labextension

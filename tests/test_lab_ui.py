@@ -325,3 +325,48 @@ def test_without_the_server_extension_the_sidebar_says_how_to_fix_it(
         shot(page, "05-no-server-extension")
     finally:
         stop(proc)
+
+
+def test_search_tags_and_compare(lab: Lab, page: Any, project: Path) -> None:
+    from playwright.sync_api import expect
+
+    ws = Workspace(project / ".aml")
+    exp = Experiment(ws, "sweep")
+    runs = []
+    for lr, losses in [("0.1", [1.0, 0.6, 0.5]), ("0.01", [1.0, 0.8, 0.7])]:
+        run = exp.start_logging(display_name=f"lr-{lr}", snapshot_directory=None)
+        for step, loss in enumerate(losses):
+            run.log("loss", loss, step=step)
+        run.complete()
+        runs.append(run)
+
+    sidebar = open_sidebar(page, lab)
+    rows = sidebar.get_by_test_id("aml-run-row")
+    expect(rows).to_have_count(2, timeout=20_000)
+    sidebar.get_by_test_id("aml-search").fill("lr-0.01")
+    expect(rows).to_have_count(1, timeout=10_000)
+    expect(rows.first).to_have_attribute("data-run-id", runs[1].id)
+    sidebar.get_by_test_id("aml-search").fill("")
+    expect(rows).to_have_count(2, timeout=10_000)
+
+    # Tags typed in the run panel land on the run.
+    row_of(sidebar, runs[0].id).click()
+    panel = page.locator(f'[data-testid="aml-run-panel"][data-run-id="{runs[0].id}"]')
+    panel.get_by_test_id("aml-tag-input").fill("best=yes")
+    panel.get_by_test_id("aml-tag-add").click()
+    expect(panel.locator('[data-testid="aml-tag"][data-tag="best"]')).to_be_visible(timeout=10_000)
+    assert runs[0].get_tags() == {"best": "yes"}
+
+    for run in runs:
+        row_of(sidebar, run.id).locator("input[type=checkbox]").check()
+    sidebar.get_by_test_id("aml-compare").click()
+    table = page.get_by_test_id("aml-compare-table")
+    expect(table).to_be_visible(timeout=20_000)
+    for run in runs:
+        expect(table.locator(f'th[data-run-id="{run.id}"]')).to_contain_text(run.display_name)
+    expect(table).to_contain_text("0.7", timeout=10_000)  # last losses side by side
+    expect(table).to_contain_text("0.5")
+    chart = page.locator('.aml-ComparePanel [data-testid="aml-metric-chart"][data-metric="loss"]')
+    expect(chart).to_be_visible(timeout=10_000)
+    expect(chart.locator("canvas").first).to_be_visible()
+    shot(page, "06-compare")

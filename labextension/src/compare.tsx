@@ -1,0 +1,295 @@
+/**
+ * Compare runs: their last metric values side by side, and per metric one
+ * chart with every run overlaid. Kept live while any of the runs is going.
+ */
+import { ReactWidget } from '@jupyterlab/ui-components';
+import { IDisposable } from '@lumino/disposable';
+import { Message } from '@lumino/messaging';
+import { Poll } from '@lumino/polling';
+import { ISignal, Signal } from '@lumino/signaling';
+import * as React from 'react';
+
+import { AmlApiError, IRunDetails, getMetrics, getRun } from './api';
+import { ISeries, MetricChart, seriesColor } from './chart';
+import { formatDuration, formatValue, runDuration, runName } from './format';
+import { IMessage, INTERVAL_MS, MAX_INTERVAL_MS } from './model';
+import { MetricStore } from './runmodel';
+import { MessageBox, useSignal } from './sidebar';
+import { StatusBadge } from './status';
+
+/** The most runs one comparison shows. */
+export const MAX_COMPARED = 20;
+
+interface IComparedRun {
+  id: string;
+  details: IRunDetails | null;
+  metrics: MetricStore;
+  done: boolean;
+}
+
+export class CompareModel implements IDisposable {
+  constructor(
+    ids: string[],
+    options: { standby: () => boolean }
+  ) {
+    this.runs = ids.slice(0, MAX_COMPARED).map(id => ({
+      id,
+      details: null,
+      metrics: new MetricStore(),
+      done: false
+    }));
+    this._poll = new Poll({
+      auto: false,
+      factory: () => this._tick(),
+      // A comparison is less urgent than a run's own panel.
+      frequency: { interval: 2 * INTERVAL_MS, backoff: true, max: MAX_INTERVAL_MS },
+      name: 'aml-jupyter:compare',
+      standby: options.standby
+    });
+  }
+
+  readonly runs: IComparedRun[];
+
+  get ids(): string[] {
+    return this.runs.map(r => r.id);
+  }
+
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  get message(): IMessage | null {
+    return this._message;
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  /** Bumped whenever new points arrived (charts redraw). */
+  get version(): number {
+    return this._version;
+  }
+
+  start(): void {
+    void this._poll.start();
+  }
+
+  refresh(): void {
+    if (this.runs.some(r => !r.done)) {
+      void this._poll.refresh();
+    }
+  }
+
+  /** Every scalar metric name, in the order first seen. */
+  metricNames(): string[] {
+    const names = new Set<string>();
+    for (const run of this.runs) {
+      for (const name of Object.keys(run.details?.metrics ?? {})) {
+        names.add(name);
+      }
+      for (const name of run.metrics.scalars.keys()) {
+        names.add(name);
+      }
+    }
+    return [...names];
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    this._poll.dispose();
+    Signal.clearData(this);
+  }
+
+  private async _readRun(run: IComparedRun): Promise<boolean> {
+    if (run.done) {
+      return false;
+    }
+    const [details, points] = await Promise.all([
+      getRun(run.id),
+      getMetrics(run.id, run.metrics.cursor)
+    ]);
+    run.details = details;
+    const added = run.metrics.add(points);
+    run.done = details.terminal && points.terminal;
+    return added;
+  }
+
+  private async _tick(): Promise<void> {
+    if (this._isDisposed) {
+      return;
+    }
+    const results = await Promise.allSettled(this.runs.map(r => this._readRun(r)));
+    if (this._isDisposed) {
+      return;
+    }
+    if (results.some(r => r.status === 'fulfilled' && r.value)) {
+      this._version++;
+    }
+    const failed = results.find(r => r.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (failed) {
+      const error = failed.reason;
+      this._message =
+        error instanceof AmlApiError
+          ? { kind: 'error', text: error.message, fix: error.fix }
+          : { kind: 'error', text: String(error), fix: null };
+    } else {
+      this._message = null;
+    }
+    this._changed.emit();
+    if (failed) {
+      throw failed.reason;
+    }
+    if (this.runs.every(r => r.done)) {
+      this._poll.dispose();
+    }
+  }
+
+  private _changed = new Signal<this, void>(this);
+  private _isDisposed = false;
+  private _poll: Poll;
+  private _message: IMessage | null = null;
+  private _version = 0;
+}
+
+function CompareTable(props: { model: CompareModel; openRun: (id: string) => void }) {
+  const { model } = props;
+  const names = model.metricNames();
+  return (
+    <table className="aml-Table aml-CompareTable" data-testid="aml-compare-table">
+      <thead>
+        <tr>
+          <th />
+          {model.runs.map((run, i) => (
+            <th key={run.id} data-run-id={run.id}>
+              <span className="aml-Swatch" style={{ background: seriesColor(i) }} />
+              <button className="aml-LinkButton" onClick={() => props.openRun(run.id)} title={run.id}>
+                {run.details ? runName(run.details) : run.id}
+              </button>
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        <tr>
+          <th>status</th>
+          {model.runs.map(run => (
+            <td key={run.id}>
+              {run.details ? (
+                <>
+                  <StatusBadge status={run.details.status} /> {run.details.status}
+                </>
+              ) : (
+                '…'
+              )}
+            </td>
+          ))}
+        </tr>
+        <tr>
+          <th>experiment</th>
+          {model.runs.map(run => (
+            <td key={run.id}>
+              {run.details ? `${run.details.experiment} #${run.details.number}` : ''}
+            </td>
+          ))}
+        </tr>
+        <tr>
+          <th>duration</th>
+          {model.runs.map(run => (
+            <td key={run.id}>{run.details ? formatDuration(runDuration(run.details)) : ''}</td>
+          ))}
+        </tr>
+        {names.map(name => (
+          <tr key={name} data-metric={name}>
+            <th>{name}</th>
+            {model.runs.map(run => {
+              const series = run.metrics.scalars.get(name);
+              const value = series?.ys.length
+                ? series.ys[series.ys.length - 1]
+                : run.details?.metrics[name];
+              return (
+                <td key={run.id} className="aml-Number">
+                  {formatValue(value)}
+                </td>
+              );
+            })}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function CompareView(props: { model: CompareModel; openRun: (id: string) => void }) {
+  const { model } = props;
+  useSignal(model.changed);
+  const names = model.metricNames();
+  return (
+    <div className="aml-ComparePanel-body">
+      <h2 className="aml-ComparePanel-title">Comparing {model.runs.length} runs</h2>
+      {model.message ? <MessageBox message={model.message} /> : null}
+      <section className="aml-Section">
+        <h3 className="aml-Section-title">Last values</h3>
+        <CompareTable model={model} openRun={props.openRun} />
+      </section>
+      <section className="aml-Section">
+        <h3 className="aml-Section-title">Metrics</h3>
+        <div className="aml-Charts">
+          {names.map(name => {
+            const series: ISeries[] = [];
+            model.runs.forEach(run => {
+              const data = run.metrics.scalars.get(name);
+              series.push({
+                label: run.details ? runName(run.details) : run.id,
+                xs: data?.xs ?? [],
+                ys: data?.ys ?? []
+              });
+            });
+            return (
+              <MetricChart key={name} metric={name} series={series} version={model.version} height={220} />
+            );
+          })}
+        </div>
+      </section>
+    </div>
+  );
+}
+
+export class ComparePanel extends ReactWidget {
+  constructor(
+    ids: string[],
+    private _openRun: (id: string) => void
+  ) {
+    super();
+    this.addClass('aml-ComparePanel');
+    this.node.dataset.testid = 'aml-compare-panel';
+    this.model = new CompareModel(ids, {
+      standby: () => !this.isVisible || document.hidden
+    });
+    this.node.dataset.runIds = this.model.ids.join(',');
+    this.title.label = `Compare ${this.model.runs.length} runs`;
+    this.model.start();
+  }
+
+  readonly model: CompareModel;
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this.model.dispose();
+    super.dispose();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this.model.refresh();
+  }
+
+  render(): JSX.Element {
+    return <CompareView model={this.model} openRun={this._openRun} />;
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * aml-jupyter: the AML sidebar (experiments and runs, live), run panels and
+ * run comparisons, reading the aml_jupyter server extension's REST API.
+ */
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette, IFrame, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
+import { LabIcon } from '@jupyterlab/ui-components';
+
+import { serverUrl } from './api';
+import { ComparePanel } from './compare';
+import { RunPanel } from './runpanel';
+import { AmlSidebar } from './sidebar';
+
+const PLUGIN_ID = 'aml-jupyter:plugin';
+
+/** The sidebar tab's id (`.lm-TabBar-tab[data-id="aml-sidebar"]`). */
+export const SIDEBAR_ID = 'aml-sidebar';
+
+namespace CommandIDs {
+  export const showSidebar = 'aml:show-sidebar';
+  export const openRun = 'aml:open-run';
+  export const compare = 'aml:compare';
+  export const tensorboard = 'aml:open-tensorboard';
+}
+
+const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">
+  <g class="jp-icon3" fill="#616161">
+    <path d="M8 2h8v2h-1v5.1l5.3 9.2A2.5 2.5 0 0 1 18.1 22H5.9a2.5 2.5 0 0 1-2.2-3.7L9 9.1V4H8zm3 2v5.6l-2.3 4h6.6L13 9.6V4z"/>
+  </g>
+</svg>`;
+
+export const amlIcon = new LabIcon({ name: 'aml-jupyter:aml', svgstr: ICON_SVG });
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'The AML sidebar: experiments and runs of the workspace, live.',
+  autoStart: true,
+  optional: [ILayoutRestorer, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null
+  ) => {
+    const { commands, shell } = app;
+
+    const runs = new WidgetTracker<MainAreaWidget<RunPanel>>({ namespace: 'aml-run' });
+    const comparisons = new WidgetTracker<MainAreaWidget<ComparePanel>>({
+      namespace: 'aml-compare'
+    });
+    const boards = new Map<string, MainAreaWidget<IFrame>>();
+
+    const openRun = (id: string) => void commands.execute(CommandIDs.openRun, { id });
+    const compare = (ids: string[]) => void commands.execute(CommandIDs.compare, { ids });
+
+    const sidebar = new AmlSidebar({ openRun, compare });
+    sidebar.id = SIDEBAR_ID;
+    sidebar.title.icon = amlIcon;
+    sidebar.title.caption = 'AML: experiments and runs';
+    shell.add(sidebar, 'left', { rank: 600 });
+    if (restorer) {
+      restorer.add(sidebar, SIDEBAR_ID);
+    }
+
+    commands.addCommand(CommandIDs.showSidebar, {
+      label: 'Show the AML sidebar',
+      execute: () => shell.activateById(SIDEBAR_ID)
+    });
+
+    commands.addCommand(CommandIDs.openRun, {
+      label: args => (args.id ? `Open AML run ${args.id}` : 'Open AML run'),
+      execute: args => {
+        const id = String(args.id ?? '');
+        if (!id) {
+          return;
+        }
+        const open = runs.find(w => w.content.runId === id);
+        if (open) {
+          shell.activateById(open.id);
+          return open;
+        }
+        const content = new RunPanel(id, {
+          openRun,
+          openTensorboard: (runId, url) =>
+            void commands.execute(CommandIDs.tensorboard, { id: runId, url })
+        });
+        const widget = new MainAreaWidget({ content });
+        widget.id = `aml-run-${id}`;
+        widget.title.label = id;
+        widget.title.icon = amlIcon;
+        widget.title.closable = true;
+        void runs.add(widget);
+        shell.add(widget, 'main');
+        shell.activateById(widget.id);
+        return widget;
+      }
+    });
+
+    commands.addCommand(CommandIDs.compare, {
+      label: 'Compare AML runs',
+      execute: args => {
+        const ids = Array.isArray(args.ids) ? args.ids.map(String) : [];
+        if (!ids.length) {
+          return;
+        }
+        const key = ids.join(',');
+        const open = comparisons.find(w => w.content.model.ids.join(',') === key);
+        if (open) {
+          shell.activateById(open.id);
+          return open;
+        }
+        const content = new ComparePanel(ids, openRun);
+        const widget = new MainAreaWidget({ content });
+        widget.id = `aml-compare-${Date.now().toString(36)}`;
+        widget.title.icon = amlIcon;
+        widget.title.closable = true;
+        void comparisons.add(widget);
+        shell.add(widget, 'main');
+        shell.activateById(widget.id);
+        return widget;
+      }
+    });
+
+    commands.addCommand(CommandIDs.tensorboard, {
+      label: 'Open TensorBoard for an AML run',
+      execute: args => {
+        const id = String(args.id ?? '');
+        const url = String(args.url ?? '');
+        if (!url) {
+          return;
+        }
+        const open = boards.get(id);
+        if (open && !open.isDisposed) {
+          shell.activateById(open.id);
+          return;
+        }
+        const frame = new IFrame({
+          sandbox: ['allow-scripts', 'allow-same-origin', 'allow-downloads', 'allow-popups'],
+          referrerPolicy: 'same-origin'
+        });
+        frame.url = serverUrl(url);
+        const widget = new MainAreaWidget({ content: frame });
+        widget.id = `aml-tensorboard-${id}`;
+        widget.title.label = `TensorBoard ${id}`;
+        widget.title.icon = amlIcon;
+        widget.title.closable = true;
+        widget.node.dataset.testid = 'aml-tensorboard';
+        boards.set(id, widget);
+        widget.disposed.connect(() => boards.delete(id));
+        shell.add(widget, 'main');
+        shell.activateById(widget.id);
+      }
+    });
+
+    if (palette) {
+      palette.addItem({ command: CommandIDs.showSidebar, category: 'AML' });
+    }
+
+    if (restorer) {
+      void restorer.restore(runs, {
+        command: CommandIDs.openRun,
+        args: w => ({ id: w.content.runId }),
+        name: w => w.content.runId
+      });
+      void restorer.restore(comparisons, {
+        command: CommandIDs.compare,
+        args: w => ({ ids: w.content.model.ids }),
+        name: w => w.content.model.ids.join(',')
+      });
+    }
+  }
+};
+
+export default plugin;
