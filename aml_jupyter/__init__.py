@@ -22,6 +22,8 @@ _EXPORTS = {
     "Run": "run",
     "ScriptRunConfig": "config",
     "ComputeTarget": "compute",
+    "Environment": "environment",
+    "CondaDependencies": "environment",
     "MpiConfiguration": "distributed",
     "PyTorchConfiguration": "distributed",
     "Tensorboard": "tensorboard",
@@ -32,6 +34,8 @@ __all__ = [
     "ActivityFailedException",
     "AmlError",
     "ComputeTarget",
+    "CondaDependencies",
+    "Environment",
     "Experiment",
     "MpiConfiguration",
     "PyTorchConfiguration",
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
     from .compute import ComputeTarget
     from .config import ScriptRunConfig
     from .distributed import MpiConfiguration, PyTorchConfiguration
+    from .environment import CondaDependencies, Environment
     from .errors import ActivityFailedException, AmlError, UserErrorException
     from .experiment import Experiment
     from .run import Run

@@ -222,6 +222,33 @@ def cmd_experiment_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_env_list(args: argparse.Namespace) -> int:
+    """``aml env list``: registered environments, whether each is built."""
+    from .environment import environment_rows
+
+    rows = environment_rows(_workspace(args))
+    if args.json:
+        _json(rows)
+    elif not rows:
+        _note("no environments yet; Environment(...).register(ws) makes one")
+    else:
+        columns = ["name", "version", "kind", "python", "packages", "hash", "built"]
+        values = [[r[c] for c in columns] for r in rows]
+        texts = [["-" if v is None else str(v) for v in row] for row in values]
+        print(_table([c.upper() for c in columns], values, texts))
+    return 0
+
+
+def cmd_env_show(args: argparse.Namespace) -> int:
+    """``aml env show NAME[:VERSION]``: the environment's whole spec as JSON."""
+    from .environment import resolve_environment
+
+    env = resolve_environment(_workspace(args), args.name)
+    assert env is not None
+    _json(env._spec())
+    return 0
+
+
 def cmd_run_submit_script(args: argparse.Namespace) -> int:
     """``aml run submit-script SCRIPT [-- ARGS]``: start a run; prints its id.
 
@@ -241,6 +268,7 @@ def cmd_run_submit_script(args: argparse.Namespace) -> int:
         tags=dict(args.tag) or None,
         display_name=args.name,
         distributed=distributed_config(args.nodes, args.procs, args.backend),
+        environment=args.env,
     )
     print(run.id, flush=True)
     if not args.wait:
@@ -495,6 +523,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stream the driver log until the run ends; exit 1 if it Failed or was Canceled",
     )
+    p.add_argument(
+        "--env",
+        metavar="NAME[:VERSION]",
+        help="a registered environment (built once with uv, then cached); default: this Python",
+    )
     p.add_argument("--nodes", type=int, metavar="N", help="distributed job: number of nodes")
     p.add_argument(
         "--procs",
@@ -570,6 +603,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder to write into (default: here)",
     )
     p.set_defaults(func=cmd_run_download, parser=p)
+
+    # aml env ...
+    env_parser = groups.add_parser("env", help="registered environments")
+    env_parser.set_defaults(parser=env_parser)
+    env_cmds = env_parser.add_subparsers(title="env commands", metavar="COMMAND")
+    p = env_cmds.add_parser("list", parents=[common], help="latest version of each environment")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_env_list, parser=p)
+    p = env_cmds.add_parser("show", parents=[common], help="one environment's spec (JSON)")
+    p.add_argument("name", metavar="NAME[:VERSION]")
+    p.set_defaults(func=cmd_env_show, parser=p)
 
     # aml kernel ...
     kernel_parser = groups.add_parser("kernel", help="the 'Python 3 (aml)' Jupyter kernel")

@@ -15,7 +15,8 @@ DEFAULT_MAX_RUN_DURATION_SECONDS = 2_592_000
 class ScriptRunConfig:
     """A script (or command) in a source folder, to be submitted with ``experiment.submit``.
 
-    ``environment=None`` runs with the current Python interpreter; ``compute_target`` is a
+    ``environment=None`` runs with the current Python interpreter, else an :class:`Environment`
+    (or a registered environment's ``"name"`` / ``"name:version"``); ``compute_target`` is a
     target name (``'local'``) or a :class:`ComputeTarget`. Signature as Azure ML v1.
     """
 
@@ -107,6 +108,7 @@ class ScriptRunConfig:
             "sourceDirectory": str(source),
             "target": self.target,
             "maxRunDurationSeconds": duration,
+            # The target replaces the name with the environment's whole spec.
             "environment": None if env is None else getattr(env, "name", str(env)),
         }
 

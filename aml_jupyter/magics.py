@@ -261,6 +261,12 @@ class AmlMagics(Magics):
         "its final status.",
     )
     @argument(
+        "--env",
+        metavar="NAME[:VERSION]",
+        help="Run in a registered environment (built once into a cached virtualenv with uv); "
+        "default: this kernel's Python.",
+    )
+    @argument(
         "--nodes",
         type=int,
         metavar="N",
@@ -364,6 +370,7 @@ class AmlMagics(Magics):
                 tags=tags,
                 display_name=args.name,
                 distributed=distributed,
+                environment=args.env,
             )
         else:
             if args.path:
@@ -395,6 +402,7 @@ class AmlMagics(Magics):
                 arguments=args.script_args,
                 compute_target=args.target,
                 distributed_job_config=distributed,
+                environment=args.env,
             )
             config.extra_files = {script: code.encode("utf-8"), **files}
             run = Experiment(ws, args.experiment or CELL_EXPERIMENT).submit(config, tags=tags)
@@ -634,22 +642,32 @@ class AmlMagics(Magics):
     @line_magic
     @_friendly_errors
     @magic_arguments()
+    @argument("-w", "--workspace", metavar="PATH", help="Folder of the workspace to use.")
     def aml_env(self, line: str) -> pd.DataFrame | None:
         """The environments runs can use, as a DataFrame indexed by name.
 
-        For now there is one, 'default': every run executes with the Python interpreter of
-        this kernel (sys.executable) and the packages installed in it. Named environments
-        (their own packages) are not supported yet.
+        'default' is this kernel's Python, sys.executable (runs submitted without --env use
+        it); the others
+        are the workspace's registered environments (latest versions): managed ones are built
+        once with uv into a cached virtualenv (``built`` says whether that happened yet).
         """
         import platform
 
         import pandas as pd
 
-        _parse(AmlMagics.aml_env, line)
-        row = {
-            "name": "default",
-            "python": sys.executable,
-            "version": platform.python_version(),
-            "implementation": platform.python_implementation(),
-        }
-        return pd.DataFrame([row]).set_index("name")
+        from .environment import environment_rows
+
+        args = _parse(AmlMagics.aml_env, line)
+        rows = [
+            {
+                "name": "default",
+                "version": None,
+                "kind": f"this kernel (Python {platform.python_version()})",
+                "python": sys.executable,
+                "packages": None,
+                "hash": None,
+                "built": True,
+            }
+        ]
+        rows += environment_rows(_workspace(args.workspace))
+        return pd.DataFrame(rows).set_index("name")

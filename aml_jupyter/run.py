@@ -498,6 +498,13 @@ class Run(RunMetrics):
         return details
 
     # snapshot ---------------------------------------------------------------------------------
+    def get_environment(self) -> Any:
+        """The :class:`Environment` the run used (None: the submitting interpreter)."""
+        from .environment import Environment
+
+        spec = json.loads(self._row()["definition"] or "{}").get("environment")
+        return Environment._from_spec(spec) if isinstance(spec, dict) else None
+
     def get_snapshot_id(self) -> str | None:
         """The id of the code snapshot taken at submit (None if none was taken)."""
         return self._row()["snapshot_id"]

@@ -63,10 +63,12 @@ def submit_path(
     tags: dict[str, Any] | None = None,
     display_name: str | None = None,
     distributed: Any = None,
+    environment: Any = None,
 ) -> Run:
     """Submit a script (or a folder's entry script) as a new run; returns it at once.
 
-    ``distributed`` is a distributed job config (see :func:`distributed_config`).
+    ``distributed`` is a distributed job config (see :func:`distributed_config`);
+    ``environment`` an Environment or a registered ``"name[:version]"``.
     """
     source, script = resolve_script(path, source_directory)
     config = ScriptRunConfig(
@@ -75,6 +77,7 @@ def submit_path(
         arguments=arguments or [],
         compute_target=target,
         distributed_job_config=distributed,
+        environment=environment,
     )
     config.validate()  # before the experiment exists: a bad submit leaves nothing behind
     run = Experiment(ws, experiment or default_experiment(source)).submit(config, tags=tags)

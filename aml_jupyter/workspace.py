@@ -155,6 +155,13 @@ class Workspace:
         return {n: Experiment(self, n) for n in self.records.experiment_names()}
 
     @property
+    def environments(self) -> dict[str, Any]:
+        """The latest version of every registered environment, by name."""
+        from .environment import Environment
+
+        return Environment.list(self)
+
+    @property
     def compute_targets(self) -> dict[str, ComputeTarget]:
         """Every compute target, by name (``local`` is always there)."""
         from .compute import ComputeTarget

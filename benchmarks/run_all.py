@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["log", "submit", "listing", "api", "snapshot", "widget", "sidebar"]
+ORDER = ["log", "submit", "listing", "api", "snapshot", "widget", "sidebar", "env"]
 
 
 def main(argv: list[str]) -> int:

@@ -419,16 +419,27 @@ def test_compute_lists_the_targets(ip: Any) -> None:
     assert frame.to_dict("index") == {"local": {"type": "local", "status": "Succeeded"}}
 
 
-def test_env_shows_the_interpreter_every_run_uses(ip: Any) -> None:
+def test_env_shows_the_interpreter_and_registered_environments(ip: Any) -> None:
     import platform
+
+    from aml_jupyter import Environment, Workspace
 
     frame = ip.run_line_magic("aml_env", "")
     assert list(frame.index) == ["default"]
     row = frame.loc["default"]
     assert row["python"] == sys.executable
-    assert row["version"] == platform.python_version()
+    assert platform.python_version() in row["kind"]
     run = submit_cell(ip, "--wait -e env", "import sys\nprint(sys.executable)")
     assert run.read_log() == f"{row['python']}\n"  # what runs really use
+
+    env = Environment("mine")
+    env.python.user_managed_dependencies = True
+    env.environment_variables = {"WHO": "mine"}
+    env.register(Workspace.from_config())
+    frame = ip.run_line_magic("aml_env", "")
+    assert frame.loc["mine"]["kind"] == "user-managed"
+    run = submit_cell(ip, "--wait -e env --env mine", "import os\nprint(os.environ['WHO'])")
+    assert run.read_log() == "mine\n"
 
 
 def test_a_workspace_deleted_in_a_live_kernel_is_replaced(ip: Any, tmp_path: Path) -> None:

@@ -28,11 +28,18 @@ def submit_local(
     The supervisor process is started first and handed the run id last: its interpreter
     start-up (tens of ms) overlaps the snapshot instead of following it.
     """
+    from ..environment import resolve_environment
     from ..run import SCRIPT_RUN, Run
+    from . import envbuild
 
     ws = experiment.workspace
     definition = config.validate()
     definition["python"] = sys.executable
+    environment = resolve_environment(ws, config.environment)
+    if environment is not None:
+        spec = environment._spec()
+        envbuild.check(ws.folder, spec)  # a wrong Python or interpreter: no run at all
+        definition["environment"] = spec
     supervisor = start_supervisor(ws.folder)
     handoff = supervisor.stdin
     assert handoff is not None

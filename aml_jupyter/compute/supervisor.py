@@ -26,6 +26,7 @@ from ..snapshot import restore_snapshot
 from ..status import RunStatus
 from ..store.records import heartbeat
 from ..workspace import Workspace
+from . import envbuild
 from .finalize import finalize_run
 
 HEARTBEAT_INTERVAL_S = 2.0
@@ -34,13 +35,32 @@ GRACE_S = float(os.environ.get("AML_CANCEL_GRACE_SECONDS", "5"))
 #: The folder holding the ``azureml`` shim, so v1 imports resolve to aml_jupyter in runs.
 SHIM_DIR = Path(__file__).resolve().parent.parent / "_azureml_shim"
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent.parent
+#: The environment build's output, among the run's files.
+BUILD_LOG = "user_logs/environment_build.txt"
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Warning)\b.*")
 
 
-def script_environment(ws: Workspace, run_id: str, experiment: str) -> dict[str, str]:
-    """The environment a run's script sees: ids for ``Run.get_context()``, the v1 shim."""
+def script_environment(
+    ws: Workspace,
+    run_id: str,
+    experiment: str,
+    environment: dict[str, Any] | None = None,
+    python: str | None = None,
+) -> dict[str, str]:
+    """The environment a run's script sees: ids for ``Run.get_context()``, the v1 shim, and
+    the run environment's variables (its interpreter's folder first on PATH)."""
     env = dict(os.environ)
-    path = [str(SHIM_DIR), str(PACKAGE_PARENT)]
+    package = str(PACKAGE_PARENT)
+    if environment is not None and python is not None:
+        env.update(environment.get("environment_variables", {}))
+        bin_dir = str(Path(python).parent)
+        env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+        if not environment["python"]["user_managed_dependencies"]:
+            env["VIRTUAL_ENV"] = str(Path(python).parent.parent)
+            # Only aml_jupyter itself, not the submitter's whole site-packages.
+            package = str(envbuild.package_link(ws.folder))
+            env.pop("PYTHONPATH", None)
+    path = [str(SHIM_DIR), package]
     if env.get("PYTHONPATH"):
         path.append(env["PYTHONPATH"])
     env.update(
@@ -130,11 +150,25 @@ class Supervisor:
         definition = json.loads(row["definition"])
         try:
             records.set_status(self.run_id, RunStatus.PREPARING)
+            (self.run_dir / "user_logs").mkdir(parents=True, exist_ok=True)
+            environment = definition.get("environment")
+            if isinstance(environment, dict):
+                try:
+                    definition["python"] = envbuild.resolve(
+                        self.ws.folder, environment, self.run_dir / BUILD_LOG
+                    )
+                except Exception as exc:
+                    finalize_run(
+                        self.ws,
+                        self.run_id,
+                        RunStatus.FAILED,
+                        error={"code": "EnvironmentBuildFailed", "message": str(exc)},
+                    )
+                    return
             work = self.run_dir / "work"
             restore_snapshot(self.ws, row["snapshot_id"], work)
             for sub in ("outputs", "logs"):
                 (work / sub).mkdir(exist_ok=True)
-            (self.run_dir / "user_logs").mkdir(parents=True, exist_ok=True)
             records.set_status(self.run_id, RunStatus.STARTING)
             if self.cancel_requested.is_set():
                 finalize_run(self.ws, self.run_id, RunStatus.CANCELED)
@@ -163,7 +197,14 @@ class Supervisor:
         """
         import subprocess
 
-        base_env = script_environment(self.ws, self.run_id, experiment)
+        environment = definition.get("environment")
+        base_env = script_environment(
+            self.ws,
+            self.run_id,
+            experiment,
+            environment if isinstance(environment, dict) else None,
+            definition.get("python"),
+        )
         envs = process_environments(definition.get("distributed"), free_port())
         procs: list[subprocess.Popen[bytes]] = []
         for rank, extra in enumerate(envs):

@@ -514,6 +514,40 @@ class Records:
                 out.setdefault(r["run_id"], {})[r["name"]] = json.loads(r["last_value"])
         return out
 
+    # environments -------------------------------------------------------------------------
+    def register_environment(self, name: str, spec_hash: str, spec: Mapping[str, Any]) -> int:
+        """Store an environment; returns its version (the latest one when the spec is the same)."""
+        text = json.dumps(spec, sort_keys=True)
+        with self.db.transaction() as conn:
+            latest = conn.execute(
+                "SELECT version, spec FROM environments WHERE name = ? ORDER BY version DESC LIMIT 1",
+                (name,),
+            ).fetchone()
+            if latest is not None and latest["spec"] == text:
+                return int(latest["version"])
+            version = 1 if latest is None else int(latest["version"]) + 1
+            conn.execute(
+                "INSERT INTO environments (name, version, hash, spec, created_utc)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (name, version, spec_hash, text, time.time()),
+            )
+        return version
+
+    def get_environment(self, name: str, version: int | None = None) -> sqlite3.Row | None:
+        """One version of a registered environment (the latest when ``version`` is None)."""
+        if version is None:
+            return self.db.query_one(
+                "SELECT * FROM environments WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
+            )
+        return self.db.query_one(
+            "SELECT * FROM environments WHERE name = ? AND version = ?", (name, version)
+        )
+
+    def environment_versions(self) -> list[tuple[str, int]]:
+        """Every (name, version) registered, by name then version."""
+        rows = self.db.query("SELECT name, version FROM environments ORDER BY name, version")
+        return [(r["name"], r["version"]) for r in rows]
+
     # snapshots ----------------------------------------------------------------------------
     def add_snapshot(self, snapshot_id: str, file_count: int, size: int) -> None:
         """Remember a snapshot manifest that is now in the blob store."""

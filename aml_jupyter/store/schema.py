@@ -159,6 +159,17 @@ MIGRATIONS: list[str] = [
     {_tag_trigger("run_search_tag_change", "UPDATE", "NEW")}
     {_tag_trigger("run_search_tag_drop", "DELETE", "OLD")}
     """,
+    # 3: registered environments, one row per version.
+    """
+    CREATE TABLE environments (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        created_utc REAL NOT NULL,
+        PRIMARY KEY (name, version)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

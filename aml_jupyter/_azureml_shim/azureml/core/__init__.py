@@ -2,6 +2,7 @@
 
 from aml_jupyter import (
     ComputeTarget,
+    Environment,
     Experiment,
     MpiConfiguration,
     PyTorchConfiguration,
@@ -13,6 +14,7 @@ from aml_jupyter import (
 
 __all__ = [
     "ComputeTarget",
+    "Environment",
     "Experiment",
     "MpiConfiguration",
     "PyTorchConfiguration",

@@ -1,0 +1,215 @@
+"""Turning an environment spec into a Python interpreter for a run.
+
+User-managed: the named interpreter, as it is. Managed: a virtualenv built with ``uv`` once per
+content hash under ``<workspace>/envs/<hash>/`` and reused by every later run (resolving a
+built one is a ``stat``). Builds take an exclusive lock, so concurrent submits of the same new
+environment build it once; a build writes its ``.aml-ready`` marker last, so one that was
+killed half-way is never taken for ready, and is redone.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import AmlError
+
+READY = ".aml-ready"
+#: What a run's script imports aml_jupyter from inside a built environment: a folder holding
+#: only a link to the package, never the submitter's whole site-packages.
+PACKAGE_LINK = "_aml_package"
+
+
+def envs_root(ws_folder: Path) -> Path:
+    return ws_folder / "envs"
+
+
+def uv_command() -> list[str]:
+    """uv next to this interpreter, on PATH, or as ``python -m uv``."""
+    beside = Path(sys.executable).with_name("uv")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("uv")
+    if found:
+        return [found]
+    try:
+        import uv  # noqa: F401
+    except ImportError:
+        raise AmlError(
+            "Building an environment needs uv: `pip install uv` (or use "
+            "env.python.user_managed_dependencies = True with an interpreter_path)."
+        ) from None
+    return [sys.executable, "-m", "uv"]
+
+
+def _uv_env() -> dict[str, str]:
+    # Only PyPI is reachable from many workstations: never try to download a Python.
+    return {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
+
+
+def check(ws_folder: Path, spec: dict[str, Any]) -> None:
+    """What can be known before a run starts, checked at submit: a clear error, and no run.
+
+    A built environment needs no check (the fast path of every later run).
+    """
+    if spec["docker"]["enabled"]:
+        raise AmlError(
+            f"Environment {spec['name']!r} has docker.enabled: running in containers is not "
+            "supported by this version yet. Set env.docker.enabled = False to run in a "
+            "cached virtualenv instead."
+        )
+    if spec["python"]["user_managed_dependencies"]:
+        interpreter(spec)
+        return
+    if (envs_root(ws_folder) / spec["hash"] / READY).exists():
+        return
+    uv_command()
+    base_python(spec)
+
+
+def interpreter(spec: dict[str, Any]) -> str:
+    """The user-managed interpreter, as a full path."""
+    path = spec["python"]["interpreter_path"] or "python"
+    found = (
+        shutil.which(path) if os.sep not in path else (path if os.access(path, os.X_OK) else None)
+    )
+    if found is None and path == "python":
+        found = sys.executable
+    if found is None:
+        raise AmlError(
+            f"Environment {spec['name']!r} is user-managed with interpreter_path {path!r}, "
+            "which is not an executable here. Give the full path of the Python to use."
+        )
+    return found
+
+
+def base_python(spec: dict[str, Any]) -> str:
+    """The Python to build from: the requested version found on this machine, or this one."""
+    wanted = spec["python"]["conda_dependencies"].get("python")
+    if not wanted:
+        return getattr(sys, "_base_executable", sys.executable)
+    result = subprocess.run(
+        [*uv_command(), "python", "find", "--system", wanted],
+        capture_output=True,
+        text=True,
+        env=_uv_env(),
+        check=False,
+    )
+    if result.returncode == 0 and result.stdout.strip():
+        return result.stdout.strip().splitlines()[-1]
+    listing = subprocess.run(
+        [*uv_command(), "python", "list", "--only-installed", "--output-format", "json"],
+        capture_output=True,
+        text=True,
+        env=_uv_env(),
+        check=False,
+    )
+    try:
+        have = sorted({p["version"] for p in json.loads(listing.stdout)})
+    except (ValueError, KeyError, TypeError):
+        have = []
+    raise AmlError(
+        f"Environment {spec['name']!r} asks for Python {wanted}, which this machine does not "
+        f"have (found: {', '.join(have) or 'none'}). Install it, or change the python= line "
+        "of the environment."
+    )
+
+
+def package_link(ws_folder: Path) -> Path:
+    """A folder with only a link to this aml_jupyter package, for a built env's PYTHONPATH."""
+    folder = envs_root(ws_folder) / PACKAGE_LINK
+    link = folder / "aml_jupyter"
+    target = Path(__file__).resolve().parent.parent
+    if not (link.is_symlink() and link.resolve() == target):
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".link-{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(target, target_is_directory=True)
+        os.replace(tmp, link)
+    return folder
+
+
+def resolve(ws_folder: Path, spec: dict[str, Any], log_path: Path) -> str:
+    """The Python executable for a run of this environment, built first when need be."""
+    if spec["python"]["user_managed_dependencies"]:
+        return interpreter(spec)
+    folder = envs_root(ws_folder) / spec["hash"]
+    python = folder / "bin" / "python"
+    if (folder / READY).exists():
+        return str(python)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"{spec['hash']}.lock", "w") as lock, open(log_path, "a") as log:
+        if not _try_lock(lock):
+            log.write(f"Waiting for another build of environment {spec['name']!r}...\n")
+            log.flush()
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if (folder / READY).exists():  # the other build finished it
+            log.write("Built by another run meanwhile; reusing it.\n")
+            return str(python)
+        _build(folder, spec, log)
+    return str(python)
+
+
+def _try_lock(lock: Any) -> bool:
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _build(folder: Path, spec: dict[str, Any], log: Any) -> None:
+    from ..environment import pip_requirements
+
+    start = time.monotonic()
+    if folder.exists():  # a build that was killed half-way: start over
+        shutil.rmtree(folder)
+    base = base_python(spec)
+    log.write(f"Building environment {spec['name']!r} ({spec['hash']}) with uv from {base}\n")
+    log.flush()
+    _uv(["venv", "--quiet", "--python", base, str(folder)], log, spec)
+    requirements = pip_requirements(spec)
+    if requirements:
+        req_file = folder / "requirements.txt"
+        req_file.write_text("\n".join(requirements) + "\n")
+        _uv(
+            ["pip", "install", "--python", str(folder / "bin" / "python"), "-r", str(req_file)],
+            log,
+            spec,
+        )
+    (folder / READY).write_text(json.dumps(spec, indent=2, sort_keys=True))
+    log.write(f"Environment ready in {time.monotonic() - start:.1f} s: {folder}\n")
+    log.flush()
+
+
+def _uv(args: list[str], log: Any, spec: dict[str, Any]) -> None:
+    log.write("$ uv " + " ".join(args) + "\n")
+    log.flush()
+    result = subprocess.run(
+        [*uv_command(), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_uv_env(),
+        check=False,
+    )
+    log.write(result.stdout)
+    log.flush()
+    if result.returncode != 0:
+        tail = "\n".join(result.stdout.strip().splitlines()[-6:])
+        hint = ""
+        conda = spec["python"]["conda_dependencies"].get("conda") or []
+        if conda:
+            hint = (
+                f" The conda packages {', '.join(conda)} were tried from PyPI: conda-only "
+                "packages cannot be installed without conda; move them under `pip:` or use "
+                "user_managed_dependencies=True with a conda environment's interpreter_path."
+            )
+        raise AmlError(f"Building environment {spec['name']!r} failed:\n{tail}\n{hint}".rstrip())
