@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -370,3 +371,35 @@ def test_search_tags_and_compare(lab: Lab, page: Any, project: Path) -> None:
     expect(chart).to_be_visible(timeout=10_000)
     expect(chart.locator("canvas").first).to_be_visible()
     shot(page, "06-compare")
+
+
+def test_open_tensorboard_from_a_run_panel(lab: Lab, page: Any, project: Path) -> None:
+    from playwright.sync_api import expect
+    from tensorboard.summary import Writer
+
+    from aml_jupyter import Tensorboard
+
+    events = project.parent / "events"
+    writer = Writer(str(events / "train"))
+    for step, value in enumerate([0.9, 0.5, 0.3]):
+        writer.add_scalar("loss", value, step)
+    writer.close()
+    run = Experiment(Workspace(project / ".aml"), "tb").start_logging(snapshot_directory=None)
+    run.upload_folder("logs", events)
+    run.complete()
+    try:
+        sidebar = open_sidebar(page, lab)
+        row_of(sidebar, run.id).click()
+        panel = page.locator(f'[data-testid="aml-run-panel"][data-run-id="{run.id}"]')
+        panel.get_by_test_id("aml-open-tensorboard").click()
+        frame = page.locator('[data-testid="aml-tensorboard"] iframe')
+        expect(frame).to_have_attribute("src", re.compile(r"/proxy/\d+/"), timeout=60_000)
+        # TensorBoard itself answers inside the frame, through jupyter-server-proxy.
+        inner = page.frame_locator('[data-testid="aml-tensorboard"] iframe')
+        expect(inner.locator("tf-tensorboard, tb-webapp, body").first).to_be_attached(
+            timeout=60_000
+        )
+        page.wait_for_timeout(3000)
+        shot(page, "07-tensorboard")
+    finally:
+        Tensorboard([run]).stop()
