@@ -157,3 +157,20 @@ def test_run_demos_summarizes_runs_and_fails_on_a_broken_notebook(tmp_path: Path
     assert "a-good.ipynb: ok (" in done.stdout
     assert "b-bad.ipynb: FAILED: ValueError: broken demo (" in done.stdout
     assert sorted(p.name for p in demos.iterdir()) == ["a-good.ipynb", "b-bad.ipynb"]
+
+
+def test_environments(aml_kernel: str, tmp_path: Path) -> None:
+    shutil.copy(DEMOS / "05-environments.ipynb", tmp_path)
+    nb = execute(
+        nbformat.read(tmp_path / "05-environments.ipynb", as_version=4), tmp_path, aml_kernel
+    )
+    text = outputs_text(nb)
+    ws = Workspace(tmp_path)
+    runs = list(ws.experiments["environments"].get_runs())
+    assert [r.get_status() for r in runs] == [RunStatus.COMPLETED] * 2
+    assert all(r.get_metrics() == {"isolated": 1} for r in runs)
+    assert "first run: Completed" in text and "built the environment: True" in text
+    assert "second run: Completed" in text and "built the environment: False" in text
+    assert "six 1.16.0 | pandas hidden: True" in text
+    assert "hello from the environment" in text
+    assert "six-only" in text  # the %aml_env table
