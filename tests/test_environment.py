@@ -110,6 +110,9 @@ def test_a_run_builds_once_is_isolated_and_reuses_the_build(exp: Experiment, pro
         "var": "on",
     }
     assert run.get_metrics() == {"answer": 42}
+    driver_log = run.read_log()
+    assert "[aml] Preparing environment 'tiny': building it with uv" in driver_log
+    assert "[aml] Environment 'tiny' ready in" in driver_log
     assert "user_logs/environment_build.txt" in run.get_file_names()
     log = Path(run.download_file("user_logs/environment_build.txt", str(project / "b1.txt")))
     assert "Environment ready" in log.read_text()
@@ -122,6 +125,7 @@ def test_a_run_builds_once_is_isolated_and_reuses_the_build(exp: Experiment, pro
     assert result(again)["six"] == "1.16.0"
     assert ready.stat().st_mtime_ns == built_at  # not rebuilt
     assert "user_logs/environment_build.txt" not in again.get_file_names()
+    assert "[aml]" not in again.read_log()
 
 
 def test_concurrent_submits_of_a_new_environment_build_it_once(

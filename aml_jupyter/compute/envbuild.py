@@ -136,6 +136,14 @@ def package_link(ws_folder: Path) -> Path:
     return folder
 
 
+def is_ready(ws_folder: Path, spec: dict[str, Any]) -> bool:
+    """Whether a run of this environment can start with no build."""
+    return bool(
+        spec["python"]["user_managed_dependencies"]
+        or (envs_root(ws_folder) / spec["hash"] / READY).exists()
+    )
+
+
 def resolve(ws_folder: Path, spec: dict[str, Any], log_path: Path) -> str:
     """The Python executable for a run of this environment, built first when need be."""
     if spec["python"]["user_managed_dependencies"]:

@@ -154,9 +154,7 @@ class Supervisor:
             environment = definition.get("environment")
             if isinstance(environment, dict):
                 try:
-                    definition["python"] = envbuild.resolve(
-                        self.ws.folder, environment, self.run_dir / BUILD_LOG
-                    )
+                    definition["python"] = self._prepare(environment)
                 except Exception as exc:
                     finalize_run(
                         self.ws,
@@ -186,6 +184,25 @@ class Supervisor:
             )
             return
         self._watch(procs, float(definition["maxRunDurationSeconds"]))
+
+    def _prepare(self, environment: dict[str, Any]) -> str:
+        """The run environment's Python; a build is announced in the driver log, so whoever
+        follows the run (``aml run logs -f``, the widget, the sidebar) sees why it waits."""
+        if envbuild.is_ready(self.ws.folder, environment):
+            return envbuild.resolve(self.ws.folder, environment, self.run_dir / BUILD_LOG)
+        with open(self.run_dir / process_log_name(0), "a") as driver_log:
+            driver_log.write(
+                f"[aml] Preparing environment {environment['name']!r}: building it with uv "
+                f"(once; its log is {BUILD_LOG})\n"
+            )
+            driver_log.flush()
+            start = time.monotonic()
+            python = envbuild.resolve(self.ws.folder, environment, self.run_dir / BUILD_LOG)
+            driver_log.write(
+                f"[aml] Environment {environment['name']!r} ready in "
+                f"{time.monotonic() - start:.1f} s\n"
+            )
+        return python
 
     def _start_processes(
         self, definition: dict[str, Any], work: Path, experiment: str
