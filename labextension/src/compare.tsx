@@ -2,9 +2,7 @@
  * Compare runs: their last metric values side by side, and per metric one
  * chart with every run overlaid. Kept live while any of the runs is going.
  */
-import { ReactWidget } from '@jupyterlab/ui-components';
 import { IDisposable } from '@lumino/disposable';
-import { Message } from '@lumino/messaging';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 import * as React from 'react';
@@ -16,6 +14,7 @@ import { IMessage, INTERVAL_MS, MAX_INTERVAL_MS } from './model';
 import { MetricStore } from './runmodel';
 import { MessageBox, useSignal } from './sidebar';
 import { StatusBadge } from './status';
+import { PolledWidget } from './polled';
 
 /** The most runs one comparison shows. */
 export const MAX_COMPARED = 20;
@@ -258,36 +257,19 @@ function CompareView(props: { model: CompareModel; openRun: (id: string) => void
   );
 }
 
-export class ComparePanel extends ReactWidget {
+export class ComparePanel extends PolledWidget<CompareModel> {
   constructor(
     ids: string[],
     private _openRun: (id: string) => void
   ) {
-    super();
+    super(standby => new CompareModel(ids, { standby }));
     this.addClass('aml-ComparePanel');
     this.node.dataset.testid = 'aml-compare-panel';
-    this.model = new CompareModel(ids, {
-      standby: () => !this.isVisible || document.hidden
-    });
     this.node.dataset.runIds = this.model.ids.join(',');
     this.title.label = `Compare ${this.model.runs.length} runs`;
     this.model.start();
   }
 
-  readonly model: CompareModel;
-
-  dispose(): void {
-    if (this.isDisposed) {
-      return;
-    }
-    this.model.dispose();
-    super.dispose();
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this.model.refresh();
-  }
 
   render(): JSX.Element {
     return <CompareView model={this.model} openRun={this._openRun} />;

@@ -2,8 +2,6 @@
  * A run's panel in the main area: header, tags, live log, metric charts,
  * other metrics, files, child runs, Cancel and TensorBoard.
  */
-import { ReactWidget } from '@jupyterlab/ui-components';
-import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import {
@@ -28,6 +26,7 @@ import { IMessage } from './model';
 import { IOtherData, RunModel } from './runmodel';
 import { MessageBox, useSignal } from './sidebar';
 import { StatusBadge, StatusLabel } from './status';
+import { PolledWidget } from './polled';
 
 /** The driver log among a run's files. */
 const DRIVER_LOG = 'user_logs/std_log.txt';
@@ -484,36 +483,19 @@ function RunView(props: { model: RunModel; actions: IRunPanelActions }): JSX.Ele
 }
 
 /** The panel's content (wrapped in a MainAreaWidget by the plugin). */
-export class RunPanel extends ReactWidget {
+export class RunPanel extends PolledWidget<RunModel> {
   constructor(
     readonly runId: string,
     private _actions: IRunPanelActions
   ) {
-    super();
+    super(standby => new RunModel(runId, { standby }));
     this.addClass('aml-RunPanel');
     this.node.dataset.testid = 'aml-run-panel';
     this.node.dataset.runId = runId;
-    this.model = new RunModel(runId, {
-      standby: () => !this.isVisible || document.hidden
-    });
     this.model.changed.connect(this._onChanged, this);
     this.model.start();
   }
 
-  readonly model: RunModel;
-
-  dispose(): void {
-    if (this.isDisposed) {
-      return;
-    }
-    this.model.dispose();
-    super.dispose();
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this.model.refresh();
-  }
 
   render(): JSX.Element {
     return <RunView model={this.model} actions={this._actions} />;

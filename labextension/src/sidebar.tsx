@@ -3,8 +3,6 @@
  *
  * Everything the server sends is rendered as React text nodes.
  */
-import { ReactWidget } from '@jupyterlab/ui-components';
-import { Message } from '@lumino/messaging';
 import { ISignal } from '@lumino/signaling';
 import * as React from 'react';
 
@@ -13,6 +11,7 @@ import { formatDateTime, formatDuration, formatTime, formatValue, runDuration, r
 import { IMessage, RunListModel } from './model';
 import { StatusBadge } from './status';
 import { VirtualList } from './virtuallist';
+import { PolledWidget } from './polled';
 
 /** Pixel height of one run row (the virtual list needs it fixed). */
 export const ROW_HEIGHT = 44;
@@ -338,33 +337,16 @@ function SidebarView(props: ISidebarProps): JSX.Element {
 }
 
 /** The sidebar widget: polls while shown, rests while hidden. */
-export class AmlSidebar extends ReactWidget {
+export class AmlSidebar extends PolledWidget<RunListModel> {
   constructor(options: { openRun: (id: string) => void; compare: (ids: string[]) => void }) {
-    super();
+    super(standby => new RunListModel({ standby }));
     this.addClass('aml-Sidebar');
     this.node.dataset.testid = 'aml-sidebar';
     this._openRun = options.openRun;
     this._compare = options.compare;
-    this.model = new RunListModel({
-      standby: () => !this.isVisible || document.hidden
-    });
     this.model.start();
   }
 
-  readonly model: RunListModel;
-
-  dispose(): void {
-    if (this.isDisposed) {
-      return;
-    }
-    this.model.dispose();
-    super.dispose();
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this.model.refresh();
-  }
 
   render(): JSX.Element {
     return <SidebarView model={this.model} openRun={this._openRun} compare={this._compare} />;
