@@ -304,7 +304,7 @@ def resolve_environment(workspace: Workspace, environment: Any) -> Environment |
 
 def environment_rows(workspace: Workspace) -> list[dict[str, Any]]:
     """Registered environments for people (``%aml_env``, ``aml env list``): latest versions."""
-    from .compute.envbuild import READY, envs_root
+    from .compute.envbuild import is_ready
 
     rows = []
     for name, env in Environment.list(workspace).items():
@@ -323,9 +323,7 @@ def environment_rows(workspace: Workspace) -> list[dict[str, Any]]:
                 or ("" if managed else env.python.interpreter_path),
                 "packages": len(pip_requirements(env._spec())) if managed else None,
                 "hash": env.hash,
-                "built": (envs_root(workspace.folder) / env.hash / READY).exists()
-                if managed
-                else None,
+                "built": is_ready(workspace.folder, env._spec()) if managed else None,
             }
         )
     return rows

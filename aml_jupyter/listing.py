@@ -102,9 +102,6 @@ def run_page(
     Rows keep machine values (epoch seconds, tags, the last value of each scalar metric: from
     the saved summary, or for a live run from its metric files' tails).
     """
-    from .status import RunStatus
-    from .store.metrics import latest_values
-
     filters: dict[str, Any] = {
         "experiment": experiment,
         "status": status,
@@ -124,13 +121,22 @@ def run_page(
     ids = [r["id"] for r in rows]
     summaries = ws.records.metric_summaries(ids)
     tags_by_run = ws.records.tags_of(ids)
-    out = []
-    for r in rows:
-        metrics = summaries.get(r["id"])
-        if metrics is None and r["status"] not in RunStatus.TERMINAL:
-            metrics = latest_values(ws.run_dir(r["id"]) / "metrics")
-        out.append(run_record(r, metrics or {}, tags_by_run.get(r["id"], {})))
+    out = [
+        run_record(r, last_values(ws, r, summaries.get(r["id"])), tags_by_run.get(r["id"], {}))
+        for r in rows
+    ]
     return {"runs": out, "total": total, "offset": offset, "limit": limit}
+
+
+def last_values(ws: Workspace, row: Any, summary: dict[str, Any] | None) -> dict[str, Any]:
+    """The last value of each scalar metric of a run: its saved summary, or for a live run
+    (no summary yet) read from the tails of its metric files."""
+    from .status import RunStatus
+    from .store.metrics import latest_values
+
+    if summary is None and row["status"] not in RunStatus.TERMINAL:
+        return latest_values(ws.run_dir(row["id"]) / "metrics")
+    return summary or {}
 
 
 def run_record(row: Any, metrics: dict[str, Any], tags: dict[str, str | None]) -> dict[str, Any]:

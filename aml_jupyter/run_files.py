@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import AmlError
@@ -24,6 +25,13 @@ USER_LOGS = "user_logs"
 DRIVER_LOG = f"{USER_LOGS}/std_log.txt"
 #: Folders of the working directory that belong to the run.
 TRACKED_FOLDERS = ("outputs", "logs")
+#: TensorBoard event files, by name: ``logs/**/events.out.tfevents.*``.
+EVENTS_MARK = "events.out.tfevents."
+
+
+def has_event_files(names: Iterable[str]) -> bool:
+    """True when some run file is a TensorBoard event file under ``logs/``."""
+    return any(n.startswith("logs/") and EVENTS_MARK in PurePosixPath(n).name for n in names)
 
 
 class RunFiles:

@@ -68,7 +68,7 @@ def check(ws_folder: Path, spec: dict[str, Any]) -> None:
     if spec["python"]["user_managed_dependencies"]:
         interpreter(spec)
         return
-    if (envs_root(ws_folder) / spec["hash"] / READY).exists():
+    if is_ready(ws_folder, spec):
         return
     uv_command()
     base_python(spec)

@@ -18,8 +18,6 @@ from ..status import RunStatus
 LOG_CHUNK_BYTES = 1 << 20
 #: The most runs one page holds.
 MAX_PAGE = 500
-#: TensorBoard event files, by name: ``logs/**/events.out.tfevents.*``.
-EVENTS_MARK = "events.out.tfevents."
 
 
 class ApiError(AmlError):
@@ -161,16 +159,12 @@ class WorkspaceService:
         return Run.get(ws, run_id)
 
     def run(self, run_id: str) -> dict[str, Any]:
-        from ..listing import run_page, run_record
+        from ..listing import last_values, run_page, run_record
 
         run = self._run(run_id)
         ws = run.workspace
         row = run._row()
-        metrics = ws.records.metric_summaries([run.id]).get(run.id)
-        if metrics is None and row["status"] not in RunStatus.TERMINAL:
-            from ..store.metrics import latest_values
-
-            metrics = latest_values(run.folder / "metrics")
+        metrics = last_values(ws, row, ws.records.metric_summaries([run.id]).get(run.id))
         details = run.get_details()
         props = details["properties"]
         git = None
@@ -184,7 +178,7 @@ class WorkspaceService:
         error = details.get("error", {}).get("error")
         children = run_page(ws, parent_id=run.id, limit=MAX_PAGE, descending=False)["runs"]
         return {
-            **run_record(row, metrics or {}, details["tags"]),
+            **run_record(row, metrics, details["tags"]),
             "description": row["description"],
             "arguments": details["runDefinition"].get("arguments", []),
             "properties": props,
@@ -198,7 +192,9 @@ class WorkspaceService:
 
     @staticmethod
     def _has_events(run: Any) -> bool:
-        return any(EVENTS_MARK in info["name"] for info in run.get_file_info())
+        from ..run_files import has_event_files
+
+        return has_event_files(run.get_file_names())
 
     def log(self, run_id: str, offset: int | None, tail: int | None) -> dict[str, Any]:
         from ..run_files import DRIVER_LOG
@@ -252,9 +248,10 @@ class WorkspaceService:
             name = checked_relative_name(name, "file name")
         except AmlError as e:
             raise ApiError(400, str(e), "bad-path") from None
-        if name not in {info["name"] for info in run.get_file_info()}:
-            raise ApiError(404, f"Run {run.id} has no file {name!r}.", "no-file")
-        return run.open_file(name)
+        try:
+            return run.open_file(name)
+        except AmlError as e:  # the name is clean, so the run just has no such file
+            raise ApiError(404, str(e), "no-file") from None
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         run = self._run(run_id)

@@ -15,13 +15,11 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from ..errors import AmlError
+from ..run_files import has_event_files
 from . import render
 
 if TYPE_CHECKING:
     from ..run import Run
-
-#: TensorBoard event files, by name: ``logs/**/events.out.tfevents.*``.
-EVENTS_MARK = "events.out.tfevents."
 
 
 def _red(text: str) -> str:
@@ -36,11 +34,6 @@ def free_path(folder: Path, name: str) -> Path:
         path = folder / f"{Path(name).stem} ({number}){Path(name).suffix}"
         number += 1
     return path
-
-
-def has_event_files(names: list[str]) -> bool:
-    """True when some run file is a TensorBoard event file under ``logs/``."""
-    return any(n.startswith("logs/") and EVENTS_MARK in Path(n).name for n in names)
 
 
 class FilesPanel:
