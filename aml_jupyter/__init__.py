@@ -22,6 +22,8 @@ _EXPORTS = {
     "Run": "run",
     "ScriptRunConfig": "config",
     "ComputeTarget": "compute",
+    "ComputeInstance": "compute.instance",
+    "ComputeCluster": "compute.cluster",
     "Environment": "environment",
     "CondaDependencies": "environment",
     "MpiConfiguration": "distributed",
@@ -33,6 +35,8 @@ _EXPORTS = {
 __all__ = [
     "ActivityFailedException",
     "AmlError",
+    "ComputeCluster",
+    "ComputeInstance",
     "ComputeTarget",
     "CondaDependencies",
     "Environment",
@@ -53,6 +57,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .compute import ComputeTarget
+    from .compute.cluster import ComputeCluster
+    from .compute.instance import ComputeInstance
     from .config import ScriptRunConfig
     from .distributed import MpiConfiguration, PyTorchConfiguration
     from .environment import CondaDependencies, Environment

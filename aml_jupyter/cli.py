@@ -615,6 +615,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME[:VERSION]")
     p.set_defaults(func=cmd_env_show, parser=p)
 
+    # aml compute ... / aml instance serve
+    from .cli_compute import add_commands
+
+    add_commands(groups, common)
+
     # aml kernel ...
     kernel_parser = groups.add_parser("kernel", help="the 'Python 3 (aml)' Jupyter kernel")
     kernel_parser.set_defaults(parser=kernel_parser)

@@ -1,8 +1,14 @@
-"""Compute targets: where a submitted run executes. ``local`` is always there."""
+"""Compute targets: where a submitted run executes.
+
+``local`` is always there. ``ComputeInstance.attach`` adds a workstation running the ``aml``
+agent; ``ComputeCluster.attach`` adds a Ray cluster. ``ComputeTarget(ws, name)`` (or
+``ws.compute_targets[name]``) gives the right kind back, as in v1.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
@@ -13,24 +19,41 @@ if TYPE_CHECKING:
     from ..run import Run
     from ..workspace import Workspace
 
+#: Target names as v1 allows them: a letter, then letters, digits or hyphens.
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,31}$")
+
+
+def _kind_class(kind: str) -> type[ComputeTarget]:
+    if kind == "ComputeInstance":
+        from .instance import ComputeInstance
+
+        return ComputeInstance
+    if kind == "ComputeCluster":
+        from .cluster import ComputeCluster
+
+        return ComputeCluster
+    return ComputeTarget
+
 
 class ComputeTarget:
     """A named place to run: ``ComputeTarget(ws, 'local')`` or ``ws.compute_targets['local']``."""
 
+    def __new__(cls, workspace: Workspace, name: str) -> ComputeTarget:
+        if cls is ComputeTarget:
+            row = _target_row(workspace, name)
+            cls = _kind_class(row["type"])
+        return super().__new__(cls)
+
     def __init__(self, workspace: Workspace, name: str) -> None:
-        rows = {r["name"]: r for r in workspace.records.compute_targets()}
-        if name not in rows:
-            raise AmlError(
-                f"Unknown compute target {name!r}. Known targets: {', '.join(sorted(rows))}."
-            )
+        row = _target_row(workspace, name)
         self.workspace = workspace
         self.name = name
-        self.type: str = rows[name]["type"]
-        self.config: dict[str, Any] = json.loads(rows[name]["config"])
+        self.type: str = row["type"]
+        self.config: dict[str, Any] = json.loads(row["config"])
 
     @classmethod
     def _from_record(cls, workspace: Workspace, row: Any) -> ComputeTarget:
-        return cls(workspace, row["name"])
+        return ComputeTarget(workspace, row["name"])
 
     @staticmethod
     def list(workspace: Workspace) -> list[ComputeTarget]:
@@ -53,8 +76,52 @@ class ComputeTarget:
             f"Compute target {self.name!r} has type {self.type!r}, which this version cannot run."
         )
 
+    def detach(self) -> None:
+        """Forget this target (the machine or cluster itself is left alone). Refused while
+        runs on it are active: they report through it."""
+        from ..status import RunStatus
+
+        if self.type == "local":
+            raise AmlError("The 'local' compute target is always there; it cannot be detached.")
+        records = self.workspace.records
+        active = [
+            r["id"]
+            for r in records.list_runs(status=RunStatus.ACTIVE, limit=1000)
+            if r["target"] == self.name
+        ]
+        if active:
+            raise AmlError(
+                f"Compute target {self.name!r} has {len(active)} active run(s) "
+                f"({', '.join(active[:3])}); wait for them or cancel them, then detach."
+            )
+        records.detach_compute_target(self.name)
+        secret = self.workspace.folder / "compute" / f"{self.name}.token"
+        secret.unlink(missing_ok=True)
+
+    delete = detach
+
     def __repr__(self) -> str:
-        return f"ComputeTarget(name={self.name!r}, type={self.type!r})"
+        return f"{type(self).__name__}(name={self.name!r}, type={self.type!r})"
 
 
-__all__ = ["ComputeTarget"]
+def _target_row(workspace: Workspace, name: str) -> Any:
+    rows = {r["name"]: r for r in workspace.records.compute_targets()}
+    if name not in rows:
+        raise AmlError(
+            f"Unknown compute target {name!r}. Known targets: {', '.join(sorted(rows))}. "
+            "Add one with ComputeInstance.attach / ComputeCluster.attach (or `aml compute attach`)."
+        )
+    return rows[name]
+
+
+def check_target_name(name: Any) -> str:
+    """A new target's name, or a clear error."""
+    if not isinstance(name, str) or not _NAME.match(name) or name == "local":
+        raise AmlError(
+            f"Compute target name {name!r} is not allowed: use 2-32 letters, digits or hyphens, "
+            "starting with a letter (and not 'local')."
+        )
+    return name
+
+
+__all__ = ["ComputeTarget", "check_target_name"]

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..config import ScriptRunConfig
     from ..experiment import Experiment
     from ..run import Run
+    from ..workspace import Workspace
 
 
 def submit_local(
@@ -28,21 +29,15 @@ def submit_local(
     The supervisor process is started first and handed the run id last: its interpreter
     start-up (tens of ms) overlaps the snapshot instead of following it.
     """
-    from ..environment import resolve_environment
-    from ..run import SCRIPT_RUN, Run
+    from ..run import Run
     from . import envbuild
 
     ws = experiment.workspace
-    definition = config.validate()
-    definition["python"] = sys.executable
-    environment = resolve_environment(ws, config.environment)
-    if environment is not None:
-        spec = environment._spec()
-        envbuild.check(ws.folder, spec)  # a wrong Python or interpreter: no run at all
-        definition["environment"] = spec
+    definition = run_definition(ws, config)
+    if definition["environment"] is not None:
+        # A wrong Python or interpreter: no run at all.
+        envbuild.check(ws.folder, definition["environment"])
     supervisor = start_supervisor(ws.folder)
-    handoff = supervisor.stdin
-    assert handoff is not None
     try:
         snapshot = take_snapshot(
             ws,
@@ -51,42 +46,97 @@ def submit_local(
             max_bytes=config.snapshot_max_bytes,
             max_files=config.snapshot_max_files,
         )
-        records = ws.records
-        run_id = records.create_run(
-            experiment.name, SCRIPT_RUN, RunStatus.NOT_STARTED, target=target, definition=definition
-        )
-        try:
-            records.update_run(run_id, snapshot_id=snapshot.id)
-            records.add_properties(
-                run_id, {"ContentSnapshotId": snapshot.id, "azureml.runsource": "experiment"}
-            )
-            if tags:
-                records.set_tags(run_id, tags)
-            records.set_status(run_id, RunStatus.QUEUED)
-            records.claim_owner(run_id, supervisor.pid)
-        except BaseException as exc:
-            records.set_status(
-                run_id,
-                RunStatus.FAILED,
-                error=json.dumps({"code": "SubmitFailed", "message": str(exc)}),
-            )
-            raise
-        handoff.write(f"{run_id}\n".encode())
-    finally:
-        handoff.close()  # without a run id on it, the supervisor exits quietly
+    except BaseException:
+        hand_off(supervisor, None)
+        raise
+    run_id = record_run(ws, experiment.name, definition, snapshot.id, target, tags, supervisor)
     # While the run starts: git state (a few git calls) is not needed by the script.
-    records.add_properties(run_id, git_properties(definition["sourceDirectory"]))
+    ws.records.add_properties(run_id, git_properties(definition["sourceDirectory"]))
     return Run(experiment, run_id)
 
 
-def start_supervisor(ws_folder: Path) -> subprocess.Popen[bytes]:
-    """Start a supervisor in its own session (a kernel restart or Ctrl-C leaves it alone).
+def run_definition(ws: Workspace, config: ScriptRunConfig) -> dict[str, Any]:
+    """What the run record keeps and the supervisor runs: the checked config, this Python,
+    and the environment's whole spec (None: this Python as it is)."""
+    from ..environment import resolve_environment
+
+    definition = config.validate()
+    definition["python"] = sys.executable
+    environment = resolve_environment(ws, config.environment)
+    definition["environment"] = None if environment is None else environment._spec()
+    return definition
+
+
+def record_run(
+    ws: Workspace,
+    experiment: str,
+    definition: dict[str, Any],
+    snapshot_id: str,
+    target: str,
+    tags: dict[str, Any] | None,
+    owner: subprocess.Popen[bytes],
+    run_id: str | None = None,
+) -> str:
+    """Record a Queued run of a stored snapshot and hand it to ``owner`` (a started supervisor
+    or mirror); on any error the run is left Failed with the reason and nothing is started."""
+    from ..run import SCRIPT_RUN
+
+    records = ws.records
+    try:
+        run_id = records.create_run(
+            experiment,
+            SCRIPT_RUN,
+            RunStatus.NOT_STARTED,
+            run_id=run_id,
+            target=target,
+            definition=definition,
+        )
+    except BaseException:
+        hand_off(owner, None)
+        raise
+    try:
+        records.update_run(run_id, snapshot_id=snapshot_id)
+        records.add_properties(
+            run_id, {"ContentSnapshotId": snapshot_id, "azureml.runsource": "experiment"}
+        )
+        if tags:
+            records.set_tags(run_id, tags)
+        records.set_status(run_id, RunStatus.QUEUED)
+        records.claim_owner(run_id, owner.pid)
+    except BaseException as exc:
+        hand_off(owner, None)
+        records.set_status(
+            run_id,
+            RunStatus.FAILED,
+            error=json.dumps({"code": "SubmitFailed", "message": str(exc)}),
+        )
+        raise
+    hand_off(owner, run_id)
+    return run_id
+
+
+def hand_off(owner: subprocess.Popen[bytes], run_id: str | None) -> None:
+    """Give a waiting supervisor (or mirror) its run id; ``None`` tells it to exit quietly."""
+    handoff = owner.stdin
+    assert handoff is not None
+    try:
+        if run_id is not None:
+            handoff.write(f"{run_id}\n".encode())
+    finally:
+        handoff.close()
+
+
+def start_supervisor(
+    ws_folder: Path, module: str = "aml_jupyter.compute.supervisor"
+) -> subprocess.Popen[bytes]:
+    """Start a supervisor (or ``module``: a remote run's mirror) in its own session, so a
+    kernel restart or Ctrl-C leaves it alone.
 
     It waits for a run id on its stdin; closing stdin without one makes it exit.
     """
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "aml_jupyter.compute.supervisor", str(ws_folder)],
+            [sys.executable, "-m", module, str(ws_folder)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -87,7 +87,7 @@ class Records:
         """Insert a run and return its id (``<experiment>_<unix time>_<8 hex>`` as in v1)."""
         experiment_id = self.ensure_experiment(experiment)
         now = time.time()
-        run_id = run_id or f"{experiment}_{int(now)}_{secrets.token_hex(4)}"
+        run_id = run_id or new_run_id(experiment, now)
         started = liveness.process_start_time(owner_pid) if owner_pid else None
         with self.db.transaction() as conn:
             if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
@@ -582,6 +582,23 @@ class Records:
     def compute_targets(self) -> list[sqlite3.Row]:
         """Registered compute targets (always at least ``local``)."""
         return self.db.query("SELECT name, type, config FROM compute_targets ORDER BY name")
+
+    def attach_compute_target(self, name: str, kind: str, config: Mapping[str, Any]) -> None:
+        """Add or replace a compute target (``local`` stays as it is)."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO compute_targets (name, type, config) VALUES (?, ?, ?)",
+            (name, kind, json.dumps(dict(config))),
+        )
+
+    def detach_compute_target(self, name: str) -> bool:
+        """Forget a compute target; True when there was one."""
+        cursor = self.db.execute("DELETE FROM compute_targets WHERE name = ?", (name,))
+        return cursor.rowcount > 0
+
+
+def new_run_id(experiment: str, now: float | None = None) -> str:
+    """A fresh run id: ``<experiment>_<unix time>_<8 hex>`` as in v1."""
+    return f"{experiment}_{int(now if now is not None else time.time())}_{secrets.token_hex(4)}"
 
 
 def heartbeat(run_dir: Path) -> None:

@@ -1,0 +1,203 @@
+"""The mirror of a run that executes elsewhere: ``python -m aml_jupyter.compute.remote WS``.
+
+Started detached at submit (like the local supervisor, so a closed notebook changes nothing),
+it owns the run record and heartbeat here and pulls the remote run into this workspace:
+status, then the run folder's growing files (driver log, metrics, ./logs) into the same
+places a local run writes them, so every reader (``aml run logs -f``, widgets, the sidebar,
+TensorBoard) works unchanged. When the remote run ends, its stored files (./outputs) are
+fetched and the run is finalized exactly as a local one. ``run.cancel()`` reaches us as
+SIGTERM (or a CancelRequested status) and is passed on.
+
+Each kind of target gives a :class:`Remote` (``target._remote(run_id)``); contact lost for
+longer than ``AML_REMOTE_TIMEOUT_SECONDS`` (default 120) ends the run Failed with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import AmlError
+from ..paths import checked_relative_name
+from ..status import RunStatus
+from ..store.records import heartbeat
+from ..workspace import Workspace
+from .finalize import finalize_run
+from .supervisor import _log_to
+
+POLL_S = 0.25
+LOST_AFTER_S = float(os.environ.get("AML_REMOTE_TIMEOUT_SECONDS", "120"))
+#: Statuses a remote run reports that we copy as they are (Finalizing is ours to set).
+_COPIED = {RunStatus.QUEUED, RunStatus.PREPARING, RunStatus.STARTING, RunStatus.RUNNING}
+
+
+class RemoteGone(AmlError):
+    """The remote side no longer has the run (or refuses us): it ends Failed with this."""
+
+
+class RemoteUnreachable(AmlError):
+    """No answer this time; tried again until ``LOST_AFTER_S``."""
+
+
+@dataclass
+class RemoteState:
+    """What the remote side says about the run."""
+
+    status: str
+    error: dict[str, Any] | None = None
+    exit_code: int | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+class Remote(Protocol):
+    """How one kind of target is followed."""
+
+    where: str
+
+    def sync(self, run_dir: Path) -> RemoteState:
+        """Append what the run folder gained to ``run_dir``; the run's state."""
+
+    def cancel(self) -> None:
+        """Ask the remote side to stop the run."""
+
+    def collect(self, ws: Workspace, run_id: str) -> None:
+        """After the end: store the run's remaining files (./outputs) here."""
+
+
+def append_chunk(run_dir: Path, name: str, data: bytes, allowed: tuple[str, ...]) -> None:
+    """Append remote bytes to a mirrored file, refusing names outside ``allowed`` folders."""
+    clean = checked_relative_name(name, "remote file name")
+    if not any(clean.startswith(prefix + "/") for prefix in allowed):
+        raise RemoteGone(f"The remote side sent a file outside the run's folders: {name!r}.")
+    path = run_dir / clean
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as f:
+        f.write(data)
+
+
+def local_sizes(run_dir: Path, folders: tuple[str, ...]) -> dict[str, int]:
+    """``{relative path: size}`` of what has been mirrored so far (offsets to ask from)."""
+    sizes = {}
+    for folder in folders:
+        for dirpath, _, names in os.walk(run_dir / folder):
+            for name in names:
+                path = Path(dirpath) / name
+                sizes[path.relative_to(run_dir).as_posix()] = path.stat().st_size
+    return sizes
+
+
+class Mirror:
+    """Follows one remote run to its end; never raises (a failure ends the run Failed)."""
+
+    def __init__(self, ws: Workspace, run_id: str) -> None:
+        self.ws = ws
+        self.run_id = run_id
+        self.run_dir = ws.run_dir(run_id)
+        self.cancel_requested = threading.Event()
+
+    def run(self) -> None:
+        from . import ComputeTarget
+
+        records = self.ws.records
+        records.claim_owner(self.run_id, os.getpid())
+        heartbeat(self.run_dir)
+        signal.signal(signal.SIGTERM, lambda *_: self.cancel_requested.set())
+        row = records.get_run(self.run_id)
+        try:
+            remote: Remote = ComputeTarget(self.ws, row["target"])._remote(self.run_id)  # type: ignore[attr-defined]
+        except AmlError as exc:
+            self._fail("RemoteLost", f"Cannot follow the run: {exc}")
+            return
+        last_contact, cancel_sent, last_beat = time.monotonic(), False, 0.0
+        while True:
+            now = time.monotonic()
+            if now - last_beat > 1.0:
+                heartbeat(self.run_dir)
+                last_beat = now
+            local = records.get_run(self.run_id)["status"]
+            if local in RunStatus.TERMINAL:
+                return  # ended here (e.g. a cancel before the remote side had started it)
+            wants_cancel = self.cancel_requested.is_set() or local == RunStatus.CANCEL_REQUESTED
+            try:
+                if wants_cancel and not cancel_sent:
+                    remote.cancel()
+                    cancel_sent = True
+                state = remote.sync(self.run_dir)
+            except RemoteGone as exc:
+                self._fail("RemoteLost", str(exc))
+                return
+            except RemoteUnreachable as exc:
+                if time.monotonic() - last_contact > LOST_AFTER_S:
+                    self._fail(
+                        "RemoteLost",
+                        f"Lost contact with {remote.where} for {LOST_AFTER_S:.0f} s ({exc}); "
+                        "the run may still be going there.",
+                    )
+                    return
+                time.sleep(min(2.0, POLL_S * 4))
+                continue
+            last_contact = time.monotonic()
+            if state.status in RunStatus.TERMINAL:
+                self._finish(remote, state)
+                return
+            if state.status in _COPIED and local not in (state.status, RunStatus.CANCEL_REQUESTED):
+                records.set_status(self.run_id, state.status)
+            time.sleep(POLL_S)
+
+    def _finish(self, remote: Remote, state: RemoteState) -> None:
+        records = self.ws.records
+        if state.tags:
+            records.set_tags(self.run_id, state.tags)
+        if state.properties:
+            records.add_properties(self.run_id, state.properties)
+        try:
+            remote.collect(self.ws, self.run_id)
+        except AmlError as exc:
+            error = {
+                "code": "RemoteLost",
+                "message": f"The run's files could not be fetched: {exc}",
+            }
+            finalize_run(self.ws, self.run_id, RunStatus.FAILED, error=error)
+            return
+        finalize_run(
+            self.ws, self.run_id, state.status, error=state.error, exit_code=state.exit_code
+        )
+
+    def _fail(self, code: str, message: str) -> None:
+        finalize_run(
+            self.ws, self.run_id, RunStatus.FAILED, error={"code": code, "message": message}
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``remote WORKSPACE [RUN_ID]``; without RUN_ID it is read from stdin (an
+    empty stdin means the submit failed: leave quietly)."""
+    args = argv if argv is not None else sys.argv[1:]
+    run_id = args[1] if len(args) > 1 else sys.stdin.readline().strip()
+    if not run_id:
+        return 0
+    ws = Workspace(args[0])
+    _log_to(ws.run_dir(run_id) / "system_logs" / "mirror.log")
+    mirror = Mirror(ws, run_id)
+    try:
+        mirror.run()
+    except Exception as exc:  # last resort: never leave the run looking alive
+        traceback.print_exc()
+        mirror._fail("MirrorError", f"Following the remote run failed: {exc}")
+    return 0
+
+
+if __name__ == "__main__":
+    # Run the module under its real name: the targets raise *its* RemoteGone/RemoteUnreachable,
+    # which this __main__ copy's classes would not catch.
+    from aml_jupyter.compute import remote
+
+    sys.exit(remote.main())
