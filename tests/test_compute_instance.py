@@ -190,11 +190,7 @@ def test_bad_requests_are_refused_and_change_nothing(
     client = box.client()
     with pytest.raises(AmlError, match="do not match"):
         client._call("PUT", "/blobs/" + "a" * 64, data=b"not those bytes", length=15)
-    assert (
-        not list(agent.workspace.blobs.root.glob("**/a*"))
-        if agent.workspace.blobs.root.exists()
-        else True
-    )
+    assert "a" * 64 not in agent.workspace.blobs
     with pytest.raises(AmlError, match="snapshot_id"):
         client._json(
             "POST",
@@ -311,7 +307,7 @@ def test_unreachable_or_wrong_agents_give_clear_errors_and_no_run(
     ComputeInstance.attach(ws, "box", agent.address, agent.token)
     agent.stop()
     write(project, "train.py", TRAIN)
-    with pytest.raises(AmlError, match="Cannot submit to 'box'.*does not answer"):
+    with pytest.raises(AmlError, match=r"Cannot submit to 'box'.*does not answer"):
         exp.submit(ScriptRunConfig(project, "train.py", compute_target="box"))
     assert ws.records.list_runs() == []
     assert ComputeTarget(ws, "box").get_status() == "Unreachable"

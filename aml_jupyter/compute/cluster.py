@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,9 @@ def _client(address: str) -> Any:
         raise AmlError(
             "The cluster target needs Ray: pip install 'aml-jupyter[cluster]' (or 'ray[default]')."
         ) from None
+    # Ray announces each package upload at INFO level: noise under a notebook cell.
+    for name in ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return JobSubmissionClient(address)
     except Exception as exc:  # Ray raises ConnectionError, ValueError, RuntimeError...
@@ -84,6 +88,7 @@ class _RayRemote:
         self._files: list[list[Any]] = []
         self._end: dict[str, Any] | None = None
         self._status = RunStatus.QUEUED
+        self._stop_sent = False
 
     def _connect(self) -> Any:
         if self._client is None:
@@ -122,6 +127,12 @@ class _RayRemote:
             message = info.message or f"The Ray job ended {info.status} before the run finished."
             return RemoteState(RunStatus.FAILED, {"code": "ClusterJobFailed", "message": message})
         if info.status == JobStatus.PENDING:
+            if self._stop_sent:
+                # Ray holds a stop for a job that never got resources until it gets them; none
+                # of it runs, so the run ends here (the job stops the moment it would start).
+                note = "[aml] Canceled while the Ray job waited for resources; it never started.\n"
+                append_chunk(run_dir, DRIVER_LOG, note.encode(), ("user_logs",))
+                return RemoteState(RunStatus.CANCELED)
             return RemoteState(RunStatus.QUEUED)  # waiting for resources or its runtime_env
         return RemoteState(self._status)
 
@@ -162,6 +173,7 @@ class _RayRemote:
             self._end = json.loads(payload)
 
     def cancel(self) -> None:
+        self._stop_sent = True
         try:
             self._connect().stop_job(self.job_id)
         except RemoteUnreachable:

@@ -276,6 +276,8 @@ class Supervisor:
                 break
         for rank, proc in enumerate(procs):
             codes[rank] = proc.wait()
+        if outcome is None and self.cancel_requested.is_set():
+            outcome = "canceled"  # the stop reached the script too (Ray signals the whole tree)
         try:
             os.killpg(pgid, signal.SIGKILL)  # nothing the script started outlives its run
         except (ProcessLookupError, PermissionError):
