@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 PORT ?= 8888
 
-.PHONY: setup lab test lint bench demo clean browser labextension
+.PHONY: setup lab test lint bench demo clean browser labextension torch
 
 # The JupyterLab sidebar (TypeScript in labextension/) is built from source with node into
 # aml_jupyter/labextension/, which the install below copies to .venv/share/jupyter/labextensions/.
@@ -33,7 +33,7 @@ labextension: $(BIN)/jlpm  ## build the JupyterLab sidebar from source (needs no
 
 setup: $(STAMP)  ## create .venv and install everything
 
-lab: $(STAMP)  ## JupyterLab on demo-notebooks/, magics preloaded (kernel "Python 3 (aml)")
+lab: torch  ## JupyterLab on demo-notebooks/, magics preloaded (kernel "Python 3 (aml)")
 	cd demo-notebooks && ../$(BIN)/jupyter lab --no-browser --port=$(PORT) $(ROOT_FLAG) \
 		--MappingKernelManager.default_kernel_name=aml
 
@@ -42,16 +42,21 @@ lint: $(STAMP)  ## ruff (lint + format) and mypy
 	$(BIN)/ruff format --check aml_jupyter tests benchmarks demo-notebooks/run_demos.py
 	$(BIN)/mypy
 
+# The torch.distributed all-reduce tests and demo need torch; pip (not uv) takes the CPU build
+# this machine keeps on disk (elsewhere pip downloads it from PyPI).
+torch: $(STAMP)
+	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0
+
 # The UI tests drive Debian's chromium with Playwright; as root (CI) it is installed here.
 browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || \
 		echo "chromium is missing: the UI tests will be skipped (sudo apt-get install chromium)"
 
-test: lint browser  ## every check, then every test (UI tests in a real browser included)
+test: lint browser torch  ## every check, then every test (UI tests in a real browser included)
 	$(BIN)/pytest
 
-demo: $(STAMP)  ## run every demo notebook headless; a table of the runs each made
+demo: torch  ## run every demo notebook headless; a table of the runs each made
 	$(BIN)/python demo-notebooks/run_demos.py
 
 bench: $(STAMP)  ## benchmarks next to MLflow (installs the bench extra)

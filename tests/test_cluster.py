@@ -244,3 +244,22 @@ def test_bad_input_gives_clear_errors_and_no_run(
     with pytest.raises(AmlError, match=r"\.amlignore"):
         exp.submit(ScriptRunConfig(project, "train.py", compute_target="ray"))
     assert ws.records.list_runs() == []
+
+
+def test_torch_all_reduce_on_ray(
+    exp: Experiment, project: Path, ray_target: ComputeCluster
+) -> None:
+    pytest.importorskip("torch", reason="torch is installed by `make test`")
+    from tests.test_distributed import ALLREDUCE
+
+    shutil.copy(ALLREDUCE, project / "allreduce.py")
+    two = PyTorchConfiguration(process_count=2)
+    config = ScriptRunConfig(
+        project, "allreduce.py", compute_target="ray", distributed_job_config=two
+    )
+    run = exp.submit(config)
+    assert run.wait_for_completion()["status"] == RunStatus.COMPLETED
+    assert run.get_metrics() == {"allreduce_sum": 3.0}
+    assert "rank 0 of 2" in run.read_log()
+    rank1 = (run.folder / "user_logs" / "std_log_process_1.txt").read_text()
+    assert "rank 1 of 2" in rank1 and "sum = 3" in rank1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +26,7 @@ from aml_jupyter import (
     ComputeInstance,
     ComputeTarget,
     Experiment,
+    PyTorchConfiguration,
     RunStatus,
     ScriptRunConfig,
     Workspace,
@@ -387,3 +389,21 @@ def test_cli_attach_list_detach(
     assert set(Workspace(folder).compute_targets) == {"local"}
     assert not (ws.folder / "compute" / "box.token").exists()
     assert aml(["compute", "detach", "local", "-w", folder]) == 2
+
+
+def test_torch_all_reduce_on_the_instance(
+    exp: Experiment, project: Path, box: ComputeInstance
+) -> None:
+    pytest.importorskip("torch", reason="torch is installed by `make test`")
+    from tests.test_distributed import ALLREDUCE
+
+    shutil.copy(ALLREDUCE, project / "allreduce.py")
+    two = PyTorchConfiguration(process_count=2)
+    config = ScriptRunConfig(
+        project, "allreduce.py", compute_target="box", distributed_job_config=two
+    )
+    run = exp.submit(config)
+    assert run.wait_for_completion()["status"] == RunStatus.COMPLETED
+    assert run.get_metrics() == {"allreduce_sum": 3.0}
+    rank1 = (run.folder / "user_logs" / "std_log_process_1.txt").read_text()
+    assert "rank 1 of 2" in rank1 and "sum = 3" in rank1  # each rank's log came back apart

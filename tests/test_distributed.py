@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ from aml_jupyter import (
 )
 from aml_jupyter.submit import distributed_config
 from tests.conftest import write
+
+#: The demo's torch.distributed all-reduce (gloo, CPU).
+ALLREDUCE = Path(__file__).resolve().parent.parent / "demo-notebooks" / "allreduce" / "allreduce.py"
 
 SHOW_ENV = """
     import json, os
@@ -126,3 +130,19 @@ def test_front_end_options_map_to_configs() -> None:
     assert (torch.process_count, torch.node_count, torch.communication_backend) == (6, 2, "nccl")
     mpi = distributed_config(None, 4, "mpi")
     assert isinstance(mpi, MpiConfiguration) and mpi.process_count_per_node == 4
+
+
+def test_torch_all_reduce_with_two_processes(exp: Experiment, project: Path) -> None:
+    pytest.importorskip(
+        "torch", reason="torch is installed by `make test` (pip install torch==2.13.0)"
+    )
+    shutil.copy(ALLREDUCE, project / "allreduce.py")
+    config = ScriptRunConfig(
+        project, "allreduce.py", distributed_job_config=PyTorchConfiguration(process_count=2)
+    )
+    run = exp.submit(config)
+    assert run.wait_for_completion()["status"] == RunStatus.COMPLETED
+    assert run.get_metrics() == {"allreduce_sum": 3.0}
+    assert "rank 0 of 2" in run.read_log() and "sum = 3 (expected 3)" in run.read_log()
+    rank1 = (run.folder / "user_logs" / "std_log_process_1.txt").read_text()
+    assert "rank 1 of 2" in rank1 and "sum = 3" in rank1
