@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["log", "submit", "listing", "api", "snapshot", "widget", "sidebar", "env"]
+ORDER = ["log", "submit", "listing", "api", "snapshot", "widget", "sidebar", "env", "targets"]
 
 
 def main(argv: list[str]) -> int:

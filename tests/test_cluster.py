@@ -1,20 +1,16 @@
 """The cluster target against a real one-machine Ray head (``ray start --head``, ~0.5 GB).
 
-The head is started once for the module on free ports in a temp folder, and stopped at the
-end by PID: every process it started carries a marker in its environment, so only ours are
-stopped (``ray stop`` would stop any other Ray on the machine too).
+The head (:class:`LocalRayHead`) is started once for the module on free ports and stopped at
+the end by PID.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +28,7 @@ from aml_jupyter import (
     Workspace,
 )
 from aml_jupyter.compute import cluster as cluster_module
+from aml_jupyter.compute.ray_local import LocalRayHead
 from tests.conftest import wait_status, write
 
 pytest.importorskip("ray.job_submission", reason="the cluster target needs ray[default]")
@@ -69,53 +66,16 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def _marked_pids(marker: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker.encode() in (entry / "environ").read_bytes():
-                    pids.append(int(entry.name))
-            except OSError:
-                pass
-    return pids
-
-
 @pytest.fixture(scope="module")
-def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    ray = shutil.which("ray", path=os.path.dirname(sys.executable))
-    if ray is None:
+def ray_address() -> Iterator[str]:
+    if shutil.which("ray", path=os.path.dirname(sys.executable)) is None:
         pytest.skip("the `ray` command is missing: pip install 'ray[default]'")
-    # Ray's socket paths must stay short: a short temp folder of our own.
-    temp = Path(f"/tmp/aml-ray-{uuid.uuid4().hex[:8]}")
-    marker = f"AML_TEST_RAY_HEAD={uuid.uuid4().hex}"
-    gcs, dashboard, agent, agent_grpc, metrics, runtime_env, client = _free_ports(7)
-    env = {**os.environ, marker.split("=")[0]: marker.split("=")[1], "RAY_USAGE_STATS_ENABLED": "0"}
-    start = [
-        ray, "start", "--head", "--num-cpus", "3", "--port", str(gcs),
-        "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
-        "--dashboard-agent-listen-port", str(agent), "--dashboard-agent-grpc-port", str(agent_grpc),
-        "--metrics-export-port", str(metrics), "--runtime-env-agent-port", str(runtime_env),
-        "--ray-client-server-port", str(client), "--temp-dir", str(temp), "--include-dashboard", "true",
-        "--disable-usage-stats",
-    ]  # fmt: skip
-    done = subprocess.run(start, env=env, capture_output=True, text=True, timeout=300)
+    head = LocalRayHead(num_cpus=3)
     try:
-        assert done.returncode == 0, done.stdout + done.stderr
-        yield f"http://127.0.0.1:{dashboard}"
+        yield head.start()
     finally:
-        pids = _marked_pids(marker)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 10
-        while _marked_pids(marker) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        for pid in _marked_pids(marker):
-            os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(temp, ignore_errors=True)
+        head.stop()
+        assert head.pids() == []
 
 
 def _job_end(client: Any, job_id: str) -> str:

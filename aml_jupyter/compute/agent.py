@@ -15,6 +15,7 @@ the reason by the agent's own liveness check.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -25,6 +26,7 @@ import secrets
 import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,8 @@ API = "/api/v1"
 MIRRORED_FOLDERS = ("user_logs", "system_logs", "metrics", "work/logs")
 #: Most bytes one sync answer carries; the submitter asks again at once when there is more.
 SYNC_CHUNK_BYTES = 4 * 1024 * 1024
+#: How often a long-polling sync looks for changes.
+LONG_POLL_STEP_S = 0.02
 MAX_BLOB_BYTES = 2 * 1024**3
 #: Any other body (JSON); only blob uploads, once authenticated, may be larger.
 MAX_JSON_BYTES = 16 * 1024 * 1024
@@ -248,27 +252,45 @@ def _local_definition(definition: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Sync(_Base):
-    """POST ``{"offsets": {path: bytes already held}}``: the run's state and what its mirrored
-    files gained since; once the run has ended, its stored files (name, sha256, size) too."""
+    """POST ``{"offsets": {path: bytes already held}, "status": last seen, "wait": s}``: the
+    run's state and what its mirrored files gained since; once the run has ended, its stored
+    files (name, sha256, size) too. With ``wait`` the answer comes as soon as something changed
+    (status, or a file grew), at the latest after ``wait`` seconds (at most 10): a long poll, so
+    the submitter sees changes at once without asking many times a second."""
 
-    def post(self, run_id: str) -> None:
-        row = self.run_row(run_id)
-        offsets = self.body_json().get("offsets", {})
+    async def post(self, run_id: str) -> None:
+        body = self.body_json()
+        offsets, seen, wait = body.get("offsets", {}), body.get("status"), body.get("wait", 0)
         if not isinstance(offsets, dict) or not all(
             isinstance(v, int) and v >= 0 for v in offsets.values()
         ):
             raise _ApiError(400, "offsets must map file paths to byte counts.")
+        if not isinstance(wait, (int, float)) or not 0 <= wait <= 10:
+            raise _ApiError(400, "wait must be a number of seconds from 0 to 10.")
+        run_dir = self.ws.run_dir(run_id)
+        deadline = time.monotonic() + wait
+        while True:
+            row = self.run_row(run_id)
+            grown = [
+                (name, size) for name, size in _folder_files(run_dir) if size > offsets.get(name, 0)
+            ]
+            if grown or row["status"] != seen or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(LONG_POLL_STEP_S)
+        self.finish(self._answer(run_id, row, grown, offsets))
+
+    def _answer(
+        self, run_id: str, row: Any, grown: list[tuple[str, int]], offsets: dict[str, int]
+    ) -> dict[str, Any]:
         records = self.ws.records
         run_dir = self.ws.run_dir(run_id)
         chunks: dict[str, str] = {}
         budget, more = SYNC_CHUNK_BYTES, False
-        for name, size in _folder_files(run_dir):
-            held = offsets.get(name, 0)
-            if size <= held:
-                continue
+        for name, size in grown:
             if budget <= 0:
                 more = True
                 break
+            held = offsets.get(name, 0)
             with open(run_dir / name, "rb") as f:
                 f.seek(held)
                 data = f.read(min(size - held, budget))
@@ -276,18 +298,16 @@ class _Sync(_Base):
             more = more or held + len(data) < size
             chunks[name] = base64.b64encode(data).decode()
         ended = row["status"] in RunStatus.TERMINAL
-        self.finish(
-            {
-                "status": row["status"],
-                "error": json.loads(row["error"]) if row["error"] else None,
-                "exit_code": row["exit_code"],
-                "tags": records.get_tags(run_id),
-                "properties": records.get_properties(run_id),
-                "chunks": chunks,
-                "more": more,
-                "files": [list(f) for f in records.list_files(run_id)] if ended else None,
-            }
-        )
+        return {
+            "status": row["status"],
+            "error": json.loads(row["error"]) if row["error"] else None,
+            "exit_code": row["exit_code"],
+            "tags": records.get_tags(run_id),
+            "properties": records.get_properties(run_id),
+            "chunks": chunks,
+            "more": more,
+            "files": [list(f) for f in records.list_files(run_id)] if ended else None,
+        }
 
 
 def _folder_files(run_dir: Path) -> list[tuple[str, int]]:

@@ -26,7 +26,7 @@ from ..errors import AmlError
 from ..run_files import DRIVER_LOG
 from ..status import RunStatus
 from . import ComputeTarget, check_target_name
-from .remote import RemoteGone, RemoteState, RemoteUnreachable, append_chunk
+from .remote import POLL_S, RemoteGone, RemoteState, RemoteUnreachable, append_chunk
 
 if TYPE_CHECKING:
     from ..config import ScriptRunConfig
@@ -82,6 +82,7 @@ class _RayRemote:
         self.prefix = f"@@aml:{nonce}:"
         self._entrypoint_line = f"Running entrypoint for job {job_id}:"
         self.where = f"Ray cluster {target!r} ({address})"
+        self.pause = POLL_S
         self._client: Any = None
         self._consumed = 0
         self._partial = ""

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 KIND = "ComputeInstance"
 #: The run folder parts the agent sends while a run goes (agent.MIRRORED_FOLDERS).
 _MIRRORED = ("user_logs", "system_logs", "metrics", "work/logs")
+#: Longest wait of one sync: the agent answers sooner when anything changed.
+LONG_POLL_S = 1.0
 
 
 class AgentClient:
@@ -122,9 +124,13 @@ class AgentClient:
         }
         self._json("POST", "/runs", body)
 
-    def sync(self, run_id: str, offsets: dict[str, int]) -> dict[str, Any]:
-        """The run's state and the bytes its mirrored files gained past ``offsets``."""
-        return dict(self._json("POST", f"/runs/{run_id}/sync", {"offsets": offsets}))
+    def sync(
+        self, run_id: str, offsets: dict[str, int], seen: str | None = None, wait: float = 0
+    ) -> dict[str, Any]:
+        """The run's state and the bytes its mirrored files gained past ``offsets``; with
+        ``wait``, the agent answers once something differs from that and ``seen`` status."""
+        body = {"offsets": offsets, "status": seen, "wait": wait}
+        return dict(self._json("POST", f"/runs/{run_id}/sync", body))
 
     def cancel(self, run_id: str) -> None:
         """Ask the agent to cancel the run."""
@@ -161,15 +167,22 @@ class _AgentRemote:
         self.client = client
         self.run_id = run_id
         self.where = f"compute instance {target!r} ({client.address})"
+        self.pause = 0.0  # sync long-polls
         self._files: list[list[Any]] = []
+        self._seen: str | None = None
 
     def sync(self, run_dir: Path) -> RemoteState:
+        wait = LONG_POLL_S  # the agent answers at once when anything changed
         while True:
-            answer = self.client.sync(self.run_id, local_sizes(run_dir, _MIRRORED))
+            answer = self.client.sync(
+                self.run_id, local_sizes(run_dir, _MIRRORED), self._seen, wait
+            )
             for name, data in answer["chunks"].items():
                 append_chunk(run_dir, name, base64.b64decode(data), _MIRRORED)
+            self._seen = answer["status"]
             if not answer["more"]:
                 break
+            wait = 0
         self._files = answer.get("files") or []
         return RemoteState(
             status=answer["status"],

@@ -61,6 +61,8 @@ class Remote(Protocol):
     """How one kind of target is followed."""
 
     where: str
+    #: Seconds to wait between syncs (0 when ``sync`` itself waits for news: a long poll).
+    pause: float
 
     def sync(self, run_dir: Path) -> RemoteState:
         """Append what the run folder gained to ``run_dir``; the run's state."""
@@ -150,7 +152,7 @@ class Mirror:
                 return
             if state.status in _COPIED and local not in (state.status, RunStatus.CANCEL_REQUESTED):
                 records.set_status(self.run_id, state.status)
-            time.sleep(POLL_S)
+            time.sleep(remote.pause)
 
     def _finish(self, remote: Remote, state: RemoteState) -> None:
         records = self.ws.records
