@@ -66,16 +66,21 @@ class LocalRayHead:
         return self.address
 
     def pids(self) -> list[int]:
-        """The processes this head started (found by their environment marker)."""
+        """The processes this head started: found by their environment marker, or (Ray's
+        agents get an environment of their own) by a file open in this head's temp folder."""
         marker = "=".join(self._marker).encode()
+        temp = str(self.temp) + "/"
         found = []
         for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if marker in (entry / "environ").read_bytes():
-                        found.append(int(entry.name))
-                except OSError:
-                    pass
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if marker in (entry / "environ").read_bytes() or any(
+                    os.readlink(fd).startswith(temp) for fd in (entry / "fd").iterdir()
+                ):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
         return found
 
     def stop(self) -> None:
