@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from aml_jupyter import RunStatus, Workspace
 from tests.notebooks import DEMOS, execute, outputs_text
@@ -174,3 +176,36 @@ def test_environments(aml_kernel: str, tmp_path: Path) -> None:
     assert "six 1.16.0 | pandas hidden: True" in text
     assert "hello from the environment" in text
     assert "six-only" in text  # the %aml_env table
+
+
+def test_compute_targets(aml_kernel: str, tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="torch is installed by `make test`")
+    pytest.importorskip("ray.job_submission", reason="ray[default] is a dev dependency")
+    shutil.copy(DEMOS / "06-compute-targets.ipynb", tmp_path)
+    shutil.copytree(DEMOS / "allreduce", tmp_path / "allreduce")
+    try:
+        nb = execute(
+            nbformat.read(tmp_path / "06-compute-targets.ipynb", as_version=4),
+            tmp_path,
+            aml_kernel,
+        )
+    finally:
+        _stop_processes_in(tmp_path)  # the notebook stops them; this is for a failed cell
+    text = outputs_text(nb)
+    for target in ("local", "workstation", "ray"):
+        assert f"{target}: Completed, sum = 3" in text
+    runs = list(Workspace(tmp_path).experiments["allreduce"].get_runs())
+    assert sorted(r.get_details()["target"] for r in runs) == ["local", "ray", "workstation"]
+    assert all(r.get_metrics() == {"allreduce_sum": 3.0} for r in runs)
+    assert "stopped the Ray head and the agent" in text
+
+
+def _stop_processes_in(folder: Path) -> None:
+    """Kill any process still working in ``folder`` (an agent or Ray head a failed cell left)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if os.readlink(entry / "cwd").startswith(str(folder)):
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except OSError:
+                pass

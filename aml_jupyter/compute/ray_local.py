@@ -49,6 +49,8 @@ class LocalRayHead:
             raise AmlError("The `ray` command is missing: pip install 'aml-jupyter[cluster]'.")
         gcs, dashboard, agent, agent_grpc, metrics, runtime_env, client = _free_ports(7)
         env = {**os.environ, self._marker[0]: self._marker[1], "RAY_USAGE_STATS_ENABLED": "0"}
+        # A job's entrypoint runs `python` from the PATH: this Python, with its packages.
+        env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
         command = [
             ray, "start", "--head", "--num-cpus", str(self.num_cpus), "--port", str(gcs),
             "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
