@@ -167,7 +167,10 @@ def test_two_processes_on_ray_get_their_ranks(
         "ranks.py",
         """
         import os
+        from azureml.core import Run
         print("rank", os.environ["RANK"], "of", os.environ["WORLD_SIZE"], flush=True)
+        print("workspace", os.environ["AML_WORKSPACE"], flush=True)
+        Run.get_context().log("rank_seen", int(os.environ["RANK"]))
         """,
     )
     config = ScriptRunConfig(
@@ -180,7 +183,33 @@ def test_two_processes_on_ray_get_their_ranks(
     assert run.wait_for_completion()["status"] == RunStatus.COMPLETED
     assert "rank 0 of 2" in run.read_log()
     assert "user_logs/std_log_process_1.txt" in run.get_file_names()
-    assert "rank 1 of 2" in (run.folder / "user_logs" / "std_log_process_1.txt").read_text()
+    rank1 = (run.folder / "user_logs" / "std_log_process_1.txt").read_text()
+    # Each rank ran in a Ray actor in its own placement-group bundle, with its own scratch
+    # workspace; both ranks' metrics came back.
+    assert "rank 1 of 2" in rank1 and "aml-rank1-" in rank1 and "aml-rank0-" in run.read_log()
+    assert sorted(run.get_metrics()["rank_seen"]) == [0, 1]
+
+
+def test_one_failing_rank_on_ray_stops_the_others(
+    exp: Experiment, project: Path, ray_target: ComputeCluster
+) -> None:
+    write(
+        project,
+        "fail.py",
+        """
+        import os, time
+        if os.environ["RANK"] == "1":
+            raise RuntimeError("rank 1 broke")
+        time.sleep(120)
+        """,
+    )
+    two = PyTorchConfiguration(process_count=2)
+    config = ScriptRunConfig(project, "fail.py", compute_target="ray", distributed_job_config=two)
+    started = time.monotonic()
+    run = exp.submit(config)
+    assert run.wait_for_completion(raise_on_error=False)["status"] == RunStatus.FAILED
+    assert time.monotonic() - started < 90  # rank 0 did not sleep its 120 s
+    assert "Process 1 of 2" in run.get_details()["error"]["error"]["message"]
 
 
 def test_bad_input_gives_clear_errors_and_no_run(

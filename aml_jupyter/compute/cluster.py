@@ -38,6 +38,8 @@ KIND = "ComputeCluster"
 #: Ray refuses a job package (working_dir) over 500 MiB; we say so first, with our advice.
 RAY_PACKAGE_LIMIT = 500 * 1024 * 1024
 _STREAMED = ("user_logs", "metrics", "work/logs")
+#: What the job's driver asks for when the processes have bundles of their own.
+DRIVER_CPUS = 0.1
 _STAGING = "system_logs/.incoming"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -290,6 +292,8 @@ class ComputeCluster(ComputeTarget):
             package.with_suffix(".tmp").rename(package)
         run_id = new_run_id(experiment.name)
         nonce = secrets.token_hex(8)
+        cpus = self.config.get("cpus_per_process", 1)
+        gpus = self.config.get("gpus_per_process", 0)
         definition["cluster"] = {"job": run_id, "nonce": nonce}
         spec = {
             "id": run_id,
@@ -297,11 +301,8 @@ class ComputeCluster(ComputeTarget):
             "nonce": nonce,
             "definition": definition,
             "tags": tags or {},
+            "resources": {"cpus": cpus, "gpus": gpus},
         }
-        processes = 1
-        if definition.get("distributed"):
-            dist = definition["distributed"]
-            processes = int(dist["nodeCount"]) * int(dist["processCountPerNode"])
         mirror = start_supervisor(ws.folder, module="aml_jupyter.compute.remote")
         try:
             client.submit_job(
@@ -309,8 +310,10 @@ class ComputeCluster(ComputeTarget):
                 submission_id=run_id,
                 runtime_env=self._runtime_env(package, definition.get("environment")),
                 metadata={"aml_run_id": run_id, "aml_experiment": experiment.name},
-                entrypoint_num_cpus=self.config.get("cpus_per_process", 1) * processes,
-                entrypoint_num_gpus=self.config.get("gpus_per_process", 0) * processes,
+                # One process: the driver runs it and asks for its share. Several: each has
+                # its own placement-group bundle, the driver only a sliver of a CPU.
+                entrypoint_num_cpus=DRIVER_CPUS if definition.get("distributed") else cpus,
+                entrypoint_num_gpus=0 if definition.get("distributed") else gpus,
             )
         except BaseException as exc:
             hand_off(mirror, None)

@@ -159,6 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     pumping = threading.Thread(target=pump_until_done, daemon=True)
     pumping.start()
     supervisor = Supervisor(ws, run_id)
+    if definition.get("distributed"):
+        import ray
+
+        from .ray_ranks import RaySupervisor, reserve_bundles
+
+        # The ranks' own output reaches us through the run folder, not Ray's log forwarding.
+        ray.init(log_to_driver=False)
+        cpus, gpus = spec["resources"]["cpus"], spec["resources"]["gpus"]
+        group = reserve_bundles(run_id, definition["distributed"], cpus, gpus)  # Queued meanwhile
+        supervisor = RaySupervisor(ws, run_id, group, cpus, gpus)
     try:
         supervisor.run()  # main thread: Ray's stop (SIGTERM) becomes a cancel
     finally:

@@ -128,15 +128,22 @@ class Supervisor:
             except Exception:  # a busy database must not stop the heartbeat
                 traceback.print_exc()
 
-    def _stop(self, pgid: int, exited: threading.Event) -> None:
-        """SIGTERM the script's process group, then SIGKILL it after the grace period."""
+    def _signal_all(self, procs: list[Any], sig: int) -> None:
+        """Signal every process of the run: they share the first one's process group."""
+        os.killpg(procs[0].pid, sig)
+
+    def _stop(self, procs: list[Any], exited: threading.Event) -> None:
+        """SIGTERM the script's processes, then SIGKILL them after the grace period."""
         for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, 10.0)):
             try:
-                os.killpg(pgid, sig)
+                self._signal_all(procs, sig)
             except ProcessLookupError:
                 return
             if exited.wait(wait):
                 return
+
+    def _collect(self) -> None:
+        """After the processes ended, before the run is finalized (Ray ranks fetch files)."""
 
     def run(self) -> None:
         """Prepare, start, watch and finalize; never raises (a failure ends the run Failed)."""
@@ -172,7 +179,8 @@ class Supervisor:
                 finalize_run(self.ws, self.run_id, RunStatus.CANCELED)
                 return
             procs = self._start_processes(definition, work, row["experiment"])
-            records.update_run(self.run_id, child_pid=procs[0].pid)
+            if procs[0].pid:  # a local process group (not a Ray actor)
+                records.update_run(self.run_id, child_pid=procs[0].pid)
             records.set_status(self.run_id, RunStatus.RUNNING)
         except Exception as exc:
             traceback.print_exc()
@@ -263,7 +271,6 @@ class Supervisor:
 
         for rank, proc in enumerate(procs):
             threading.Thread(target=wait_for, args=(rank, proc), daemon=True).start()
-        pgid = procs[0].pid
         while not all_done.wait(0.1):
             if self.cancel_requested.is_set():
                 outcome = "canceled"
@@ -272,16 +279,17 @@ class Supervisor:
             elif one_failed.is_set():
                 outcome = "failed"  # a rank died: the others would wait for it forever
             if outcome:
-                self._stop(pgid, all_done)
+                self._stop(procs, all_done)
                 break
         for rank, proc in enumerate(procs):
             codes[rank] = proc.wait()
         if outcome is None and self.cancel_requested.is_set():
             outcome = "canceled"  # the stop reached the script too (Ray signals the whole tree)
         try:
-            os.killpg(pgid, signal.SIGKILL)  # nothing the script started outlives its run
+            self._signal_all(procs, signal.SIGKILL)  # nothing the script started outlives its run
         except (ProcessLookupError, PermissionError):
             pass
+        self._collect()
         # The first rank that failed on its own (not one we stopped) explains the failure.
         failed = [r for r in sorted(codes) if codes[r] > 0] or [
             r for r in sorted(codes) if codes[r]
