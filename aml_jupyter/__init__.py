@@ -19,6 +19,7 @@ _EXPORTS = {
     "RunStatus": "status",
     "Workspace": "workspace",
     "Experiment": "experiment",
+    "Model": "model",
     "Run": "run",
     "ScriptRunConfig": "config",
     "ComputeTarget": "compute",
@@ -41,6 +42,7 @@ __all__ = [
     "CondaDependencies",
     "Environment",
     "Experiment",
+    "Model",
     "MpiConfiguration",
     "PyTorchConfiguration",
     "Run",
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
     from .environment import CondaDependencies, Environment
     from .errors import ActivityFailedException, AmlError, UserErrorException
     from .experiment import Experiment
+    from .model import Model
     from .run import Run
     from .status import RunStatus
     from .tensorboard import Tensorboard
@@ -87,8 +90,10 @@ def __dir__() -> list[str]:
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext aml_jupyter``: register the ``%aml_*`` magics."""
     from .magics import AmlMagics
+    from .magics_model import ModelMagics
 
     ipython.register_magics(AmlMagics)
+    ipython.register_magics(ModelMagics)
 
 
 def unload_ipython_extension(ipython: Any) -> None:

@@ -616,9 +616,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_env_show, parser=p)
 
     # aml compute ... / aml instance serve
-    from .cli_compute import add_commands
+    from . import cli_compute, cli_model
 
-    add_commands(groups, common)
+    cli_compute.add_commands(groups, common)
+    cli_model.add_commands(groups, common)
 
     # aml kernel ...
     kernel_parser = groups.add_parser("kernel", help="the 'Python 3 (aml)' Jupyter kernel")

@@ -8,7 +8,8 @@
 * ``%aml_runs [EXP]``: runs as a pandas DataFrame, metrics as columns;
 * ``%aml_logs RUN [--follow]``: a run's driver log, or its live stream;
 * ``%aml_cancel RUN``: stop a run;
-* ``%aml_compute`` and ``%aml_env``: the compute targets and environments runs can use.
+* ``%aml_compute`` and ``%aml_env``: the compute targets and environments runs can use;
+* ``%aml_register`` and ``%aml_models`` (in :mod:`aml_jupyter.magics_model`): the model registry.
 
 Each magic documents its options (``%aml_submit?``). Mistakes (a missing script, an unknown run
 id, a bad option) print one ``aml: ...`` line to stderr and return None, never a traceback.
@@ -628,16 +629,26 @@ class AmlMagics(Magics):
     @magic_arguments()
     @argument("-w", "--workspace", metavar="PATH", help="Folder of the workspace to use.")
     def aml_compute(self, line: str) -> pd.DataFrame | None:
-        """The workspace's compute targets as a DataFrame indexed by name: type and status.
+        """The workspace's compute targets as a DataFrame indexed by name: type, address, status.
 
-        Use a name with %aml_submit -t NAME. Every workspace has 'local' (this machine).
+        Use a name with %aml_submit -t NAME. Every workspace has 'local' (this machine); add a
+        workstation agent or a Ray cluster with ComputeInstance.attach / ComputeCluster.attach
+        (or `aml compute attach`).
         """
         import pandas as pd
 
         args = _parse(AmlMagics.aml_compute, line)
         targets = _workspace(args.workspace).compute_targets
-        rows = [{"name": n, "type": t.type, "status": t.get_status()} for n, t in targets.items()]
-        return pd.DataFrame(rows, columns=["name", "type", "status"]).set_index("name")
+        rows = [
+            {
+                "name": n,
+                "type": t.type,
+                "address": t.config.get("address"),
+                "status": t.get_status(),
+            }
+            for n, t in targets.items()
+        ]
+        return pd.DataFrame(rows, columns=["name", "type", "address", "status"]).set_index("name")
 
     @line_magic
     @_friendly_errors

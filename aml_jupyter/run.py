@@ -497,6 +497,33 @@ class Run(RunMetrics):
             )
         return details
 
+    # models -----------------------------------------------------------------------------------
+    def register_model(
+        self,
+        model_name: str,
+        model_path: str = "outputs/model.pkl",
+        tags: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
+        description: str | None = None,
+        **_: Any,
+    ) -> Any:
+        """Register a file or folder among this run's files as the next version of
+        ``model_name``, keeping the lineage (this run, its experiment, its git commit)."""
+        from .model import Model
+
+        return Model._from_run(
+            self,
+            model_name,
+            model_path,
+            tags,
+            properties,
+            description,
+            model_framework,
+            model_framework_version,
+        )
+
     # snapshot ---------------------------------------------------------------------------------
     def get_environment(self) -> Any:
         """The :class:`Environment` the run used (None: the submitting interpreter)."""

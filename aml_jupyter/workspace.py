@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import AmlError
 from .store import BlobStore, Database, Records
+from .store.registry import ModelRecords
 
 if TYPE_CHECKING:
     from .compute import ComputeTarget
@@ -71,6 +72,7 @@ class Workspace:
         self.blobs = BlobStore(folder / "blobs")
         self.runs_root = folder / "runs"
         self.records = Records(self.db, self.runs_root)
+        self.registry = ModelRecords(self.db)
         self._db_identity = self._database_identity()
 
     def _database_identity(self) -> tuple[int, int] | None:
@@ -160,6 +162,13 @@ class Workspace:
         from .environment import Environment
 
         return Environment.list(self)
+
+    @property
+    def models(self) -> dict[str, Any]:
+        """The latest version of every registered model, by name (v1's ``ws.models``)."""
+        from .model import Model
+
+        return {m.name: m for m in Model.list(self, latest=True)}
 
     @property
     def compute_targets(self) -> dict[str, ComputeTarget]:

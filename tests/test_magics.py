@@ -31,6 +31,8 @@ MAGICS = {
         "aml_env",
         "aml_show",
         "aml_tensorboard",
+        "aml_register",
+        "aml_models",
     ]
 }
 MAGICS["cell"] = ["aml_submit"]
@@ -416,7 +418,9 @@ def test_compute_lists_the_targets(ip: Any) -> None:
     frame = ip.run_line_magic("aml_compute", "")
     assert isinstance(frame, pd.DataFrame)
     assert frame.index.name == "name"
-    assert frame.to_dict("index") == {"local": {"type": "local", "status": "Succeeded"}}
+    assert frame.to_dict("index") == {
+        "local": {"type": "local", "address": None, "status": "Succeeded"}
+    }
 
 
 def test_env_shows_the_interpreter_and_registered_environments(ip: Any) -> None:
@@ -677,3 +681,35 @@ def test_submit_a_distributed_job_from_the_magic(ip: Any, tmp_path: Path) -> Non
     ]
     assert "rank 0 of 3" in run.read_log()
     assert run.get_details()["runDefinition"]["distributed"]["backend"] == "gloo"
+
+
+# %aml_register, %aml_models -------------------------------------------------------------------
+def test_register_and_list_models(ip: Any, tmp_path: Path) -> None:
+    from aml_jupyter import Model, Workspace
+
+    write(
+        tmp_path,
+        "train.py",
+        SCRIPT.replace("print", "open('outputs/m.txt', 'w').write('m')\nprint"),
+    )
+    (tmp_path / "outputs").mkdir()
+    run = ip.run_line_magic("aml_submit", "train.py --wait")
+    model = ip.run_line_magic(
+        "aml_register", f"iris outputs/m.txt --run {run.id} --tag stage=dev --framework Custom"
+    )
+    assert model.id == "iris:1" and model.run_id == run.id and model.tags == {"stage": "dev"}
+    write(tmp_path, "local.bin", "x")
+    assert ip.run_line_magic("aml_register", "iris local.bin").version == 2
+    frame = ip.run_line_magic("aml_models", "")
+    assert list(frame.index) == ["iris:2", "iris:1"]
+    assert frame.loc["iris:1", "framework"] == "Custom" and frame.loc["iris:1", "run"] == run.id
+    assert list(ip.run_line_magic("aml_models", "--tag stage=dev").index) == ["iris:1"]
+    assert list(ip.run_line_magic("aml_models", "--latest").index) == ["iris:2"]
+    assert Model(Workspace.from_config(), "iris").version == 2
+
+
+def test_register_mistakes_are_one_line(ip: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ip.run_line_magic("aml_register", "iris missing.pkl") is None
+    assert "aml: model_path 'missing.pkl' does not exist." in capsys.readouterr().err
+    assert ip.run_line_magic("aml_register", "iris") is None
+    assert "%aml_register?" in capsys.readouterr().err

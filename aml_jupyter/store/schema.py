@@ -170,6 +170,41 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (name, version)
     ) WITHOUT ROWID;
     """,
+    # 4: the model registry: versions per name, content in the blob store (a manifest of
+    # files), lineage (run, experiment), tags and properties.
+    """
+    CREATE TABLE models (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        manifest TEXT NOT NULL,
+        path TEXT NOT NULL,
+        is_folder INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        file_count INTEGER NOT NULL,
+        description TEXT,
+        framework TEXT,
+        framework_version TEXT,
+        run_id TEXT,
+        experiment TEXT,
+        created_utc REAL NOT NULL,
+        PRIMARY KEY (name, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX models_by_run ON models(run_id) WHERE run_id IS NOT NULL;
+    CREATE TABLE model_tags (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT,
+        PRIMARY KEY (name, version, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE model_properties (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (name, version, key)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
