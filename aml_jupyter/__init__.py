@@ -20,6 +20,8 @@ _EXPORTS = {
     "Workspace": "workspace",
     "Experiment": "experiment",
     "Model": "model",
+    "InferenceConfig": "deployment",
+    "LocalWebservice": "deployment",
     "Run": "run",
     "ScriptRunConfig": "config",
     "ComputeTarget": "compute",
@@ -42,6 +44,8 @@ __all__ = [
     "CondaDependencies",
     "Environment",
     "Experiment",
+    "InferenceConfig",
+    "LocalWebservice",
     "Model",
     "MpiConfiguration",
     "PyTorchConfiguration",
@@ -62,6 +66,7 @@ if TYPE_CHECKING:
     from .compute.cluster import ComputeCluster
     from .compute.instance import ComputeInstance
     from .config import ScriptRunConfig
+    from .deployment import InferenceConfig, LocalWebservice
     from .distributed import MpiConfiguration, PyTorchConfiguration
     from .environment import CondaDependencies, Environment
     from .errors import ActivityFailedException, AmlError, UserErrorException

@@ -328,14 +328,14 @@ class Model:
         """
         service_dir = os.environ.get("AZUREML_MODEL_DIR")
         if service_dir:
-            base = Path(service_dir)
-            for candidate in (base / model_name, base):
-                found = _path_in(candidate, model_name, version)
-                if found is not None:
-                    return str(found)
-            raise AmlError(
-                f"Model {model_name!r} is not among this service's models ({service_dir})."
-            )
+            found = _service_model_path(Path(service_dir), model_name, version)
+            if found is None:
+                raise AmlError(
+                    f"Model {model_name!r}"
+                    + (f" version {version}" if version else "")
+                    + f" is not among this service's models ({service_dir})."
+                )
+            return str(found)
         from .workspace import Workspace
 
         ws = _workspace or Workspace.from_config()
@@ -425,11 +425,39 @@ class Model:
 
     def delete(self) -> None:
         """Remove this version from the registry (its files stay in the blob store while
-        another version or run uses them)."""
+        another version or run uses them). Refused while a running service serves it."""
+        from .deployment import services_using
+
+        using = services_using(self.workspace, self.id)
+        if using:
+            raise AmlError(
+                f"Model {self.id} is served by running service(s) {', '.join(using)}: delete "
+                "those first (service.delete() or `aml service delete NAME`)."
+            )
         self.workspace.registry.delete(self.name, self.version)
         shutil.rmtree(
             self.workspace.folder / "models" / self.name / str(self.version), ignore_errors=True
         )
+
+    @staticmethod
+    def deploy(
+        workspace: Workspace,
+        name: str,
+        models: builtins.list[Model],
+        inference_config: Any = None,
+        deployment_config: Any = None,
+        deployment_target: Any = None,
+        overwrite: bool = False,
+        show_output: bool = False,
+    ) -> Any:
+        """Start a local scoring service for ``models``; returns it once it answers its health
+        route (see :mod:`aml_jupyter.deployment`)."""
+        from .deployment import deploy
+
+        service = deploy(workspace, name, models, inference_config, deployment_config, overwrite)
+        if show_output:
+            print(f"Service {name!r} is Healthy at {service.scoring_uri}")
+        return service
 
     def serialize(self) -> dict[str, Any]:
         """Everything about this version, JSON-ready (v1's ``serialize``)."""
@@ -461,18 +489,20 @@ class Model:
         return hash(self.id)
 
 
-def _path_in(base: Path, name: str, version: int | None) -> Path | None:
-    """Inside a service's model folder: ``<name>/<version>/<file or folder>`` or the item."""
-    if not base.is_dir():
-        return None
-    versions = sorted(
-        (p for p in base.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)
-    )
-    if versions:
-        chosen = base / str(version) if version is not None else versions[-1]
-        items = list(chosen.iterdir()) if chosen.is_dir() else []
-        return items[0] if len(items) == 1 else (chosen if items else None)
-    return None
+def _service_model_path(model_dir: Path, name: str, version: int | None) -> Path | None:
+    """The model's file or folder in a service, laid out as v1 does: one model ->
+    ``AZUREML_MODEL_DIR`` is ``<name>/<version>``; several -> it holds ``<name>/<version>/``."""
+    if model_dir.parent.name == name and model_dir.name.isdigit():
+        folder: Path | None = model_dir
+        if version is not None and int(model_dir.name) != version:
+            folder = None
+    else:
+        versions = [p for p in (model_dir / name).glob("*") if p.name.isdigit()]
+        if version is not None:
+            versions = [p for p in versions if int(p.name) == version]
+        folder = max(versions, key=lambda p: int(p.name)) if versions else None
+    items = list(folder.iterdir()) if folder is not None and folder.is_dir() else []
+    return items[0] if len(items) == 1 else None
 
 
 __all__ = ["Model"]

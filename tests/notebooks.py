@@ -12,13 +12,16 @@ DEMOS = Path(__file__).resolve().parent.parent / "demo-notebooks"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 
-def execute(nb: nbformat.NotebookNode, cwd: Path, kernel: str) -> nbformat.NotebookNode:
+def execute(
+    nb: nbformat.NotebookNode, cwd: Path, kernel: str, timeout: int = 120
+) -> nbformat.NotebookNode:
     """Run every cell in a real kernel started in ``cwd``; a cell error fails the test.
 
-    The final state of every widget is kept in the notebook's metadata (nbclient's default).
+    ``timeout``: seconds one cell may take. The final state of every widget is kept in the
+    notebook's metadata (nbclient's default).
     """
     resources = {"metadata": {"path": str(cwd)}}
-    NotebookClient(nb, timeout=120, kernel_name=kernel, resources=resources).execute()
+    NotebookClient(nb, timeout=timeout, kernel_name=kernel, resources=resources).execute()
     return nb
 
 

@@ -188,6 +188,7 @@ def test_compute_targets(aml_kernel: str, tmp_path: Path) -> None:
             nbformat.read(tmp_path / "06-compute-targets.ipynb", as_version=4),
             tmp_path,
             aml_kernel,
+            timeout=600,  # starting a Ray head, then torch in a Ray job, on a busy CI machine
         )
     finally:
         _stop_processes_in(tmp_path)  # the notebook stops them; this is for a failed cell

@@ -1,0 +1,166 @@
+"""Local scoring services: real processes on 127.0.0.1 answering real HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aml_jupyter import (
+    AmlError,
+    Experiment,
+    InferenceConfig,
+    LocalWebservice,
+    Model,
+    RunStatus,
+    ScriptRunConfig,
+    Workspace,
+)
+from tests.conftest import write
+
+pytest.importorskip("sklearn", reason="the scikit-learn model needs the lab extra")
+
+TRAIN = """
+    import os, joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from azureml.core import Run
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    os.makedirs("outputs", exist_ok=True)
+    joblib.dump(model, "outputs/model.joblib")
+    Run.get_context().log("accuracy", model.score(X, y))
+"""
+
+SCORE = """
+    import json, os
+    from azureml.core.model import Model
+
+    def init():
+        global model
+        import joblib
+        model = joblib.load(Model.get_model_path("iris"))
+        print("init in", os.environ["AZUREML_MODEL_DIR"], flush=True)
+
+    def run(raw_data):
+        data = json.loads(raw_data)
+        if data.get("explode"):
+            raise RuntimeError("asked to explode")
+        return {"predictions": model.predict(data["data"]).tolist(), "pid": os.getpid()}
+"""
+
+ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+
+
+@pytest.fixture
+def iris(exp: Experiment, project: Path) -> Model:
+    write(project, "train.py", TRAIN)
+    run = exp.submit(ScriptRunConfig(project, "train.py"))
+    assert run.wait_for_completion()["status"] == RunStatus.COMPLETED
+    return run.register_model("iris", "outputs/model.joblib", model_framework="ScikitLearn")
+
+
+@pytest.fixture(autouse=True)
+def no_service_left(ws: Workspace) -> Iterator[None]:
+    yield
+    for service in LocalWebservice.list(ws):
+        service.delete()
+
+
+def _post(url: str, body: bytes) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_no_code_scikit_learn_deployment(ws: Workspace, iris: Model) -> None:
+    service = Model.deploy(ws, "iris-nocode", [iris])
+    assert service.state == "Healthy"
+    assert service.run({"data": ROWS}) == [0, 2]
+    status, body = _post(service.scoring_uri, json.dumps({"data": ROWS}).encode())
+    assert (status, body) == (200, [0, 2])
+    assert _post(service.scoring_uri, b"{not json")[0] == 400
+    status, body = _post(service.scoring_uri, json.dumps({"data": [[1.0, 2.0]]}).encode())
+    assert status == 400 and "Wrong input" in body["error"]  # 2 features, the model wants 4
+    status, body = _post(service.scoring_uri, json.dumps({"rows": ROWS}).encode())
+    assert status == 400 and '{"data"' in body["error"]
+    with urllib.request.urlopen(service.swagger_uri, timeout=10) as r:
+        assert "/score" in json.loads(r.read())["paths"]
+    stats = service.get_stats()
+    assert stats["requests"] == 5 and stats["errors"] == 3 and stats["by_status"]["400"] == 3
+    assert stats["p50_ms"] is not None and stats["p95_ms"] >= stats["p50_ms"]
+    # A model a running service uses cannot be deleted.
+    with pytest.raises(AmlError, match=r"served by running service.*iris-nocode"):
+        iris.delete()
+    pid = int((service.folder / "pid").read_text().split()[0])
+    service.delete()
+    assert not service.folder.exists() and LocalWebservice.list(ws) == []
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # stopped; this test process reaps it in the background
+    assert not Path(f"/proc/{pid}").exists()
+    iris.delete()
+
+
+def test_entry_script_deployment_with_workers(ws: Workspace, iris: Model, project: Path) -> None:
+    write(project / "serve", "score.py", SCORE)
+    config = InferenceConfig(entry_script="score.py", source_directory=project / "serve")
+    service = Model.deploy(
+        ws, "iris-svc", [iris], config, LocalWebservice.deploy_configuration(workers=2)
+    )
+    pids = set()
+    deadline = time.monotonic() + 30  # the second worker may still be loading its model
+    while len(pids) < 2 and time.monotonic() < deadline:
+        answer = service.run(json.dumps({"data": ROWS}))
+        assert answer["predictions"] == [0, 2]
+        pids.add(answer["pid"])
+    assert len(pids) == 2  # both workers took requests
+    # An exception in run(): 500 with the error, logged; the service stays up.
+    with pytest.raises(AmlError, match="500: RuntimeError: asked to explode"):
+        service.run({"explode": True, "data": ROWS})
+    assert "asked to explode" in service.get_logs()
+    assert "init in" in service.get_logs() and service.run({"data": ROWS})["predictions"]
+    # reload() picks up an edited entry script.
+    write(project / "serve", "score.py", SCORE.replace('"pid": os.getpid()', '"pid": -1'))
+    service.reload()
+    assert service.run({"data": ROWS})["pid"] == -1
+    assert LocalWebservice(ws, "iris-svc").models == ["iris:1"]
+
+
+def test_bad_deployments_are_refused_and_leave_nothing(
+    ws: Workspace, iris: Model, project: Path
+) -> None:
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        with pytest.raises(AmlError, match=f"Port {port} is in use"):
+            Model.deploy(ws, "svc", [iris], None, LocalWebservice.deploy_configuration(port=port))
+    finally:
+        busy.close()
+    with pytest.raises(AmlError, match=r"entry script 'nope\.py' was not found"):
+        Model.deploy(ws, "svc", [iris], InferenceConfig("nope.py", source_directory=project))
+    write(project / "bad", "score.py", "def init():\n    raise ValueError('no model here')\n"
+          "def run(raw):\n    return raw\n")  # fmt: skip
+    with pytest.raises(AmlError, match="failed to start: ValueError: no model here"):
+        Model.deploy(
+            ws, "svc", [iris], InferenceConfig("score.py", source_directory=project / "bad")
+        )
+    plain = Model.register(ws, write(project, "plain.txt", "x"), "plain")
+    with pytest.raises(AmlError, match="only one scikit-learn model"):
+        Model.deploy(ws, "svc", [plain])
+    with pytest.raises(AmlError, match="workers"):
+        LocalWebservice.deploy_configuration(workers=0)
+    assert LocalWebservice.list(ws) == []
+    assert not (ws.folder / "services" / "svc").exists()
