@@ -1,6 +1,8 @@
-"""``aml model register|list|show|download|delete``: the model registry from a shell or CI.
+"""``aml model register|list|show|download|delete`` and ``aml service deploy|list|show|logs|
+delete``: the model registry and local scoring services from a shell or CI.
 
-Thin, like the rest of the CLI: each command calls :class:`aml_jupyter.Model`."""
+Thin, like the rest of the CLI: each command calls :class:`aml_jupyter.Model` or
+:class:`aml_jupyter.LocalWebservice`."""
 
 from __future__ import annotations
 
@@ -97,6 +99,76 @@ def cmd_model_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_service_deploy(args: argparse.Namespace) -> int:
+    """``aml service deploy NAME MODEL[:V]... [--entry-script F --source-directory D]``."""
+    from .deployment import InferenceConfig, LocalWebservice
+    from .model import Model
+
+    ws = _workspace(args)
+    models = [Model(ws, m) for m in args.models]
+    inference = None
+    if args.entry_script:
+        inference = InferenceConfig(args.entry_script, source_directory=args.source_directory)
+    config = LocalWebservice.deploy_configuration(port=args.port, workers=args.workers)
+    service = Model.deploy(ws, args.name, models, inference, config, overwrite=args.overwrite)
+    print(service.scoring_uri)
+    _note(f"service {service.name!r} is Healthy ({', '.join(service.models)})")
+    return 0
+
+
+def cmd_service_list(args: argparse.Namespace) -> int:
+    """``aml service list``: services, their state and request figures."""
+    from .deployment import LocalWebservice
+
+    services = LocalWebservice.list(_workspace(args))
+    rows = [{**s.serialize(), **s.get_stats()} for s in services]
+    if args.json:
+        _json(rows)
+        return 0
+    if not rows:
+        _note("no services; aml service deploy NAME MODEL (or Model.deploy)")
+        return 0
+    columns = ["name", "state", "models", "scoring_uri", "requests", "errors", "p50_ms", "p95_ms"]
+    values = [[r[c] for c in columns] for r in rows]
+    texts = [
+        [
+            ",".join(v)
+            if isinstance(v, list)
+            else ("-" if v is None else f"{v:.1f}" if isinstance(v, float) else str(v))
+            for v in row
+        ]
+        for row in values
+    ]
+    print(_table([c.upper() for c in columns], values, texts))
+    return 0
+
+
+def cmd_service_show(args: argparse.Namespace) -> int:
+    """``aml service show NAME``: state, models, URIs and request statistics as JSON."""
+    from .deployment import LocalWebservice
+
+    service = LocalWebservice(_workspace(args), args.name)
+    _json({**service.serialize(), "swagger_uri": service.swagger_uri, "stats": service.get_stats()})
+    return 0
+
+
+def cmd_service_logs(args: argparse.Namespace) -> int:
+    """``aml service logs NAME``: the service's log (init(), run() output and errors)."""
+    from .deployment import LocalWebservice
+
+    print(LocalWebservice(_workspace(args), args.name).get_logs(args.lines))
+    return 0
+
+
+def cmd_service_delete(args: argparse.Namespace) -> int:
+    """``aml service delete NAME``: stop the service and forget it."""
+    from .deployment import LocalWebservice
+
+    LocalWebservice(_workspace(args), args.name).delete()
+    _note(f"deleted service {args.name!r}")
+    return 0
+
+
 def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     """The ``model`` command group."""
     parser = groups.add_parser("model", help="register, list, show, download and delete models")
@@ -130,3 +202,31 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     p = cmds.add_parser("delete", parents=[common], help="remove one version")
     p.add_argument("model", metavar="NAME:VERSION")
     p.set_defaults(func=cmd_model_delete, parser=p)
+
+    parser = groups.add_parser("service", help="deploy models as local scoring services")
+    parser.set_defaults(parser=parser)
+    cmds = parser.add_subparsers(title="service commands", metavar="COMMAND")
+    p = cmds.add_parser(
+        "deploy", parents=[common], help="start a scoring service; prints its scoring URI"
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("models", nargs="+", metavar="MODEL[:VERSION]")
+    p.add_argument("--entry-script", metavar="FILE", help="score.py with init() and run()")
+    p.add_argument("--source-directory", default=".", metavar="DIR", help="its folder")
+    p.add_argument("--port", type=int, metavar="N", help="default: a free port")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="processes (default 1)")
+    p.add_argument("--overwrite", action="store_true", help="replace a service of that name")
+    p.set_defaults(func=cmd_service_deploy, parser=p)
+    p = cmds.add_parser("list", parents=[common], help="services with state and latency")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_service_list, parser=p)
+    p = cmds.add_parser("show", parents=[common], help="one service as JSON, with statistics")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(func=cmd_service_show, parser=p)
+    p = cmds.add_parser("logs", parents=[common], help="a service's log")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--lines", type=int, default=5000, metavar="N", help="last N lines")
+    p.set_defaults(func=cmd_service_logs, parser=p)
+    p = cmds.add_parser("delete", parents=[common], help="stop a service and forget it")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(func=cmd_service_delete, parser=p)

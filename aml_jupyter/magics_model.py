@@ -1,4 +1,5 @@
-"""``%aml_register`` and ``%aml_models``: the model registry from a notebook.
+"""``%aml_register``, ``%aml_models`` and ``%aml_deploy``: the model registry and local
+scoring services from a notebook.
 
 Registered with the other magics by ``%load_ext aml_jupyter``; same conventions (options as
 ``%aml_register?`` lists them, mistakes as one ``aml: ...`` line, the API object returned).
@@ -16,6 +17,7 @@ from .magics import _friendly_errors, _parse, _tags, _workspace
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .deployment import LocalWebservice
     from .model import Model
 
 
@@ -90,3 +92,34 @@ class ModelMagics(Magics):
             for m in models
         ]
         return pd.DataFrame(rows, columns=columns).set_index("id")
+
+    @line_magic
+    @_friendly_errors
+    @magic_arguments()
+    @argument("name", help="The service's name.")
+    @argument("models", nargs="+", help="Models to serve: NAME or NAME:VERSION.")
+    @argument("--entry-script", metavar="FILE", help="score.py with init() and run(raw_data).")
+    @argument("--source-directory", default=".", metavar="DIR", help="The entry script's folder.")
+    @argument("--port", type=int, metavar="N", help="Port (default: a free one).")
+    @argument("--workers", type=int, default=1, metavar="N", help="Worker processes.")
+    @argument("--overwrite", action="store_true", help="Replace a service of that name.")
+    @argument("-w", "--workspace", metavar="PATH", help="Folder of the workspace to use.")
+    def aml_deploy(self, line: str) -> LocalWebservice | None:
+        """Deploy models as a local scoring service; returns it once it is Healthy.
+
+        ``%aml_deploy iris-svc iris:2`` (a scikit-learn model needs no script) or
+        ``%aml_deploy svc iris --entry-script score.py --source-directory serve``.
+        """
+        from .deployment import InferenceConfig, LocalWebservice
+        from .model import Model
+
+        args = _parse(ModelMagics.aml_deploy, line)
+        ws = _workspace(args.workspace)
+        models = [Model(ws, m) for m in args.models]
+        inference = None
+        if args.entry_script:
+            inference = InferenceConfig(args.entry_script, source_directory=args.source_directory)
+        config = LocalWebservice.deploy_configuration(port=args.port, workers=args.workers)
+        service = Model.deploy(ws, args.name, models, inference, config, overwrite=args.overwrite)
+        print(f"Service {service.name!r} is Healthy at {service.scoring_uri}")
+        return service

@@ -164,3 +164,34 @@ def test_bad_deployments_are_refused_and_leave_nothing(
         LocalWebservice.deploy_configuration(workers=0)
     assert LocalWebservice.list(ws) == []
     assert not (ws.folder / "services" / "svc").exists()
+
+
+def test_cli_and_magic_deploy_list_logs_delete(
+    ws: Workspace, iris: Model, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from IPython.testing.globalipapp import start_ipython
+
+    from aml_jupyter.cli import main as aml
+
+    w = ["-w", str(ws.folder)]
+    assert aml(["service", "deploy", "cli-svc", "iris:1", *w]) == 0
+    uri = capsys.readouterr().out.strip()
+    assert _post(uri, json.dumps({"data": ROWS}).encode()) == (200, [0, 2])
+    assert aml(["service", "list", "--json", *w]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["name"] == "cli-svc" and row["state"] == "Healthy" and row["requests"] == 1
+    assert aml(["service", "show", "cli-svc", *w]) == 0
+    assert json.loads(capsys.readouterr().out)["stats"]["by_status"] == {"200": 1}
+    assert aml(["service", "logs", "cli-svc", *w]) == 0
+    assert "ready on port" in capsys.readouterr().out
+    assert aml(["service", "deploy", "cli-svc", "iris", *w]) == 2  # exists: --overwrite
+    assert "overwrite" in capsys.readouterr().err
+    assert aml(["service", "delete", "cli-svc", *w]) == 0
+    assert LocalWebservice.list(ws) == []
+    ip = start_ipython()
+    assert ip is not None
+    ip.run_line_magic("load_ext", "aml_jupyter")
+    service = ip.run_line_magic("aml_deploy", f"magic-svc iris -w {ws.folder}")
+    assert service.run({"data": ROWS}) == [0, 2]
+    assert ip.run_line_magic("aml_deploy", f"x nosuchmodel -w {ws.folder}") is None
+    assert "No model 'nosuchmodel'" in capsys.readouterr().err

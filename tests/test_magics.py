@@ -33,6 +33,7 @@ MAGICS = {
         "aml_tensorboard",
         "aml_register",
         "aml_models",
+        "aml_deploy",
     ]
 }
 MAGICS["cell"] = ["aml_submit"]
