@@ -106,7 +106,23 @@ async def test_experiments_and_compute(jp_fetch: Any, ws: Workspace) -> None:
     beta = next(e for e in answer["experiments"] if e["name"] == "beta")
     assert beta["last_run_utc"] == pytest.approx(last._row()["created_utc"])
     targets = (await get(jp_fetch, "compute"))["targets"]
-    assert {"name": "local", "type": "local", "status": "Succeeded"} in targets
+    assert {"name": "local", "type": "local", "address": None, "status": "Succeeded"} in targets
+
+
+async def test_models_and_services(jp_fetch: Any, ws: Workspace, tmp_path: Path) -> None:
+    from aml_jupyter import Model
+
+    (tmp_path / "m.bin").write_bytes(b"weights")
+    Model.register(ws, tmp_path / "m.bin", "m", tags={"stage": "dev"})
+    Model.register(ws, tmp_path / "m.bin", "m")
+    listed = (await get(jp_fetch, "models"))["models"]
+    assert [m["id"] for m in listed] == ["m:2", "m:1"]
+    assert [m["id"] for m in (await get(jp_fetch, "models", latest="1"))["models"]] == ["m:2"]
+    one = await get(jp_fetch, "models", "m", "1")
+    assert one["tags"] == {"stage": "dev"} and one["files"] == ["m.bin"]
+    status, body = await refused(jp_fetch, "models", "m", "9")
+    assert status == 404 and body["reason"] == "no-model"
+    assert (await get(jp_fetch, "services")) == {"services": []}
 
 
 # listing -------------------------------------------------------------------------------------
@@ -448,6 +464,9 @@ ROUTES = [
     ("POST", "runs/R/cancel"),
     ("PATCH", "runs/R/tags"),
     ("POST", "runs/R/tensorboard"),
+    ("GET", "models"),
+    ("GET", "models/m/1"),
+    ("GET", "services"),
 ]
 
 
@@ -476,7 +495,10 @@ def test_the_spec_lists_every_route() -> None:
     served = {
         (
             method,
-            "/" + re.sub(r"^runs/R", "runs/{}", path).replace("files/outputs/a.txt", "files/{}"),
+            "/"
+            + re.sub(r"^runs/R", "runs/{}", path)
+            .replace("files/outputs/a.txt", "files/{}")
+            .replace("models/m/1", "models/{}/{}"),
         )
         for method, path in ROUTES
     }

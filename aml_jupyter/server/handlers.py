@@ -209,6 +209,25 @@ class TensorboardHandler(AmlHandler):
         await self.reply(self.service.tensorboard, run_id, self.base_url)
 
 
+class ModelsHandler(AmlHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        latest = self.get_query_argument("latest", "") not in ("", "0", "false")
+        await self.reply(self.service.models, self.get_query_argument("name", None), latest)
+
+
+class ModelHandler(AmlHandler):
+    @web.authenticated
+    async def get(self, name: str, version: str) -> None:
+        await self.reply(self.service.model, name, int(version))
+
+
+class ServicesHandler(AmlHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        await self.reply(self.service.services)
+
+
 class SpecHandler(AmlHandler):
     @web.authenticated
     def get(self) -> None:
@@ -234,5 +253,8 @@ def setup_handlers(web_app: Any) -> None:
         (run + "/cancel", CancelHandler),
         (run + "/tags", TagsHandler),
         (run + "/tensorboard", TensorboardHandler),
+        ("/models", ModelsHandler),
+        (r"/models/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)/(?P<version>[0-9]{1,9})", ModelHandler),
+        ("/services", ServicesHandler),
     ]
     web_app.add_handlers(".*$", [(base + path, handler) for path, handler in routes])

@@ -112,8 +112,38 @@ class WorkspaceService:
     def compute(self) -> dict[str, Any]:
         targets = self._find().compute_targets.values()
         return {
-            "targets": [{"name": t.name, "type": t.type, "status": t.get_status()} for t in targets]
+            "targets": [
+                {
+                    "name": t.name,
+                    "type": t.type,
+                    "address": t.config.get("address"),
+                    "status": t.get_status(),
+                }
+                for t in targets
+            ]
         }
+
+    # models and services --------------------------------------------------------------------
+    def models(self, name: str | None = None, latest: bool = False) -> dict[str, Any]:
+        from ..model import Model
+
+        found = Model.list(self._find(), name=name, latest=latest)
+        return {"models": [m.serialize() for m in found]}
+
+    def model(self, name: str, version: int) -> dict[str, Any]:
+        from ..model import Model
+
+        try:
+            model = Model(self._find(), name, version=version)
+        except AmlError as exc:
+            raise ApiError(404, str(exc), "no-model") from None
+        return {**model.serialize(), "files": model.get_file_names()}
+
+    def services(self) -> dict[str, Any]:
+        from ..deployment import LocalWebservice
+
+        found = LocalWebservice.list(self._find())
+        return {"services": [{**s.serialize(), "stats": s.get_stats()} for s in found]}
 
     # runs ----------------------------------------------------------------------------------
     def runs(
