@@ -210,3 +210,22 @@ def _stop_processes_in(folder: Path) -> None:
                     os.kill(int(entry.name), signal.SIGKILL)
             except OSError:
                 pass
+
+
+def test_models(aml_kernel: str, tmp_path: Path) -> None:
+    shutil.copy(DEMOS / "07-models.ipynb", tmp_path)
+    for folder in ("train_iris", "serve_iris"):
+        shutil.copytree(DEMOS / folder, tmp_path / folder)
+    try:
+        nb = execute(
+            nbformat.read(tmp_path / "07-models.ipynb", as_version=4), tmp_path, aml_kernel
+        )
+    finally:
+        _stop_processes_in(tmp_path)
+    text = outputs_text(nb)
+    assert "iris:1 from run" in text
+    assert "Healthy" in text and "[0, 2]" in text
+    assert "{'species': ['setosa', 'virginica']}" in text
+    assert "400 The request body is not JSON" in text
+    assert "requests 52, errors 1" in text  # 50, the first call and the refused one
+    assert "services left: []" in text
