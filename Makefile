@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 PORT ?= 8888
 
-.PHONY: setup lab test lint bench demo clean browser labextension torch
+.PHONY: setup lab test lint bench demo clean browser labextension torch docker
 
 # The JupyterLab sidebar (TypeScript in labextension/) is built from source with node into
 # aml_jupyter/labextension/, which the install below copies to .venv/share/jupyter/labextensions/.
@@ -53,7 +53,35 @@ browser:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || \
 		echo "chromium is missing: the UI tests will be skipped (sudo apt-get install chromium)"
 
-test: lint browser torch  ## every check, then every test (UI tests in a real browser included)
+# Docker environments (env.docker.enabled) need an engine and a base image, built here with no
+# registry (scripts/build_base_image.sh: debootstrap + python3). As root (CI) this installs
+# docker.io and debootstrap, starts dockerd (log: DOCKERD_LOG; overlay2, else vfs) and builds
+# the image; elsewhere it says what is missing and the docker tests skip. Stop that dockerd with
+# `kill $$(cat /var/run/docker.pid)`.
+DOCKER_BASE_IMAGE := $(or $(AML_DOCKER_BASE_IMAGE),aml-jupyter/python:3.11)
+DOCKERD_LOG ?= /var/log/aml-dockerd.log
+docker:
+	@if [ "$$(id -u)" != 0 ]; then \
+		if ! docker info >/dev/null 2>&1; then \
+			echo "no docker engine answers: the docker tests will be skipped (as root, 'make docker' installs docker.io and starts dockerd)"; \
+		elif ! docker image inspect $(DOCKER_BASE_IMAGE) >/dev/null 2>&1; then \
+			echo "no image $(DOCKER_BASE_IMAGE): the docker tests will be skipped (build it: sudo scripts/build_base_image.sh $(DOCKER_BASE_IMAGE))"; \
+		fi; exit 0; \
+	fi; \
+	set -e; \
+	if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null; \
+	fi; \
+	for flags in "" --storage-driver=vfs; do \
+		docker info >/dev/null 2>&1 && break; \
+		echo "starting dockerd$${flags:+ $$flags} (log: $(DOCKERD_LOG))"; \
+		setsid nohup dockerd $$flags >>$(DOCKERD_LOG) 2>&1 </dev/null & \
+		for i in $$(seq 60); do docker info >/dev/null 2>&1 && break; kill -0 $$! 2>/dev/null || break; sleep 0.5; done; \
+	done; \
+	docker info >/dev/null 2>&1 || { tail -20 $(DOCKERD_LOG); echo "dockerd did not start"; exit 1; }; \
+	docker image inspect $(DOCKER_BASE_IMAGE) >/dev/null 2>&1 || scripts/build_base_image.sh $(DOCKER_BASE_IMAGE)
+
+test: lint browser torch docker  ## every check, then every test (UI tests in a real browser included)
 	$(BIN)/pytest
 
 demo: torch  ## run every demo notebook headless; a table of the runs each made

@@ -129,7 +129,11 @@ class PythonSection:
 
 
 class DockerSection:
-    """``env.docker``: whether the run executes in a container, and from which image."""
+    """``env.docker``: whether the run executes in a container, and from which image.
+
+    ``base_image`` None: ``$AML_DOCKER_BASE_IMAGE``, else ``aml-jupyter/python:3.11`` (built
+    locally by ``make docker``). The run's image adds the environment's pip packages to it.
+    """
 
     def __init__(self) -> None:
         self.enabled = False

@@ -204,7 +204,11 @@ def test_user_managed_uses_the_interpreter_as_it_is(exp: Experiment, project: Pa
         exp.submit(ScriptRunConfig(project, "which.py", environment=env))
 
 
-def test_docker_environments_are_refused_at_submit_for_now(exp: Experiment, project: Path) -> None:
+def test_docker_environments_with_no_engine_are_refused_at_submit(
+    exp: Experiment, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Runs in docker are tested in test_docker.py; here, with no engine, the fix is named.
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{project}/no-engine.sock")
     write(project, "which.py", "print(1)\n")
     env = Environment.from_docker_image("img", "python:3.11-slim")
     with pytest.raises(AmlError, match=r"docker\.enabled"):

@@ -268,6 +268,13 @@ class ComputeCluster(ComputeTarget):
 
         ws = experiment.workspace
         definition = run_definition(ws, config)
+        environment = definition.get("environment")
+        if environment and environment["docker"]["enabled"]:
+            raise AmlError(
+                f"Environment {environment['name']!r} has docker.enabled, which the Ray cluster "
+                "target does not run: set env.docker.enabled = False (its pip packages become "
+                "the job's runtime_env), or submit it to 'local' or a compute instance."
+            )
         snapshot = take_snapshot(
             ws,
             definition["sourceDirectory"],

@@ -2,9 +2,10 @@
 
 User-managed: the named interpreter, as it is. Managed: a virtualenv built with ``uv`` once per
 content hash under ``<workspace>/envs/<hash>/`` and reused by every later run (resolving a
-built one is a ``stat``). Builds take an exclusive lock, so concurrent submits of the same new
-environment build it once; a build writes its ``.aml-ready`` marker last, so one that was
-killed half-way is never taken for ready, and is redone.
+built one is a ``stat``); with ``docker.enabled``, an image per content hash (``dockerenv.py``).
+Builds take an exclusive lock, so concurrent submits of the same new environment build it once;
+a build writes its ``.aml-ready`` marker last, so one that was killed half-way is never taken
+for ready, and is redone.
 """
 
 from __future__ import annotations
@@ -60,11 +61,10 @@ def check(ws_folder: Path, spec: dict[str, Any]) -> None:
     A built environment needs no check (the fast path of every later run).
     """
     if spec["docker"]["enabled"]:
-        raise AmlError(
-            f"Environment {spec['name']!r} has docker.enabled: running in containers is not "
-            "supported by this version yet. Set env.docker.enabled = False to run in a "
-            "cached virtualenv instead."
-        )
+        from . import dockerenv
+
+        dockerenv.check(spec)
+        return
     if spec["python"]["user_managed_dependencies"]:
         interpreter(spec)
         return
@@ -138,6 +138,10 @@ def package_link(ws_folder: Path) -> Path:
 
 def is_ready(ws_folder: Path, spec: dict[str, Any]) -> bool:
     """Whether a run of this environment can start with no build."""
+    if spec["docker"]["enabled"]:
+        from . import dockerenv
+
+        return dockerenv.is_ready(spec)
     return bool(
         spec["python"]["user_managed_dependencies"]
         or (envs_root(ws_folder) / spec["hash"] / READY).exists()
@@ -145,7 +149,12 @@ def is_ready(ws_folder: Path, spec: dict[str, Any]) -> bool:
 
 
 def resolve(ws_folder: Path, spec: dict[str, Any], log_path: Path) -> str:
-    """The Python executable for a run of this environment, built first when need be."""
+    """The Python executable for a run of this environment, built first when need be (in a
+    docker environment: the Python inside its image)."""
+    if spec["docker"]["enabled"]:
+        from . import dockerenv
+
+        return dockerenv.resolve(ws_folder, spec, log_path)
     if spec["python"]["user_managed_dependencies"]:
         return interpreter(spec)
     folder = envs_root(ws_folder) / spec["hash"]

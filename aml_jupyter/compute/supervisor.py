@@ -198,9 +198,10 @@ class Supervisor:
         follows the run (``aml run logs -f``, the widget, the sidebar) sees why it waits."""
         if envbuild.is_ready(self.ws.folder, environment):
             return envbuild.resolve(self.ws.folder, environment, self.run_dir / BUILD_LOG)
+        how = "its docker image" if environment["docker"]["enabled"] else "it with uv"
         with open(self.run_dir / process_log_name(0), "a") as driver_log:
             driver_log.write(
-                f"[aml] Preparing environment {environment['name']!r}: building it with uv "
+                f"[aml] Preparing environment {environment['name']!r}: building {how} "
                 f"(once; its log is {BUILD_LOG})\n"
             )
             driver_log.flush()
@@ -233,6 +234,20 @@ class Supervisor:
         envs = process_environments(definition.get("distributed"), free_port())
         procs: list[subprocess.Popen[bytes]] = []
         for rank, extra in enumerate(envs):
+            argv = command_line(definition)
+            if isinstance(environment, dict) and environment["docker"]["enabled"]:
+                # The same process handling; the process runs the script in a container.
+                from . import container
+
+                argv = container.command(
+                    self.ws.folder,
+                    work,
+                    self.run_id,
+                    rank,
+                    environment,
+                    {**base_env, **extra},
+                    argv,
+                )
             # Rank 0 leads a new process group (in our session); the other ranks join it.
             leader = procs[0].pid if procs else 0
             group: dict[str, Any] = (
@@ -243,7 +258,7 @@ class Supervisor:
             with open(self.run_dir / process_log_name(rank), "ab") as log:
                 procs.append(
                     subprocess.Popen(
-                        command_line(definition),
+                        argv,
                         cwd=work,
                         env={**base_env, **extra},
                         stdin=subprocess.DEVNULL,
