@@ -338,8 +338,10 @@ def test_search_tags_and_compare(lab: Lab, page: Any, project: Path) -> None:
         run = exp.start_logging(display_name=f"lr-{lr}", snapshot_directory=None)
         for step, loss in enumerate(losses):
             run.log("loss", loss, step=step)
+        run.upload_file("outputs/model.pkl", str(write(project, "model.pkl", f"lr={lr}")))
         run.complete()
         runs.append(run)
+    runs[0].register_model("iris", "outputs/model.pkl", model_framework="ScikitLearn")
 
     sidebar = open_sidebar(page, lab)
     rows = sidebar.get_by_test_id("aml-run-row")
@@ -371,6 +373,20 @@ def test_search_tags_and_compare(lab: Lab, page: Any, project: Path) -> None:
     expect(chart).to_be_visible(timeout=10_000)
     expect(chart.locator("canvas").first).to_be_visible()
     shot(page, "06-compare")
+
+    # Registered models: the latest version of each; a click opens the run that made it.
+    sidebar.get_by_test_id("aml-models-title").click()
+    model_row = sidebar.locator('[data-testid="aml-model-row"][data-model="iris:1"]')
+    expect(model_row).to_contain_text("ScikitLearn", timeout=10_000)
+    runs[0].register_model("iris", "outputs/model.pkl")  # version 2 appears live
+    expect(sidebar.locator('[data-testid="aml-model-row"][data-model="iris:2"]')).to_be_visible(
+        timeout=10_000
+    )
+    sidebar.locator('[data-testid="aml-model-row"][data-model="iris:2"]').click()
+    expect(
+        page.locator(f'[data-testid="aml-run-panel"][data-run-id="{runs[0].id}"]')
+    ).to_be_visible()
+    shot(page, "07-models")
 
 
 def test_open_tensorboard_from_a_run_panel(lab: Lab, page: Any, project: Path) -> None:

@@ -153,6 +153,24 @@ export interface IFileList {
 }
 
 /** `GET compute`. */
+/** One registered model version (Model.serialize()). */
+export interface IModel {
+  id: string;
+  name: string;
+  version: number;
+  framework: string | null;
+  runId: string | null;
+  experimentName: string | null;
+  createdTime: string;
+  path: string;
+  size: number;
+  tags: Record<string, string | null>;
+}
+
+export interface IModelList {
+  models: IModel[];
+}
+
 export interface IComputeList {
   targets: { name: string; type: string; status: string }[];
 }
@@ -408,4 +426,9 @@ export function startTensorboard(id: string): Promise<{ url: string }> {
 
 export function getCompute(): Promise<IComputeList> {
   return request<IComputeList>(['compute']);
+}
+
+/** The latest version of each registered model, newest first. */
+export function getModels(): Promise<IModelList> {
+  return request<IModelList>(['models'], { latest: '1' });
 }

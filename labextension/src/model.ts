@@ -14,9 +14,11 @@ import {
   ACTIVE_STATUSES,
   AmlApiError,
   IExperiment,
+  IModel,
   IRunRow,
   IWorkspaceInfo,
   getExperiments,
+  getModels,
   getRuns,
   getWorkspace
 } from './api';
@@ -77,6 +79,11 @@ export class RunListModel implements IDisposable {
 
   get experiments(): readonly IExperiment[] {
     return this._experiments;
+  }
+
+  /** The latest version of each registered model. */
+  get models(): readonly IModel[] {
+    return this._models;
   }
 
   get filters(): Readonly<IFilters> {
@@ -269,11 +276,13 @@ export class RunListModel implements IDisposable {
         throw new AmlApiError('no-workspace', info.message ?? '', info.fix);
       }
       const generation = this._generation;
-      const [experiments] = await Promise.all([
+      const [experiments, models] = await Promise.all([
         getExperiments(),
+        getModels(),
         ...this._pagesInView().map(i => this._fetchPage(i, generation))
       ]);
       this._experiments = experiments.experiments;
+      this._models = models.models;
       this._setMessage(this._hint());
       this._changed.emit();
     } catch (error) {
@@ -324,6 +333,7 @@ export class RunListModel implements IDisposable {
   private _workspace: IWorkspaceInfo['workspace'] = null;
   private _message: IMessage | null = null;
   private _experiments: IExperiment[] = [];
+  private _models: IModel[] = [];
   private _filters: IFilters = { experiment: null, status: '', q: '' };
   private _generation = 0;
   private _loaded = -1;

@@ -108,6 +108,56 @@ function ExperimentList(props: { model: RunListModel }): JSX.Element | null {
   );
 }
 
+/** Registered models (latest version of each); a click opens the run that made one. */
+function ModelList(props: { model: RunListModel; openRun: (id: string) => void }): JSX.Element | null {
+  const { model, openRun } = props;
+  const [open, setOpen] = React.useState(false);
+  const models = model.models;
+  if (!model.workspace || !models.length) {
+    return null;
+  }
+  return (
+    <div className="aml-Experiments aml-Models">
+      <button
+        className="aml-SectionTitle"
+        data-testid="aml-models-title"
+        onClick={() => setOpen(!open)}
+        aria-expanded={open}
+        title={open ? 'Hide the models' : 'Show the registered models'}
+      >
+        <span className="aml-Caret">{open ? '\u25BE' : '\u25B8'}</span>
+        Models ({models.length})
+      </button>
+      {open ? (
+        <ul className="aml-ExperimentList" role="list">
+          {models.map(m => (
+            <li
+              key={m.id}
+              className="aml-ExperimentRow"
+              data-testid="aml-model-row"
+              data-model={m.id}
+              title={[
+                `${m.id}: ${m.path}`,
+                m.framework ? `framework ${m.framework}` : '',
+                m.runId ? `from run ${m.runId} (click to open it)` : 'registered from a local path',
+                Object.entries(m.tags)
+                  .map(([k, v]) => (v === null ? k : `${k}=${v}`))
+                  .join(', ')
+              ]
+                .filter(Boolean)
+                .join('\n')}
+              onClick={() => m.runId && openRun(m.runId)}
+            >
+              <span className="aml-ExperimentName">{m.id}</span>
+              <span className="aml-Count">{m.framework ?? ''}</span>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
+
 function SearchBox(props: { model: RunListModel }): JSX.Element {
   const { model } = props;
   const [text, setText] = React.useState(model.filters.q);
@@ -330,6 +380,7 @@ function SidebarView(props: ISidebarProps): JSX.Element {
       </div>
       {model.message ? <MessageBox message={model.message} /> : null}
       <ExperimentList model={model} />
+      <ModelList model={model} openRun={props.openRun} />
       {ws ? <Controls {...props} /> : null}
       {ws ? <RunList {...props} /> : null}
     </div>
