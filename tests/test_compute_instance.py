@@ -409,3 +409,18 @@ def test_torch_all_reduce_on_the_instance(
     assert run.get_metrics() == {"allreduce_sum": 3.0}
     rank1 = (run.folder / "user_logs" / "std_log_process_1.txt").read_text()
     assert "rank 1 of 2" in rank1 and "sum = 3" in rank1  # each rank's log came back apart
+
+
+def test_the_submit_magic_runs_on_the_instance(
+    ws: Workspace, project: Path, box: ComputeInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from IPython.testing.globalipapp import start_ipython
+
+    write(project, "train.py", TRAIN)
+    monkeypatch.chdir(project)
+    ip = start_ipython()
+    assert ip is not None
+    ip.run_line_magic("load_ext", "aml_jupyter")
+    run = ip.run_line_magic("aml_submit", f"train.py -t box -w {ws.folder} --wait")
+    assert run.get_status() == RunStatus.COMPLETED and run.get_details()["target"] == "box"
+    assert run.get_metrics()["loss"] == [1.0, 0.5, 1.0 / 3]
