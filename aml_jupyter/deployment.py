@@ -321,14 +321,57 @@ class LocalWebservice:
         return f"LocalWebservice(name={self.name!r}, port={self.port}, models={self.models})"
 
 
-def _service_environment() -> dict[str, str]:
-    """The service's variables: v1's imports (``azureml.core.model``) served by the shim."""
-    from .compute.supervisor import SHIM_DIR
+def _service_environment(service: LocalWebservice) -> dict[str, str]:
+    """The service's variables: v1's imports (``azureml.core.model``) served by the shim,
+    aml_jupyter itself (only it, linked, in a built environment) and the environment's own."""
+    from .compute import envbuild
+    from .compute.supervisor import PACKAGE_PARENT, SHIM_DIR
 
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SHIM_DIR), env.get("PYTHONPATH")) if p)
+    env.update(service._spec.get("environment_variables") or {})
+    path = [str(SHIM_DIR)]
+    if service._spec.get("managed_environment"):
+        path.append(str(envbuild.package_link(service.workspace.folder)))
+        env.pop("PYTHONPATH", None)
+    else:
+        path.append(str(PACKAGE_PARENT))
+    if env.get("PYTHONPATH"):
+        path.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(path)
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def _service_python(ws: Workspace, environment: Any, log_path: Path) -> tuple[str, dict[str, Any]]:
+    """The Python a service runs with, and what the service spec records about it.
+
+    None: this Python. A user-managed environment: its interpreter (it needs tornado and the
+    model's packages). A managed one: built with uv as for runs, plus tornado (the server).
+    """
+    from .compute import envbuild
+    from .environment import resolve_environment
+
+    env = resolve_environment(ws, environment)
+    if env is None:
+        return sys.executable, {}
+    if env.docker.enabled:
+        raise AmlError(
+            f"Environment {env.name!r} has docker.enabled; local services run on this machine: "
+            "use an environment without docker (its packages in a cached virtualenv)."
+        )
+    info: dict[str, Any] = {
+        "environment": env.name,
+        "environment_variables": dict(env.environment_variables),
+        "managed_environment": not env.python.user_managed_dependencies,
+    }
+    if env.python.user_managed_dependencies:
+        return envbuild.interpreter(env._spec()), info
+    served = env.clone(env.name)
+    served.python.conda_dependencies.add_pip_package("tornado>=6.2")  # the scoring server
+    spec = served._spec()
+    envbuild.check(ws.folder, spec)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    return envbuild.resolve(ws.folder, spec, log_path), info
 
 
 def _start(service: LocalWebservice) -> None:
@@ -336,12 +379,17 @@ def _start(service: LocalWebservice) -> None:
     log = open(service.folder / "service.log", "ab")  # noqa: SIM115 - handed to the child
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "aml_jupyter.scoring_server", str(service.folder)],
+            [
+                service._spec.get("python", sys.executable),
+                "-m",
+                "aml_jupyter.scoring_server",
+                str(service.folder),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=_service_environment(),
+            env=_service_environment(service),
         )
     finally:
         log.close()
@@ -400,6 +448,13 @@ def deploy(
         )
     staging = folder.with_name(f".{name}.incoming")
     shutil.rmtree(staging, ignore_errors=True)
+    try:
+        python, environment_info = _service_python(
+            workspace, inference.environment, staging / "environment_build.txt"
+        )
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     model_root = staging / "models"
     for model in models:
         model._write(model_root / model.name / str(model.version) / model._row["path"])
@@ -423,6 +478,8 @@ def deploy(
         "source_directory": str(folder / "source") if entry else None,
         "source_origin": str(Path(source or ".").expanduser().resolve()) if entry else None,
         "no_code_model_file": no_code_file,
+        "python": python,
+        **environment_info,
         "created_utc": time.time(),
     }
     (staging / "service.json").write_text(json.dumps(spec, indent=2))

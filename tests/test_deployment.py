@@ -195,3 +195,40 @@ def test_cli_and_magic_deploy_list_logs_delete(
     assert service.run({"data": ROWS}) == [0, 2]
     assert ip.run_line_magic("aml_deploy", f"x nosuchmodel -w {ws.folder}") is None
     assert "No model 'nosuchmodel'" in capsys.readouterr().err
+
+
+def test_a_service_in_its_own_environment(ws: Workspace, project: Path) -> None:
+    from aml_jupyter import Environment
+
+    model = Model.register(ws, write(project, "weights.txt", "w-42"), "tiny")
+    write(
+        project / "serve",
+        "score.py",
+        """
+        import os, sys
+        import six
+        from azureml.core.model import Model
+
+        def init():
+            global weights
+            weights = open(Model.get_model_path("tiny")).read()
+
+        def run(raw_data):
+            try:
+                import pandas  # noqa: F401  (this kernel has it; the environment does not)
+                hidden = False
+            except ImportError:
+                hidden = True
+            return {"weights": weights, "six": six.__version__, "pandas_hidden": hidden,
+                    "python": sys.executable, "greeting": os.environ["GREETING"]}
+        """,
+    )
+    env = Environment("serve-six")
+    env.python.conda_dependencies.add_pip_package("six==1.16.0")
+    env.environment_variables["GREETING"] = "hello"
+    config = InferenceConfig("score.py", source_directory=project / "serve", environment=env)
+    service = Model.deploy(ws, "tiny-svc", [model], config)
+    answer = service.run({})
+    assert answer["weights"] == "w-42" and answer["six"] == "1.16.0"
+    assert answer["pandas_hidden"] is True and answer["greeting"] == "hello"
+    assert str(ws.folder / "envs") in answer["python"]  # the cached virtualenv's Python
