@@ -15,7 +15,19 @@ from datetime import datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["log", "submit", "listing", "api", "snapshot", "widget", "sidebar", "env", "targets"]
+ORDER = [
+    "log",
+    "submit",
+    "listing",
+    "api",
+    "snapshot",
+    "widget",
+    "sidebar",
+    "env",
+    "docker",
+    "targets",
+    "serving",
+]
 
 
 def main(argv: list[str]) -> int:

@@ -414,11 +414,12 @@ def test_torch_all_reduce_on_the_instance(
 def test_the_submit_magic_runs_on_the_instance(
     ws: Workspace, project: Path, box: ComputeInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from IPython import get_ipython
     from IPython.testing.globalipapp import start_ipython
 
     write(project, "train.py", TRAIN)
     monkeypatch.chdir(project)
-    ip = start_ipython()
+    ip = start_ipython() or get_ipython()  # one shell per process: a later call gets None
     assert ip is not None
     ip.run_line_magic("load_ext", "aml_jupyter")
     run = ip.run_line_magic("aml_submit", f"train.py -t box -w {ws.folder} --wait")

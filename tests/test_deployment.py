@@ -169,6 +169,7 @@ def test_bad_deployments_are_refused_and_leave_nothing(
 def test_cli_and_magic_deploy_list_logs_delete(
     ws: Workspace, iris: Model, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from IPython import get_ipython
     from IPython.testing.globalipapp import start_ipython
 
     from aml_jupyter.cli import main as aml
@@ -188,7 +189,7 @@ def test_cli_and_magic_deploy_list_logs_delete(
     assert "overwrite" in capsys.readouterr().err
     assert aml(["service", "delete", "cli-svc", *w]) == 0
     assert LocalWebservice.list(ws) == []
-    ip = start_ipython()
+    ip = start_ipython() or get_ipython()  # one shell per process: a later call gets None
     assert ip is not None
     ip.run_line_magic("load_ext", "aml_jupyter")
     service = ip.run_line_magic("aml_deploy", f"magic-svc iris -w {ws.folder}")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from IPython import get_ipython
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.testing.globalipapp import start_ipython
 
@@ -56,7 +57,7 @@ Run.get_context().log("loss", 0.25)
 @pytest.fixture(scope="module")
 def shell() -> InteractiveShell:
     """IPython's own test shell (one per process), with the extension loaded."""
-    ip = start_ipython()
+    ip = start_ipython() or get_ipython()  # one shell per process: a later call gets None
     assert ip is not None
     ip.run_cell("%load_ext aml_jupyter")
     return ip
