@@ -131,7 +131,15 @@ def reserve_bundles(run_id: str, spec: dict[str, Any], cpus: float, gpus: float)
     group = placement_group(
         [dict(bundle) for _ in range(world)], strategy=strategy, name=f"aml-{run_id}"
     )
-    ray.get(group.ready())
+    ready = group.ready()
+    while not ray.wait([ready], timeout=30)[0]:
+        # Said in the driver log, so a run Queued for good (a cluster too small) says why.
+        total = {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
+        print(
+            f"[aml] Waiting for Ray to place {world} bundle(s) of {bundle} ({strategy}); the "
+            f"cluster has {total} in all, part of it used by this job's driver and others.",
+            flush=True,
+        )
     return group
 
 
