@@ -23,19 +23,9 @@ def _model(args: argparse.Namespace, need_version: bool = False) -> Any:
 
 def cmd_model_register(args: argparse.Namespace) -> int:
     """``aml model register NAME PATH [--run RUN]``: a local path, or a run's file or folder."""
-    from .model import Model
+    from .model_commands import register
 
-    ws = _workspace(args)
-    options = {
-        "tags": dict(args.tag) if args.tag else None,
-        "model_framework": args.framework,
-        "model_framework_version": args.framework_version,
-        "description": args.description,
-    }
-    if args.run:
-        model = ws.get_run(args.run).register_model(args.name, args.path, **options)
-    else:
-        model = Model.register(ws, args.path, args.name, **options)
+    model = register(_workspace(args), args, dict(args.tag) if args.tag else None)
     print(model.id)
     source = f"run {model.run_id}" if model.run_id else args.path
     _note(f"registered {model.id} from {source}")
@@ -101,16 +91,9 @@ def cmd_model_delete(args: argparse.Namespace) -> int:
 
 def cmd_service_deploy(args: argparse.Namespace) -> int:
     """``aml service deploy NAME MODEL[:V]... [--entry-script F --source-directory D]``."""
-    from .deployment import InferenceConfig, LocalWebservice
-    from .model import Model
+    from .model_commands import deploy
 
-    ws = _workspace(args)
-    models = [Model(ws, m) for m in args.models]
-    inference = None
-    if args.entry_script:
-        inference = InferenceConfig(args.entry_script, source_directory=args.source_directory)
-    config = LocalWebservice.deploy_configuration(port=args.port, workers=args.workers)
-    service = Model.deploy(ws, args.name, models, inference, config, overwrite=args.overwrite)
+    service = deploy(_workspace(args), args)
     print(service.scoring_uri)
     _note(f"service {service.name!r} is Healthy ({', '.join(service.models)})")
     return 0

@@ -31,6 +31,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .distributed import free_port
 from .errors import AmlError
 from .liveness import HOST, is_alive, process_start_time
 
@@ -93,12 +94,6 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LocalWebservice:
@@ -440,7 +435,7 @@ def deploy(
                 "or choose another name."
             )
         LocalWebservice(workspace, name).delete()
-    port = config.port if config.port is not None else _free_port()
+    port = config.port if config.port is not None else free_port()
     if not _port_free(port):
         raise AmlError(
             f"Port {port} is in use by another program; choose another with "

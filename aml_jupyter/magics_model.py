@@ -7,7 +7,7 @@ Registered with the other magics by ``%load_ext aml_jupyter``; same conventions 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
@@ -41,20 +41,10 @@ class ModelMagics(Magics):
 
         Without --run, PATH is a file or folder on this machine. Returns the Model.
         """
-        from .model import Model
+        from .model_commands import register
 
         args = _parse(ModelMagics.aml_register, line)
-        ws = _workspace(args.workspace)
-        options: dict[str, Any] = {
-            "tags": _tags(args.tag),
-            "model_framework": args.framework,
-            "model_framework_version": args.framework_version,
-            "description": args.description,
-        }
-        if args.run:
-            model = ws.get_run(args.run).register_model(args.name, args.path, **options)
-        else:
-            model = Model.register(ws, args.path, args.name, **options)
+        model = register(_workspace(args.workspace), args, _tags(args.tag))
         print(f"Registered {model.id}" + (f" from run {model.run_id}" if model.run_id else ""))
         return model
 
@@ -110,16 +100,9 @@ class ModelMagics(Magics):
         ``%aml_deploy iris-svc iris:2`` (a scikit-learn model needs no script) or
         ``%aml_deploy svc iris --entry-script score.py --source-directory serve``.
         """
-        from .deployment import InferenceConfig, LocalWebservice
-        from .model import Model
+        from .model_commands import deploy
 
         args = _parse(ModelMagics.aml_deploy, line)
-        ws = _workspace(args.workspace)
-        models = [Model(ws, m) for m in args.models]
-        inference = None
-        if args.entry_script:
-            inference = InferenceConfig(args.entry_script, source_directory=args.source_directory)
-        config = LocalWebservice.deploy_configuration(port=args.port, workers=args.workers)
-        service = Model.deploy(ws, args.name, models, inference, config, overwrite=args.overwrite)
+        service = deploy(_workspace(args.workspace), args)
         print(f"Service {service.name!r} is Healthy at {service.scoring_uri}")
         return service

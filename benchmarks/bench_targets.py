@@ -15,7 +15,6 @@ must be installed: ``pip install 'aml-jupyter[cluster]'``).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,14 +24,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import chdir, clean_environment, fmt_ms, header, median, print_table, temp_folder
 
+from aml_jupyter.distributed import free_port
+
 REPS = 5
 POLL_S = 0.005
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def bare_python(folder: Path) -> float:
@@ -76,7 +71,7 @@ def raw_ray(client: Any, folder: Path) -> tuple[float, float]:
 
 
 def start_agent(folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    port = _free_port()
+    port = free_port()
     token_file = folder / "agent.token"
     proc = subprocess.Popen(
         [sys.executable, "-m", "aml_jupyter", "instance", "serve", "--port", str(port),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from aml_jupyter import (
 )
 from aml_jupyter.compute import cluster as cluster_module
 from aml_jupyter.compute.ray_local import LocalRayHead
+from aml_jupyter.distributed import free_port
 from tests.conftest import wait_status, write
 
 pytest.importorskip("ray.job_submission", reason="the cluster target needs ray[default]")
@@ -54,16 +54,6 @@ SLOW = """
     for i in range(600):
         time.sleep(0.1)
 """
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [int(s.getsockname()[1]) for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +209,7 @@ def test_bad_input_gives_clear_errors_and_no_run(
     ray_address: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    (port,) = _free_ports(1)
+    port = free_port()
     with pytest.raises(AmlError, match="does not answer"):
         ComputeCluster.attach(ws, "nobody", f"http://127.0.0.1:{port}")
     with pytest.raises(AmlError, match="job-submission URL"):

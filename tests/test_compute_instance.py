@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from aml_jupyter import (
 )
 from aml_jupyter.cli import main as aml
 from aml_jupyter.compute.remote import RemoteGone, append_chunk
+from aml_jupyter.distributed import free_port
 from tests.conftest import wait_status, write
 
 TRAIN = """
@@ -58,12 +58,6 @@ SLOW = """
     for i in range(600):
         time.sleep(0.1)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Agent:
@@ -104,7 +98,7 @@ class Agent:
 
 @pytest.fixture
 def agent(tmp_path: Path) -> Iterator[Agent]:
-    running = Agent(tmp_path / "agent", _free_port(), tmp_path / "agent.token").start()
+    running = Agent(tmp_path / "agent", free_port(), tmp_path / "agent.token").start()
     yield running
     running.stop()
     _stop_agent_runs(running)
@@ -300,7 +294,7 @@ def test_unreachable_or_wrong_agents_give_clear_errors_and_no_run(
     ws: Workspace, exp: Experiment, project: Path, agent: Agent
 ) -> None:
     with pytest.raises(AmlError, match="does not answer"):
-        ComputeInstance.attach(ws, "nobody", f"http://127.0.0.1:{_free_port()}", "t" * 32)
+        ComputeInstance.attach(ws, "nobody", f"http://127.0.0.1:{free_port()}", "t" * 32)
     with pytest.raises(AmlError, match="refused the token"):
         ComputeInstance.attach(ws, "wrong", agent.address, "t" * 32)
     with pytest.raises(AmlError, match="not of the form"):
@@ -343,7 +337,7 @@ def test_https_agent_with_its_certificate(
         check=True,
         capture_output=True,
     )
-    agent = Agent(tmp_path / "tls-agent", _free_port(), tmp_path / "tls.token", (cert, key)).start()
+    agent = Agent(tmp_path / "tls-agent", free_port(), tmp_path / "tls.token", (cert, key)).start()
     try:
         with pytest.raises(AmlError, match="does not answer"):  # an unknown certificate is refused
             ComputeInstance.attach(ws, "tls", agent.address, agent.token)

@@ -34,13 +34,11 @@ from tornado import web
 
 from .. import __version__
 from ..errors import AmlError
-from ..paths import checked_relative_name
 from ..status import RunStatus
 from ..workspace import Workspace
+from .remote import MIRRORED_FOLDERS
 
 API = "/api/v1"
-#: What a submitter mirrors while the run goes: its logs, metrics and the script's ./logs.
-MIRRORED_FOLDERS = ("user_logs", "system_logs", "metrics", "work/logs")
 #: Most bytes one sync answer carries; the submitter asks again at once when there is more.
 SYNC_CHUNK_BYTES = 4 * 1024 * 1024
 #: How often a long-polling sync looks for changes.
@@ -387,9 +385,6 @@ def serve(
     if certfile:
         ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_ctx.load_cert_chain(certfile, keyfile)
-    # The parts of a run folder that a sync answer may name, checked once here.
-    for name in MIRRORED_FOLDERS:
-        checked_relative_name(name)
 
     async def main() -> None:
         server = HTTPServer(

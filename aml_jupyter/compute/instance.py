@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
 from . import ComputeTarget, check_target_name
-from .remote import RemoteGone, RemoteState, RemoteUnreachable, append_chunk, local_sizes
+from .remote import (
+    MIRRORED_FOLDERS,
+    RemoteGone,
+    RemoteState,
+    RemoteUnreachable,
+    append_chunk,
+    local_sizes,
+)
 
 if TYPE_CHECKING:
     from ..config import ScriptRunConfig
@@ -32,8 +39,6 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 KIND = "ComputeInstance"
-#: The run folder parts the agent sends while a run goes (agent.MIRRORED_FOLDERS).
-_MIRRORED = ("user_logs", "system_logs", "metrics", "work/logs")
 #: Longest wait of one sync: the agent answers sooner when anything changed.
 LONG_POLL_S = 1.0
 
@@ -175,10 +180,10 @@ class _AgentRemote:
         wait = LONG_POLL_S  # the agent answers at once when anything changed
         while True:
             answer = self.client.sync(
-                self.run_id, local_sizes(run_dir, _MIRRORED), self._seen, wait
+                self.run_id, local_sizes(run_dir, MIRRORED_FOLDERS), self._seen, wait
             )
             for name, data in answer["chunks"].items():
-                append_chunk(run_dir, name, base64.b64decode(data), _MIRRORED)
+                append_chunk(run_dir, name, base64.b64decode(data), MIRRORED_FOLDERS)
             self._seen = answer["status"]
             if not answer["more"]:
                 break

@@ -33,6 +33,8 @@ from .finalize import finalize_run
 from .supervisor import _log_to
 
 POLL_S = 0.25
+#: What an agent sends of a run folder while the run goes: logs, metrics, the script's ./logs.
+MIRRORED_FOLDERS = ("user_logs", "system_logs", "metrics", "work/logs")
 LOST_AFTER_S = float(os.environ.get("AML_REMOTE_TIMEOUT_SECONDS", "120"))
 #: Statuses a remote run reports that we copy as they are (Finalizing is ours to set).
 _COPIED = {RunStatus.QUEUED, RunStatus.PREPARING, RunStatus.STARTING, RunStatus.RUNNING}
