@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import AmlError
 from .run_files import RunFiles
+from .store.metric_writer import MetricWriter
 from .store.metrics import (
     IMAGE,
     KIND_NAMES,
     LIST,
     ROW,
     TABLE,
-    MetricWriter,
     aggregate,
     history,
     read_new_points,

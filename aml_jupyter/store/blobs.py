@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
+from ..errors import AmlError
+
 _CHUNK = 1 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def check_sha256(value: object, what: str = "file hash") -> str:
+    """``value`` if it is a SHA-256 in hex (64 lowercase hex digits), else :class:`AmlError`.
+
+    Hashes from outside (an agent, a Ray driver, a manifest) name blob paths, so nothing else
+    may pass: ``../../etc/passwd`` is not a hash.
+    """
+    if not isinstance(value, str) or _SHA256.fullmatch(value) is None:
+        raise AmlError(f"The {what} {value!r} is not a SHA-256 (64 hex digits); refused.")
+    return value
 
 
 def hash_file(path: str | os.PathLike[str]) -> str:
@@ -28,11 +43,12 @@ class BlobStore:
         self.root = root
 
     def path(self, sha256: str) -> Path:
-        """Where the blob with this hash lives (it may not exist)."""
+        """Where the blob with this hash lives (it may not exist); refuses what is not a hash."""
+        check_sha256(sha256)
         return self.root / sha256[:2] / sha256[2:]
 
-    def __contains__(self, sha256: str) -> bool:
-        return self.path(sha256).exists()
+    def __contains__(self, sha256: object) -> bool:
+        return _SHA256.fullmatch(str(sha256)) is not None and self.path(str(sha256)).is_file()
 
     def _commit(self, tmp: str, sha256: str) -> None:
         target = self.path(sha256)
