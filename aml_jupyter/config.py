@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,12 @@ class ScriptRunConfig:
     ) -> None:
         self.source_directory = os.fspath(source_directory)
         self.script = script
+        if isinstance(arguments, (str, bytes)):
+            # list("--lr 0.1") would pass each character as an argument.
+            raise AmlError(
+                f"arguments={arguments!r} is a string; give a list, e.g. "
+                f"arguments={shlex.split(arguments) if isinstance(arguments, str) else ['...']!r}."
+            )
         self.arguments = list(arguments) if arguments is not None else []
         self.run_config = run_config
         self.compute_target = compute_target if compute_target is not None else "local"

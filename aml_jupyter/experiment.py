@@ -15,14 +15,15 @@ if TYPE_CHECKING:
     from .run import Run
     from .workspace import Workspace
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,254}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,199}$")
 
 
 def check_experiment_name(name: str) -> str:
-    """Experiment names as in v1: 1-255 letters, digits, '-' or '_', not starting with - or _."""
+    """Experiment names as in v1, but at most 200 long: letters, digits, '-' or '_', not
+    starting with - or _ (v1 allowed 255; a run id adds ~20 and must fit one file name)."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise AmlError(
-            f"Experiment name {name!r} is not allowed: use 1-255 letters, digits, '-' and '_', "
+            f"Experiment name {name!r} is not allowed: use 1-200 letters, digits, '-' and '_', "
             "starting with a letter or digit (e.g. 'train-mnist')."
         )
     return name

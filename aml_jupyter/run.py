@@ -24,6 +24,7 @@ from .errors import ActivityFailedException, AmlError
 from .run_files import DRIVER_LOG
 from .run_metrics import RunMetrics
 from .status import RunStatus
+from .store.limits import MAX_NAME_CHARS, MAX_TAG_VALUE_CHARS, check_text
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -172,7 +173,8 @@ class Run(RunMetrics):
 
     @display_name.setter
     def display_name(self, value: str) -> None:
-        self._ws.records.update_run(self._id, display_name=str(value))
+        name = check_text(str(value), "run display name", MAX_NAME_CHARS)
+        self._ws.records.update_run(self._id, display_name=name)
 
     @property
     def description(self) -> str | None:
@@ -181,7 +183,8 @@ class Run(RunMetrics):
 
     @description.setter
     def description(self, value: str) -> None:
-        self._ws.records.update_run(self._id, description=str(value))
+        text = check_text(str(value), "run description", MAX_TAG_VALUE_CHARS)
+        self._ws.records.update_run(self._id, description=text)
 
     @property
     def tags(self) -> dict[str, str | None]:

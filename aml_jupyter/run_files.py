@@ -45,15 +45,35 @@ class RunFiles:
         raise NotImplementedError
 
     def _live_files(self) -> dict[str, Path]:
-        """Files not (yet) in the store: the driver log and a live run's outputs and logs."""
+        """Files not (yet) in the store: the driver log and a live run's outputs and logs.
+
+        Symbolic links are never listed or followed (a script's ``outputs/passwd ->
+        /etc/passwd`` must not serve the machine's files), nor is a tracked folder that is
+        itself a link.
+        """
         live: dict[str, Path] = {}
         work = self.folder / "work"
         for root, sub in [(self.folder, USER_LOGS)] + [(work, s) for s in TRACKED_FOLDERS]:
+            if (root / sub).is_symlink():
+                continue
             for dirpath, _, filenames in os.walk(root / sub):
                 for f in filenames:
                     full = Path(dirpath) / f
-                    live[full.relative_to(root).as_posix()] = full
+                    if not full.is_symlink():
+                        live[full.relative_to(root).as_posix()] = full
         return live
+
+    def _open_live(self, path: Path) -> BinaryIO:
+        """Open a live file without following a link, and only inside the run's folder."""
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as exc:
+            raise AmlError(f"Run {self._id}: {path.name!r} cannot be read ({exc}).") from exc
+        real = Path(os.path.realpath(f"/proc/self/fd/{fd}" if os.path.isdir("/proc") else path))
+        if not real.is_relative_to(Path(os.path.realpath(self.folder))):
+            os.close(fd)  # a folder on its path was swapped for a link since it was listed
+            raise AmlError(f"Run {self._id}: {path.name!r} lies outside the run; not served.")
+        return os.fdopen(fd, "rb")
 
     def get_file_names(self) -> list[str]:
         """Names of every file of the run, sorted."""
@@ -82,14 +102,14 @@ class RunFiles:
         """Run file ``name`` opened for binary reading (the caller closes it)."""
         name = checked_relative_name(name, "run file name")
         row = self._ws.records.get_file(self._id, name)
-        path = self._ws.blobs.path(row["sha256"]) if row is not None else None
-        if path is None:
-            path = self._live_files().get(name)
+        if row is not None:
+            return open(self._ws.blobs.path(row["sha256"]), "rb")
+        path = self._live_files().get(name)
         if path is None:
             raise AmlError(
                 f"Run {self._id} has no file {name!r}. run.get_file_names() lists its files."
             )
-        return open(path, "rb")
+        return self._open_live(path)
 
     def upload_file(
         self,
@@ -156,7 +176,8 @@ class RunFiles:
                 f"Run {self._id} has no file {name!r}. run.get_file_names() lists its files."
             )
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(live, destination)
+        with self._open_live(live) as src, open(destination, "wb") as out:
+            shutil.copyfileobj(src, out)
 
     def download_file(
         self,
@@ -199,7 +220,7 @@ class RunFiles:
                 if append_prefix or not clean
                 else name[len(clean) :].lstrip("/") or Path(name).name
             )
-            dest = out_dir / rel
+            dest = out_dir / checked_relative_name(rel, "run file name")
             self._copy_out(name, dest)
             written.append(str(dest))
         return written

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -27,9 +28,11 @@ from ..status import RunStatus
 from ..store.records import heartbeat
 from ..workspace import Workspace
 from . import envbuild
-from .finalize import finalize_run
+from .finalize import SPACE_RESERVE, finalize_run, is_disk_full, reserve_space
 
 HEARTBEAT_INTERVAL_S = 2.0
+#: A failed script with less free space than this left on the workspace's disk: "disk full".
+DISK_FULL_BYTES = 1 << 20
 #: Seconds between SIGTERM and SIGKILL when a run is canceled or times out.
 GRACE_S = float(os.environ.get("AML_CANCEL_GRACE_SECONDS", "5"))
 #: The folder holding the ``azureml`` shim, so v1 imports resolve to aml_jupyter in runs.
@@ -158,6 +161,7 @@ class Supervisor:
         try:
             records.set_status(self.run_id, RunStatus.PREPARING)
             (self.run_dir / "user_logs").mkdir(parents=True, exist_ok=True)
+            reserve_space(self.run_dir)
             environment = definition.get("environment")
             if isinstance(environment, dict):
                 try:
@@ -326,6 +330,13 @@ class Supervisor:
             if len(procs) > 1:
                 message = f"Process {rank} of {len(procs)}: {message}"
             error = {"code": "UserError", "message": message}
+            free = _free_bytes(self.run_dir)
+            if free is not None and free < DISK_FULL_BYTES:
+                error = {
+                    "code": "DiskFull",
+                    "message": f"The disk holding the workspace is full ({free:,} bytes free "
+                    f"in {self.ws.folder}); the script ended with it. {message}",
+                }
             finalize_run(self.ws, self.run_id, RunStatus.FAILED, error=error, exit_code=code)
         elif requested:
             finalize_run(
@@ -335,13 +346,48 @@ class Supervisor:
             finalize_run(self.ws, self.run_id, RunStatus.COMPLETED, exit_code=0)
 
 
+def _free_bytes(folder: Path) -> int | None:
+    """Free space on the file system of ``folder`` (None when it cannot be told)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
 def _log_to(path: Path) -> None:
-    """Send this process's stdout and stderr to ``path`` (the run's supervisor log)."""
+    """Send this process's stdout and stderr to ``path`` (the run's supervisor log).
+
+    Writing there never raises: on a full disk a traceback that cannot be written must not
+    end the supervisor before it has recorded how the run ended.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+    sys.stdout, sys.stderr = _Forgiving(sys.stdout), _Forgiving(sys.stderr)
+
+
+class _Forgiving:
+    """A text stream whose writes and flushes ignore OSError (ENOSPC above all)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError:
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError:
+            pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -362,15 +408,31 @@ def main(argv: list[str] | None = None) -> int:
         supervisor.run()
     except Exception as exc:  # last resort: never leave the run looking alive
         traceback.print_exc()
-        finalize_run(
-            supervisor.ws,
-            run_id,
-            RunStatus.FAILED,
-            error={"code": "SupervisorError", "message": f"The run's supervisor failed: {exc}"},
-        )
+        _end_failed(supervisor, exc)
     finally:
         supervisor.finished.set()
     return 0
+
+
+def _end_failed(supervisor: Supervisor, exc: BaseException) -> None:
+    """End the run Failed after the supervisor itself failed, saying why (a full disk too)."""
+    run_dir, ws = supervisor.run_dir, supervisor.ws
+    full = is_disk_full(exc)
+    if full:
+        (run_dir / SPACE_RESERVE).unlink(missing_ok=True)  # room to record the end
+    error = {
+        "code": "DiskFull" if full else "SupervisorError",
+        "message": (
+            f"The disk holding the workspace is full ({ws.folder}): {exc}"
+            if full
+            else f"The run's supervisor failed: {exc}"
+        ),
+    }
+    try:
+        finalize_run(ws, supervisor.run_id, RunStatus.FAILED, error=error)
+    except Exception:
+        traceback.print_exc()  # at least the status, which needs the least room
+        ws.records.set_status(supervisor.run_id, RunStatus.FAILED, error=json.dumps(error))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -93,10 +94,17 @@ class BlobStore:
         size = os.path.getsize(path)
         if sha in self:
             os.unlink(path)
-        else:
-            self.path(sha).parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(path, 0o444)
+            return sha, size
+        self.path(sha).parent.mkdir(parents=True, exist_ok=True)
+        try:
             os.replace(path, self.path(sha))
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            self.put_file(path, sha)  # on another file system: copy, then drop ours
+            os.unlink(path)
+            return sha, size
+        os.chmod(self.path(sha), 0o444)
         return sha, size
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:

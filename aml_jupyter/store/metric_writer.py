@@ -12,18 +12,27 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AmlError
+from .limits import MAX_METRIC_JSON_BYTES, check_name, plain_value
+
+_INT64 = 1 << 63
 
 
-def check_jsonable(name: str, value: Any) -> str:
-    """Encode ``value`` as JSON or raise a clear :class:`AmlError` naming the metric."""
-    try:
-        return json.dumps(value, allow_nan=True)
-    except (TypeError, ValueError) as exc:
+def encode_value(name: str, value: Any) -> str:
+    """``value`` as JSON text, or a clear :class:`AmlError` naming the metric.
+
+    numpy scalars and 0-d arrays become the Python number they hold (as v1 took them); what
+    cannot be read back by every reader (bytes, objects, huge integers, lone surrogates, deep
+    nesting, over 1 MiB) is refused here, before anything is written.
+    """
+    plain = plain_value(value, f"Metric {name!r}")
+    text = json.dumps(plain, allow_nan=True)
+    if len(text) > MAX_METRIC_JSON_BYTES:
         raise AmlError(
-            f"Metric {name!r}: value {value!r} of type {type(value).__name__} cannot be stored "
-            "(metrics take numbers, strings, booleans, or lists/dicts of them). "
-            "Convert it first, e.g. float(x) or x.tolist()."
-        ) from exc
+            f"Metric {name!r}: the value is {len(text):,} bytes as JSON; at most "
+            f"{MAX_METRIC_JSON_BYTES:,} are allowed. Store big values as a file "
+            "(run.upload_file) or as a table of rows (run.log_row)."
+        )
+    return text
 
 
 class MetricWriter:
@@ -38,29 +47,35 @@ class MetricWriter:
     def _name(self, name: str) -> str:
         encoded = self._names.get(name)
         if encoded is None:
-            if not isinstance(name, str) or not name:
-                raise AmlError(f"A metric name must be a non-empty string, got {name!r}.")
-            encoded = self._names[name] = json.dumps(name)
+            encoded = self._names[name] = json.dumps(check_name(name, "metric name"))
         return encoded
 
     def scalar(self, name: str, value: Any, step: int | None = None) -> None:
         """Write one scalar; the fast path is for plain int/float values."""
-        if step is not None and not isinstance(step, int):
-            raise AmlError(f"Metric {name!r}: step must be an int, got {step!r}.")
+        if step is not None and type(step) is not int:
+            step = _check_step(name, step)
         kind = type(value)
-        if (kind is float and math.isfinite(value)) or kind is int:
+        if (kind is float and math.isfinite(value)) or (kind is int and -_INT64 <= value < _INT64):
             text = repr(value)
         else:
-            text = check_jsonable(name, value)
+            text = encode_value(name, value)
         line = f'["s",{self._name(name)},{text},{"null" if step is None else step},{time.time_ns() // 1000}]\n'
         os.write(self._fd, line.encode())
 
     def record(self, kind: str, name: str, value: Any) -> None:
         """Write a list, row, table or image entry."""
-        text = check_jsonable(name, value)
+        text = encode_value(name, value)
         line = f'["{kind}",{self._name(name)},{text},null,{time.time_ns() // 1000}]\n'
         os.write(self._fd, line.encode())
 
     def close(self) -> None:
         """Close the file (the data is already written)."""
         os.close(self._fd)
+
+
+def _check_step(name: str, step: Any) -> int:
+    """A step is an int (numpy ints too) within 64 bits."""
+    plain = plain_value(step, f"Metric {name!r} step") if not isinstance(step, bool) else step
+    if type(plain) is not int:
+        raise AmlError(f"Metric {name!r}: step must be an int, got {step!r}.")
+    return plain

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import signal
@@ -16,12 +17,17 @@ from .. import liveness
 from ..errors import AmlError
 from ..status import RunStatus
 from .database import Database
-from .metrics import read_points, summarize
+from .limits import MAX_NAME_CHARS, MAX_RUN_ID_CHARS, check_tags, check_text
+from .metrics import latest_values, read_points, summarize
 
 #: A run whose owner has not touched its heartbeat file for this long is declared dead.
 HEARTBEAT_TIMEOUT_S = 30.0
 _TERMINAL = tuple(sorted(RunStatus.TERMINAL))
 _ACTIVE = tuple(sorted(RunStatus.ACTIVE))
+
+log = logging.getLogger(__name__)
+#: Metrics files up to this size are read whole to summarize a dead run; beyond, their tails.
+_SUMMARY_READ_BYTES = 16 << 20
 
 #: A filter matching fewer rows than this is served from its own index (see list_runs).
 RARE = 2000
@@ -43,6 +49,7 @@ class Records:
             is not None
         )
         self._last_reap = 0.0
+        self._unburied: set[str] = set()
 
     # experiments --------------------------------------------------------------------------
     def ensure_experiment(self, name: str) -> int:
@@ -85,9 +92,11 @@ class Records:
         owner_pid: int | None = None,
     ) -> str:
         """Insert a run and return its id (``<experiment>_<unix time>_<8 hex>`` as in v1)."""
-        experiment_id = self.ensure_experiment(experiment)
         now = time.time()
-        run_id = run_id or new_run_id(experiment, now)
+        run_id = check_run_id(run_id or new_run_id(experiment, now))
+        if display_name is not None:
+            check_text(display_name, "run display name", MAX_NAME_CHARS)
+        experiment_id = self.ensure_experiment(experiment)
         started = liveness.process_start_time(owner_pid) if owner_pid else None
         with self.db.transaction() as conn:
             if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
@@ -375,14 +384,28 @@ class Records:
             sql += " AND id = ?"
             params = (*_ACTIVE, run_id)
         for row in self.db.query(sql, params):
-            reason = self._death_reason(row, now)
-            if reason:
-                self._bury(row, reason)
+            # A reader must never fail because of someone else's run: whatever goes wrong
+            # here is logged and the run is looked at again on the next read.
+            try:
+                reason = self._death_reason(row, now)
+                if reason:
+                    self._bury(row, reason)
+            except Exception:
+                if row["id"] not in self._unburied:  # say it once, not on every read
+                    self._unburied.add(row["id"])
+                    log.exception("could not end run %s, whose owner died", row["id"])
 
     def _bury(self, row: sqlite3.Row, reason: str) -> None:
-        """End a run whose owner died: Failed with the reason, its script stopped, metrics kept."""
+        """End a run whose owner died: Failed with the reason, its script stopped, metrics kept.
+
+        Only bounded work happens here (it runs inside someone else's read): the summary of a
+        big run's metrics is taken from the files' tails.
+        """
         run_dir = self.runs_root / row["id"]
-        self.save_metric_summary(row["id"], summarize(read_points(run_dir / "metrics")))
+        try:
+            self.save_metric_summary(row["id"], bounded_summary(run_dir / "metrics"))
+        except Exception:  # the status below matters more than the summary
+            log.exception("could not summarize the metrics of run %s", row["id"])
         self.set_status(
             row["id"], RunStatus.FAILED, error=json.dumps({"message": reason, "code": "OwnerDied"})
         )
@@ -413,11 +436,14 @@ class Records:
 
     # tags and properties ------------------------------------------------------------------
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
-        """Add or overwrite tags."""
+        """Add or overwrite tags (checked against :mod:`.limits` first: all or nothing)."""
+        checked = check_tags(tags)
         with self.db.transaction() as conn:
+            count = conn.execute("SELECT COUNT(*) FROM run_tags WHERE run_id = ?", (run_id,))
+            check_tags({}, count.fetchone()[0] + len(checked))
             conn.executemany(
                 "INSERT OR REPLACE INTO run_tags (run_id, key, value) VALUES (?, ?, ?)",
-                [(run_id, str(k), None if v is None else str(v)) for k, v in tags.items()],
+                [(run_id, k, v) for k, v in checked.items()],
             )
 
     def remove_tags(self, run_id: str, keys: Iterable[str]) -> None:
@@ -448,8 +474,9 @@ class Records:
 
     def add_properties(self, run_id: str, properties: Mapping[str, Any]) -> None:
         """Add properties; changing an existing one is an error (they are immutable)."""
+        checked = check_tags(properties, what="property")
         with self.db.transaction() as conn:
-            for key, value in properties.items():
+            for key, value in checked.items():
                 text = str(value)
                 row = conn.execute(
                     "SELECT value FROM run_properties WHERE run_id = ? AND key = ?", (run_id, key)
@@ -594,6 +621,30 @@ class Records:
         """Forget a compute target; True when there was one."""
         cursor = self.db.execute("DELETE FROM compute_targets WHERE name = ?", (name,))
         return cursor.rowcount > 0
+
+
+def bounded_summary(folder: Path) -> dict[str, tuple[Any, int]]:
+    """The metric summary of a run, in bounded time: whole files when small, else their tails
+    (a metric last logged before the tail is then missing, and counts are unknown: 0)."""
+    size = sum(p.stat().st_size for p in folder.glob("*.jsonl")) if folder.is_dir() else 0
+    if size <= _SUMMARY_READ_BYTES:
+        return summarize(read_points(folder))
+    return {name: (value, 0) for name, value in latest_values(folder, 1 << 20).items()}
+
+
+def check_run_id(run_id: Any) -> str:
+    """Run ids name folders: letters, digits, '_', '-' and '.', at most 240 characters."""
+    if (
+        not isinstance(run_id, str)
+        or not 0 < len(run_id) <= MAX_RUN_ID_CHARS
+        or run_id.strip(".") == ""
+        or not all(c.isascii() and (c.isalnum() or c in "_-.") for c in run_id)
+    ):
+        raise AmlError(
+            f"Run id {run_id!r} is not allowed: use 1-{MAX_RUN_ID_CHARS} letters, digits, "
+            "'_', '-' or '.' (it names the run's folder)."
+        )
+    return run_id
 
 
 def new_run_id(experiment: str, now: float | None = None) -> str:
