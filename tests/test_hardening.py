@@ -264,3 +264,18 @@ def test_log_image_refuses_a_file_that_is_not_an_image(exp: Experiment, tmp_path
     run.complete()
     assert run.get_metrics()["plot"].startswith("aml://artifacts/images/")
     assert json.dumps(run.get_metrics())
+
+
+def test_big_tags_are_bounded_and_only_their_start_is_searched(
+    ws: Workspace, exp: Experiment
+) -> None:
+    run = exp.start_logging(snapshot_directory=None)
+    head, tail = "alpha" * 50, "omega" * 6000  # 250 + 30,000 characters
+    run.set_tags({f"t{i}": head + tail for i in range(20)})
+    run.complete()
+    assert run.get_tags()["t0"] == head + tail  # kept whole
+    found = ws.records.list_runs(text="alphaalpha")
+    assert [r["id"] for r in found] == [run.id]
+    assert ws.records.list_runs(text="omegaomega") == []  # past the searched prefix
+    with pytest.raises(AmlError, match="32,768"):
+        run.tag("big", "x" * 32_769)

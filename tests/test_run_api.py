@@ -58,7 +58,7 @@ def test_log_image_from_file_and_from_matplotlib(run: Run, tmp_path: Path) -> No
     import matplotlib.pyplot as plt
 
     png = tmp_path / "pic.png"
-    png.write_bytes(b"\x89PNG fake")
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)  # the signature is what is checked
     run.log_image("from file", path=png)
     plt.plot([1, 2, 3])
     run.log_image("plot", plot=plt)

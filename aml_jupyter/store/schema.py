@@ -38,13 +38,23 @@ _SEARCH_TEXT = """
 _SEARCH_FROM = "FROM runs r JOIN experiments e ON e.id = r.experiment_id"
 
 
-def _tag_trigger(name: str, event: str, row: str) -> str:
+#: Since migration 5 only this much of each tag key and value is searchable: big tags cost
+#: the index (and every tag change re-indexes the run) in proportion to their size.
+SEARCHED_TAG_CHARS = 256
+_SEARCH_TEXT_5 = _SEARCH_TEXT.replace(
+    "t.key || '=' || coalesce(t.value, '')",
+    f"substr(t.key, 1, {SEARCHED_TAG_CHARS}) || '='"
+    f" || substr(coalesce(t.value, ''), 1, {SEARCHED_TAG_CHARS})",
+)
+
+
+def _tag_trigger(name: str, event: str, row: str, text: str = _SEARCH_TEXT) -> str:
     """A trigger that re-indexes a run's search text when one of its tags changes."""
     return f"""
     CREATE TRIGGER {name} AFTER {event} ON run_tags BEGIN
         DELETE FROM run_search WHERE rowid = (SELECT rowid FROM runs WHERE id = {row}.run_id);
         INSERT INTO run_search (rowid, text)
-            SELECT r.rowid, {_SEARCH_TEXT} {_SEARCH_FROM} WHERE r.id = {row}.run_id;
+            SELECT r.rowid, {text} {_SEARCH_FROM} WHERE r.id = {row}.run_id;
     END;"""
 
 
@@ -204,6 +214,29 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL,
         PRIMARY KEY (name, version, key)
     ) WITHOUT ROWID;
+    """,
+    # 5: search only a bounded prefix of each tag (a 1 MB tag made a 64 MB trigram index and
+    # held the write lock for minutes); the search text of existing runs is rebuilt.
+    f"""
+    DROP TRIGGER run_search_add;
+    DROP TRIGGER run_search_rename;
+    DROP TRIGGER run_search_tag_add;
+    DROP TRIGGER run_search_tag_change;
+    DROP TRIGGER run_search_tag_drop;
+    DELETE FROM run_search;
+    INSERT INTO run_search (rowid, text) SELECT r.rowid, {_SEARCH_TEXT_5} {_SEARCH_FROM};
+    CREATE TRIGGER run_search_add AFTER INSERT ON runs BEGIN
+        INSERT INTO run_search (rowid, text)
+            SELECT r.rowid, {_SEARCH_TEXT_5} {_SEARCH_FROM} WHERE r.rowid = NEW.rowid;
+    END;
+    CREATE TRIGGER run_search_rename AFTER UPDATE OF display_name, definition ON runs BEGIN
+        DELETE FROM run_search WHERE rowid = OLD.rowid;
+        INSERT INTO run_search (rowid, text)
+            SELECT r.rowid, {_SEARCH_TEXT_5} {_SEARCH_FROM} WHERE r.rowid = NEW.rowid;
+    END;
+    {_tag_trigger("run_search_tag_add", "INSERT", "NEW", _SEARCH_TEXT_5)}
+    {_tag_trigger("run_search_tag_change", "UPDATE", "NEW", _SEARCH_TEXT_5)}
+    {_tag_trigger("run_search_tag_drop", "DELETE", "OLD", _SEARCH_TEXT_5)}
     """,
 ]
 
