@@ -6,8 +6,10 @@ HTTP (JSON; TLS with ``--certfile``/``--keyfile``) and pulls everything back
 (:mod:`aml_jupyter.compute.remote`): status, the run folder's growing files (driver log,
 metrics, ./logs) by byte offset, then the run's stored files (./outputs) by content hash.
 
-Every request needs ``Authorization: Bearer <token>``; the token is checked before routing,
-so without it every path, known or not, answers 401 and nothing else. Runs are detached from
+Every request needs ``Authorization: Bearer <token>``; the token is checked from the headers
+before routing and before any body is read (:mod:`aml_jupyter.compute.agent_http`), so without
+it every path, known or not, answers 401 and nothing else. Hashes and names in requests and
+snapshot manifests are checked before they name a file. Runs are detached from
 the agent: stopping or restarting it leaves them running, and a new agent on the same folder
 serves them again. A run whose supervisor died (the machine restarted) is reported Failed with
 the reason by the agent's own liveness check.
@@ -17,37 +19,40 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
 import json
 import os
 import re
 import secrets
 import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from tornado import web
-
 from .. import __version__
 from ..errors import AmlError
+from ..paths import checked_relative_name
 from ..status import RunStatus
+from ..store.blobs import check_sha256
 from ..workspace import Workspace
+from .agent_http import (
+    MAX_BLOB_BYTES,
+    SERVER_MAX_BODY,
+    ApiError,
+    Handler,
+    TokenApplication,
+)
 from .remote import MIRRORED_FOLDERS
+from .untrusted import BlobSink
 
 API = "/api/v1"
 #: Most bytes one sync answer carries; the submitter asks again at once when there is more.
 SYNC_CHUNK_BYTES = 4 * 1024 * 1024
 #: How often a long-polling sync looks for changes.
 LONG_POLL_STEP_S = 0.02
-MAX_BLOB_BYTES = 2 * 1024**3
-#: Any other body (JSON); only blob uploads, once authenticated, may be larger.
-MAX_JSON_BYTES = 16 * 1024 * 1024
-_SHA = re.compile(r"^[0-9a-f]{64}$")
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+#: A blob is sent back in pieces of this size, each flushed before the next is read.
+BLOB_PIECE_BYTES = 1024 * 1024
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 
 
 def read_token(path: str | os.PathLike[str], create: bool = False) -> str:
@@ -70,56 +75,32 @@ def read_token(path: str | os.PathLike[str], create: bool = False) -> str:
     return token
 
 
-class _ApiError(web.HTTPError):
-    """An error answer: the status, and a message for the body (HTTP reason phrases are too
-    restricted for messages that say what to do)."""
+def _sha(value: Any, what: str) -> str:
+    """``value`` if it is a sha256 hex digest, else a 400 that says so."""
+    try:
+        return check_sha256(value, what)
+    except AmlError as exc:
+        raise ApiError(400, str(exc)) from None
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(status)
-        self.message = message
 
-
-class _Base(web.RequestHandler):
-    """JSON in and out; our errors as ``{"message": ...}`` with a 4xx status."""
+class _Base(Handler):
+    """A route of the agent: its workspace, its runs."""
 
     @property
     def ws(self) -> Workspace:
         return Workspace(self.settings["aml_folder"])
 
-    def check_xsrf_cookie(self) -> None:  # token auth, no cookies
-        pass
-
-    def body_json(self) -> dict[str, Any]:
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise _ApiError(400, "The request body is not JSON.") from None
-        if not isinstance(body, dict):
-            raise _ApiError(400, "The request body must be a JSON object.")
-        return body
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None))[1]
-        message = exc.message if isinstance(exc, _ApiError) else self._reason
-        self.finish({"message": message, "status": status_code})
-
     def run_row(self, run_id: str) -> Any:
-        if not _RUN_ID.match(run_id):
-            raise _ApiError(400, f"Bad run id {run_id!r}.")
+        if not _RUN_ID.fullmatch(run_id):
+            raise ApiError(400, f"Bad run id {run_id!r}.")
         records = self.ws.records
         records.reap_dead_runs(run_id)  # a supervisor that died is reported, not waited for
         try:
             return records.get_run(run_id)
         except AmlError:
-            raise _ApiError(
+            raise ApiError(
                 404, f"This agent has no run {run_id!r} (its folder is {self.ws.folder})."
             ) from None
-
-
-class _Unauthorized(_Base):
-    def prepare(self) -> None:
-        self.set_header("WWW-Authenticate", 'Bearer realm="aml-agent"')
-        raise _ApiError(401, "Missing or wrong token: send 'Authorization: Bearer <token>'.")
 
 
 class _Info(_Base):
@@ -139,87 +120,85 @@ class _Info(_Base):
 class _MissingBlobs(_Base):
     def post(self) -> None:
         wanted = self.body_json().get("sha256")
-        if not isinstance(wanted, list) or not all(
-            isinstance(s, str) and _SHA.match(s) for s in wanted
-        ):
-            raise _ApiError(400, "sha256 must be a list of sha256 hex digests.")
+        if not isinstance(wanted, list):
+            raise ApiError(400, "sha256 must be a list of sha256 hex digests.")
+        for sha in wanted:
+            _sha(sha, "blob hash")
         blobs = self.ws.blobs
         self.finish({"missing": [s for s in wanted if s not in blobs]})
 
 
-@web.stream_request_body
 class _Blob(_Base):
-    """PUT streams a file into the blob store, checked against its hash; GET reads one."""
+    """PUT streams a file to disk while hashing it (never whole in memory, the event loop free
+    between pieces), kept only if it has the hash it is named by; GET streams one back."""
+
+    def body_limit(self) -> int:
+        return MAX_BLOB_BYTES if self.request.method == "PUT" else 0
 
     def prepare(self) -> None:
-        sha = self.path_kwargs["sha"]
-        if not _SHA.match(sha):
-            raise _ApiError(400, "A blob is named by its sha256 hex digest.")
-        self._digest = hashlib.sha256()
-        self._tmp: Any = None
+        super().prepare()
+        _sha(self.path_kwargs["sha"], "blob name")
+        self._sink: BlobSink | None = None
         if self.request.method == "PUT":
-            self.request.connection.set_max_body_size(MAX_BLOB_BYTES)  # type: ignore[union-attr]
-            root = self.ws.blobs.root
-            root.mkdir(parents=True, exist_ok=True)
-            # Closed in put() or on_finish(): the upload spans several callbacks.
-            self._tmp = tempfile.NamedTemporaryFile(  # noqa: SIM115
-                dir=root, prefix=".upload-", delete=False
-            )
+            self._sink = BlobSink(self.ws.blobs)  # closed in put() or on_finish()
 
     def data_received(self, chunk: bytes) -> None:
-        if self._tmp is not None:
-            self._digest.update(chunk)
-            self._tmp.write(chunk)
+        if self._sink is not None:
+            self._sink.write(chunk)
 
     def put(self, sha: str) -> None:
-        self._tmp.close()
-        if self._digest.hexdigest() != sha:
-            os.unlink(self._tmp.name)
-            raise _ApiError(400, "The uploaded bytes do not match their sha256.")
-        with open(self._tmp.name, "rb") as f:
-            self.ws.blobs.put_stream(f)
-        os.unlink(self._tmp.name)
+        assert self._sink is not None
+        sink, self._sink = self._sink, None
+        try:
+            sink.commit(sha)  # a rename: the bytes were hashed as they came
+        except AmlError as exc:
+            raise ApiError(400, f"The uploaded bytes do not match their sha256 ({exc})") from None
         self.set_status(201)
         self.finish({"sha256": sha})
 
-    def get(self, sha: str) -> None:
+    async def get(self, sha: str) -> None:
         path = self.ws.blobs.path(sha)
         if not path.is_file():
-            raise _ApiError(404, f"No blob {sha}.")
+            raise ApiError(404, f"No blob {sha}.")
         self.set_header("Content-Type", "application/octet-stream")
+        self.set_header("Content-Length", str(path.stat().st_size))
         with open(path, "rb") as f:
-            while chunk := f.read(1024 * 1024):
-                self.write(chunk)
+            while piece := f.read(BLOB_PIECE_BYTES):
+                self.write(piece)
+                await self.flush()  # one piece in memory at a time, however big the blob
         self.finish()
 
     def on_finish(self) -> None:
-        if self._tmp is not None and os.path.exists(self._tmp.name):
-            self._tmp.close()
-            os.unlink(self._tmp.name)
+        sink, self._sink = getattr(self, "_sink", None), None
+        if sink is not None:
+            sink.discard()
+
+    def on_connection_close(self) -> None:
+        self.on_finish()  # an upload cut off: drop its temp file
 
 
 class _Runs(_Base):
     """POST starts a run of an uploaded snapshot, with the submitter's run id."""
 
     def post(self) -> None:
-        from ..snapshot import load_snapshot
         from . import envbuild
         from .local import record_run, start_supervisor
 
         body = self.body_json()
         run_id, experiment = body.get("id"), body.get("experiment")
         snapshot_id, definition = body.get("snapshot_id"), body.get("definition")
-        if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
-            raise _ApiError(400, "id must be a run id (letters, digits, _ . -).")
+        if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+            raise ApiError(400, "id must be a run id (letters, digits, _ . -).")
         if not isinstance(experiment, str) or not experiment:
-            raise _ApiError(400, "experiment must be a name.")
-        if not isinstance(snapshot_id, str) or not _SHA.match(snapshot_id):
-            raise _ApiError(400, "snapshot_id must be a sha256 hex digest.")
+            raise ApiError(400, "experiment must be a name.")
+        snapshot_id = _sha(snapshot_id, "snapshot_id")
         if not isinstance(definition, dict):
-            raise _ApiError(400, "definition must be an object.")
+            raise ApiError(400, "definition must be an object.")
+        if not isinstance(body.get("tags") or {}, dict):
+            raise ApiError(400, "tags must be an object.")
         ws = self.ws
         try:
-            snapshot = load_snapshot(ws, snapshot_id)
+            snapshot = _checked_snapshot(ws, snapshot_id)
             missing = [e.name for e in snapshot.files if e.sha256 not in ws.blobs]
             if missing:
                 raise AmlError(f"Upload these snapshot files first: {', '.join(missing[:5])}.")
@@ -230,9 +209,26 @@ class _Runs(_Base):
             supervisor = start_supervisor(ws.folder)
             record_run(ws, experiment, definition, snapshot_id, "local", tags, supervisor, run_id)
         except AmlError as exc:
-            raise _ApiError(400, str(exc)) from None
+            raise ApiError(400, str(exc)) from None
         self.set_status(201)
         self.finish({"id": run_id, "status": RunStatus.QUEUED})
+
+
+def _checked_snapshot(ws: Workspace, snapshot_id: str) -> Any:
+    """The submitted snapshot, every entry's name and hash checked before any names a file."""
+    from ..snapshot import load_snapshot
+
+    try:
+        snapshot = load_snapshot(ws, snapshot_id)
+        for entry in snapshot.files:
+            checked_relative_name(entry.name, "snapshot file name")
+            check_sha256(entry.sha256, f"hash of snapshot file {entry.name!r}")
+    except (TypeError, ValueError):
+        raise AmlError(
+            f"Snapshot {snapshot_id} is not a snapshot manifest (a JSON list of "
+            "[name, sha256, size, executable]); submit again."
+        ) from None
+    return snapshot
 
 
 def _local_definition(definition: dict[str, Any]) -> dict[str, Any]:
@@ -262,9 +258,9 @@ class _Sync(_Base):
         if not isinstance(offsets, dict) or not all(
             isinstance(v, int) and v >= 0 for v in offsets.values()
         ):
-            raise _ApiError(400, "offsets must map file paths to byte counts.")
+            raise ApiError(400, "offsets must map file paths to byte counts.")
         if not isinstance(wait, (int, float)) or not 0 <= wait <= 10:
-            raise _ApiError(400, "wait must be a number of seconds from 0 to 10.")
+            raise ApiError(400, "wait must be a number of seconds from 0 to 10.")
         run_dir = self.ws.run_dir(run_id)
         deadline = time.monotonic() + wait
         while True:
@@ -327,11 +323,10 @@ class _Cancel(_Base):
         self.finish({"id": run_id, "status": self.ws.records.get_run(run_id)["status"]})
 
 
-class AgentApp(web.Application):
-    """The agent's routes; :meth:`find_handler` checks the token before any routing."""
+class AgentApp(TokenApplication):
+    """The agent's routes; the token is checked before any routing (see ``agent_http``)."""
 
     def __init__(self, folder: Path, token: str) -> None:
-        self._token = token.encode()
         run = r"/runs/(?P<run_id>[^/]+)"
         super().__init__(
             [
@@ -342,26 +337,9 @@ class AgentApp(web.Application):
                 (API + run + "/sync", _Sync),
                 (API + run + "/cancel", _Cancel),
             ],
+            token,
             aml_folder=str(folder),
-            default_handler_class=_NotFound,
         )
-
-    def _authorized(self, request: Any) -> bool:
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), self._token
-        )
-
-    def find_handler(self, request: Any, **kwargs: Any) -> Any:
-        if not self._authorized(request):
-            return self.get_handler_delegate(request, _Unauthorized)
-        return super().find_handler(request, **kwargs)
-
-
-class _NotFound(_Base):
-    def prepare(self) -> None:
-        raise _ApiError(404, f"No such route: {self.request.path}.")
 
 
 def serve(
@@ -388,7 +366,7 @@ def serve(
 
     async def main() -> None:
         server = HTTPServer(
-            AgentApp(ws.folder, token), ssl_options=ssl_ctx, max_body_size=MAX_JSON_BYTES
+            AgentApp(ws.folder, token), ssl_options=ssl_ctx, max_body_size=SERVER_MAX_BODY
         )
         try:
             server.listen(port, address=host)

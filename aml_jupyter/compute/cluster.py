@@ -8,14 +8,15 @@ environment as ``runtime_env`` (pip packages, variables) and always sets the ent
 (and GPU) request, so the job waits for a worker with room instead of landing anywhere.
 The entrypoint (:mod:`aml_jupyter.compute.ray_driver`) runs the same supervisor as ``local``
 and streams the run folder back through the job's log; the mirror here
-(:mod:`aml_jupyter.compute.remote`) writes it into this workspace. A job waiting for resources
-shows as ``Queued``; ``run.cancel()`` stops the job.
+(:mod:`aml_jupyter.compute.remote`) writes it into this workspace, checking every name, hash
+and state a frame carries first (:mod:`aml_jupyter.compute.untrusted`). A job waiting for
+resources shows as ``Queued``; ``run.cancel()`` stops the job.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
+import binascii
 import json
 import logging
 import secrets
@@ -27,6 +28,7 @@ from ..run_files import DRIVER_LOG
 from ..status import RunStatus
 from . import ComputeTarget, check_target_name
 from .remote import POLL_S, RemoteGone, RemoteState, RemoteUnreachable, append_chunk
+from .untrusted import BlobSink, checked_file_row, checked_state, checked_status
 
 if TYPE_CHECKING:
     from ..config import ScriptRunConfig
@@ -88,8 +90,8 @@ class _RayRemote:
         self._client: Any = None
         self._consumed = 0
         self._partial = ""
-        self._files: list[list[Any]] = []
-        self._end: dict[str, Any] | None = None
+        self._files: list[tuple[str, str, int]] = []
+        self._end: RemoteState | None = None
         self._status = RunStatus.QUEUED
         self._stop_sent = False
 
@@ -116,14 +118,7 @@ class _RayRemote:
         self._read(run_dir, logs[self._consumed :], final=ended)
         self._consumed = len(logs)
         if self._end is not None:
-            end = self._end
-            return RemoteState(
-                end["status"],
-                end.get("error"),
-                end.get("exit_code"),
-                end["tags"],
-                end["properties"],
-            )
+            return self._end
         if ended:
             if info.status == JobStatus.STOPPED:
                 return RemoteState(RunStatus.CANCELED)
@@ -152,7 +147,7 @@ class _RayRemote:
                 if driver_lines:
                     append_chunk(
                         run_dir, DRIVER_LOG, "".join(driver_lines).encode(), ("user_logs",)
-                    )
+                    )  # our own name: the driver log
                     driver_lines = []
                 self._frame(run_dir, line[len(self.prefix) :])
             elif line or not final:
@@ -161,19 +156,38 @@ class _RayRemote:
             append_chunk(run_dir, DRIVER_LOG, "".join(driver_lines).encode(), ("user_logs",))
 
     def _frame(self, run_dir: Path, frame: str) -> None:
+        """One frame of the driver's; what it names is checked before it is used."""
         kind, _, payload = frame.partition(":")
         if kind == "status":
-            self._status = payload
-        elif kind == "chunk":
+            self._status = checked_status(payload, self.where)
+        elif kind in ("chunk", "blob"):
             name, _, data = payload.rpartition(":")
-            append_chunk(run_dir, name, base64.b64decode(data), _STREAMED)
-        elif kind == "blob":
-            name, _, data = payload.rpartition(":")
-            append_chunk(run_dir, f"{_STAGING}/{name}", base64.b64decode(data), (_STAGING,))
+            try:
+                raw = base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError):
+                raise RemoteGone(
+                    f"The {self.where} sent bytes for {name!r} that are not base64."
+                ) from None
+            if kind == "chunk":
+                append_chunk(run_dir, name, raw, _STREAMED, self.where)
+            else:
+                append_chunk(run_dir, f"{_STAGING}/{name}", raw, (_STAGING,), self.where)
         elif kind == "file":
-            self._files.append(json.loads(payload))
+            self._files.append(checked_file_row(self._json(payload), self.where))
         elif kind == "end":
-            self._end = json.loads(payload)
+            end = self._json(payload)
+            if not isinstance(end, dict):
+                raise RemoteGone(f"The {self.where} sent an end frame that is not an object.")
+            state = checked_state(end, self.where)
+            if state.status not in RunStatus.TERMINAL:
+                raise RemoteGone(f"The {self.where} ended the run as {state.status!r}.")
+            self._end = state
+
+    def _json(self, payload: str) -> Any:
+        try:
+            return json.loads(payload)
+        except ValueError:
+            raise RemoteGone(f"The {self.where} sent a frame that is not JSON.") from None
 
     def cancel(self) -> None:
         self._stop_sent = True
@@ -185,29 +199,33 @@ class _RayRemote:
             raise RemoteUnreachable(str(exc).splitlines()[0]) from None
 
     def collect(self, ws: Workspace, run_id: str) -> None:
-        run_dir = ws.run_dir(run_id)
-        rows = []
-        for name, sha, size in self._files:
-            staged = run_dir / _STAGING / name
-            if staged.exists() and _sha256(staged) != sha:
-                raise AmlError(f"The run file {name!r} arrived damaged (its hash differs).")
-            if sha not in ws.blobs:
-                if not staged.exists():
-                    raise AmlError(f"The run file {name!r} did not arrive.")
-                ws.blobs.put_file(staged, sha)
-            rows.append((name, sha, size))
-        ws.records.add_files(run_id, rows)
         import shutil
 
-        shutil.rmtree(run_dir / _STAGING, ignore_errors=True)
+        run_dir = ws.run_dir(run_id)
+        rows = []
+        try:
+            for name, sha, _ in self._files:  # names and hashes checked in _frame()
+                staged = run_dir / _STAGING / name
+                if staged.is_file():
+                    _store_checked(ws, staged, sha, name)
+                elif sha not in ws.blobs:
+                    raise AmlError(f"The run file {name!r} did not arrive.")
+                rows.append((name, sha, ws.blobs.path(sha).stat().st_size))
+        finally:
+            shutil.rmtree(run_dir / _STAGING, ignore_errors=True)
+        ws.records.add_files(run_id, rows)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _store_checked(ws: Workspace, staged: Path, sha: str, name: str) -> None:
+    """Store a staged run file as blob ``sha``, refused unless its bytes have that hash."""
+    sink = BlobSink(ws.blobs)
+    with open(staged, "rb") as f:
+        while piece := f.read(1024 * 1024):
+            sink.write(piece)
+    try:
+        sink.commit(sha)
+    except AmlError:
+        raise AmlError(f"The run file {name!r} arrived damaged (its hash differs).") from None
 
 
 class ComputeCluster(ComputeTarget):

@@ -6,12 +6,14 @@ registers it; then ``ScriptRunConfig(compute_target="gpu-box")`` or ``%aml_submi
 runs there. Submitting uploads only the snapshot files the agent lacks (content-addressed),
 starts the run under the same id on the agent, and starts a detached mirror here
 (:mod:`aml_jupyter.compute.remote`) that pulls status, logs, metrics and outputs back.
+Nothing the agent answers is trusted: names, hashes and states are checked
+(:mod:`aml_jupyter.compute.untrusted`) and a blob is kept only if its bytes have its hash.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
+import binascii
 import json
 import os
 import ssl
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
+from ..store.blobs import check_sha256
 from . import ComputeTarget, check_target_name
 from .remote import (
     MIRRORED_FOLDERS,
@@ -31,6 +34,7 @@ from .remote import (
     append_chunk,
     local_sizes,
 )
+from .untrusted import BlobSink, checked_files, checked_state
 
 if TYPE_CHECKING:
     from ..config import ScriptRunConfig
@@ -41,6 +45,10 @@ if TYPE_CHECKING:
 KIND = "ComputeInstance"
 #: Longest wait of one sync: the agent answers sooner when anything changed.
 LONG_POLL_S = 1.0
+#: Most bytes of one JSON answer (a sync carries at most 4 MB of file bytes, base64).
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+#: Hashes asked about per /blobs/missing request (the agent takes 1 MB of JSON).
+MISSING_BATCH = 4096
 
 
 class AgentClient:
@@ -61,7 +69,10 @@ class AgentClient:
         body: Any = None,
         data: Any = None,
         length: int | None = None,
+        sink: BlobSink | None = None,
     ) -> bytes:
+        """One request; the answer's bytes, or with ``sink`` streamed into it (at most its
+        ``limit``): never more than :data:`MAX_ANSWER_BYTES` held in memory."""
         headers = {"Authorization": f"Bearer {self._token}"}
         if body is not None:
             data = json.dumps(body).encode()
@@ -73,7 +84,11 @@ class AgentClient:
         )
         try:
             with urllib.request.urlopen(request, timeout=self._timeout, context=self._ssl) as r:
-                return bytes(r.read())
+                if sink is not None:
+                    while piece := r.read(1024 * 1024):
+                        sink.write(piece)  # refuses more than the announced size
+                    return b""
+                answer = bytes(r.read(MAX_ANSWER_BYTES + 1))
         except urllib.error.HTTPError as exc:
             message = _message(exc)
             if exc.code == 401:
@@ -92,9 +107,21 @@ class AgentClient:
                 f"the agent at {self.address} does not answer ({reason}). Is "
                 "`aml instance serve` running there, and the address right?"
             ) from None
+        if len(answer) > MAX_ANSWER_BYTES:
+            raise RemoteGone(
+                f"The agent at {self.address} sent an answer over {MAX_ANSWER_BYTES} bytes; "
+                "refused."
+            )
+        return answer
 
     def _json(self, method: str, path: str, body: Any = None) -> Any:
-        return json.loads(self._call(method, path, body=body))
+        try:
+            answer = json.loads(self._call(method, path, body=body))
+        except ValueError:
+            raise RemoteGone(f"The agent at {self.address} answered {path} with no JSON.") from None
+        if not isinstance(answer, dict):
+            raise RemoteGone(f"The agent at {self.address} answered {path} with no JSON object.")
+        return answer
 
     def info(self) -> dict[str, Any]:
         """Who the agent is (version, host, folder, Python, CPUs); checks address and token."""
@@ -102,19 +129,39 @@ class AgentClient:
 
     def upload(self, ws: Workspace, shas: list[str]) -> int:
         """Send the blobs the agent lacks; returns how many were sent."""
-        missing = self._json("POST", "/blobs/missing", {"sha256": sorted(set(shas))})["missing"]
+        asked = sorted(set(shas))
+        missing: list[str] = []
+        for start in range(0, len(asked), MISSING_BATCH):
+            batch = asked[start : start + MISSING_BATCH]
+            answer = self._json("POST", "/blobs/missing", {"sha256": batch}).get("missing")
+            # Only what we asked about: a blob is sent for no other hash.
+            if not isinstance(answer, list) or not set(answer) <= set(batch):
+                raise RemoteGone(
+                    f"The agent at {self.address} asked for blobs it was not offered; refused."
+                )
+            missing += answer
         for sha in missing:
             path = ws.blobs.path(sha)
             with open(path, "rb") as f:
                 self._call("PUT", f"/blobs/{sha}", data=f, length=path.stat().st_size)
         return len(missing)
 
-    def download(self, ws: Workspace, sha: str) -> None:
-        """Fetch one blob into the workspace's store, checked against its hash."""
-        data = self._call("GET", f"/blobs/{sha}")
-        if hashlib.sha256(data).hexdigest() != sha:
-            raise AmlError(f"The agent sent a blob that does not match its hash {sha}.")
-        ws.blobs.put_bytes(data)
+    def download(self, ws: Workspace, sha: str, size: int | None = None) -> None:
+        """Fetch one blob (of ``size`` bytes at most) into the workspace's store, streamed to
+        disk and kept only if its bytes have the hash ``sha``."""
+        check_sha256(sha, "blob hash")
+        sink = BlobSink(ws.blobs, limit=size)
+        try:
+            self._call("GET", f"/blobs/{sha}", sink=sink)
+            sink.commit(sha)
+        except AmlError as exc:
+            sink.discard()
+            if isinstance(exc, RemoteUnreachable):
+                raise
+            raise AmlError(f"The agent at {self.address} sent a bad blob {sha}: {exc}") from None
+        except BaseException:
+            sink.discard()
+            raise
 
     def start_run(
         self, run_id: str, experiment: str, snapshot_id: str, definition: Any, tags: Any
@@ -173,7 +220,7 @@ class _AgentRemote:
         self.run_id = run_id
         self.where = f"compute instance {target!r} ({client.address})"
         self.pause = 0.0  # sync long-polls
-        self._files: list[list[Any]] = []
+        self._files: list[tuple[str, str, int]] = []
         self._seen: str | None = None
 
     def sync(self, run_dir: Path) -> RemoteState:
@@ -182,30 +229,37 @@ class _AgentRemote:
             answer = self.client.sync(
                 self.run_id, local_sizes(run_dir, MIRRORED_FOLDERS), self._seen, wait
             )
-            for name, data in answer["chunks"].items():
-                append_chunk(run_dir, name, base64.b64decode(data), MIRRORED_FOLDERS)
-            self._seen = answer["status"]
-            if not answer["more"]:
+            state = checked_state(answer, self.where)
+            chunks = answer.get("chunks")
+            if not isinstance(chunks, dict):
+                raise RemoteGone(f"The {self.where} sent file bytes that are not an object.")
+            for name, data in chunks.items():
+                append_chunk(run_dir, name, self._decoded(name, data), MIRRORED_FOLDERS, self.where)
+            self._seen = state.status
+            if not answer.get("more"):
                 break
             wait = 0
-        self._files = answer.get("files") or []
-        return RemoteState(
-            status=answer["status"],
-            error=answer.get("error"),
-            exit_code=answer.get("exit_code"),
-            tags=answer.get("tags") or {},
-            properties=answer.get("properties") or {},
-        )
+        files = answer.get("files")
+        self._files = checked_files(files, self.where) if files is not None else []
+        return state
+
+    def _decoded(self, name: Any, data: Any) -> bytes:
+        try:
+            return base64.b64decode(data, validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            raise RemoteGone(
+                f"The {self.where} sent bytes for {name!r} that are not base64."
+            ) from None
 
     def cancel(self) -> None:
         self.client.cancel(self.run_id)
 
     def collect(self, ws: Workspace, run_id: str) -> None:
         rows = []
-        for name, sha, size in self._files:
+        for name, sha, size in self._files:  # checked in sync()
             if sha not in ws.blobs:
-                self.client.download(ws, sha)
-            rows.append((name, sha, size))
+                self.client.download(ws, sha, size)
+            rows.append((name, sha, ws.blobs.path(sha).stat().st_size))
         ws.records.add_files(run_id, rows)
 
 

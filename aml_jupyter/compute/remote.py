@@ -76,11 +76,16 @@ class Remote(Protocol):
         """After the end: store the run's remaining files (./outputs) here."""
 
 
-def append_chunk(run_dir: Path, name: str, data: bytes, allowed: tuple[str, ...]) -> None:
+def append_chunk(
+    run_dir: Path, name: str, data: bytes, allowed: tuple[str, ...], where: str = "remote side"
+) -> None:
     """Append remote bytes to a mirrored file, refusing names outside ``allowed`` folders."""
-    clean = checked_relative_name(name, "remote file name")
+    try:
+        clean = checked_relative_name(name, "file name")
+    except AmlError as exc:  # RemoteGone: the run ends Failed, saying so
+        raise RemoteGone(f"The {where} sent an invalid file name: {exc}") from None
     if not any(clean.startswith(prefix + "/") for prefix in allowed):
-        raise RemoteGone(f"The remote side sent a file outside the run's folders: {name!r}.")
+        raise RemoteGone(f"The {where} sent a file outside the run's folders: {name!r}.")
     path = run_dir / clean
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as f:
