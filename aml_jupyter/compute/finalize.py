@@ -159,9 +159,9 @@ def finalize_run(
         status, error = RunStatus.FAILED, {"code": code, "message": previous + reason}
     if error is not None:
         fields["error"] = json.dumps(error)
+    if work.exists():  # before the end is announced: whoever waits sees the final folder
+        step("removing the working folder", _remove_work_folder, work)
     records.set_status(run_id, status, **fields)
-    if work.exists():
-        _remove_work_folder(work)
 
 
 def save_summary(ws: Workspace, run_id: str) -> None:
