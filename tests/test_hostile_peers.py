@@ -53,6 +53,7 @@ class HostileAgent:
         self.address = f"http://127.0.0.1:{self.port}"
         self.sync: dict[str, Any] = {}
         self.blobs: dict[str, bytes] = {}
+        self.missing: list[str] = []  # "has" everything: nothing is uploaded
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
         self._ready = threading.Event()
 
@@ -69,7 +70,7 @@ class HostileAgent:
 
         class Missing(Json):
             def post(self) -> None:
-                self.finish({"missing": []})  # "has" everything: nothing is uploaded
+                self.finish({"missing": peer.missing})
 
         class Runs(Json):
             def post(self) -> None:
@@ -136,12 +137,16 @@ def _wait_gone(pid: int | None) -> None:
     """The run's mirror process ends with the run; killed if it does not."""
     if not pid:
         return
-    deadline = time.monotonic() + 20
-    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            raise AssertionError(f"the mirror {pid} outlived its run")
-        time.sleep(0.05)
+    try:
+        process = psutil.Process(pid)
+        deadline = time.monotonic() + 20
+        while process.status() != psutil.STATUS_ZOMBIE:
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                raise AssertionError(f"the mirror {pid} outlived its run")
+            time.sleep(0.05)
+    except psutil.NoSuchProcess:
+        pass  # gone (and reaped)
 
 
 TRAVERSAL = "outputs/../../../../elsewhere/x"
@@ -208,6 +213,17 @@ def test_a_lying_agent_ends_the_run_failed_and_writes_nothing_outside(
     assert not (tmp_path / "elsewhere").exists()
     # No half-fetched blob is left in the store's temp files.
     assert not list(ws.blobs.root.glob(".incoming-*"))
+
+
+def test_an_agent_asking_for_blobs_it_was_not_offered_gets_none(
+    ws: Workspace, exp: Experiment, project: Path, hostile: HostileAgent
+) -> None:
+    secret = ws.blobs.put_bytes(b"another run's model")[0]  # a blob the agent could name
+    hostile.missing = [secret]
+    write(project, "train.py", "print('hi')\n")
+    with pytest.raises(AmlError, match="asked for blobs it was not offered"):
+        exp.submit(ScriptRunConfig(project, "train.py", compute_target="evil"))
+    assert ws.records.list_runs() == []
 
 
 def _ray_remote() -> _RayRemote:

@@ -9,7 +9,9 @@ local supervisor, with ranks that are Ray actors instead of child processes) sta
 workspace of its own, with ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` (rank 0's node) and the
 rest; the driver pulls each rank's log and metrics (and rank 0's ./logs, ./outputs and tags)
 into the run folder, which streams back to the submitter as for any Ray run. Cancel, a failing
-rank and the time limit stop every rank, as on ``local``.
+rank and the time limit stop every rank, as on ``local``. A rank runs on another node: the
+names, tags and properties it sends are checked before they are written, and a bad one fails
+the run.
 """
 
 from __future__ import annotations
@@ -24,12 +26,18 @@ from pathlib import Path
 from typing import Any
 
 from ..distributed import free_port, process_environments, process_log_name
+from ..errors import AmlError
+from ..paths import checked_relative_name
 from ..run_files import TRACKED_FOLDERS
 from ..status import RunStatus
 from ..workspace import Workspace
+from .remote import append_chunk
 from .supervisor import Supervisor, command_line, script_environment
+from .untrusted import checked_mapping
 
 PUMP_S = 0.2
+#: Where what a rank sends may land in the run folder (after _local_name).
+RANK_FOLDERS = ("user_logs", "metrics", "work/logs")
 
 
 class RankProcess:
@@ -212,10 +220,8 @@ class RaySupervisor(Supervisor):
                 except ray.exceptions.RayActorError:
                     continue
                 for name, data in chunks.items():
-                    path = self.run_dir / self._local_name(rank, name)
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    with open(path, "ab") as f:
-                        f.write(data)
+                    local = self._local_name(rank, str(name))
+                    append_chunk(self.run_dir, local, data, RANK_FOLDERS, f"rank {rank}")
 
     def _local_name(self, rank: int, name: str) -> str:
         if name == "user_logs/rank.txt":
@@ -252,13 +258,18 @@ class RaySupervisor(Supervisor):
         except ray.exceptions.RayActorError:
             results = {"outputs": {}, "tags": {}, "properties": {}}
         for name, data in results["outputs"].items():
-            path = self.run_dir / "work" / name
+            clean = checked_relative_name(name, "output file name of rank 0")
+            if not clean.startswith("outputs/"):
+                raise AmlError(f"Rank 0 sent an output outside ./outputs: {name!r}.")
+            path = self.run_dir / "work" / clean
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        if results["tags"]:
-            self.ws.records.set_tags(self.run_id, results["tags"])
-        if results["properties"]:
-            self.ws.records.add_properties(self.run_id, results["properties"])
+        tags = checked_mapping(results["tags"], "tags", "rank 0")
+        properties = checked_mapping(results["properties"], "properties", "rank 0")
+        if tags:
+            self.ws.records.set_tags(self.run_id, tags)
+        if properties:
+            self.ws.records.add_properties(self.run_id, properties)
         for actor in self.actors:
             try:
                 ray.get(actor.cleanup.remote())

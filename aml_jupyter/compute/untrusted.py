@@ -61,7 +61,8 @@ def checked_status(status: Any, where: str) -> str:
     return status
 
 
-def _checked_mapping(value: Any, what: str, where: str) -> dict[str, str | None]:
+def checked_mapping(value: Any, what: str, where: str) -> dict[str, str | None]:
+    """Tags or properties from ``where``: names to plain values (kept as text)."""
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(
@@ -85,8 +86,8 @@ def checked_state(answer: dict[str, Any], where: str) -> RemoteState:
         status=checked_status(answer.get("status"), where),
         error=error,
         exit_code=exit_code,
-        tags=_checked_mapping(answer.get("tags"), "tags", where),
-        properties=_checked_mapping(answer.get("properties"), "properties", where),
+        tags=checked_mapping(answer.get("tags"), "tags", where),
+        properties=checked_mapping(answer.get("properties"), "properties", where),
     )
 
 
