@@ -9,10 +9,12 @@
     service.wait_for_deployment()
     service.run({"data": [[5.1, 3.5, 1.4, 0.2]]})       # or POST service.scoring_uri
 
-A service is a detached process (:mod:`aml_jupyter.scoring_server`), so it outlives the
-notebook that deployed it. It lives in ``<workspace>/services/<name>/``: its spec, a copy of the
-models (``AZUREML_MODEL_DIR``) and of the source folder (edits take effect on ``reload()``),
-its log and its request statistics.
+A service is a detached process group (:mod:`aml_jupyter.scoring_server`), so it outlives the
+notebook that deployed it: a supervisor that keeps its workers running (a worker that dies is
+replaced, with backoff: :mod:`aml_jupyter.scoring_workers`) and ends with them on ``delete()``.
+It lives in ``<workspace>/services/<name>/``: its spec, a copy of the models
+(``AZUREML_MODEL_DIR``) and of the source folder (edits take effect on ``reload()``), its log
+and its request statistics.
 """
 
 from __future__ import annotations
@@ -21,9 +23,7 @@ import builtins
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from .distributed import free_port
 from .errors import AmlError
-from .liveness import HOST, is_alive, process_start_time
+from .liveness import HOST, is_alive
+from .scoring_env import service_environment, service_python
+from .scoring_workers import start_detached, stop_group
 
 if TYPE_CHECKING:
     from .model import Model
@@ -42,6 +44,22 @@ if TYPE_CHECKING:
 #: Seconds ``deploy`` waits for the health route before giving up (init() may load a big model).
 READY_TIMEOUT_S = float(os.environ.get("AML_SERVICE_READY_SECONDS", "120"))
 _NO_CODE_FRAMEWORKS = {"scikitlearn", "sklearn"}
+_MAX_BODY_VARIABLE = "AML_SERVICE_MAX_BODY_BYTES"
+
+
+def _max_body_bytes() -> int:
+    """The request size limit a new service gets: ``AML_SERVICE_MAX_BODY_BYTES`` or 64 MiB."""
+    from .scoring_server import MAX_BODY_BYTES
+
+    value = os.environ.get(_MAX_BODY_VARIABLE, "").strip()
+    if not value:
+        return MAX_BODY_BYTES
+    if not value.isdigit() or int(value) < 1:
+        raise AmlError(
+            f"{_MAX_BODY_VARIABLE} must be a number of bytes >= 1, got {value!r}; "
+            "unset it for the default (64 MiB)."
+        )
+    return int(value)
 
 
 class InferenceConfig:
@@ -159,14 +177,16 @@ class LocalWebservice:
         return int(pid), started
 
     def is_running(self) -> bool:
-        """Whether the service's process is alive."""
+        """Whether the service's supervisor (the leader of its process group) is alive."""
         pid, started = self._pid()
         return bool(pid) and is_alive(pid, started, HOST) is not False
 
     @property
     def state(self) -> str:
-        """``Healthy`` (answers its health route), ``Transitioning`` (starting), ``Unhealthy``
-        (alive, not answering) or ``Failed`` (not running)."""
+        """``Healthy`` (the supervisor lives and the health route answers, also while ``run()``
+        is busy), ``Transitioning`` (starting: no worker has loaded the model yet),
+        ``Unhealthy`` (the supervisor lives, no worker answers: all are restarting) or
+        ``Failed`` (the supervisor is gone, even if a worker it left still answers)."""
         if not self.is_running():
             return "Failed"
         try:
@@ -212,7 +232,8 @@ class LocalWebservice:
         return "\n".join(lines[-num_lines:])
 
     def get_stats(self) -> dict[str, Any]:
-        """Requests so far: count, errors (by status), latency p50/p95/max in ms."""
+        """Requests so far: count, errors (by status), latency p50/p95/max in ms; the requests
+        of workers since replaced count too (each worker appends to its own file)."""
         latencies: list[float] = []
         statuses: dict[str, int] = {}
         for file in (self.folder / "stats").glob("*.jsonl"):
@@ -265,7 +286,8 @@ class LocalWebservice:
 
     # changing it ---------------------------------------------------------------------------
     def delete(self) -> None:
-        """Stop the service (its whole process group) and forget it."""
+        """Stop the service (its whole process group, returning once every process of it has
+        ended, so its port is free) and forget it."""
         self._stop()
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -276,30 +298,17 @@ class LocalWebservice:
         if source:
             shutil.rmtree(self.folder / "source", ignore_errors=True)
             shutil.copytree(source, self.folder / "source")
-        deadline = time.monotonic() + 5  # the old workers let go of the port as they exit
-        while not _port_free(self.port):
-            if time.monotonic() > deadline:
-                raise AmlError(
-                    f"Port {self.port} is now used by another program; delete and redeploy."
-                )
-            time.sleep(0.05)
+        if not _port_free(self.port):  # _stop() returned once our workers let go of it
+            raise AmlError(f"Port {self.port} is now used by another program; delete and redeploy.")
         _start(self)
         if wait:
             self.wait_for_deployment()
 
     def _stop(self) -> None:
         pid, started = self._pid()
-        if pid and is_alive(pid, started, HOST) is not False:
-            for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-                try:
-                    os.killpg(pid, sig)
-                except (ProcessLookupError, PermissionError):
-                    break
-                deadline = time.monotonic() + wait
-                while is_alive(pid, started, HOST) and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                if not is_alive(pid, started, HOST):
-                    break
+        if pid:
+            # Also when the supervisor is gone: workers it left may still hold the port.
+            stop_group(pid, started or "")
         (self.folder / "pid").unlink(missing_ok=True)
         (self.folder / "ready").unlink(missing_ok=True)
 
@@ -316,82 +325,16 @@ class LocalWebservice:
         return f"LocalWebservice(name={self.name!r}, port={self.port}, models={self.models})"
 
 
-def _service_environment(service: LocalWebservice) -> dict[str, str]:
-    """The service's variables: v1's imports (``azureml.core.model``) served by the shim,
-    aml_jupyter itself (only it, linked, in a built environment) and the environment's own."""
-    from .compute import envbuild
-    from .compute.supervisor import PACKAGE_PARENT, SHIM_DIR
-
-    env = dict(os.environ)
-    env.update(service._spec.get("environment_variables") or {})
-    path = [str(SHIM_DIR)]
-    if service._spec.get("managed_environment"):
-        path.append(str(envbuild.package_link(service.workspace.folder)))
-        env.pop("PYTHONPATH", None)
-    else:
-        path.append(str(PACKAGE_PARENT))
-    if env.get("PYTHONPATH"):
-        path.append(env["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(path)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def _service_python(ws: Workspace, environment: Any, log_path: Path) -> tuple[str, dict[str, Any]]:
-    """The Python a service runs with, and what the service spec records about it.
-
-    None: this Python. A user-managed environment: its interpreter (it needs tornado and the
-    model's packages). A managed one: built with uv as for runs, plus tornado (the server).
-    """
-    from .compute import envbuild
-    from .environment import resolve_environment
-
-    env = resolve_environment(ws, environment)
-    if env is None:
-        return sys.executable, {}
-    if env.docker.enabled:
-        raise AmlError(
-            f"Environment {env.name!r} has docker.enabled; local services run on this machine: "
-            "use an environment without docker (its packages in a cached virtualenv)."
-        )
-    info: dict[str, Any] = {
-        "environment": env.name,
-        "environment_variables": dict(env.environment_variables),
-        "managed_environment": not env.python.user_managed_dependencies,
-    }
-    if env.python.user_managed_dependencies:
-        return envbuild.interpreter(env._spec()), info
-    served = env.clone(env.name)
-    served.python.conda_dependencies.add_pip_package("tornado>=6.2")  # the scoring server
-    spec = served._spec()
-    envbuild.check(ws.folder, spec)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    return envbuild.resolve(ws.folder, spec, log_path), info
-
-
 def _start(service: LocalWebservice) -> None:
-    """Start the scoring process detached (its own session), logging to service.log."""
-    log = open(service.folder / "service.log", "ab")  # noqa: SIM115 - handed to the child
-    try:
-        proc = subprocess.Popen(
-            [
-                service._spec.get("python", sys.executable),
-                "-m",
-                "aml_jupyter.scoring_server",
-                str(service.folder),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=_service_environment(service),
-        )
-    finally:
-        log.close()
-    import threading
-
-    threading.Thread(target=proc.wait, daemon=True).start()  # no zombie in a long kernel
-    (service.folder / "pid").write_text(f"{proc.pid} {process_start_time(proc.pid)}\n")
+    """Start the service's supervisor detached (its own session and process group), logging
+    to service.log."""
+    python = service._spec.get("python", sys.executable)
+    pid, started = start_detached(
+        [python, "-m", "aml_jupyter.scoring_server", str(service.folder)],
+        service.folder / "service.log",
+        service_environment(service._spec, service.workspace.folder),
+    )
+    (service.folder / "pid").write_text(f"{pid} {started}\n")
 
 
 def deploy(
@@ -411,6 +354,7 @@ def deploy(
     config = deployment_config or LocalWebservice.deploy_configuration()
     if not isinstance(config, LocalWebserviceDeploymentConfiguration):
         raise AmlError("deployment_config must come from LocalWebservice.deploy_configuration().")
+    max_body_bytes = _max_body_bytes()
     inference = inference_config or InferenceConfig()
     entry, source = inference.entry_script, inference.source_directory
     no_code_file = None
@@ -444,7 +388,7 @@ def deploy(
     staging = folder.with_name(f".{name}.incoming")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        python, environment_info = _service_python(
+        python, environment_info = service_python(
             workspace, inference.environment, staging / "environment_build.txt"
         )
     except BaseException:
@@ -473,6 +417,7 @@ def deploy(
         "source_directory": str(folder / "source") if entry else None,
         "source_origin": str(Path(source or ".").expanduser().resolve()) if entry else None,
         "no_code_model_file": no_code_file,
+        "max_body_bytes": max_body_bytes,
         "python": python,
         **environment_info,
         "created_utc": time.time(),

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -11,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from aml_jupyter import (
@@ -81,6 +85,23 @@ def _post(url: str, body: bytes) -> tuple[int, Any]:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
+
+
+def _group(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid`` (a zombie is only an exit status left for
+    its parent to read: it runs nothing and holds no port)."""
+    members = []
+    for p in psutil.process_iter():
+        try:
+            if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
+                members.append(p.pid)
+        except (psutil.Error, ProcessLookupError):
+            pass  # ended while we looked
+    return members
+
+
+def _leader(service: LocalWebservice) -> int:
+    return int((service.folder / "pid").read_text().split()[0])
 
 
 def test_no_code_scikit_learn_deployment(ws: Workspace, iris: Model) -> None:
@@ -233,3 +254,147 @@ def test_a_service_in_its_own_environment(ws: Workspace, project: Path) -> None:
     assert answer["weights"] == "w-42" and answer["six"] == "1.16.0"
     assert answer["pandas_hidden"] is True and answer["greeting"] == "hello"
     assert str(ws.folder / "envs") in answer["python"]  # the cached virtualenv's Python
+
+
+BLOCKING = """
+    import json, os, time
+    from pathlib import Path
+
+    def init():
+        pass
+
+    def run(raw_data):
+        data = json.loads(raw_data)
+        if "started" in data:  # tell the test it is running, then wait for its go
+            Path(data["started"]).touch()
+            deadline = time.monotonic() + 120
+            while not Path(data["release"]).exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return {"pid": os.getpid(), "size": len(raw_data)}
+"""
+
+
+def test_killed_workers_are_replaced_for_as_long_as_the_service_lives(
+    ws: Workspace, project: Path
+) -> None:
+    model = Model.register(ws, write(project, "weights.txt", "w"), "tiny")
+    write(project / "serve", "score.py", BLOCKING)
+    config = InferenceConfig("score.py", source_directory=project / "serve")
+    service = Model.deploy(
+        ws, "svc", [model], config, LocalWebservice.deploy_configuration(workers=2)
+    )
+    leader, port = _leader(service), service.port
+    answered = 0
+
+    def score() -> int | None:
+        """The pid of the worker that answered, None if a connection was cut by the kill."""
+        nonlocal answered
+        try:
+            pid = int(service.run({})["pid"])
+        except AmlError:
+            return None
+        answered += 1
+        return pid
+
+    seen: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(seen) < 2:  # both workers answer (the second may still be starting)
+        assert time.monotonic() < deadline, service.get_logs(30)
+        if (pid := score()) is not None:
+            seen.add(pid)
+    victim = pid
+    # More kills than tornado's fork_processes took (it gave up after 3 restarts). Each time
+    # the newest worker dies: one slot fails again and again, so its restarts back off.
+    for _ in range(6):
+        assert os.getpgid(victim) == leader  # a worker of this service, not something else
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while (pid := score()) in seen or pid is None:
+            assert time.monotonic() < deadline, f"no new worker answered:\n{service.get_logs(30)}"
+            time.sleep(0.05)
+        assert pid is not None
+        seen.add(pid)
+        victim = pid
+    assert service.state == "Healthy"
+    assert "restarting" in service.get_logs()  # the supervisor says why a worker came back
+    # Every answer was counted once, including those of workers that were killed since.
+    stats = service.get_stats()
+    assert stats["by_status"] == {"200": answered} and stats["requests"] == answered
+    assert len(_group(leader)) >= 3  # the supervisor and its 2 workers
+    service.delete()
+    assert _group(leader) == []  # delete() returns once the whole group is gone
+    # The port is free again: a service deploys on it at once.
+    service = Model.deploy(
+        ws, "svc", [model], config, LocalWebservice.deploy_configuration(port, workers=2)
+    )
+    assert service.port == port and service.run({})["pid"] in _group(_leader(service))
+    # A killed supervisor: the service is Failed (not Healthy through a leftover worker), and
+    # delete() still ends the workers it left.
+    leader = _leader(service)
+    os.kill(leader, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while service.state != "Failed":
+        assert time.monotonic() < deadline, service.state
+        time.sleep(0.05)
+    service.delete()
+    assert _group(leader) == []
+
+
+@pytest.fixture
+def blocking(ws: Workspace, project: Path) -> LocalWebservice:
+    """A one-worker service whose run() waits for a file when asked to."""
+    model = Model.register(ws, write(project, "weights.txt", "w"), "tiny")
+    write(project / "serve", "score.py", BLOCKING)
+    return Model.deploy(
+        ws, "slow-svc", [model], InferenceConfig("score.py", source_directory=project / "serve")
+    )
+
+
+def test_health_answers_while_run_blocks(blocking: LocalWebservice, tmp_path: Path) -> None:
+    started, release = tmp_path / "started", tmp_path / "release"
+    answers: list[Any] = []
+    request = {"started": str(started), "release": str(release)}
+    scoring = threading.Thread(target=lambda: answers.append(blocking.run(request)))
+    scoring.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists():
+            assert time.monotonic() < deadline and scoring.is_alive(), blocking.get_logs()
+            time.sleep(0.02)
+        # run() is now busy in the only worker; the health route answers anyway.
+        with urllib.request.urlopen(f"http://127.0.0.1:{blocking.port}/", timeout=10) as r:
+            assert r.status == 200 and json.loads(r.read())["status"] == "Healthy"
+        assert blocking.state == "Healthy"
+        assert scoring.is_alive() and not answers  # the score request is still in flight
+    finally:
+        release.touch()
+        scoring.join(60)
+    assert not scoring.is_alive() and answers[0]["pid"] > 0
+
+
+def test_too_deep_or_too_big_bodies_get_4xx(
+    ws: Workspace, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AML_SERVICE_MAX_BODY_BYTES", "300000")
+    model = Model.register(ws, write(project, "weights.txt", "w"), "tiny")
+    write(project / "serve", "score.py", BLOCKING)
+    service = Model.deploy(
+        ws, "echo-svc", [model], InferenceConfig("score.py", source_directory=project / "serve")
+    )
+    deep = b"[" * 100_000 + b"]" * 100_000  # 200 kB, under the limit
+    status, body = _post(service.scoring_uri, deep)
+    assert status == 400 and "nested too deeply" in body["error"]
+    status, body = _post(service.scoring_uri, b'{"x": "' + b"y" * 400_000 + b'"}')
+    assert status == 413 and "at most 300000 bytes" in body["error"]
+    assert "AML_SERVICE_MAX_BODY_BYTES" in body["error"]
+    under = b'{"x": "' + b"y" * 299_000 + b'"}'
+    status, body = _post(service.scoring_uri, under)
+    assert status == 200 and body["size"] == len(under)  # just under the limit: scored
+    with pytest.raises(AmlError, match="413"):
+        service.run({"x": "y" * 400_000})
+    assert service.get_stats()["by_status"] == {"400": 1, "413": 2, "200": 1}
+    with pytest.raises(AmlError, match="AML_SERVICE_MAX_BODY_BYTES"):
+        monkeypatch.setenv("AML_SERVICE_MAX_BODY_BYTES", "lots")
+        Model.deploy(
+            ws, "bad-limit", [model], InferenceConfig("score.py", source_directory=project)
+        )
