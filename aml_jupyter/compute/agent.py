@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tornado.iostream import StreamClosedError
+
 from .. import __version__
 from ..errors import AmlError
 from ..paths import checked_relative_name
@@ -165,7 +167,10 @@ class _Blob(_Base):
         with open(path, "rb") as f:
             while piece := f.read(BLOB_PIECE_BYTES):
                 self.write(piece)
-                await self.flush()  # one piece in memory at a time, however big the blob
+                try:
+                    await self.flush()  # one piece in memory at a time, however big the blob
+                except StreamClosedError:
+                    return  # the client went away
         self.finish()
 
     def on_finish(self) -> None:

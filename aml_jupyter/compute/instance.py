@@ -134,8 +134,10 @@ class AgentClient:
         for start in range(0, len(asked), MISSING_BATCH):
             batch = asked[start : start + MISSING_BATCH]
             answer = self._json("POST", "/blobs/missing", {"sha256": batch}).get("missing")
-            # Only what we asked about: a blob is sent for no other hash.
-            if not isinstance(answer, list) or not set(answer) <= set(batch):
+            offered = set(batch)  # a blob is sent for no other hash
+            if not isinstance(answer, list) or not all(
+                isinstance(s, str) and s in offered for s in answer
+            ):
                 raise RemoteGone(
                     f"The agent at {self.address} asked for blobs it was not offered; refused."
                 )
