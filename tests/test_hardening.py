@@ -178,17 +178,19 @@ def test_links_inside_a_run_are_never_served_or_moved(
             time.sleep(0.05)
         """,
     )
-    deadline = time.monotonic() + 30
-    while not {"outputs/real.txt", "logs/events.txt"} <= set(run.get_file_names()):
-        assert time.monotonic() < deadline and run.get_status() not in RunStatus.TERMINAL
-        time.sleep(0.05)
-    # Live: the links are neither listed nor served.
-    for name in ("outputs/passwd", "logs/shadow", "outputs/elsewhere/secret.txt"):
-        assert name not in run.get_file_names()
-        with pytest.raises(AmlError):
-            run.open_file(name)
-    assert run.open_file("outputs/real.txt").read() == b"mine"
-    flag.touch()
+    try:
+        deadline = time.monotonic() + 30
+        while not {"outputs/real.txt", "logs/events.txt"} <= set(run.get_file_names()):
+            assert time.monotonic() < deadline and run.get_status() not in RunStatus.TERMINAL
+            time.sleep(0.05)
+        # Live: the links are neither listed nor served.
+        for name in ("outputs/passwd", "logs/shadow", "outputs/elsewhere/secret.txt"):
+            assert name not in run.get_file_names()
+            with pytest.raises(AmlError):
+                run.open_file(name)
+        assert run.open_file("outputs/real.txt").read() == b"mine"
+    finally:
+        flag.touch()  # the script ends however the checks went
     assert wait_status(run, RunStatus.TERMINAL) == RunStatus.COMPLETED
     names = run.get_file_names()
     assert "outputs/real.txt" in names and "outputs/hard.bin" in names
