@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import AmlError
 from .run_files import RunFiles
+from .store.metric_index import read_history, read_metrics
 from .store.metric_writer import MetricWriter
 from .store.metrics import (
     IMAGE,
@@ -22,10 +23,7 @@ from .store.metrics import (
     LIST,
     ROW,
     TABLE,
-    aggregate,
-    history,
     read_new_points,
-    read_points,
 )
 
 
@@ -131,11 +129,11 @@ class RunMetrics(RunFiles):
         if recursive:
             runs = [self, *self.get_children(recursive=True, type=run_type)]
             return {r.id: r.get_metrics(name) for r in runs}
-        return aggregate(read_points(self.folder / "metrics"), name)
+        return read_metrics(self.folder / "metrics", name)  # the index once the run ended
 
     def get_metric_history(self, name: str) -> list[dict[str, Any]]:
         """Every logged value of one scalar metric with its step and time, oldest first."""
-        return history(read_points(self.folder / "metrics"), name)
+        return read_history(self.folder / "metrics", name)
 
     def get_metric_points(self, cursor: str | None = None) -> tuple[list[dict[str, Any]], str]:
         """Metric values logged since ``cursor`` (None: all), oldest first, and the next cursor.

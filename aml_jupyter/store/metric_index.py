@@ -1,0 +1,407 @@
+"""A columnar index of a run's metrics, written when the run ends, read by ``get_metrics``.
+
+Why: parsing millions of JSON lines into Python lists costs seconds and a gigabyte; a column
+of float64 read from disk and turned into a list with ``tolist()`` costs a fraction of that.
+:func:`build_index` streams the metric files a few MB at a time and spills every chunk to
+``<run folder>/metric_index/`` (built in a temp folder, renamed into place), so its memory
+is bounded whatever the run's size:
+
+* ``times``, ``values``, ``steps``: little-endian int64/float64 cells, each metric's column
+  points in blocks (``steps`` only for blocks where a step was given);
+* ``side.jsonl``: everything that is not a number fitting its metric's column (see
+  :mod:`aml_jupyter.store.metric_series`), one JSON line each;
+* ``manifest.json``: the byte offset covered in each metric file, the lines skipped, and each
+  metric's blocks and side ranges.
+
+Readers (:func:`read_metrics`, :func:`read_history`) take the columns plus whatever the files
+gained past the covered offsets; without a usable index they parse the files. Either way the
+result is that of :func:`~aml_jupyter.store.metrics.aggregate` /
+:func:`~aml_jupyter.store.metrics.history` over :func:`~aml_jupyter.store.metrics.read_points`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import sys
+from array import array
+from pathlib import Path
+from typing import Any
+
+from .metric_series import NO_STEP, Collector, Part, merge, part_of
+from .metrics import SCALAR, fold_other, iter_decoded, metric_files
+
+INDEX_DIR = "metric_index"
+VERSION = 1
+#: Points held before a spill to disk (~6 MB of columns): with a parsed chunk, ~60 MB at most.
+FLUSH_POINTS = 1 << 18
+_COLUMNS = ("times", "values", "steps")
+
+
+class _Build:
+    """An index being written into ``root``: column files appended to, chunk by chunk."""
+
+    def __init__(self, root: Path) -> None:
+        # Open for the whole build (closed by close()): every flush appends to them.
+        self.files = {n: open(root / n, "wb") for n in (*_COLUMNS, "side.jsonl")}  # noqa: SIM115
+        self.cells = dict.fromkeys(_COLUMNS, 0)
+        self.collector = Collector()
+        self.meta: dict[str, dict[str, Any]] = {}
+        self.summary: dict[str, tuple[Any, int]] = {}
+        self.last: dict[str, int] = {}  # time of each metric's summary value
+        self.skipped = 0
+
+    def _cells(self, column: str, cells: array[Any]) -> int:
+        """Append to a column file; the index of the first cell written."""
+        if sys.byteorder == "big":
+            cells = array(cells.typecode, cells)
+            cells.byteswap()
+        start = self.cells[column]
+        cells.tofile(self.files[column])
+        self.cells[column] += len(cells)
+        return start
+
+    def flush(self, rank: int) -> None:
+        """Write out every metric's buffered points (all from file ``rank``)."""
+        for s in self.collector.series.values():
+            if not s.t and not s.side:
+                continue
+            base = s.base
+            meta = self.meta.setdefault(s.name, {"name": s.name, "blocks": [], "side": []})
+            t, v, steps, side = s.take()
+            meta.update(type=None if s.vtype is None else s.v.typecode, n=s.base)
+            best: tuple[int, int, Any] | None = None  # (time, seq, value) of the last scalar
+            if t:
+                start = self._cells("times", t)
+                self._cells("values", v)
+                step_at = -1 if steps is None else self._cells("steps", steps)
+                meta["blocks"].append([rank, len(t), start, step_at])
+                latest = max(t)
+                index = len(t) - 1 - t[::-1].index(latest)
+                seq = base + index
+                for side_seq, *_ in side:  # the column point's seq skips the side points'
+                    if side_seq > seq:
+                        break
+                    seq += 1
+                best = (latest, seq, v[index])
+            count = len(t) + (self._side(meta, side) if side else 0)
+            for seq, _, kind, value, _, at in side:
+                if kind == SCALAR and (best is None or (at, seq) >= best[:2]):
+                    best = (at, seq, value)
+            last_value, last_count = self.summary.get(s.name, (None, 0))
+            if best is not None and best[0] >= self.last.get(s.name, best[0]):
+                self.last[s.name], last_value = best[0], best[2]  # ties: the later line wins
+            if count:
+                self.summary[s.name] = (last_value, last_count + count)
+        self.collector.buffered = 0
+
+    def _side(self, meta: dict[str, Any], side: list[list[Any]]) -> int:
+        """Write side points; returns how many are scalars (they count in the summary)."""
+        f = self.files["side.jsonl"]
+        start = f.tell()
+        scalars = 0
+        for point in side:
+            try:
+                line = json.dumps(point)
+            except (ValueError, RecursionError):  # nested deeper than this stack can encode
+                self.skipped += 1
+                point[2:5] = ["-", None, None]  # keeps its seq: the others' order is kept
+                line = json.dumps(point)
+            f.write(line.encode() + b"\n")
+            scalars += point[2] == SCALAR
+        meta["side"].append([start, f.tell()])
+        return scalars
+
+    def read(self, folder: Path) -> list[list[Any]]:
+        """Stream every metric file into the index; ``[[file name, offset covered], ...]``."""
+        covered = []
+        for rank, path in enumerate(metric_files(folder)):
+            end = 0
+            with contextlib.suppress(FileNotFoundError):  # removed since listed
+                for values, offset in iter_decoded(path):
+                    self.collector.add(values, rank)
+                    end = offset
+                    del values  # memory: not alive while the next chunk is parsed
+                    if self.collector.buffered >= FLUSH_POINTS:
+                        self.flush(rank)
+            self.flush(rank)
+            covered.append([path.name, end])
+        return covered
+
+    def close(self) -> None:
+        """Close the column files."""
+        for f in self.files.values():
+            f.close()
+
+    def finish(self, root: Path, files: list[list[Any]]) -> None:
+        """Write the manifest: what makes the index complete."""
+        sizes = {n: (root / n).stat().st_size for n in self.files}
+        manifest = {
+            "version": VERSION,
+            "files": files,
+            "skipped": self.skipped + self.collector.skipped,
+            "sizes": sizes,
+            "series": list(self.meta.values()),
+        }
+        (root / "manifest.json").write_text(json.dumps(manifest))
+
+
+def index_dir(folder: Path) -> Path:
+    """Where the index of the metric files in ``folder`` lives (beside it)."""
+    return folder.parent / INDEX_DIR
+
+
+def build_index(folder: Path) -> dict[str, tuple[Any, int]]:
+    """Index the metric files in ``folder`` from scratch; ``{name: (last value, count)}``.
+
+    The summary is :func:`~aml_jupyter.store.metrics.summarize`'s. Bad lines are skipped and
+    counted, never raised; an ``OSError`` (a full disk) is, and leaves no partial index.
+    """
+    target = index_dir(folder)
+    _remove_stale(folder.parent)
+    if not folder.is_dir():  # nothing was logged: no index (nor an old one) to read
+        shutil.rmtree(target, ignore_errors=True)
+        return {}
+    tmp = folder.parent / f".{INDEX_DIR}.{os.getpid()}.{secrets.token_hex(4)}"
+    tmp.mkdir(parents=True)
+    try:
+        build = _Build(tmp)
+        try:
+            covered = build.read(folder)
+        finally:
+            build.close()
+        build.finish(tmp, covered)
+        _install(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return build.summary
+
+
+def _install(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` to ``target``, replacing an older index (readers of it fall back)."""
+    for _ in range(5):
+        try:
+            os.rename(tmp, target)
+            return
+        except OSError:
+            if not target.is_dir():
+                raise
+        old = target.with_name(f".{INDEX_DIR}.old.{secrets.token_hex(4)}")
+        with contextlib.suppress(FileNotFoundError):  # another build moved it first
+            os.rename(target, old)
+        shutil.rmtree(old, ignore_errors=True)
+    os.rename(tmp, target)
+
+
+def _remove_stale(run_dir: Path) -> None:
+    """Delete temp folders of builds that were killed (their process is gone)."""
+    for path in run_dir.glob(f".{INDEX_DIR}.*"):
+        pid = path.name.split(".")[2]
+        if pid.isdigit():
+            try:
+                os.kill(int(pid), 0)
+                continue
+            except ProcessLookupError:
+                pass
+            except PermissionError:  # alive, someone else's
+                continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class _BadIndex(Exception):
+    """The index on disk is not one this version wrote whole: read the files instead."""
+
+
+#: What a damaged or half-replaced index can raise while read: the files are read instead.
+_INDEX_TROUBLE = (_BadIndex, OSError, ValueError, RecursionError)
+_VTYPES = {"d": float, "q": int, None: None}
+
+
+def _ints(value: Any, n: int) -> bool:
+    return type(value) is list and len(value) == n and all(type(x) is int for x in value)
+
+
+def _open_index(root: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The manifest and open column files of the index in ``root``, when whole and of this
+    version; else None. Files are opened before they are checked against the manifest, so a
+    build replacing the index meanwhile shows as a mismatch, not as mixed data."""
+    handles: dict[str, Any] = {}
+    try:
+        m = json.loads((root / "manifest.json").read_bytes())
+        handles = {n: open(root / n, "rb") for n in (*_COLUMNS, "side.jsonl")}  # noqa: SIM115
+        files, sizes = m["files"], m["sizes"]
+        ok = (
+            m["version"] == VERSION
+            and type(m["skipped"]) is int
+            and all(type(f) is list and len(f) == 2 and type(f[0]) is str for f in files)
+            and all(type(f[1]) is int for f in files)
+            and all(os.fstat(f.fileno()).st_size == sizes[n] for n, f in handles.items())
+        )
+        for s in m["series"]:
+            ok = ok and type(s["name"]) is str and s["type"] in _VTYPES and type(s["n"]) is int
+            ok = ok and all(_ints(b, 4) and 0 <= b[0] < len(files) for b in s["blocks"])
+            ok = ok and all(_ints(r, 2) for r in s["side"])
+        if ok:
+            return m, handles
+    except (OSError, ValueError, RecursionError, KeyError, TypeError):
+        pass
+    for f in handles.values():
+        f.close()
+    return None
+
+
+class _View:
+    """A run's metrics: its index (when usable) and the lines its files gained since."""
+
+    def __init__(self, folder: Path, name: str | None, use_index: bool = True) -> None:
+        paths = metric_files(folder)
+        sizes = {p.name: p.stat().st_size for p in paths}
+        self.rank = {n: i for i, n in enumerate(sorted(sizes))}
+        opened = _open_index(index_dir(folder)) if use_index else None
+        m, self.handles = opened or (None, {})
+        if m and not all(sizes.get(n, -1) >= end for n, end in m["files"]):
+            self.close()  # a file shrank or went: the index is not of these files
+            m, self.handles = None, {}
+        self.manifest = m
+        self.series = {s["name"]: s for s in m["series"]} if m else {}
+        self.index_ranks = [self.rank[n] for n, _ in m["files"]] if m else []
+        covered = {n: end for n, end in m["files"]} if m else {}
+        # Only the metric asked for is kept (the lines of others are not checked or counted).
+        self.tail = Collector({n: _VTYPES[s["type"]] for n, s in self.series.items()}, name)
+        for path in paths:
+            start, rank = covered.get(path.name, 0), self.rank[path.name]
+            if sizes[path.name] > start:
+                with contextlib.suppress(FileNotFoundError):
+                    for values, _ in iter_decoded(path, start):
+                        self.tail.add(values, rank)
+                        del values  # memory: not alive while the next chunk is parsed
+                self.tail.mark_file(rank)
+        self.skipped = (m["skipped"] if m else 0) + self.tail.skipped
+
+    def close(self) -> None:
+        for f in self.handles.values():
+            f.close()
+
+    def _cells(self, column: str, spans: list[tuple[int, int]], dtype: str) -> Any:
+        import numpy as np
+
+        out = np.empty(sum(count for _, count in spans), dtype)
+        f, pos = self.handles[column], 0
+        for start, count in spans:
+            f.seek(start * 8)
+            if f.readinto(out[pos : pos + count].view(np.uint8)) != count * 8:
+                raise _BadIndex(column)
+            pos += count
+        return out
+
+    def _side(self, ranges: list[list[int]]) -> list[list[Any]]:
+        f, points = self.handles["side.jsonl"], []  # type: tuple[Any, list[Any]]
+        for start, end in ranges:
+            f.seek(start)
+            text = f.read(end - start).decode()
+            points += json.loads("[" + text[:-1].replace("\n", ",") + "]") if text else []
+        for p in points:
+            if not (type(p) is list and len(p) == 6 and _ints(p[:2], 2) and type(p[5]) is int):
+                raise _BadIndex("side point")
+            p[1] = self.index_ranks[p[1]]
+        return points
+
+    def parts(self, name: str) -> list[Part]:
+        """The parts of metric ``name``: from the index, then from the lines read."""
+        import numpy as np
+
+        parts = []
+        meta = self.series.get(name)
+        if meta is not None:
+            blocks = meta["blocks"]
+            spans = [(b[2], b[1]) for b in blocks]
+            t = self._cells("times", spans, "<i8")
+            v = self._cells("values", spans, "<f8" if meta["type"] == "d" else "<i8")
+            steps = None
+            if any(b[3] >= 0 for b in blocks):
+                steps = np.concatenate(
+                    [
+                        self._cells("steps", [(b[3], b[1])], "<i8")
+                        if b[3] >= 0
+                        else np.full(b[1], NO_STEP)
+                        for b in blocks
+                    ]
+                )
+            side = self._side(meta["side"])
+            if len(t) + len(side) != meta["n"]:
+                raise _BadIndex(name)
+            runs = [[self.index_ranks[b[0]], b[1]] for b in blocks]
+            parts.append(Part(t, v, steps, runs, side, meta["n"]))
+        if name in self.tail.series:
+            parts.append(part_of(self.tail.series[name]))
+        return parts
+
+    def names(self) -> list[str]:
+        """Every metric, in the order it first appeared (the index's, then new ones)."""
+        return [*self.series, *(n for n in self.tail.series if n not in self.series)]
+
+
+def _read(folder: Path, name: str | None, read: Any) -> Any:
+    """``read(view)`` on the index and new lines; on the files alone if the index is damaged."""
+    for use_index in (True, False):
+        try:
+            view = _View(folder, name, use_index)
+        except _INDEX_TROUBLE:
+            if not use_index:
+                raise
+            continue
+        try:
+            return read(view)
+        except _INDEX_TROUBLE:
+            if not use_index or not view.manifest:
+                raise
+        finally:
+            view.close()
+    raise AssertionError("unreachable")
+
+
+def read_metrics(folder: Path, name: str | None = None) -> dict[str, Any]:
+    """``aggregate(read_points(folder), name)``, from the index where there is one."""
+
+    def fold(view: _View) -> dict[str, Any]:
+        entries = []
+        for order, key in enumerate([name] if name is not None else view.names()):
+            m = merge(view.parts(key))
+            folded: dict[str, Any] = {}
+            for kind, value in m.others:
+                fold_other(folded, kind, key, value)
+            if m.values:  # scalars win over other kinds logged under the same name
+                folded[key] = m.values[0] if len(m.values) == 1 else m.values
+            if folded:
+                # v1's dict order: names of tables/rows/lists first, then scalar-only ones
+                first = (0, m.first_other) if m.others else (1, m.first_scalar)
+                entries.append((first, order, key, folded[key]))
+        return {key: value for _, _, key, value in sorted(entries, key=lambda e: e[:2])}
+
+    return _read(folder, name, fold)
+
+
+def read_history(folder: Path, name: str) -> list[dict[str, Any]]:
+    """``history(read_points(folder), name)``, from the index where there is one."""
+
+    def rows(view: _View) -> list[dict[str, Any]]:
+        m = merge(view.parts(name), with_steps=True)
+        if not m.values:
+            return []
+        times = (m.times / 1e6).tolist()
+        return [
+            {"step": step, "value": value, "time": at}
+            for step, value, at in zip(m.steps, m.values, times, strict=True)
+        ]
+
+    return _read(folder, name, rows)
+
+
+def skipped_lines(folder: Path) -> int:
+    """How many lines of the metric files were malformed and skipped (a torn last line is not
+    counted: it may still be being written)."""
+    return _read(folder, None, lambda view: view.skipped)
