@@ -31,7 +31,7 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from .metric_series import NO_STEP, Collector, Part, merge, part_of
+from .metric_series import NO_STEP, Collector, Part, is_ordered, merge, part_of
 from .metrics import SCALAR, fold_other, iter_decoded, metric_files
 
 INDEX_DIR = "metric_index"
@@ -52,6 +52,7 @@ class _Build:
         self.meta: dict[str, dict[str, Any]] = {}
         self.summary: dict[str, tuple[Any, int]] = {}
         self.last: dict[str, int] = {}  # time of each metric's summary value
+        self.last_time: dict[str, int] = {}  # of each metric's last column point
         self.skipped = 0
 
     def _cells(self, column: str, cells: array[Any]) -> int:
@@ -70,7 +71,9 @@ class _Build:
             if not s.t and not s.side:
                 continue
             base = s.base
-            meta = self.meta.setdefault(s.name, {"name": s.name, "blocks": [], "side": []})
+            meta = self.meta.setdefault(
+                s.name, {"name": s.name, "blocks": [], "side": [], "ordered": True}
+            )
             t, v, steps, side = s.take()
             meta.update(type=None if s.vtype is None else s.v.typecode, n=s.base)
             best: tuple[int, int, Any] | None = None  # (time, seq, value) of the last scalar
@@ -78,7 +81,12 @@ class _Build:
                 start = self._cells("times", t)
                 self._cells("values", v)
                 step_at = -1 if steps is None else self._cells("steps", steps)
-                meta["blocks"].append([rank, len(t), start, step_at])
+                blocks = meta["blocks"]
+                meta["ordered"] = meta["ordered"] and is_ordered(t)
+                if blocks and meta["ordered"]:
+                    meta["ordered"] = self.last_time[s.name] <= t[0]
+                self.last_time[s.name] = t[-1]
+                blocks.append([rank, len(t), start, step_at])
                 latest = max(t)
                 index = len(t) - 1 - t[::-1].index(latest)
                 seq = base + index
@@ -217,7 +225,7 @@ class _BadIndex(Exception):
 
 
 #: What a damaged or half-replaced index can raise while read: the files are read instead.
-_INDEX_TROUBLE = (_BadIndex, OSError, ValueError, RecursionError)
+_INDEX_TROUBLE = (_BadIndex, OSError, EOFError, ValueError, RecursionError)
 _VTYPES = {"d": float, "q": int, None: None}
 
 
@@ -243,6 +251,7 @@ def _open_index(root: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
         )
         for s in m["series"]:
             ok = ok and type(s["name"]) is str and s["type"] in _VTYPES and type(s["n"]) is int
+            ok = ok and type(s["ordered"]) is bool
             ok = ok and all(_ints(b, 4) and 0 <= b[0] < len(files) for b in s["blocks"])
             ok = ok and all(_ints(r, 2) for r in s["side"])
         if ok:
@@ -286,16 +295,14 @@ class _View:
         for f in self.handles.values():
             f.close()
 
-    def _cells(self, column: str, spans: list[tuple[int, int]], dtype: str) -> Any:
-        import numpy as np
-
-        out = np.empty(sum(count for _, count in spans), dtype)
-        f, pos = self.handles[column], 0
+    def _cells(self, column: str, spans: list[tuple[int, int]], typecode: str) -> array[Any]:
+        """Cells of a column file, span after span (``array.fromfile``: no numpy needed)."""
+        out, f = array(typecode), self.handles[column]
         for start, count in spans:
             f.seek(start * 8)
-            if f.readinto(out[pos : pos + count].view(np.uint8)) != count * 8:
-                raise _BadIndex(column)
-            pos += count
+            out.fromfile(f, count)  # EOFError when the file is short
+        if sys.byteorder == "big":
+            out.byteswap()
         return out
 
     def _side(self, ranges: list[list[int]]) -> list[list[Any]]:
@@ -312,30 +319,26 @@ class _View:
 
     def parts(self, name: str) -> list[Part]:
         """The parts of metric ``name``: from the index, then from the lines read."""
-        import numpy as np
-
         parts = []
         meta = self.series.get(name)
         if meta is not None:
             blocks = meta["blocks"]
             spans = [(b[2], b[1]) for b in blocks]
-            t = self._cells("times", spans, "<i8")
-            v = self._cells("values", spans, "<f8" if meta["type"] == "d" else "<i8")
+            t = self._cells("times", spans, "q")
+            v = self._cells("values", spans, meta["type"] or "q")
             steps = None
             if any(b[3] >= 0 for b in blocks):
-                steps = np.concatenate(
-                    [
-                        self._cells("steps", [(b[3], b[1])], "<i8")
-                        if b[3] >= 0
-                        else np.full(b[1], NO_STEP)
-                        for b in blocks
-                    ]
-                )
+                steps = array("q")
+                for b in blocks:
+                    if b[3] >= 0:
+                        steps += self._cells("steps", [(b[3], b[1])], "q")
+                    else:
+                        steps += array("q", [NO_STEP]) * b[1]
             side = self._side(meta["side"])
             if len(t) + len(side) != meta["n"]:
                 raise _BadIndex(name)
             runs = [[self.index_ranks[b[0]], b[1]] for b in blocks]
-            parts.append(Part(t, v, steps, runs, side, meta["n"]))
+            parts.append(Part(t, v, steps, runs, side, meta["n"], meta["ordered"]))
         if name in self.tail.series:
             parts.append(part_of(self.tail.series[name]))
         return parts
@@ -392,10 +395,9 @@ def read_history(folder: Path, name: str) -> list[dict[str, Any]]:
         m = merge(view.parts(name), with_steps=True)
         if not m.values:
             return []
-        times = (m.times / 1e6).tolist()
         return [
             {"step": step, "value": value, "time": at}
-            for step, value, at in zip(m.steps, m.values, times, strict=True)
+            for step, value, at in zip(m.steps, m.values, m.seconds, strict=True)
         ]
 
     return _read(folder, name, rows)

@@ -12,7 +12,8 @@ None, an int among floats, an int beyond int64, lists, rows, tables, images) is 
 from __future__ import annotations
 
 from array import array
-from itertools import pairwise
+from itertools import islice, pairwise
+from operator import le
 from typing import Any
 
 from .metrics import IMAGE, INT64_MAX, INT64_MIN, LIST, ROW, SCALAR, TABLE, valid_rows
@@ -144,20 +145,28 @@ class Collector:
 class Part:
     """One source of a metric's points for :func:`merge`: index columns or lines just read.
 
-    ``t``/``v``/``steps`` are numpy arrays of the column points (``steps`` None when no step
-    was given), ``blocks`` their ``[file rank, count]`` runs; ``side`` the side points; ``n``
-    all points (column and side).
+    ``t``/``v``/``steps`` are ``array`` columns of the column points (``steps`` None when no
+    step was given), ``blocks`` their ``[file rank, count]`` runs; ``side`` the side points;
+    ``n`` all points (column and side); ``ordered`` when the column's times never decrease.
     """
 
-    __slots__ = ("blocks", "n", "side", "steps", "t", "v")
+    __slots__ = ("blocks", "n", "ordered", "side", "steps", "t", "v")
 
     def __init__(
-        self, t: Any, v: Any, steps: Any, blocks: list[list[int]], side: list[list[Any]], n: int
+        self,
+        t: array[int],
+        v: array[Any],
+        steps: array[int] | None,
+        blocks: list[list[int]],
+        side: list[list[Any]],
+        n: int,
+        ordered: bool = False,
     ) -> None:
-        self.t, self.v, self.steps, self.blocks, self.side, self.n = t, v, steps, blocks, side, n
+        self.t, self.v, self.steps, self.blocks = t, v, steps, blocks
+        self.side, self.n, self.ordered = side, n, ordered
 
     def ranks(self) -> Any:
-        """The file rank of each column point."""
+        """The file rank of each column point (numpy)."""
         import numpy as np
 
         ranks = np.array([b[0] for b in self.blocks], np.int64)
@@ -165,24 +174,24 @@ class Part:
 
 
 def part_of(s: Series) -> Part:
-    """A :class:`Part` viewing an in-memory series (no copy of its columns)."""
-    import numpy as np
+    """A :class:`Part` of an in-memory series (its columns, not copied)."""
+    return Part(s.t, s.v, s.steps, [b[:2] for b in s.blocks], s.side, len(s.t) + len(s.side))
 
-    steps = None if s.steps is None else np.frombuffer(s.steps, np.int64)
-    values = np.frombuffer(s.v, np.float64 if s.v.typecode == "d" else np.int64)
-    t = np.frombuffer(s.t, np.int64)
-    return Part(t, values, steps, [b[:2] for b in s.blocks], s.side, len(s.t) + len(s.side))
+
+def is_ordered(t: array[int]) -> bool:
+    """True when the times never decrease (C-level: no numpy needed)."""
+    return all(map(le, t, islice(t, 1, None)))
 
 
 class Merged:
     """A metric's points in read order: scalars as lists, other kinds as ``(kind, value)``."""
 
-    __slots__ = ("first_other", "first_scalar", "others", "steps", "times", "values")
+    __slots__ = ("first_other", "first_scalar", "others", "seconds", "steps", "values")
 
     def __init__(self) -> None:
         self.values: list[Any] = []
-        self.steps: list[Any] = []
-        self.times: Any = None  # numpy int64 µs, sorted
+        self.steps: list[Any] = []  # and seconds: filled for a history only
+        self.seconds: list[float] = []
         self.others: list[tuple[str, Any]] = []
         self.first_scalar: tuple[int, int] | None = None  # (time, rank) of the first of each
         self.first_other: tuple[int, int] | None = None
@@ -194,8 +203,6 @@ def _steps_list(steps: Any) -> list[Any]:
 
 def merge(parts: list[Part], with_steps: bool = False) -> Merged:
     """Merge a metric's parts into read order: by time, then file rank, then line."""
-    import numpy as np
-
     out = Merged()
     side, offset = [], 0
     for p in parts:
@@ -211,12 +218,35 @@ def merge(parts: list[Part], with_steps: bool = False) -> Merged:
     cols = [p for p in parts if len(p.t)]
     if not cols and not scalar_side:
         return out
-    if scalar_side or len({p.v.dtype for p in cols}) > 1:
+    if not scalar_side and len(cols) == 1 and cols[0].ordered:
+        # An ended run's metric, from its index alone: no sort, no numpy (its import alone
+        # can take longer than the read).
+        p = cols[0]
+        out.values = p.v.tolist()
+        out.first_scalar = (p.t[0], p.blocks[0][0])
+        if with_steps:
+            out.seconds = [at / 1e6 for at in p.t]
+            out.steps = [None] * len(p.t) if p.steps is None else _steps_list(p.steps)
+        return out
+    if scalar_side or len({p.v.typecode for p in cols}) > 1:
         _merge_general(out, parts, scalar_side, with_steps)
         return out
-    # Fast path: numbers only, one column type; each part is already in (file, line) order.
-    t = np.concatenate([p.t for p in cols]) if len(cols) > 1 else cols[0].t
-    v = np.concatenate([p.v for p in cols]) if len(cols) > 1 else cols[0].v
+    _merge_columns(out, cols, with_steps)
+    return out
+
+
+def _np(column: array[Any]) -> Any:
+    import numpy as np
+
+    return np.frombuffer(column, np.float64 if column.typecode == "d" else np.int64)
+
+
+def _merge_columns(out: Merged, cols: list[Part], with_steps: bool) -> None:
+    """Numbers only, of one column type; each part is already in (file, line) order."""
+    import numpy as np
+
+    t = np.concatenate([_np(p.t) for p in cols])
+    v = np.concatenate([_np(p.v) for p in cols])
     blocks = [b for p in cols for b in p.blocks]
     order = None
     if any(a[0] > b[0] for a, b in pairwise(blocks)):  # a tail after a newer file
@@ -224,22 +254,22 @@ def merge(parts: list[Part], with_steps: bool = False) -> Merged:
     elif np.any(t[1:] < t[:-1]):  # interleaved processes, or a clock stepped back
         order = np.argsort(t, kind="stable")
     out.values = (v if order is None else v[order]).tolist()
-    out.times = t if order is None else t[order]
+    times = t if order is None else t[order]
     first = 0 if order is None else int(order[0])
     for rank, count in blocks:
         if first < count:
-            out.first_scalar = (int(out.times[0]), rank)
+            out.first_scalar = (int(times[0]), rank)
             break
         first -= count
     if with_steps:
+        out.seconds = (times / 1e6).tolist()
         if all(p.steps is None for p in cols):
             out.steps = [None] * len(t)
         else:
             steps = np.concatenate(
-                [np.full(len(p.t), NO_STEP) if p.steps is None else p.steps for p in cols]
+                [np.full(len(p.t), NO_STEP) if p.steps is None else _np(p.steps) for p in cols]
             )
             out.steps = _steps_list(steps if order is None else steps[order])
-    return out
 
 
 def _merge_general(out: Merged, parts: list[Part], scalar_side: list[Any], with_steps: bool):
@@ -255,7 +285,7 @@ def _merge_general(out: Merged, parts: list[Part], scalar_side: list[Any], with_
             seqs = np.arange(p.n, dtype=np.int64)
             if p.side:  # column points take the sequence numbers the side points left
                 seqs = np.setdiff1d(seqs, [x[0] for x in p.side], assume_unique=True)
-            times.append(p.t)
+            times.append(_np(p.t))
             ranks.append(p.ranks())
             ordinals.append(seqs + offset)
             values += p.v.tolist()
@@ -271,7 +301,7 @@ def _merge_general(out: Merged, parts: list[Part], scalar_side: list[Any], with_
     r = np.concatenate(ranks)
     order = np.lexsort((np.concatenate(ordinals), r, t)).tolist()
     out.values = [values[i] for i in order]
-    out.times = t[order]
-    out.first_scalar = (int(out.times[0]), int(r[order[0]]))
+    out.first_scalar = (int(t[order[0]]), int(r[order[0]]))
     if with_steps:
         out.steps = [steps[i] for i in order]
+        out.seconds = (t[order] / 1e6).tolist()
