@@ -8,8 +8,10 @@ processes, a clock stepping back, ints beyond 64 bits, garbage).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -272,8 +274,14 @@ _lines = st.lists(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(files=st.lists(_lines, min_size=1, max_size=3), tail=st.binary(max_size=30))
-def test_readers_never_raise_and_the_index_agrees(files: list[list[bytes]], tail: bytes) -> None:
+@given(
+    files=st.lists(_lines, min_size=1, max_size=3),
+    tail=st.binary(max_size=30),
+    later=st.lists(_rows, max_size=5),
+)
+def test_readers_never_raise_and_the_index_agrees(
+    files: list[list[bytes]], tail: bytes, later: list[bytes]
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "metrics"
         folder.mkdir()
@@ -288,6 +296,58 @@ def test_readers_never_raise_and_the_index_agrees(files: list[list[bytes]], tail
         assert canon(read_metrics(folder)) == want and skipped_lines(folder) == skipped
         for name in ("a", "b"):
             assert canon(read_history(folder, name)) == canon(history(read_points(folder), name))
+        with open(folder / "0.jsonl", "ab") as f:  # lines logged after the index (the torn
+            f.write(b"".join(line + b"\n" for line in later))  # tail glued to the first)
+        (folder / "00.jsonl").write_bytes(b"".join(line + b"\n" for line in later))
+        assert canon(read_metrics(folder)) == canon(aggregate(read_points(folder)))
+        assert canon(read_history(folder, "a")) == canon(history(read_points(folder), "a"))
+
+
+@functools.cache
+def indexed_run() -> Path:
+    """One mixed run with its index, built once: the corruption test copies it."""
+    folder = Path(tempfile.mkdtemp(prefix="aml-index-")) / "run" / "metrics"
+    mixed_run(folder)
+    build_index(folder)
+    return folder.parent
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    target=st.sampled_from(["manifest.json", "side.jsonl", "times", "values", "steps"]),
+    at=st.integers(min_value=0),
+    junk=st.binary(min_size=1, max_size=40),
+    path=st.lists(st.integers(min_value=0, max_value=20), min_size=1, max_size=4),
+    value=_json,
+)
+def test_a_corrupt_index_never_makes_readers_raise(
+    target: str, at: int, junk: bytes, path: list[int], value: Any
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(shutil.copytree(indexed_run(), Path(tmp) / "run"))
+        folder, file = run / "metrics", run / "metric_index" / target
+        if target == "manifest.json":  # valid JSON, one field anywhere in it replaced
+            manifest = node = json.loads(file.read_text())
+            for step in path[:-1]:
+                keys = list(node) if isinstance(node, dict) else range(len(node))
+                child = node[list(keys)[step % len(keys)]] if keys else None
+                if not isinstance(child, (dict, list)) or not child:
+                    break
+                node = child
+            keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+            node[keys[path[-1] % len(keys)]] = value
+            file.write_text(json.dumps(manifest))
+        else:  # bytes overwritten in place (size kept: the manifest's sizes still match)
+            data = bytearray(file.read_bytes())
+            if data:
+                start = at % len(data)
+                data[start : start + len(junk)] = junk[: len(data) - start]
+                file.write_bytes(bytes(data))
+        metrics_now = read_metrics(folder)
+        assert isinstance(metrics_now, dict)
+        read_metrics(folder, "loss")
+        read_history(folder, "tie")
+        assert skipped_lines(folder) >= 0
 
 
 def test_build_memory_stays_bounded(tmp_path: Path) -> None:

@@ -31,8 +31,8 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from .metric_series import NO_STEP, Collector, Part, is_ordered, merge, part_of
-from .metrics import SCALAR, fold_other, iter_decoded, metric_files
+from .metric_series import NO_STEP, TOMBSTONE, Collector, Part, is_ordered, merge, part_of
+from .metrics import SCALAR, fold_other, iter_decoded, metric_files, valid_rows
 
 INDEX_DIR = "metric_index"
 VERSION = 1
@@ -104,7 +104,7 @@ class _Build:
                 self.last[s.name], last_value = best[0], best[2]  # ties: the later line wins
             if count:
                 self.summary[s.name] = (last_value, last_count + count)
-        self.collector.buffered = 0
+        self.collector.buffered = self.collector.side_points = 0
 
     def _side(self, meta: dict[str, Any], side: list[list[Any]]) -> int:
         """Write side points; returns how many are scalars (they count in the summary)."""
@@ -116,7 +116,7 @@ class _Build:
                 line = json.dumps(point)
             except (ValueError, RecursionError):  # nested deeper than this stack can encode
                 self.skipped += 1
-                point[2:5] = ["-", None, None]  # keeps its seq: the others' order is kept
+                point[2:5] = [TOMBSTONE, None, None]  # keeps its seq, so the others' order
                 line = json.dumps(point)
             f.write(line.encode() + b"\n")
             scalars += point[2] == SCALAR
@@ -133,7 +133,9 @@ class _Build:
                     self.collector.add(values, rank)
                     end = offset
                     del values  # memory: not alive while the next chunk is parsed
-                    if self.collector.buffered >= FLUSH_POINTS:
+                    # Side points may be big (tables): written out after each chunk, so
+                    # what is held stays about one chunk's worth.
+                    if self.collector.buffered >= FLUSH_POINTS or self.collector.side_points:
                         self.flush(rank)
             self.flush(rank)
             covered.append([path.name, end])
@@ -246,7 +248,7 @@ def _open_index(root: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
             m["version"] == VERSION
             and type(m["skipped"]) is int
             and all(type(f) is list and len(f) == 2 and type(f[0]) is str for f in files)
-            and all(type(f[1]) is int for f in files)
+            and all(type(f[1]) is int and f[1] >= 0 for f in files)
             and all(os.fstat(f.fileno()).st_size == sizes[n] for n, f in handles.items())
         )
         for s in m["series"]:
@@ -305,16 +307,21 @@ class _View:
             out.byteswap()
         return out
 
-    def _side(self, ranges: list[list[int]]) -> list[list[Any]]:
+    def _side(self, ranges: list[list[int]], n: int) -> list[list[Any]]:
+        """A metric's side points, checked as a line of a metric file is (and their order)."""
         f, points = self.handles["side.jsonl"], []  # type: tuple[Any, list[Any]]
         for start, end in ranges:
             f.seek(start)
-            text = f.read(end - start).decode()
+            text = f.read(max(end - start, 0)).decode()
             points += json.loads("[" + text[:-1].replace("\n", ",") + "]") if text else []
+        seq = -1
         for p in points:
-            if not (type(p) is list and len(p) == 6 and _ints(p[:2], 2) and type(p[5]) is int):
+            ok = type(p) is list and len(p) == 6 and _ints(p[:2], 2) and seq < p[0] < n
+            if not (ok and 0 <= p[1] < len(self.index_ranks)):
                 raise _BadIndex("side point")
-            p[1] = self.index_ranks[p[1]]
+            if p[2] != TOMBSTONE and valid_rows([[p[2], "", *p[3:]]])[1]:
+                raise _BadIndex("side point")
+            seq, p[1] = p[0], self.index_ranks[p[1]]
         return points
 
     def parts(self, name: str) -> list[Part]:
@@ -334,7 +341,7 @@ class _View:
                         steps += self._cells("steps", [(b[3], b[1])], "q")
                     else:
                         steps += array("q", [NO_STEP]) * b[1]
-            side = self._side(meta["side"])
+            side = self._side(meta["side"], meta["n"])
             if len(t) + len(side) != meta["n"]:
                 raise _BadIndex(name)
             runs = [[self.index_ranks[b[0]], b[1]] for b in blocks]

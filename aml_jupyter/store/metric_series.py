@@ -24,6 +24,7 @@ TYPECODES = {float: "d", int: "q"}
 #: Kinds folded by :func:`~aml_jupyter.store.metrics.fold_other` (a build may also write
 #: ``"-"``: a point it could not re-encode, counted as skipped and ignored on reading).
 OTHER_KINDS = frozenset((LIST, ROW, TABLE, IMAGE))
+TOMBSTONE = "-"
 
 
 class Series:
@@ -41,8 +42,9 @@ class Series:
         self.base = 0  # points (column and side) already written out
         self.blocks: list[list[int]] = []  # [rank, count, ...] runs of column points by file
 
-    def other(self, kind: str, value: Any, step: Any, at: int, rank: int) -> None:
-        """A point the fast path did not take: the metric's first number, or a side point."""
+    def other(self, kind: str, value: Any, step: Any, at: int, rank: int) -> int:
+        """A point the fast path did not take: the metric's first number (0 returned), or a
+        side point (1)."""
         vtype = type(value)
         if (
             kind == SCALAR
@@ -55,8 +57,9 @@ class Series:
             self.t.append(at)
             if step is not None:
                 self.steps = array("q", [step])
-            return
+            return 0
         self.side.append([self.base + len(self.t) + len(self.side), rank, kind, value, step, at])
+        return 1
 
     def begin_steps(self, step: int) -> None:
         """The first step given since the last write: earlier column points had none."""
@@ -81,6 +84,7 @@ class Collector:
         self.hints = hints or {}  # column types of an index the points will be merged with
         self.only = only  # keep this metric alone (other lines are not checked or counted)
         self.buffered = 0
+        self.side_points = 0  # buffered: a build writes them out after the chunk (any size)
         self.skipped = 0
 
     def add(self, values: list[Any], rank: int) -> None:
@@ -111,7 +115,7 @@ class Collector:
                     s.v.append(value)
                 except OverflowError:  # an int beyond int64: a side point
                     s.t.pop()
-                    s.other(kind, value, step, at, rank)
+                    self.side_points += s.other(kind, value, step, at, rank)
                     continue
                 if s.steps is not None:
                     s.steps.append(NO_STEP if step is None else step)
@@ -132,7 +136,7 @@ class Collector:
         s = self.series.get(name)
         if s is None:
             s = self.series[name] = Series(name, self.hints.get(name))
-        s.other(kind, value, step, at, rank)
+        self.side_points += s.other(kind, value, step, at, rank)
 
     def mark_file(self, rank: int) -> None:
         """End of file ``rank`` for an in-memory reader: note which column points it gave."""
