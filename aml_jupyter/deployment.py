@@ -44,13 +44,14 @@ if TYPE_CHECKING:
 #: Seconds ``deploy`` waits for the health route before giving up (init() may load a big model).
 READY_TIMEOUT_S = float(os.environ.get("AML_SERVICE_READY_SECONDS", "120"))
 _NO_CODE_FRAMEWORKS = {"scikitlearn", "sklearn"}
+#: The largest request body a service takes, unless ``AML_SERVICE_MAX_BODY_BYTES`` says
+#: otherwise when it is deployed (recorded in its service.json; a bigger body gets 413).
+MAX_BODY_BYTES = 64 * 1024 * 1024
 _MAX_BODY_VARIABLE = "AML_SERVICE_MAX_BODY_BYTES"
 
 
 def _max_body_bytes() -> int:
     """The request size limit a new service gets: ``AML_SERVICE_MAX_BODY_BYTES`` or 64 MiB."""
-    from .scoring_server import MAX_BODY_BYTES
-
     value = os.environ.get(_MAX_BODY_VARIABLE, "").strip()
     if not value:
         return MAX_BODY_BYTES

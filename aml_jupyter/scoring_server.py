@@ -35,11 +35,8 @@ from typing import Any
 from tornado import web
 from tornado.ioloop import IOLoop, PeriodicCallback
 
+from .deployment import MAX_BODY_BYTES
 from .scoring_workers import supervise
-
-#: The largest request body a service takes (bytes); the deployer's
-#: ``AML_SERVICE_MAX_BODY_BYTES`` sets it per service (recorded in its service.json).
-MAX_BODY_BYTES = 64 * 1024 * 1024
 
 OPENAPI = {
     "openapi": "3.0.3",

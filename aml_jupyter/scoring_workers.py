@@ -60,11 +60,12 @@ def _describe(status: int) -> str:
 def supervise(
     workers: int, run_worker: Callable[[int], None], was_ready: Callable[[], bool]
 ) -> int:
-    """Keep ``workers`` forked processes running ``run_worker(number)`` until SIGTERM/SIGINT.
+    """Keep ``workers`` forked processes running ``run_worker(number)`` until SIGTERM (or
+    SIGINT, SIGHUP), then end them; returns the supervisor's exit status.
 
-    ``run_worker`` runs in the child and must not return normally (it ends with ``os._exit``);
-    ``was_ready()`` tells whether the service answered once (then start failures are retried).
-    Returns the supervisor's exit status.
+    ``run_worker`` runs in the child and ends it with ``os._exit``; an exception there exits
+    with :data:`START_FAILED`. ``was_ready()`` tells whether a worker was ever ready: until
+    then, a start failure ends the service (status 1) instead of being retried.
     """
     # Signals arrive as bytes on a pipe, so one select() waits for a child's end, a stop
     # request or the next restart time alike, with no race between checking and waiting.
