@@ -40,6 +40,7 @@ from aml_jupyter.store.metrics import (
     read_new_points,
     read_points,
     summarize,
+    summarize_files,
 )
 
 
@@ -119,7 +120,7 @@ def test_index_gives_what_the_files_give(folder: Path) -> None:
     mixed_run(folder)
     assert_same_as_files(folder)  # no index yet: the files are parsed
     summary = build_index(folder)
-    assert canon(summary) == canon(summarize(read_points(folder)))
+    assert canon(summary) == canon(summarize(read_points(folder))) == canon(summarize_files(folder))
     assert summary["loss"][1] == 83 and summary["tie"] == (4, 4)
     assert (index_dir(folder) / "manifest.json").is_file()
     assert_same_as_files(folder)
@@ -292,6 +293,7 @@ def test_readers_never_raise_and_the_index_agrees(
         read_new_points(folder, "0.jsonl:3,x:y,1.jsonl:99999999999")
         latest_values(folder, tail_bytes=17)
         skipped = skipped_lines(folder)
+        assert canon(summarize_files(folder)) == canon(summarize(read_points(folder)))
         assert canon(build_index(folder)) == canon(summarize(read_points(folder)))
         assert canon(read_metrics(folder)) == want and skipped_lines(folder) == skipped
         for name in ("a", "b"):

@@ -275,3 +275,21 @@ def summarize(points: list[Point]) -> dict[str, tuple[Any, int]]:
         if kind == SCALAR:
             summary[name] = (value, summary.get(name, (None, 0))[1] + 1)
     return summary
+
+
+def summarize_files(folder: Path) -> dict[str, tuple[Any, int]]:
+    """``summarize(read_points(folder))`` in bounded memory: the files streamed, only the
+    summary kept (a fallback for a build of the index that failed, e.g. on a full disk)."""
+    latest: dict[str, list[Any]] = {}  # name: [time, value, count]
+    for path in metric_files(folder):
+        for rows, _, _ in iter_chunks(path):
+            for kind, name, value, _, at in rows:
+                if kind == SCALAR:
+                    entry = latest.get(name)
+                    if entry is None:
+                        latest[name] = [at, value, 1]
+                        continue
+                    entry[2] += 1
+                    if at >= entry[0]:  # ties: the later file or line, as a stable sort
+                        entry[0], entry[1] = at, value
+    return {name: (value, count) for name, (_, value, count) in latest.items()}
