@@ -7,7 +7,6 @@ described in ``openapi.yaml`` beside this file (also served at ``aml/api/openapi
 
 from __future__ import annotations
 
-import json
 import mimetypes
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,9 @@ from tornado.ioloop import IOLoop
 
 from ..errors import AmlError
 from ..listing import parse_tag
-from .service import ApiError, WorkspaceService
+from .boardproxy import BoardProxyHandler, BoardShimHandler
+from .service import MAX_OFFSET, MAX_PAGE, ApiError, WorkspaceService
+from .wire import BadBody, dumps, loads_body
 
 #: Store work runs here: SQLite serialises per workspace anyway, a few threads keep the
 #: server answering while one request reads a large file.
@@ -70,30 +71,38 @@ class AmlHandler(APIHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, _Refused):
             self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps(exc.body))
+            self.finish(dumps(exc.body))
             return
         super().write_error(status_code, **kwargs)
 
     def refuse(self, message: str) -> _Refused:
         return _Refused(400, {"message": message, "reason": "bad-request", "fix": None})
 
-    def int_argument(self, name: str, default: int | None) -> int | None:
+    def int_argument(
+        self, name: str, default: int | None, low: int = 0, high: int = MAX_OFFSET
+    ) -> int | None:
+        """A whole-number query argument in ``low..high``; anything else answers 400."""
         text = self.get_query_argument(name, None)
         if text is None or text == "":
             return default
         try:
-            return int(text)
-        except ValueError:
-            raise self.refuse(f"{name} must be a whole number, got {text!r}.") from None
+            value = int(text)
+        except ValueError:  # also past int()'s digit limit
+            raise self.refuse(f"{name} must be a whole number, got {text[:40]!r}.") from None
+        if not low <= value <= high:
+            bounds = f"{low} or more and below 2**63" if high == MAX_OFFSET else f"{low} to {high}"
+            raise self.refuse(f"{name} must be {bounds}, got {text[:40]}.")
+        return value
 
     def json_body(self) -> Any:
         try:
-            return json.loads(self.request.body or b"null")
-        except ValueError as e:
-            raise self.refuse(f"The request body is not JSON: {e}.") from None
+            return loads_body(self.request.body)
+        except BadBody as e:
+            raise self.refuse(str(e)) from None
 
     async def reply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        self.finish(json.dumps(await self.call(fn, *args, **kwargs)))
+        # One writer for every answer: strict JSON (no NaN or Infinity, see wire.py).
+        self.finish(dumps(await self.call(fn, *args, **kwargs)))
 
 
 class WorkspaceHandler(AmlHandler):
@@ -135,7 +144,7 @@ class RunsHandler(AmlHandler):
             sort=self.get_query_argument("sort", "created"),
             descending=order == "desc",
             offset=self.int_argument("offset", 0),
-            limit=self.int_argument("limit", 50),
+            limit=self.int_argument("limit", 50, low=1, high=MAX_PAGE),
         )
 
 
@@ -152,7 +161,7 @@ class LogHandler(AmlHandler):
             self.service.log,
             run_id,
             self.int_argument("offset", None),
-            self.int_argument("tail", None),
+            self.int_argument("tail", None, low=1),
         )
 
 
@@ -257,4 +266,10 @@ def setup_handlers(web_app: Any) -> None:
         (r"/models/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)/(?P<version>[0-9]{1,9})", ModelHandler),
         ("/services", ServicesHandler),
     ]
-    web_app.add_handlers(".*$", [(base + path, handler) for path, handler in routes])
+    handlers: list[Any] = [(base + path, handler) for path, handler in routes]
+    board = url_path_join(web_app.settings["base_url"], "aml", "tensorboard")
+    handlers += [
+        web.url(board + "/shim.js", BoardShimHandler, name="aml-board-shim"),
+        (board + r"/(?P<key>[A-Za-z0-9_-]{20,})/(?P<path>.*)", BoardProxyHandler),
+    ]
+    web_app.add_handlers(".*$", handlers)

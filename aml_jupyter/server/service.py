@@ -13,11 +13,16 @@ from typing import Any, BinaryIO
 
 from ..errors import AmlError
 from ..status import RunStatus
+from .boardproxy import BoardKeys
 
 #: The most log bytes one request returns; a client asks again from the new offset.
 LOG_CHUNK_BYTES = 1 << 20
 #: The most runs one page holds.
 MAX_PAGE = 500
+#: Offsets are SQLite integers and file positions: below 2**63.
+MAX_OFFSET = (1 << 63) - 1
+#: List rows carry at most this many characters of a tag value (the run's details, all).
+TAG_PREVIEW_CHARS = 256
 
 
 class ApiError(AmlError):
@@ -32,6 +37,25 @@ class ApiError(AmlError):
 
 def _fix_line(root: Path) -> str:
     return f"aml workspace create {root}"
+
+
+def _check_offset(offset: int, name: str = "offset", low: int = 0) -> None:
+    if not low <= offset <= MAX_OFFSET:
+        raise ApiError(
+            400, f"{name} must be {low} or more and below 2**63, got {offset}.", "bad-request"
+        )
+
+
+def _list_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of a list with long tag values cut, so a page stays small whatever the tags;
+    ``tags_cut`` names the tags whose value was cut (``GET runs/{id}`` has them whole)."""
+    for row in rows:
+        tags = row["tags"]
+        cut = [k for k, v in tags.items() if v is not None and len(v) > TAG_PREVIEW_CHARS]
+        for key in cut:
+            tags[key] = tags[key][:TAG_PREVIEW_CHARS]
+        row["tags_cut"] = cut
+    return rows
 
 
 def _line_start(path: Path, position: int) -> int:
@@ -57,6 +81,8 @@ class WorkspaceService:
     def __init__(self, root: str | os.PathLike[str], workspace: str | None = None) -> None:
         self.root = Path(root).expanduser().resolve()
         self.configured = workspace or None
+        #: The TensorBoards started here, by the key of their sandboxed route (boardproxy.py).
+        self.board_keys = BoardKeys()
 
     # the workspace -------------------------------------------------------------------------
     def _find(self) -> Any:
@@ -163,11 +189,10 @@ class WorkspaceService:
 
         if not 1 <= limit <= MAX_PAGE:
             raise ApiError(400, f"limit must be 1 to {MAX_PAGE}, got {limit}.", "bad-request")
-        if offset < 0:
-            raise ApiError(400, f"offset must be 0 or more, got {offset}.", "bad-request")
+        _check_offset(offset)
         # An unknown status is an AmlError that names the known ones.
         statuses = [RunStatus.parse(name) for name in status] if status else None
-        return run_page(
+        page = run_page(
             self._find(),
             experiment,
             status=statuses,
@@ -179,6 +204,8 @@ class WorkspaceService:
             offset=offset,
             limit=limit,
         )
+        page["runs"] = _list_rows(page["runs"])
+        return page
 
     def _run(self, run_id: str) -> Any:
         from ..run import Run
@@ -207,8 +234,10 @@ class WorkspaceService:
             }
         error = details.get("error", {}).get("error")
         children = run_page(ws, parent_id=run.id, limit=MAX_PAGE, descending=False)["runs"]
+        children = _list_rows(children)
         return {
             **run_record(row, metrics, details["tags"]),
+            "tags_cut": [],
             "description": row["description"],
             "arguments": details["runDefinition"].get("arguments", []),
             "properties": props,
@@ -237,12 +266,16 @@ class WorkspaceService:
         except FileNotFoundError:
             size = 0
         if offset is None:
+            if tail is not None:
+                _check_offset(tail, "tail", low=1)
             start = _line_start(path, max(0, size - (tail or LOG_CHUNK_BYTES)))
-        elif offset < 0:
-            raise ApiError(400, f"offset must be 0 or more, got {offset}.", "bad-request")
         else:
+            _check_offset(offset)
             start = offset
-        text, next_offset = run.read_log_chunk(start, LOG_CHUNK_BYTES)
+        # Past the end there is nothing to read (and a file cannot seek to any 63-bit offset).
+        text, next_offset = (
+            ("", start) if start >= size else run.read_log_chunk(start, LOG_CHUNK_BYTES)
+        )
         return {
             "text": text,
             "start": start,
@@ -324,4 +357,8 @@ class WorkspaceService:
             )
         board = Tensorboard([run])
         board.start()
-        return {"url": f"{base_url.rstrip('/')}/proxy/{board.port}/", "port": board.port}
+        # Served sandboxed in an opaque origin, never in Jupyter's (boardproxy.py).
+        port = board.port
+        assert port is not None  # start() raises when TensorBoard does not answer
+        key = self.board_keys.key_for(port)
+        return {"url": f"{base_url.rstrip('/')}/aml/tensorboard/{key}/", "port": port}

@@ -72,8 +72,11 @@ export interface IRunRow {
   duration_s: number | null;
   parent_id: string | null;
   script: string | null;
+  /** In lists, values are cut to their first 256 characters (see `tags_cut`). */
   tags: Record<string, string | null>;
-  /** The last value of each scalar metric. */
+  /** Tags whose value is cut in this answer; `GET runs/{id}` has them whole. */
+  tags_cut?: string[];
+  /** The last value of each scalar metric (a non-finite one as a `NonFinite` string). */
   metrics: Record<string, number | string | boolean | null>;
 }
 
@@ -118,10 +121,13 @@ export interface ILogChunk {
   terminal: boolean;
 }
 
+/** How the API writes a number that is not finite: strict JSON has no NaN or Infinity. */
+export type NonFinite = 'NaN' | 'Infinity' | '-Infinity';
+
 export interface IScalarSeries {
   /** A null step means "the point's index in the series". */
   steps: (number | null)[];
-  values: number[];
+  values: (number | NonFinite)[];
   times: number[];
 }
 

@@ -8,7 +8,10 @@ import uPlot from 'uplot';
 export interface ISeries {
   label: string;
   xs: number[];
-  ys: number[];
+  /** Null: no value at that x (a gap). */
+  ys: (number | null)[];
+  /** The last value as logged, when it may not be a number ("NaN", "Infinity"). */
+  last?: number | string | null;
 }
 
 const PALETTE = [
@@ -132,7 +135,8 @@ export function MetricChart(props: IChartProps): JSX.Element {
     []
   );
 
-  const last = series.length === 1 ? series[0].ys[series[0].ys.length - 1] : undefined;
+  const only = series.length === 1 && series[0].ys.length ? series[0] : undefined;
+  const last = only ? only.last ?? only.ys[only.ys.length - 1] : undefined;
   return (
     <div className="aml-Chart" data-testid="aml-metric-chart" data-metric={metric}>
       <div className="aml-Chart-title">
@@ -148,7 +152,10 @@ export function MetricChart(props: IChartProps): JSX.Element {
   );
 }
 
-function formatShort(value: number): string {
+function formatShort(value: number | string | null): string {
+  if (typeof value !== 'number') {
+    return String(value ?? '');
+  }
   if (!isFinite(value)) {
     return String(value);
   }

@@ -206,9 +206,7 @@ function CompareTable(props: { model: CompareModel; openRun: (id: string) => voi
             <th>{name}</th>
             {model.runs.map(run => {
               const series = run.metrics.scalars.get(name);
-              const value = series?.ys.length
-                ? series.ys[series.ys.length - 1]
-                : run.details?.metrics[name];
+              const value = series?.ys.length ? series.last : run.details?.metrics[name];
               return (
                 <td key={run.id} className="aml-Number">
                   {formatValue(value)}

@@ -137,9 +137,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
           shell.activateById(open.id);
           return;
         }
+        // Never allow-same-origin: TensorBoard's pages get an opaque origin of their own, so
+        // a script in them cannot reach Jupyter (the server adds the same sandbox as a CSP).
         const frame = new IFrame({
-          sandbox: ['allow-scripts', 'allow-same-origin', 'allow-downloads', 'allow-popups'],
-          referrerPolicy: 'same-origin'
+          sandbox: ['allow-scripts', 'allow-downloads', 'allow-popups'],
+          referrerPolicy: 'no-referrer'
         });
         frame.url = serverUrl(url);
         const widget = new MainAreaWidget({ content: frame });

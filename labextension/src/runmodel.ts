@@ -31,7 +31,10 @@ const LOG_CHUNKS_PER_TICK = 4;
 /** One scalar metric's points: x is the step (or the point's index), y the value. */
 export interface IScalarData {
   xs: number[];
-  ys: number[];
+  /** Null where the value was not finite (NaN, Infinity): a gap in the chart. */
+  ys: (number | null)[];
+  /** The last value as logged ("NaN" and the like stay as the API wrote them). */
+  last: number | string | null;
 }
 
 /** A metric that is not a number series: rows, tables, lists, images, text. */
@@ -58,14 +61,16 @@ export class MetricStore {
     for (const [name, series] of Object.entries(points.scalars)) {
       let data = this.scalars.get(name);
       if (!data) {
-        data = { xs: [], ys: [] };
+        data = { xs: [], ys: [], last: null };
         this.scalars.set(name, data);
       }
       const n = series.values.length;
       for (let i = 0; i < n; i++) {
         const step = series.steps[i];
         data.xs.push(step === null || step === undefined ? data.xs.length : step);
-        data.ys.push(series.values[i]);
+        const value = series.values[i];
+        data.ys.push(typeof value === 'number' ? value : null);
+        data.last = value;
       }
       added = added || n > 0;
     }

@@ -291,7 +291,7 @@ function Charts(props: { model: RunModel }): JSX.Element | null {
       <h3 className="aml-Section-title">Metrics</h3>
       <div className="aml-Charts">
         {[...store.scalars.entries()].map(([name, data]) => {
-          const series: ISeries[] = [{ label: name, xs: data.xs, ys: data.ys }];
+          const series: ISeries[] = [{ label: name, xs: data.xs, ys: data.ys, last: data.last }];
           return (
             <MetricChart key={name} metric={name} series={series} version={store.version} />
           );

@@ -1,0 +1,144 @@
+"""A real ``jupyter lab`` for the UI tests, and the steps they share (helpers, not tests).
+
+``start_lab`` starts one on a free port in the test's own folders; ``stop`` ends it by process
+group. Screenshots go to ``test-artifacts/ui/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from aml_jupyter.distributed import free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+EXTENSION = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "aml-jupyter"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "ui"
+#: JupyterLab's own start can be slow on a busy 2-core machine.
+START_TIMEOUT_S = 90
+
+
+class Lab:
+    """A running ``jupyter lab`` (its URL and token)."""
+
+    def __init__(self, url: str, token: str, root: Path) -> None:
+        self.url, self.token, self.root = url, token, root
+
+    def page_url(self, path: str = "lab") -> str:
+        return f"{self.url}/{path}?token={self.token}"
+
+
+def start_lab(tmp_path: Path, root: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Lab]:
+    port, token = free_port(), secrets.token_hex(16)
+    state = tmp_path / "lab-state"
+    # No "get notified about Jupyter news?" toast over the screenshots (it would go online).
+    news = (
+        state
+        / "settings"
+        / "@jupyterlab"
+        / "apputils-extension"
+        / "notification.jupyterlab-settings"
+    )
+    news.parent.mkdir(parents=True, exist_ok=True)
+    news.write_text('{"fetchNews": "false"}')
+    env = {
+        **os.environ,
+        "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(state / "config"),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={root}",
+        f"--LabApp.user_settings_dir={state / 'settings'}",
+        f"--LabApp.workspaces_dir={state / 'workspaces'}",
+        "--expose-app-in-browser",  # lets a test run notebook commands, as galata does
+        *extra,
+    ]
+    if os.getuid() == 0:
+        cmd.append("--allow-root")
+    log = open(tmp_path / "lab.log", "wb")  # noqa: SIM115 - closed when the lab stops
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    lab = Lab(f"http://127.0.0.1:{port}", token, root)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(f"{lab.url}/api/status?token={token}", timeout=2):
+                return proc, lab
+        except OSError:
+            time.sleep(0.3)
+    stop(proc)
+    raise AssertionError(
+        "jupyter lab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:]
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def open_sidebar(page: Any, lab: Lab, path: str = "lab") -> Any:
+    page.goto(lab.page_url(path))
+    page.wait_for_selector(".jp-LabShell", timeout=START_TIMEOUT_S * 1000)
+    tab = page.locator('.lm-TabBar-tab[data-id="aml-sidebar"]')
+    tab.wait_for(timeout=30_000)
+    sidebar = page.get_by_test_id("aml-sidebar")
+    if not sidebar.is_visible():
+        tab.click()
+    sidebar.wait_for(state="visible")
+    return sidebar
+
+
+def row_of(sidebar: Any, run_id: str) -> Any:
+    return sidebar.locator(f'[data-testid="aml-run-row"][data-run-id="{run_id}"]')
+
+
+def notebook(cells: list[str]) -> str:
+    return json.dumps(
+        {
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "metadata": {},
+                    "source": src,
+                    "outputs": [],
+                    "execution_count": None,
+                }
+                for src in cells
+            ],
+            "metadata": {
+                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+            },
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    )
