@@ -96,8 +96,11 @@ def run_page(
     descending: bool = True,
     offset: int = 0,
     limit: int = 50,
+    tag_chars: int | None = None,
 ) -> dict[str, Any]:
     """One page of runs for programs (the REST API, the sidebar) and how many match in all.
+
+    ``tag_chars``: tag values longer than that come cut to ``tag_chars + 1`` characters.
 
     Rows keep machine values (epoch seconds, tags, the last value of each scalar metric: from
     the saved summary, or for a live run from its metric files' tails).
@@ -120,7 +123,7 @@ def run_page(
     )
     ids = [r["id"] for r in rows]
     summaries = ws.records.metric_summaries(ids)
-    tags_by_run = ws.records.tags_of(ids)
+    tags_by_run = ws.records.tags_of(ids, tag_chars)
     out = [
         run_record(r, last_values(ws, r, summaries.get(r["id"])), tags_by_run.get(r["id"], {}))
         for r in rows

@@ -203,6 +203,7 @@ class WorkspaceService:
             descending=descending,
             offset=offset,
             limit=limit,
+            tag_chars=TAG_PREVIEW_CHARS,  # only what the page shows leaves the database
         )
         page["runs"] = _list_rows(page["runs"])
         return page
@@ -233,7 +234,9 @@ class WorkspaceService:
                 "repository": props.get("azureml.git.repository_uri"),
             }
         error = details.get("error", {}).get("error")
-        children = run_page(ws, parent_id=run.id, limit=MAX_PAGE, descending=False)["runs"]
+        children = run_page(
+            ws, parent_id=run.id, limit=MAX_PAGE, descending=False, tag_chars=TAG_PREVIEW_CHARS
+        )["runs"]
         children = _list_rows(children)
         return {
             **run_record(row, metrics, details["tags"]),

@@ -453,13 +453,20 @@ class Records:
                 "DELETE FROM run_tags WHERE run_id = ? AND key = ?", [(run_id, k) for k in keys]
             )
 
-    def tags_of(self, run_ids: list[str]) -> dict[str, dict[str, str | None]]:
-        """``{run_id: {key: value}}`` for the given runs (a page of a listing)."""
+    def tags_of(
+        self, run_ids: list[str], max_chars: int | None = None
+    ) -> dict[str, dict[str, str | None]]:
+        """``{run_id: {key: value}}`` for the given runs (a page of a listing).
+
+        ``max_chars``: values longer than that come cut to ``max_chars + 1`` characters (so
+        the caller can tell they were cut), and SQLite never hands over the rest.
+        """
         out: dict[str, dict[str, str | None]] = {}
+        value = "value" if max_chars is None else f"substr(value, 1, {int(max_chars) + 1})"
         for start in range(0, len(run_ids), 500):
             chunk = run_ids[start : start + 500]
             rows = self.db.query(
-                "SELECT run_id, key, value FROM run_tags"
+                f"SELECT run_id, key, {value} AS value FROM run_tags"
                 f" WHERE run_id IN ({','.join('?' * len(chunk))})",
                 tuple(chunk),
             )
