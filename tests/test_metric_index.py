@@ -8,7 +8,6 @@ processes, a clock stepping back, ints beyond 64 bits, garbage).
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -305,10 +304,10 @@ def test_readers_never_raise_and_the_index_agrees(
         assert canon(read_history(folder, "a")) == canon(history(read_points(folder), "a"))
 
 
-@functools.cache
-def indexed_run() -> Path:
+@pytest.fixture(scope="module")
+def indexed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One mixed run with its index, built once: the corruption test copies it."""
-    folder = Path(tempfile.mkdtemp(prefix="aml-index-")) / "run" / "metrics"
+    folder = tmp_path_factory.mktemp("indexed") / "run" / "metrics"
     mixed_run(folder)
     build_index(folder)
     return folder.parent
@@ -323,10 +322,10 @@ def indexed_run() -> Path:
     value=_json,
 )
 def test_a_corrupt_index_never_makes_readers_raise(
-    target: str, at: int, junk: bytes, path: list[int], value: Any
+    indexed_run: Path, target: str, at: int, junk: bytes, path: list[int], value: Any
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        run = Path(shutil.copytree(indexed_run(), Path(tmp) / "run"))
+        run = Path(shutil.copytree(indexed_run, Path(tmp) / "run"))
         folder, file = run / "metrics", run / "metric_index" / target
         if target == "manifest.json":  # valid JSON, one field anywhere in it replaced
             manifest = node = json.loads(file.read_text())
