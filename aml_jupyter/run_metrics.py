@@ -10,7 +10,6 @@ import io
 import json
 import os
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import AmlError
@@ -25,6 +24,36 @@ from .store.metrics import (
     TABLE,
     read_new_points,
 )
+
+#: Image formats by their first bytes: what a browser shows in an <img>.
+_IMAGE_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "png",
+    b"\xff\xd8\xff": "jpg",
+    b"GIF87a": "gif",
+    b"GIF89a": "gif",
+    b"BM": "bmp",
+}
+
+
+def image_kind(path: str | os.PathLike[str]) -> str:
+    """The image format of the file at ``path`` (png, jpg, gif, bmp, webp or svg), or a clear
+    :class:`AmlError` for a file that is not an image."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as exc:
+        raise AmlError(f"log_image: cannot read {os.fspath(path)!r}: {exc}") from exc
+    for magic, kind in _IMAGE_MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if b"<svg" in head.lower():
+        return "svg"
+    raise AmlError(
+        f"log_image: {os.fspath(path)!r} is not an image (PNG, JPEG, GIF, BMP, WebP or SVG); "
+        "save the figure first, e.g. plt.savefig('plot.png'), or pass plot=figure."
+    )
 
 
 class RunMetrics(RunFiles):
@@ -110,7 +139,8 @@ class RunMetrics(RunFiles):
             file_name = f"images/{safe}.png"
             self.upload_file(file_name, buffer)
         else:
-            file_name = f"images/{safe}{Path(path).suffix or '.png'}"  # type: ignore[arg-type]
+            kind = image_kind(path)  # type: ignore[arg-type]
+            file_name = f"images/{safe}.{kind}"
             self.upload_file(file_name, path)  # type: ignore[arg-type]
         self._metrics().record(IMAGE, name, file_name)
         self._say(f"Attempted to log image metric {name}:\n{file_name}")

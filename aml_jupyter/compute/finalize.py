@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..run_files import TRACKED_FOLDERS, USER_LOGS
 from ..status import RunStatus
-from ..store.metrics import read_points, summarize
+from ..store.metric_index import build_index
+from ..store.metrics import summarize_files
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -165,8 +166,15 @@ def finalize_run(
 
 
 def save_summary(ws: Workspace, run_id: str) -> None:
-    """Keep the last value of each scalar metric in the database, for listings."""
-    ws.records.save_metric_summary(run_id, summarize(read_points(ws.run_dir(run_id) / "metrics")))
+    """Keep the last value of each scalar metric in the database, for listings, and index the
+    run's metrics for fast reading (bounded memory whatever the run's size)."""
+    folder = ws.run_dir(run_id) / "metrics"
+    try:
+        summary = build_index(folder)
+    except OSError:  # no room for the index (a full disk): the summary alone, still bounded
+        log.exception("could not index the metrics of run %s", run_id)
+        summary = summarize_files(folder)
+    ws.records.save_metric_summary(run_id, summary)
 
 
 def _remove_work_folder(work: Path) -> None:

@@ -18,7 +18,7 @@ from ..errors import AmlError
 from ..status import RunStatus
 from .database import Database
 from .limits import MAX_NAME_CHARS, MAX_RUN_ID_CHARS, check_tags, check_text
-from .metrics import latest_values, read_points, summarize
+from .metrics import latest_values, summarize_files
 
 #: A run whose owner has not touched its heartbeat file for this long is declared dead.
 HEARTBEAT_TIMEOUT_S = 30.0
@@ -635,7 +635,7 @@ def bounded_summary(folder: Path) -> dict[str, tuple[Any, int]]:
     (a metric last logged before the tail is then missing, and counts are unknown: 0)."""
     size = sum(p.stat().st_size for p in folder.glob("*.jsonl")) if folder.is_dir() else 0
     if size <= _SUMMARY_READ_BYTES:
-        return summarize(read_points(folder))
+        return summarize_files(folder)
     return {name: (value, 0) for name, value in latest_values(folder, 1 << 20).items()}
 
 
