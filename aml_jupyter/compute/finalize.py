@@ -200,3 +200,22 @@ def _remove_work_folder(work: Path) -> None:
     for d, dirs, files in os.walk(logs):
         for link in [Path(d) / n for n in dirs + files if (Path(d) / n).is_symlink()]:
             link.unlink(missing_ok=True)  # a kept logs/ must not serve links to TensorBoard either
+
+
+def end_failed(ws: Workspace, run_id: str, exc: BaseException, what: str, code: str) -> None:
+    """End a run Failed after the process that owns it failed with ``exc``, saying why (a full
+    disk as such: the space reserve is released so the end can be recorded)."""
+    full = is_disk_full(exc)
+    if full:
+        (ws.run_dir(run_id) / SPACE_RESERVE).unlink(missing_ok=True)
+    error = {
+        "code": "DiskFull" if full else code,
+        "message": f"The disk holding the workspace is full ({ws.folder}): {exc}"
+        if full
+        else f"{what}: {exc}",
+    }
+    try:
+        finalize_run(ws, run_id, RunStatus.FAILED, error=error)
+    except Exception:
+        log.exception("finalizing %s after a failure", run_id)  # the status needs least room
+        ws.records.set_status(run_id, RunStatus.FAILED, error=json.dumps(error))

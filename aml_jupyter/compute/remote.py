@@ -29,8 +29,8 @@ from ..paths import checked_relative_name
 from ..status import RunStatus
 from ..store.records import heartbeat
 from ..workspace import Workspace
-from .finalize import finalize_run
-from .supervisor import _log_to
+from .finalize import end_failed, finalize_run
+from .process_log import log_to
 
 POLL_S = 0.25
 #: What an agent sends of a run folder while the run goes: logs, metrics, the script's ./logs.
@@ -194,13 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     if not run_id:
         return 0
     ws = Workspace(args[0])
-    _log_to(ws.run_dir(run_id) / "system_logs" / "mirror.log")
+    log_to(ws.run_dir(run_id) / "system_logs" / "mirror.log")
     mirror = Mirror(ws, run_id)
     try:
         mirror.run()
     except Exception as exc:  # last resort: never leave the run looking alive
         traceback.print_exc()
-        mirror._fail("MirrorError", f"Following the remote run failed: {exc}")
+        end_failed(ws, run_id, exc, "Following the remote run failed", "MirrorError")
     return 0
 
 

@@ -28,7 +28,8 @@ from ..status import RunStatus
 from ..store.records import heartbeat
 from ..workspace import Workspace
 from . import envbuild
-from .finalize import SPACE_RESERVE, finalize_run, is_disk_full, reserve_space
+from .finalize import end_failed, finalize_run, reserve_space
+from .process_log import log_to
 
 HEARTBEAT_INTERVAL_S = 2.0
 #: A failed script with less free space than this left on the workspace's disk: "disk full".
@@ -354,42 +355,6 @@ def _free_bytes(folder: Path) -> int | None:
         return None
 
 
-def _log_to(path: Path) -> None:
-    """Send this process's stdout and stderr to ``path`` (the run's supervisor log).
-
-    Writing there never raises: on a full disk a traceback that cannot be written must not
-    end the supervisor before it has recorded how the run ended.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    sys.stdout, sys.stderr = _Forgiving(sys.stdout), _Forgiving(sys.stderr)
-
-
-class _Forgiving:
-    """A text stream whose writes and flushes ignore OSError (ENOSPC above all)."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def write(self, text: str) -> int:
-        try:
-            return self._stream.write(text)
-        except OSError:
-            return len(text)
-
-    def flush(self) -> None:
-        try:
-            self._stream.flush()
-        except OSError:
-            pass
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``supervisor WORKSPACE [RUN_ID]``; without RUN_ID it is read from stdin.
 
@@ -402,37 +367,16 @@ def main(argv: list[str] | None = None) -> int:
     if not run_id:
         return 0
     ws = Workspace(folder)
-    _log_to(ws.run_dir(run_id) / "system_logs" / "supervisor.log")
+    log_to(ws.run_dir(run_id) / "system_logs" / "supervisor.log")
     supervisor = Supervisor(ws, run_id)
     try:
         supervisor.run()
     except Exception as exc:  # last resort: never leave the run looking alive
         traceback.print_exc()
-        _end_failed(supervisor, exc)
+        end_failed(ws, run_id, exc, "The run's supervisor failed", "SupervisorError")
     finally:
         supervisor.finished.set()
     return 0
-
-
-def _end_failed(supervisor: Supervisor, exc: BaseException) -> None:
-    """End the run Failed after the supervisor itself failed, saying why (a full disk too)."""
-    run_dir, ws = supervisor.run_dir, supervisor.ws
-    full = is_disk_full(exc)
-    if full:
-        (run_dir / SPACE_RESERVE).unlink(missing_ok=True)  # room to record the end
-    error = {
-        "code": "DiskFull" if full else "SupervisorError",
-        "message": (
-            f"The disk holding the workspace is full ({ws.folder}): {exc}"
-            if full
-            else f"The run's supervisor failed: {exc}"
-        ),
-    }
-    try:
-        finalize_run(ws, supervisor.run_id, RunStatus.FAILED, error=error)
-    except Exception:
-        traceback.print_exc()  # at least the status, which needs the least room
-        ws.records.set_status(supervisor.run_id, RunStatus.FAILED, error=json.dumps(error))
 
 
 if __name__ == "__main__":
