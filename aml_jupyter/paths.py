@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import os
 import posixpath
 from pathlib import PurePosixPath, PureWindowsPath
 
@@ -27,4 +29,35 @@ def checked_relative_name(name: str, what: str = "name") -> str:
         raise AmlError(f"The {what} {name!r} contains '..'; names must stay inside the run.")
     if "\x00" in unified:
         raise AmlError(f"The {what} {name!r} contains a NUL character.")
+    try:
+        unified.encode("utf-8")
+    except UnicodeEncodeError:
+        raise AmlError(
+            f"The {what} {name!r} holds characters that are not valid Unicode (a lone "
+            "surrogate); use paths.utf8_name(name) or decode it with errors='replace'."
+        ) from None
+    if not parts:  # "." or "./": the folder itself, not a name in it
+        raise AmlError(f"The {what} {name!r} names no file; give a path such as 'outputs/x'.")
     return posixpath.join(*parts)
+
+
+def utf8_name(name: str) -> str:
+    """A file name from the file system as text every reader can store and print.
+
+    A name that is not UTF-8 on disk (``caf\\xe9.csv`` written by a Latin-1 program) comes
+    from ``os.walk`` with lone surrogates; its odd bytes are spelled ``%E9`` instead.
+    """
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("utf-8", "aml-percent")
+
+
+def _percent(error: UnicodeError) -> tuple[str, int]:
+    assert isinstance(error, UnicodeDecodeError)
+    bad = error.object[error.start : error.end]
+    return "".join(f"%{byte:02X}" for byte in bad), error.end
+
+
+codecs.register_error("aml-percent", _percent)

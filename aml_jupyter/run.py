@@ -540,11 +540,22 @@ class Run(RunMetrics):
         return self._row()["snapshot_id"]
 
     def restore_snapshot(
-        self, path: str | os.PathLike[str] | None = None, snapshot_id: str | None = None
+        self, snapshot_id: str | None = None, path: str | os.PathLike[str] | None = None
     ) -> str:
-        """Write the run's code snapshot into ``path`` (default ``./<run id>-snapshot``)."""
+        """Write the run's code snapshot (or ``snapshot_id``'s) into ``path`` (default
+        ``./<run id>-snapshot``). The parameters are in v1's order: snapshot id first."""
         from .snapshot import restore_snapshot
+        from .store.blobs import check_sha256
 
+        if snapshot_id is not None:
+            try:
+                check_sha256(snapshot_id)
+            except AmlError:
+                raise AmlError(
+                    f"restore_snapshot(snapshot_id=None, path=None) takes the snapshot id first, "
+                    f"as in v1; {os.fspath(snapshot_id)!r} is not a snapshot id. To restore into "
+                    f"a folder, pass path={os.fspath(snapshot_id)!r}."
+                ) from None
         sid = snapshot_id or self.get_snapshot_id()
         if not sid:
             raise AmlError(f"Run {self._id} has no code snapshot.")

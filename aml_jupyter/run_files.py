@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import AmlError
-from .paths import checked_relative_name
+from .paths import checked_relative_name, utf8_name
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -60,7 +60,7 @@ class RunFiles:
                 for f in filenames:
                     full = Path(dirpath) / f
                     if not full.is_symlink():
-                        live[full.relative_to(root).as_posix()] = full
+                        live[utf8_name(full.relative_to(root).as_posix())] = full
         return live
 
     def _open_live(self, path: Path) -> BinaryIO:

@@ -281,3 +281,22 @@ def test_big_tags_are_bounded_and_only_their_start_is_searched(
     assert ws.records.list_runs(text="omegaomega") == []  # past the searched prefix
     with pytest.raises(AmlError, match="32,768"):
         run.tag("big", "x" * 32_769)
+
+
+def test_a_file_name_that_is_not_utf8_is_kept_under_a_readable_name(
+    exp: Experiment, project: Path
+) -> None:
+    run = submit(
+        exp,
+        project,
+        """
+        import os
+        with open(os.path.join(b"outputs", b"caf\\xe9.csv"), "w") as f:
+            f.write("a,b")
+        """,
+    )
+    assert wait_status(run, RunStatus.TERMINAL) == RunStatus.COMPLETED
+    assert "outputs/caf%E9.csv" in run.get_file_names()
+    assert run.open_file("outputs/caf%E9.csv").read() == b"a,b"
+    with pytest.raises(AmlError, match="not valid Unicode"):
+        run.upload_file("outputs/\udce9.txt", __file__)

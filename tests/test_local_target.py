@@ -180,7 +180,7 @@ def test_resubmitting_an_unchanged_folder_reuses_the_snapshot(
     assert a.get_snapshot_id() == b.get_snapshot_id()
     a.wait_for_completion()
     b.wait_for_completion()
-    restored = Path(b.restore_snapshot(project.parent / "restored"))
+    restored = Path(b.restore_snapshot(path=project.parent / "restored"))
     assert (restored / "ok.py").read_text() == "print('ok')"
 
 

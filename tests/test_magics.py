@@ -174,7 +174,7 @@ def test_cell_submit_waits_and_records_metric_and_log(
 
 def test_cell_snapshot_holds_the_folder_and_the_cell(ip: Any, tmp_path: Path) -> None:
     run = submit_cell(ip, "--wait -- --flag 'two words'", "import sys; print(sys.argv[1:])")
-    restored = Path(run.restore_snapshot(tmp_path / "restored"))
+    restored = Path(run.restore_snapshot(path=tmp_path / "restored"))
     names = sorted(p.relative_to(restored).as_posix() for p in restored.rglob("*") if p.is_file())
     assert names == sorted([CELL_SCRIPT, "data/input.csv", "helper.py"])
     assert (restored / CELL_SCRIPT).read_text() == "import sys; print(sys.argv[1:])"
@@ -255,7 +255,7 @@ def test_inputs_go_in_and_outputs_come_back_with_wait(
     assert ip.user_ns["total"] == 70.0
     assert ip.user_ns["shape"] == (3, 2)
     assert out.rstrip().splitlines()[-1] == f"Set total, shape from run {run.id}"
-    restored = Path(run.restore_snapshot(tmp_path / "restored"))
+    restored = Path(run.restore_snapshot(path=tmp_path / "restored"))
     assert (restored / INPUTS_FILE).is_file()  # the inputs are kept with the run
     assert not (tmp_path / INPUTS_FILE).exists()  # and never written into the folder
 
@@ -268,7 +268,7 @@ def test_inputs_never_shadow_a_file_of_the_folder(ip: Any, tmp_path: Path) -> No
     run = submit_cell(ip, "--wait -e vars --inputs given --outputs back", "back = given['k'] + 1")
     assert run.get_status() == RunStatus.COMPLETED, run.read_log()
     assert ip.user_ns["back"] == 2
-    restored = Path(run.restore_snapshot(tmp_path / "restored"))
+    restored = Path(run.restore_snapshot(path=tmp_path / "restored"))
     assert (restored / INPUTS_FILE).read_text() == "the folder's own file\n"
 
 

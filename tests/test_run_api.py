@@ -193,7 +193,7 @@ def test_start_logging_keeps_outputs_and_snapshots_without_venvs(
     run = Experiment(ws, "nb").start_logging()
     run.complete()
     assert "outputs/result.txt" in run.get_file_names()
-    restored = Path(run.restore_snapshot(tmp_path / "snap"))
+    restored = Path(run.restore_snapshot(path=tmp_path / "snap"))
     names = sorted(p.relative_to(restored).as_posix() for p in restored.rglob("*") if p.is_file())
     assert names == ["analysis.py", "outputs/result.txt"]
 

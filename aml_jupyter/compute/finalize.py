@@ -16,6 +16,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..paths import utf8_name
 from ..run_files import TRACKED_FOLDERS, USER_LOGS
 from ..status import RunStatus
 from ..store.metric_index import build_index
@@ -66,13 +67,13 @@ def harvest_folder(ws: Workspace, run_id: str, folder: Path, prefix: str, move: 
         for entry in sorted(dirnames + filenames):
             full = base / entry
             if full.is_symlink():
-                links.append(f"{prefix}/{full.relative_to(folder).as_posix()}")
+                links.append(utf8_name(f"{prefix}/{full.relative_to(folder).as_posix()}"))
         for f in sorted(filenames):
             full = base / f
             st = full.lstat()
             if not full.is_file() or full.is_symlink():
                 continue
-            name = f"{prefix}/{full.relative_to(folder).as_posix()}"
+            name = utf8_name(f"{prefix}/{full.relative_to(folder).as_posix()}")
             ours = move and st.st_nlink == 1
             sha, size = ws.blobs.adopt_file(full) if ours else ws.blobs.put_file(full)
             rows.append((name, sha, size))
