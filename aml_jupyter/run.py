@@ -422,6 +422,10 @@ class Run(RunMetrics):
             return
         records.set_status(self._id, RunStatus.CANCEL_REQUESTED)
         alive = liveness.is_alive(row["pid"], row["pid_started"], row["host"])
+        if alive and row["status"] in (RunStatus.NOT_STARTED, RunStatus.QUEUED):
+            # Its supervisor may still be starting, before it handles SIGTERM: it looks for
+            # the request itself before the script starts.
+            return
         if alive:
             try:
                 os.kill(row["pid"], signal.SIGTERM)  # the supervisor stops the script and ends it

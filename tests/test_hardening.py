@@ -300,3 +300,17 @@ def test_a_file_name_that_is_not_utf8_is_kept_under_a_readable_name(
     assert run.open_file("outputs/caf%E9.csv").read() == b"a,b"
     with pytest.raises(AmlError, match="not valid Unicode"):
         run.upload_file("outputs/\udce9.txt", __file__)
+
+
+def test_cancel_right_after_submit_ends_canceled(exp: Experiment, project: Path) -> None:
+    """v1 users submit and cancel at once: the supervisor may not be up yet (issue 12)."""
+    write(project, "train.py", "import time\ntime.sleep(60)\n")
+    runs = []
+    for _ in range(4):
+        run = exp.submit(ScriptRunConfig(source_directory=str(project), script="train.py"))
+        run.cancel()
+        runs.append(run)
+    for run in runs:
+        assert wait_status(run, RunStatus.TERMINAL, timeout=60) == RunStatus.CANCELED, (
+            run.get_details().get("error")
+        )

@@ -132,6 +132,10 @@ class Supervisor:
             except Exception:  # a busy database must not stop the heartbeat
                 traceback.print_exc()
 
+    def _cancel_asked(self) -> bool:
+        """Whether a cancel was asked for in the database (before SIGTERM could reach us)."""
+        return self.ws.records.get_run(self.run_id)["status"] == RunStatus.CANCEL_REQUESTED
+
     def _signal_all(self, procs: list[Any], sig: int) -> None:
         """Signal every process of the run: they share the first one's process group."""
         os.killpg(procs[0].pid, sig)
@@ -180,7 +184,7 @@ class Supervisor:
             for sub in ("outputs", "logs"):
                 (work / sub).mkdir(exist_ok=True)
             records.set_status(self.run_id, RunStatus.STARTING)
-            if self.cancel_requested.is_set():
+            if self.cancel_requested.is_set() or self._cancel_asked():
                 finalize_run(self.ws, self.run_id, RunStatus.CANCELED)
                 return
             procs = self._start_processes(definition, work, row["experiment"])

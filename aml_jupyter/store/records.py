@@ -352,10 +352,14 @@ class Records:
         if status in RunStatus.TERMINAL:
             fields.setdefault("ended_utc", time.time())
         names = "".join(f", {k} = ?" for k in fields)
+        # A cancel request stays until the run ends: a supervisor still starting up must not
+        # overwrite it with Preparing/Starting/Running (it looks for it before the script runs).
+        sticky = "" if status in RunStatus.TERMINAL else " AND status != ?"
         cursor = self.db.execute(
             f"UPDATE runs SET status = ?{names} WHERE id = ?"
-            f" AND status NOT IN ({','.join('?' * len(_TERMINAL))})",
-            (status, *fields.values(), run_id, *_TERMINAL),
+            f" AND status NOT IN ({','.join('?' * len(_TERMINAL))}){sticky}",
+            (status, *fields.values(), run_id, *_TERMINAL)
+            + (() if not sticky else (RunStatus.CANCEL_REQUESTED,)),
         )
         return cursor.rowcount > 0
 
@@ -406,9 +410,11 @@ class Records:
             self.save_metric_summary(row["id"], bounded_summary(run_dir / "metrics"))
         except Exception:  # the status below matters more than the summary
             log.exception("could not summarize the metrics of run %s", row["id"])
-        self.set_status(
-            row["id"], RunStatus.FAILED, error=json.dumps({"message": reason, "code": "OwnerDied"})
-        )
+        if row["status"] == RunStatus.CANCEL_REQUESTED:
+            self.set_status(row["id"], RunStatus.CANCELED)  # what was asked for, and got
+        else:
+            error = json.dumps({"message": reason, "code": "OwnerDied"})
+            self.set_status(row["id"], RunStatus.FAILED, error=error)
         child = row["child_pid"]
         if child and row["host"] == liveness.HOST:
             try:
