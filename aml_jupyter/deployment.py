@@ -298,7 +298,7 @@ class LocalWebservice:
         source = self._spec.get("source_origin")
         if source:
             shutil.rmtree(self.folder / "source", ignore_errors=True)
-            shutil.copytree(source, self.folder / "source")
+            copy_source(self.workspace, Path(source), self.folder / "source")
         if not _port_free(self.port):  # _stop() returned once our workers let go of it
             raise AmlError(f"Port {self.port} is now used by another program; delete and redeploy.")
         _start(self)
@@ -358,7 +358,6 @@ def deploy(
     max_body_bytes = _max_body_bytes()
     inference = inference_config or InferenceConfig()
     entry, source = inference.entry_script, inference.source_directory
-    no_code_file = None
     if entry:
         source_dir = Path(source or ".").expanduser().resolve()
         if not (source_dir / entry).is_file():
@@ -395,19 +394,11 @@ def deploy(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    model_root = staging / "models"
-    for model in models:
-        model._write(model_root / model.name / str(model.version) / model._row["path"])
-    # v1: one model -> AZUREML_MODEL_DIR is its version folder; several -> the parent of all.
-    if len(models) == 1:
-        m = models[0]
-        model_dir = folder / "models" / m.name / str(m.version)
-        if not entry:
-            no_code_file = str(model_dir / m._row["path"])
-    else:
-        model_dir = folder / "models"
-    if entry:
-        shutil.copytree(Path(source or ".").expanduser().resolve(), staging / "source")
+    try:
+        no_code_file, model_dir = _stage(workspace, staging, folder, models, entry, source)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a failed deploy leaves nothing behind
+        raise
     spec = {
         "name": name,
         "port": port,
@@ -433,6 +424,44 @@ def deploy(
         service.delete()  # a service that cannot start is not left behind
         raise
     return service
+
+
+def _stage(
+    workspace: Workspace,
+    staging: Path,
+    folder: Path,
+    models: list[Any],
+    entry: str | None,
+    source: str | None,
+) -> tuple[str | None, Path]:
+    """Copy the models (and the entry script's folder) into ``staging``; returns the no-code
+    model file (if any) and what ``AZUREML_MODEL_DIR`` will be."""
+    no_code_file = None
+    model_root = staging / "models"
+    for model in models:
+        model._write(model_root / model.name / str(model.version) / model._row["path"])
+    # v1: one model -> AZUREML_MODEL_DIR is its version folder; several -> the parent of all.
+    if len(models) == 1:
+        m = models[0]
+        model_dir = folder / "models" / m.name / str(m.version)
+        if not entry:
+            no_code_file = str(model_dir / m._row["path"])
+    else:
+        model_dir = folder / "models"
+    if entry:
+        copy_source(workspace, Path(source or ".").expanduser().resolve(), staging / "source")
+    return no_code_file, model_dir
+
+
+def copy_source(workspace: Workspace, source: Path, destination: Path) -> None:
+    """Copy an entry script's folder, never the workspace inside it (a source folder of "."
+    in a project holding the workspace would copy the workspace into itself)."""
+    skip = {Path(workspace.folder).resolve(), destination.resolve()}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return {n for n in names if (Path(folder) / n).resolve() in skip}
+
+    shutil.copytree(source, destination, ignore=ignore)
 
 
 def services_using(workspace: Workspace, model_id: str) -> list[str]:

@@ -398,3 +398,22 @@ def test_too_deep_or_too_big_bodies_get_4xx(
         Model.deploy(
             ws, "bad-limit", [model], InferenceConfig("score.py", source_directory=project)
         )
+
+
+def test_a_source_folder_holding_the_workspace_is_copied_without_it(
+    ws: Workspace, iris: Model, tmp_path: Path
+) -> None:
+    """No source_directory, in the folder that holds the workspace (cwd): issue 12's bug."""
+    write(tmp_path, "score.py", SCORE)
+    assert Path.cwd() == tmp_path and (tmp_path / ".aml").is_dir()
+    service = Model.deploy(ws, "here-svc", [iris], InferenceConfig(entry_script="score.py"))
+    assert service.run({"data": ROWS})["predictions"] == [0, 2]
+    source = ws.folder / "services" / "here-svc" / "source"
+    assert (source / "score.py").is_file() and not (source / ".aml").exists()
+    service.reload()
+    assert not (source / ".aml").exists() and service.run({"data": ROWS})["predictions"]
+    write(tmp_path, "bad.py", "def init():\n    raise ValueError('no')\n")
+    with pytest.raises(AmlError, match="no"):
+        Model.deploy(ws, "bad-svc", [iris], InferenceConfig(entry_script="bad.py"))
+    services = ws.folder / "services"
+    assert sorted(p.name for p in services.iterdir()) == ["here-svc"]  # no .incoming left
