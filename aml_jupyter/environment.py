@@ -1,8 +1,9 @@
 """``Environment``: the Python a run uses, by v1's names, registered and versioned in the workspace.
 
-A managed environment (the default) lists packages; the target builds it once per content
-hash into a cached virtualenv (``compute/envbuild.py``). A user-managed one names an
-interpreter that is used as it is.
+A managed environment (the default) lists packages, or keeps a requirements file as it is
+(``compute/requirements.py``); the target builds it once per content hash into a cached
+virtualenv (``compute/envbuild.py``). A user-managed one names an interpreter that is used as
+it is (v1's default ``python``: the submitting Python).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class CondaDependencies:
         self._python: str | None = None
         self._pip: list[str] = []
         self._conda: list[str] = []
+        #: A requirements file kept as it is (``compute/requirements.read``), or None.
+        self._requirements: dict[str, Any] | None = None
 
     @staticmethod
     def create(
@@ -112,11 +115,20 @@ class CondaDependencies:
         return "\n".join(lines) + "\n"
 
     def _spec(self) -> dict[str, Any]:
-        return {"python": self._python, "pip": list(self._pip), "conda": list(self._conda)}
+        spec: dict[str, Any] = {
+            "python": self._python,
+            "pip": list(self._pip),
+            "conda": list(self._conda),
+        }
+        if self._requirements is not None:  # absent otherwise: older hashes stay as they were
+            spec["requirements"] = copy.deepcopy(self._requirements)
+        return spec
 
     @staticmethod
     def _from_spec(spec: dict[str, Any]) -> CondaDependencies:
-        return CondaDependencies.create(spec.get("pip"), spec.get("conda"), spec.get("python"))
+        deps = CondaDependencies.create(spec.get("pip"), spec.get("conda"), spec.get("python"))
+        deps._requirements = copy.deepcopy(spec.get("requirements"))
+        return deps
 
 
 class PythonSection:
@@ -158,12 +170,16 @@ class Environment:
     def from_pip_requirements(
         name: str, file_path: str | os.PathLike[str], pip_version: str | None = None
     ) -> Environment:
-        """An environment with the packages of a ``requirements.txt``."""
+        """An environment that installs a ``requirements.txt`` as pip would: uv reads it.
+
+        The file and the files it includes (``-r``/``-c``) are kept in the environment, so its
+        hash follows their content and it builds the same after they change or on another
+        machine. Relative paths in the file (``-e .``, ``./pkg``) are relative to its folder.
+        """
+        from .compute import requirements
+
         env = Environment(name)
-        for line in _read(file_path).splitlines():
-            line = line.split(" #")[0].strip()
-            if line and not line.startswith("#"):
-                env.python.conda_dependencies.add_pip_package(line)
+        env.python.conda_dependencies._requirements = requirements.read(file_path)
         return env
 
     @staticmethod
@@ -267,11 +283,14 @@ class Environment:
         return {n: Environment.get(workspace, n) for n in sorted(names)}
 
     def __repr__(self) -> str:
+        deps = self.python.conda_dependencies
         kind = (
             f"interpreter={self.python.interpreter_path!r}"
             if self.python.user_managed_dependencies
-            else f"pip={self.python.conda_dependencies.pip_packages!r}"
+            else f"pip={deps.pip_packages!r}"
         )
+        if deps._requirements is not None and not self.python.user_managed_dependencies:
+            kind += f", requirements={Path(deps._requirements['main']).name!r}"
         return f"Environment(name={self.name!r}, version={self.version!r}, {kind})"
 
 
@@ -282,16 +301,32 @@ def _read(file_path: str | os.PathLike[str]) -> str:
     return path.read_text()
 
 
-def pip_requirements(spec: dict[str, Any]) -> list[str]:
-    """What to ``pip install`` for an environment: its pip packages, then its conda packages
-    tried from PyPI (``numpy=1.26`` becomes ``numpy==1.26.*``)."""
+def pip_requirements(spec: dict[str, Any], folder: Path | None = None) -> list[str]:
+    """The lines of a requirements file that installs an environment: its pip packages, its
+    conda packages tried from PyPI (``numpy=1.26`` becomes ``numpy==1.26.*``), then ``-r`` its
+    kept requirements file: the original when unchanged, else its copies written under
+    ``folder`` (a new temporary folder when None)."""
     deps = spec["python"]["conda_dependencies"]
     out = list(deps.get("pip", []))
     for entry in deps.get("conda", []):
         entry = entry.split("::")[-1].strip()
         pin = _CONDA_PIN.match(entry)
         out.append(f"{pin.group(1)}=={pin.group(2).rstrip('*').rstrip('.')}.*" if pin else entry)
+    if deps.get("requirements"):
+        from .compute import requirements
+
+        out.append(f"-r {requirements.main_file(deps['requirements'], folder)}")
     return out
+
+
+def _package_count(spec: dict[str, Any]) -> int | str:
+    """How many packages a listing shows: a kept requirements file is named (uv reads it)."""
+    deps = spec["python"]["conda_dependencies"]
+    count = len(deps.get("pip", [])) + len(deps.get("conda", []))
+    if not deps.get("requirements"):
+        return count
+    name = Path(deps["requirements"]["main"]).name
+    return f"{name} + {count}" if count else name
 
 
 def resolve_environment(workspace: Workspace, environment: Any) -> Environment | None:
@@ -325,7 +360,7 @@ def environment_rows(workspace: Workspace) -> list[dict[str, Any]]:
                 else "user-managed",
                 "python": deps.get_python_version()
                 or ("" if managed else env.python.interpreter_path),
-                "packages": len(pip_requirements(env._spec())) if managed else None,
+                "packages": _package_count(env._spec()) if managed else None,
                 "hash": env.hash,
                 "built": is_ready(workspace.folder, env._spec()) if managed else None,
             }

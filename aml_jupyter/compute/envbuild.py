@@ -1,8 +1,10 @@
 """Turning an environment spec into a Python interpreter for a run.
 
-User-managed: the named interpreter, as it is. Managed: a virtualenv built with ``uv`` once per
-content hash under ``<workspace>/envs/<hash>/`` and reused by every later run (resolving a
-built one is a ``stat``); with ``docker.enabled``, an image per content hash (``dockerenv.py``).
+User-managed: the named interpreter, as it is (v1's default ``python``: the submitting
+Python, never whichever ``python`` comes first on PATH). Managed: a virtualenv built with
+``uv`` once per content hash under ``<workspace>/envs/<hash>/`` and reused by every later run
+(resolving a built one is a ``stat``); with ``docker.enabled``, an image per content hash
+(``dockerenv.py``). A failed build says what uv said failed (``failure_message``).
 Builds take an exclusive lock, so concurrent submits of the same new environment build it once;
 a build writes its ``.aml-ready`` marker last, so one that was killed half-way is never taken
 for ready, and is redone.
@@ -13,6 +15,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -51,8 +55,11 @@ def uv_command() -> list[str]:
 
 
 def _uv_env() -> dict[str, str]:
-    # Only PyPI is reachable from many workstations: never try to download a Python.
-    return {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
+    # Only PyPI is reachable from many workstations: never try to download a Python. With no
+    # COLUMNS, uv writes each message on one line (a failure message quotes its lines).
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
+    env.pop("COLUMNS", None)
+    return env
 
 
 def check(ws_folder: Path, spec: dict[str, Any]) -> None:
@@ -75,13 +82,18 @@ def check(ws_folder: Path, spec: dict[str, Any]) -> None:
 
 
 def interpreter(spec: dict[str, Any]) -> str:
-    """The user-managed interpreter, as a full path."""
+    """The user-managed interpreter, as a full path.
+
+    v1's default ``python`` is this Python (a run's supervisor is started with the submitting
+    one): a ``python`` first on PATH may be another Python than the kernel's. Another bare
+    name is looked up on PATH.
+    """
     path = spec["python"]["interpreter_path"] or "python"
+    if path == "python":
+        return sys.executable
     found = (
         shutil.which(path) if os.sep not in path else (path if os.access(path, os.X_OK) else None)
     )
-    if found is None and path == "python":
-        found = sys.executable
     if found is None:
         raise AmlError(
             f"Environment {spec['name']!r} is user-managed with interpreter_path {path!r}, "
@@ -120,6 +132,41 @@ def base_python(spec: dict[str, Any]) -> str:
         f"have (found: {', '.join(have) or 'none'}). Install it, or change the python= line "
         "of the environment."
     )
+
+
+def interpreter_line(spec: dict[str, Any] | None, python: str) -> str:
+    """The driver log's line that says which Python a run uses:
+    ``[aml] Python: <path> (<version>)`` (in a docker environment, also its image)."""
+    if spec is not None and spec["docker"]["enabled"]:
+        from . import dockerenv
+
+        return f"[aml] Python: {python} (in image {dockerenv.image_name(spec)})"
+    return f"[aml] Python: {python} ({python_version(python)})"
+
+
+def python_version(python: str) -> str:
+    """``3.11.7``: this Python's, a virtualenv's (its ``pyvenv.cfg``), else asked of it."""
+    if python == sys.executable:
+        return platform.python_version()
+    cfg = Path(python).parent.parent / "pyvenv.cfg"
+    try:
+        for line in cfg.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() in ("version_info", "version") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    try:
+        asked = subprocess.run(
+            [python, "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "version unknown"
+    return asked.stdout.strip() if asked.returncode == 0 else "version unknown"
 
 
 def package_link(ws_folder: Path) -> Path:
@@ -184,6 +231,7 @@ def _try_lock(lock: Any) -> bool:
 
 def _build(folder: Path, spec: dict[str, Any], log: Any) -> None:
     from ..environment import pip_requirements
+    from .requirements import main_file
 
     start = time.monotonic()
     if folder.exists():  # a build that was killed half-way: start over
@@ -192,21 +240,34 @@ def _build(folder: Path, spec: dict[str, Any], log: Any) -> None:
     log.write(f"Building environment {spec['name']!r} ({spec['hash']}) with uv from {base}\n")
     log.flush()
     _uv(["venv", "--quiet", "--python", base, str(folder)], log, spec)
-    requirements = pip_requirements(spec)
+    python = folder / "bin" / "python"
+    # A kept requirements file's copies (when its originals changed) stay with the build.
+    requirements = pip_requirements(spec, folder / "requirements")
     if requirements:
         req_file = folder / "requirements.txt"
         req_file.write_text("\n".join(requirements) + "\n")
+        kept = spec["python"]["conda_dependencies"].get("requirements")
+        # uv reads -e . and ./pkg relative to where it runs: the kept file's folder.
+        cwd = main_file(kept, folder / "requirements").parent if kept else None
         _uv(
-            ["pip", "install", "--python", str(folder / "bin" / "python"), "-r", str(req_file)],
+            ["pip", "install", "--python", str(python), "-r", str(req_file)],
             log,
             spec,
+            cwd=cwd,
+            python_version=python_version(str(python)),
         )
     (folder / READY).write_text(json.dumps(spec, indent=2, sort_keys=True))
     log.write(f"Environment ready in {time.monotonic() - start:.1f} s: {folder}\n")
     log.flush()
 
 
-def _uv(args: list[str], log: Any, spec: dict[str, Any]) -> None:
+def _uv(
+    args: list[str],
+    log: Any,
+    spec: dict[str, Any],
+    cwd: Path | None = None,
+    python_version: str | None = None,
+) -> None:
     log.write("$ uv " + " ".join(args) + "\n")
     log.flush()
     result = subprocess.run(
@@ -215,18 +276,67 @@ def _uv(args: list[str], log: Any, spec: dict[str, Any]) -> None:
         stderr=subprocess.STDOUT,
         text=True,
         env=_uv_env(),
+        cwd=cwd,
         check=False,
     )
     log.write(result.stdout)
     log.flush()
     if result.returncode != 0:
-        tail = "\n".join(result.stdout.strip().splitlines()[-6:])
-        hint = ""
-        conda = spec["python"]["conda_dependencies"].get("conda") or []
-        if conda:
-            hint = (
-                f" The conda packages {', '.join(conda)} were tried from PyPI: conda-only "
-                "packages cannot be installed without conda; move them under `pip:` or use "
-                "user_managed_dependencies=True with a conda environment's interpreter_path."
-            )
-        raise AmlError(f"Building environment {spec['name']!r} failed:\n{tail}\n{hint}".rstrip())
+        raise AmlError(failure_message(result.stdout, spec, python_version))
+
+
+_BUILD_FAILED = re.compile(r"Failed to (?:download and )?build `([^`]+)`")
+_USING_PYTHON = re.compile(r"Using C?Python (\d+\.\d+)")
+# uv wraps its messages: any space may be a line break.
+_NOT_ON_PYPI = re.compile(
+    r"Because\s+([A-Za-z0-9_.\-]+)\s+was\s+not\s+found\s+in\s+the\s+package\s+registry"
+)
+
+
+def failure_message(output: str, spec: dict[str, Any], python_version: str | None = None) -> str:
+    """What failed, from uv's own output: a package it had to build from source (no wheel for
+    this Python) and the build's last lines; a conda package that is not on PyPI; else the
+    last lines uv printed."""
+    name = spec["name"]
+    lines = [line.strip() for line in output.strip().splitlines()]
+    lines = [line for line in lines if line and line != "[stderr]" and set(line) - set("^~ ")]
+    built = _BUILD_FAILED.search(output)
+    if built and " @ " in built.group(1):  # a local folder or URL: always built from source
+        return f"Building environment {name!r} failed: building {built.group(1)} failed:\n" + (
+            "\n".join(_reason(lines))
+        )
+    if built:
+        using = _USING_PYTHON.search(output)
+        version = ".".join((python_version or (using.group(1) if using else "")).split(".")[:2])
+        python = f"Python {version}" if version else "this Python"
+        return (
+            f"Building environment {name!r} failed: no wheel of {built.group(1)} for {python}; "
+            f"building it from source failed:\n" + "\n".join(_reason(lines)) + "\n"
+            f"Pin a version of it that has a wheel for {python} (its files on PyPI say which), "
+            "or build the environment with a Python it has wheels for (python=)."
+        )
+    tail = "\n".join(lines[-6:])
+    missing = _NOT_ON_PYPI.search(output)
+    conda = spec["python"]["conda_dependencies"].get("conda") or []
+    if missing and _normal(missing.group(1)) in {_conda_name(c) for c in conda}:
+        return (
+            f"Building environment {name!r} failed:\n{tail}\nThe conda package "
+            f"{missing.group(1)} is not on PyPI (conda packages are tried from PyPI): conda-only "
+            "packages cannot be installed without conda; move them under `pip:` with their "
+            "PyPI names, or use user_managed_dependencies=True with a conda environment's "
+            "interpreter_path."
+        )
+    return f"Building environment {name!r} failed:\n{tail}"
+
+
+def _reason(lines: list[str]) -> list[str]:
+    """A failed build's last lines, uv's generic hints left out."""
+    return [line for line in lines if not line.startswith("hint:")][-3:]
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _conda_name(entry: str) -> str:
+    return _normal(re.split(r"[=<>!~\s\[;]", entry.split("::")[-1].strip(), maxsplit=1)[0])

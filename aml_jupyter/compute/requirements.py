@@ -1,0 +1,128 @@
+"""A ``requirements.txt`` kept as it is, for uv to read: its text and the files it includes.
+
+``Environment.from_pip_requirements`` keeps the file and every file it names with ``-r`` or
+``-c`` (relative to the file that names it, as pip and uv read them) in the environment's spec,
+so the spec's hash changes when any of them does, and a build on another machine has them.
+Only those include lines are read here; what every other line means (options, markers,
+continuations, hashes, editables) is uv's to say: the build hands it the file with
+``uv pip install -r``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..errors import AmlError
+
+#: A requirements file and what it includes; more is not a requirements file.
+MAX_BYTES = 1 << 20
+_COMMENT = re.compile(r"(^|\s)#.*$")
+_SHORT = ("-r", "-c")
+_LONG = ("--requirement", "--constraint")
+
+
+def read(file_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The requirements file and the files it includes, as the spec keeps them.
+
+    ``{"folder": common folder, "main": the file, "files": {name: text}}``, names relative to
+    ``folder`` (posix). A missing file, or a missing included one, is an ``AmlError``.
+    """
+    main = Path(file_path).expanduser()
+    if not main.is_file():
+        raise AmlError(
+            f"{os.fspath(file_path)!r} is not a file: give the path of a requirements.txt."
+        )
+    found: dict[Path, str] = {}
+    _collect(main.resolve(), found)
+    root = Path(os.path.commonpath([str(p.parent) for p in found]))
+    return {
+        "folder": str(root),
+        "main": main.resolve().relative_to(root).as_posix(),
+        "files": {p.relative_to(root).as_posix(): found[p] for p in sorted(found)},
+    }
+
+
+def _collect(path: Path, found: dict[Path, str]) -> None:
+    if path in found:  # a file included twice, or a cycle: read once
+        return
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise AmlError(f"Cannot read the requirements file {str(path)!r}: {e}") from None
+    found[path] = text
+    if sum(len(t) for t in found.values()) > MAX_BYTES:
+        raise AmlError(
+            f"The requirements file {str(path)!r} and what it includes are over "
+            f"{MAX_BYTES >> 20} MiB: is it a requirements file?"
+        )
+    for number, target in includes(text):
+        included = (path.parent / os.path.expanduser(target)).resolve()
+        if not included.is_file():
+            raise AmlError(
+                f"{str(path)!r} line {number} includes {target!r}, which is not a file "
+                f"({included}). Create it, or fix that line (-r/-c paths are relative to the "
+                "file that names them)."
+            )
+        _collect(included, found)
+
+
+def includes(text: str) -> list[tuple[int, str]]:
+    """The ``-r``/``-c`` targets of a requirements file's text, with their line numbers;
+    URLs are left to uv (it fetches them; they are not kept)."""
+    out: list[tuple[int, str]] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        number, line = i + 1, lines[i]
+        while line.endswith("\\") and i + 1 < len(lines):  # a continued line is one line
+            i += 1
+            line = line[:-1] + lines[i]
+        i += 1
+        words = _COMMENT.sub("", line).split()
+        if not words:
+            continue
+        first, target = words[0], None
+        if first in _SHORT + _LONG and len(words) > 1:
+            target = words[1]
+        elif first.startswith(tuple(f"{o}=" for o in _LONG)):
+            target = first.partition("=")[2]
+        elif first.startswith(_SHORT) and len(first) > 2:
+            target = first[2:]
+        if target and "://" not in target:
+            out.append((number, target))
+    return out
+
+
+def main_file(kept: dict[str, Any], folder: Path | None = None) -> Path:
+    """The requirements file to hand uv: the original, when every kept file is still there
+    unchanged (so relative paths in it, such as ``-e .``, mean what they meant); else the
+    kept copies, written under ``folder`` (a new temporary folder when None)."""
+    root = Path(kept["folder"])
+    names = [_checked(name) for name in kept["files"]]
+    if all(_unchanged(root / name, kept["files"][name]) for name in names):
+        return root / kept["main"]
+    folder = Path(tempfile.mkdtemp(prefix="aml-requirements-")) if folder is None else folder
+    for name in names:
+        copy = folder / name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(kept["files"][name], encoding="utf-8")
+    return folder / _checked(kept["main"])
+
+
+def _checked(name: str) -> str:
+    # Names come from a stored spec: never let one write outside the folder of the copies.
+    parts = PurePosixPath(name).parts
+    if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
+        raise AmlError(f"The environment's spec names the requirements file {name!r}: not valid.")
+    return name
+
+
+def _unchanged(path: Path, text: str) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False
