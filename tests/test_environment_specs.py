@@ -210,3 +210,19 @@ def test_a_user_managed_default_python_is_the_kernels_not_the_first_on_path(
     assert run.read_log().strip().splitlines()[-1] == sys.executable
     line = envbuild.interpreter_line(env._spec(), envbuild.interpreter(env._spec()))
     assert line == f"[aml] Python: {sys.executable} ({platform.python_version()})"
+    assert line in run.read_log().splitlines()  # the driver log says which Python ran it
+
+
+def test_a_cluster_gets_the_requirements_with_their_includes_inlined(tmp_path: Path) -> None:
+    """Ray's nodes have none of this machine's files: -r files are inlined, -c left out."""
+    from aml_jupyter.compute.requirements import flat_lines, read
+
+    write(tmp_path, "base.txt", "six==1.16.0\n# a comment\n")
+    write(tmp_path, "sub/more.txt", "tomli==2.0.1\n")
+    write(tmp_path, "pins.txt", "six<2\n")
+    write(tmp_path, "requirements.txt", "-r base.txt\n-c pins.txt\n-r sub/more.txt\nwheel\n")
+    assert flat_lines(read(tmp_path / "requirements.txt")) == [
+        "six==1.16.0",
+        "tomli==2.0.1",
+        "wheel",
+    ]

@@ -362,9 +362,14 @@ class ComputeCluster(ComputeTarget):
             env["env_vars"].update(environment.get("environment_variables", {}))
             python = environment["python"]
             if not python["user_managed_dependencies"]:
-                packages = python["conda_dependencies"].get("pip", [])
+                deps = python["conda_dependencies"]
+                packages = list(deps.get("pip", []))
+                if deps.get("requirements"):  # a kept requirements file, its -r files inlined
+                    from .requirements import flat_lines
+
+                    packages += flat_lines(deps["requirements"])
                 if packages:
-                    env["pip"] = list(packages)
+                    env["pip"] = packages
         return env
 
     def _remote(self, run_id: str) -> _RayRemote:

@@ -166,7 +166,7 @@ def _build(engine: Any, spec: dict[str, Any], log: Any) -> str:
     )
     with tempfile.TemporaryDirectory(prefix="aml-image-") as tmp, tempfile.TemporaryFile() as ctx:
         target = Path(tmp) / "site"
-        requirements = pip_requirements(spec)
+        requirements = pip_requirements(spec, Path(tmp) / "requirements")
         if requirements:
             (Path(tmp) / "requirements.txt").write_text("\n".join(requirements) + "\n")
             version = "{}.{}".format(*python["version"])

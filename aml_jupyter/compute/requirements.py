@@ -11,6 +11,7 @@ continuations, hashes, editables) is uv's to say: the build hands it the file wi
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -126,3 +127,26 @@ def _unchanged(path: Path, text: str) -> bool:
         return path.read_text(encoding="utf-8") == text
     except (OSError, UnicodeDecodeError):
         return False
+
+
+def flat_lines(kept: dict[str, Any]) -> list[str]:
+    """The kept requirements as one list of lines, ``-r`` files inlined where they are named:
+    for a Ray ``runtime_env`` (its nodes have none of this machine's files). Constraint files
+    (``-c``) cannot be inlined as requirements and are left out there."""
+    files: dict[str, str] = kept["files"]
+    out: list[str] = []
+
+    def inline(name: str, seen: tuple[str, ...]) -> None:
+        targets = dict(includes(files[name]))
+        for number, line in enumerate(files[name].splitlines(), start=1):
+            if number not in targets:
+                out.append(line)
+                continue
+            if _COMMENT.sub("", line).split()[0].startswith(("-c", "--constraint")):
+                continue
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(name), targets[number]))
+            if target in files and target not in seen:
+                inline(target, (*seen, target))
+
+    inline(kept["main"], (kept["main"],))
+    return [line for line in out if line.strip() and not line.lstrip().startswith("#")]

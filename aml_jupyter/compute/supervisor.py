@@ -206,7 +206,10 @@ class Supervisor:
         """The run environment's Python; a build is announced in the driver log, so whoever
         follows the run (``aml run logs -f``, the widget, the sidebar) sees why it waits."""
         if envbuild.is_ready(self.ws.folder, environment):
-            return envbuild.resolve(self.ws.folder, environment, self.run_dir / BUILD_LOG)
+            python = envbuild.resolve(self.ws.folder, environment, self.run_dir / BUILD_LOG)
+            with open(self.run_dir / process_log_name(0), "a") as driver_log:
+                driver_log.write(envbuild.interpreter_line(environment, python) + "\n")
+            return python
         how = "its docker image" if environment["docker"]["enabled"] else "it with uv"
         with open(self.run_dir / process_log_name(0), "a") as driver_log:
             driver_log.write(
@@ -220,6 +223,7 @@ class Supervisor:
                 f"[aml] Environment {environment['name']!r} ready in "
                 f"{time.monotonic() - start:.1f} s\n"
             )
+            driver_log.write(envbuild.interpreter_line(environment, python) + "\n")
         return python
 
     def _start_processes(
