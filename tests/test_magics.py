@@ -445,7 +445,8 @@ def test_env_shows_the_interpreter_and_registered_environments(ip: Any) -> None:
     frame = ip.run_line_magic("aml_env", "")
     assert frame.loc["mine"]["kind"] == "user-managed"
     run = submit_cell(ip, "--wait -e env --env mine", "import os\nprint(os.environ['WHO'])")
-    assert run.read_log() == "mine\n"
+    python_line, output = run.read_log().splitlines()
+    assert python_line.startswith("[aml] Python: ") and output == "mine"
 
 
 def test_a_workspace_deleted_in_a_live_kernel_is_replaced(ip: Any, tmp_path: Path) -> None:
