@@ -7,18 +7,18 @@ and nothing outside the run's folder is read, moved or changed.
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
 import shutil
-import sqlite3
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..paths import utf8_name
 from ..run_files import TRACKED_FOLDERS, USER_LOGS
 from ..status import RunStatus
+from ..store.database import is_disk_full
 from ..store.metric_index import build_index
 from ..store.metrics import summarize_files
 
@@ -44,13 +44,6 @@ def reserve_space(run_dir: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether an error means the file system (or the database on it) has no room left."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return True
-    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
-
-
 def harvest_folder(ws: Workspace, run_id: str, folder: Path, prefix: str, move: bool) -> list[str]:
     """Store every file under ``folder`` as run file ``prefix/<relative path>``.
 
@@ -62,21 +55,18 @@ def harvest_folder(ws: Workspace, run_id: str, folder: Path, prefix: str, move: 
     rows, links = [], []
     if folder.is_symlink():
         return [f"{prefix} -> {os.readlink(folder)}"]
-    for dirpath, dirnames, filenames in os.walk(folder):
+    for dirpath, dirnames, filenames in os.walk(folder):  # os.walk never enters a linked folder
         base = Path(dirpath)
         for entry in sorted(dirnames + filenames):
             full = base / entry
-            if full.is_symlink():
-                links.append(utf8_name(f"{prefix}/{full.relative_to(folder).as_posix()}"))
-        for f in sorted(filenames):
-            full = base / f
             st = full.lstat()
-            if not full.is_file() or full.is_symlink():
-                continue
             name = utf8_name(f"{prefix}/{full.relative_to(folder).as_posix()}")
-            ours = move and st.st_nlink == 1
-            sha, size = ws.blobs.adopt_file(full) if ours else ws.blobs.put_file(full)
-            rows.append((name, sha, size))
+            if stat.S_ISLNK(st.st_mode):
+                links.append(name)
+            elif stat.S_ISREG(st.st_mode):
+                ours = move and st.st_nlink == 1
+                sha, size = ws.blobs.adopt_file(full) if ours else ws.blobs.put_file(full)
+                rows.append((name, sha, size))
     ws.records.add_files(run_id, rows)
     return links
 

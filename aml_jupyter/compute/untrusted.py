@@ -117,13 +117,7 @@ class BlobSink:
         if self._digest.hexdigest() != sha256:
             self.discard()
             raise AmlError(f"The bytes sent for blob {sha256} do not match its sha256; refused.")
-        target = self.blobs.path(sha256)
-        if target.exists():
-            os.unlink(self.tmp)
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.tmp, 0o444)
-        os.replace(self.tmp, target)  # already hashed: a rename, however big the blob
+        self.blobs.commit_temp(self.tmp, sha256)  # already hashed: a rename, however big
 
     def discard(self) -> None:
         """Drop what arrived (an upload refused or cut off)."""

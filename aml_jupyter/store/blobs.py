@@ -51,7 +51,9 @@ class BlobStore:
     def __contains__(self, sha256: object) -> bool:
         return _SHA256.fullmatch(str(sha256)) is not None and self.path(str(sha256)).is_file()
 
-    def _commit(self, tmp: str, sha256: str) -> None:
+    def commit_temp(self, tmp: str, sha256: str) -> None:
+        """Move ``tmp`` (a file of ours on this file system, whose hash is ``sha256``) into
+        the store as that blob, read-only; it is dropped when the blob is there already."""
         target = self.path(sha256)
         if target.exists():
             os.unlink(tmp)
@@ -73,7 +75,7 @@ class BlobStore:
                     out.write(chunk)
                     size += len(chunk)
             sha = digest.hexdigest()
-            self._commit(tmp, sha)
+            self.commit_temp(tmp, sha)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -92,19 +94,13 @@ class BlobStore:
         """Move a file we own (e.g. a finished run's output) into the store: no copy."""
         sha = hash_file(path)
         size = os.path.getsize(path)
-        if sha in self:
-            os.unlink(path)
-            return sha, size
-        self.path(sha).parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.replace(path, self.path(sha))
+            self.commit_temp(os.fspath(path), sha)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
             self.put_file(path, sha)  # on another file system: copy, then drop ours
             os.unlink(path)
-            return sha, size
-        os.chmod(self.path(sha), 0o444)
         return sha, size
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
@@ -115,7 +111,7 @@ class BlobStore:
             fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
-            self._commit(tmp, sha)
+            self.commit_temp(tmp, sha)
         return sha, len(data)
 
     def read_bytes(self, sha256: str) -> bytes:

@@ -5,6 +5,7 @@ Every SQL statement of the project lives in this package; the layers above call 
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -112,3 +113,10 @@ def _statements(script: str) -> list[str]:
     if pending.strip():
         statements.append(pending.strip())
     return statements
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an error means the file system (or the database on it) has no room left."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)

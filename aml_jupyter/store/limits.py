@@ -29,7 +29,8 @@ MAX_METRIC_JSON_BYTES = 1 << 20
 MAX_EXPERIMENT_CHARS = 200
 #: Run ids name folders: ``<experiment>_<unix time>_<8 hex>`` leaves room under 255 bytes.
 MAX_RUN_ID_CHARS = 240
-_INT64 = 1 << 63
+#: What SQLite, numpy columns and JSON readers hold as an integer.
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 def _is_utf8(text: str) -> bool:
@@ -80,7 +81,7 @@ def _plain(value: Any, what: str, depth: int) -> Any:
     if kind is float or kind is bool or value is None:
         return value
     if kind is int:
-        if -_INT64 <= value < _INT64:
+        if INT64_MIN <= value <= INT64_MAX:
             return value
         raise AmlError(
             f"{what}: the integer {_short(value)} does not fit 64 bits; log float(x) or str(x)."
@@ -131,13 +132,23 @@ def _short(number: int) -> str:
     return text if len(text) < 60 else text[:30] + "..."
 
 
-def check_tags(tags: Mapping[Any, Any], existing: int = 0, what: str = "tag") -> dict[str, Any]:
+def _plural(what: str) -> str:
+    return "properties" if what == "property" else f"{what}s"
+
+
+def check_tag_count(count: int, what: str = "tag") -> None:
+    """A run holds at most :data:`MAX_TAGS` tags (or properties)."""
+    if count > MAX_TAGS:
+        raise AmlError(f"A run holds at most {MAX_TAGS:,} {_plural(what)}.")
+
+
+def check_tags(tags: Mapping[Any, Any], what: str = "tag") -> dict[str, Any]:
     """Tags or properties as ``{key: str | None}``, each key and value within the limits."""
-    plural = "properties" if what == "property" else f"{what}s"
     if not isinstance(tags, Mapping):
-        raise AmlError(f"{plural.capitalize()} are given as a dict, got {type(tags).__name__}.")
-    if existing + len(tags) > MAX_TAGS:
-        raise AmlError(f"A run holds at most {MAX_TAGS:,} {plural}.")
+        raise AmlError(
+            f"{_plural(what).capitalize()} are given as a dict, got {type(tags).__name__}."
+        )
+    check_tag_count(len(tags), what)
     out: dict[str, Any] = {}
     for key, value in tags.items():
         name = check_name(key if isinstance(key, str) else str(key), f"{what} name")

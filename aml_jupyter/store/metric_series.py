@@ -16,7 +16,8 @@ from itertools import islice, pairwise
 from operator import le
 from typing import Any
 
-from .metrics import IMAGE, INT64_MAX, INT64_MIN, LIST, ROW, SCALAR, TABLE, valid_rows
+from .limits import INT64_MAX, INT64_MIN
+from .metrics import IMAGE, LIST, ROW, SCALAR, TABLE, valid_rows
 
 #: Marks "no step" in a steps column (a step equal to it is kept as a side point instead).
 NO_STEP = INT64_MIN

@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AmlError
-from .limits import MAX_METRIC_JSON_BYTES, check_name, plain_value
-
-_INT64 = 1 << 63
+from .limits import INT64_MAX, INT64_MIN, MAX_METRIC_JSON_BYTES, check_name, plain_value
 
 
 def encode_value(name: str, value: Any) -> str:
@@ -55,7 +53,9 @@ class MetricWriter:
         if step is not None and type(step) is not int:
             step = _check_step(name, step)
         kind = type(value)
-        if (kind is float and math.isfinite(value)) or (kind is int and -_INT64 <= value < _INT64):
+        if (kind is float and math.isfinite(value)) or (
+            kind is int and INT64_MIN <= value <= INT64_MAX
+        ):
             text = repr(value)
         else:
             text = encode_value(name, value)

@@ -23,6 +23,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from .limits import INT64_MAX, INT64_MIN
+
 SCALAR, LIST, ROW, TABLE, IMAGE = "s", "l", "r", "t", "i"
 KIND_NAMES = {SCALAR: "scalar", LIST: "list", ROW: "row", TABLE: "table", IMAGE: "image"}
 
@@ -34,7 +36,6 @@ Point = list[Any]
 CHUNK_BYTES = 2 << 20
 #: A line with no newline within this many bytes is skipped rather than held whole in memory.
 MAX_LINE_BYTES = 64 << 20
-INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 @lru_cache(maxsize=4096)

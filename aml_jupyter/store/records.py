@@ -17,7 +17,7 @@ from .. import liveness
 from ..errors import AmlError
 from ..status import RunStatus
 from .database import Database
-from .limits import MAX_NAME_CHARS, MAX_RUN_ID_CHARS, check_tags, check_text
+from .limits import MAX_NAME_CHARS, MAX_RUN_ID_CHARS, check_tag_count, check_tags, check_text
 from .metrics import latest_values, summarize_files
 
 #: A run whose owner has not touched its heartbeat file for this long is declared dead.
@@ -446,7 +446,7 @@ class Records:
         checked = check_tags(tags)
         with self.db.transaction() as conn:
             count = conn.execute("SELECT COUNT(*) FROM run_tags WHERE run_id = ?", (run_id,))
-            check_tags({}, count.fetchone()[0] + len(checked))
+            check_tag_count(count.fetchone()[0] + len(checked))
             conn.executemany(
                 "INSERT OR REPLACE INTO run_tags (run_id, key, value) VALUES (?, ?, ?)",
                 [(run_id, k, v) for k, v in checked.items()],

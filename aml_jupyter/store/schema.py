@@ -48,7 +48,7 @@ _SEARCH_TEXT_5 = _SEARCH_TEXT.replace(
 )
 
 
-def _tag_trigger(name: str, event: str, row: str, text: str = _SEARCH_TEXT) -> str:
+def _tag_trigger(name: str, event: str, row: str, text: str) -> str:
     """A trigger that re-indexes a run's search text when one of its tags changes."""
     return f"""
     CREATE TRIGGER {name} AFTER {event} ON run_tags BEGIN
@@ -56,6 +56,25 @@ def _tag_trigger(name: str, event: str, row: str, text: str = _SEARCH_TEXT) -> s
         INSERT INTO run_search (rowid, text)
             SELECT r.rowid, {text} {_SEARCH_FROM} WHERE r.id = {row}.run_id;
     END;"""
+
+
+def _search_index(text: str) -> str:
+    """Fill ``run_search`` with ``text`` of every run, and the triggers that keep it so when a
+    run is added or renamed or its tags change (migration 2 made them, migration 5 redid them)."""
+    return f"""
+    INSERT INTO run_search (rowid, text) SELECT r.rowid, {text} {_SEARCH_FROM};
+    CREATE TRIGGER run_search_add AFTER INSERT ON runs BEGIN
+        INSERT INTO run_search (rowid, text)
+            SELECT r.rowid, {text} {_SEARCH_FROM} WHERE r.rowid = NEW.rowid;
+    END;
+    CREATE TRIGGER run_search_rename AFTER UPDATE OF display_name, definition ON runs BEGIN
+        DELETE FROM run_search WHERE rowid = OLD.rowid;
+        INSERT INTO run_search (rowid, text)
+            SELECT r.rowid, {text} {_SEARCH_FROM} WHERE r.rowid = NEW.rowid;
+    END;
+    {_tag_trigger("run_search_tag_add", "INSERT", "NEW", text)}
+    {_tag_trigger("run_search_tag_change", "UPDATE", "NEW", text)}
+    {_tag_trigger("run_search_tag_drop", "DELETE", "OLD", text)}"""
 
 
 MIGRATIONS: list[str] = [
@@ -152,22 +171,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX runs_top_by_status ON runs(status) WHERE parent_id IS NULL;
     CREATE INDEX runs_id_parent ON runs(id, parent_id);
     {_SEARCH_TABLE};
-    INSERT INTO run_search (rowid, text) SELECT r.rowid, {_SEARCH_TEXT} {_SEARCH_FROM};
-    CREATE TRIGGER run_search_add AFTER INSERT ON runs BEGIN
-        INSERT INTO run_search (rowid, text)
-            SELECT r.rowid, {_SEARCH_TEXT} {_SEARCH_FROM} WHERE r.rowid = NEW.rowid;
-    END;
-    CREATE TRIGGER run_search_rename AFTER UPDATE OF display_name, definition ON runs BEGIN
-        DELETE FROM run_search WHERE rowid = OLD.rowid;
-        INSERT INTO run_search (rowid, text)
-            SELECT r.rowid, {_SEARCH_TEXT} {_SEARCH_FROM} WHERE r.rowid = NEW.rowid;
-    END;
+    {_search_index(_SEARCH_TEXT)}
     CREATE TRIGGER run_search_drop AFTER DELETE ON runs BEGIN
         DELETE FROM run_search WHERE rowid = OLD.rowid;
     END;
-    {_tag_trigger("run_search_tag_add", "INSERT", "NEW")}
-    {_tag_trigger("run_search_tag_change", "UPDATE", "NEW")}
-    {_tag_trigger("run_search_tag_drop", "DELETE", "OLD")}
     """,
     # 3: registered environments, one row per version.
     """
@@ -224,19 +231,7 @@ MIGRATIONS: list[str] = [
     DROP TRIGGER run_search_tag_change;
     DROP TRIGGER run_search_tag_drop;
     DELETE FROM run_search;
-    INSERT INTO run_search (rowid, text) SELECT r.rowid, {_SEARCH_TEXT_5} {_SEARCH_FROM};
-    CREATE TRIGGER run_search_add AFTER INSERT ON runs BEGIN
-        INSERT INTO run_search (rowid, text)
-            SELECT r.rowid, {_SEARCH_TEXT_5} {_SEARCH_FROM} WHERE r.rowid = NEW.rowid;
-    END;
-    CREATE TRIGGER run_search_rename AFTER UPDATE OF display_name, definition ON runs BEGIN
-        DELETE FROM run_search WHERE rowid = OLD.rowid;
-        INSERT INTO run_search (rowid, text)
-            SELECT r.rowid, {_SEARCH_TEXT_5} {_SEARCH_FROM} WHERE r.rowid = NEW.rowid;
-    END;
-    {_tag_trigger("run_search_tag_add", "INSERT", "NEW", _SEARCH_TEXT_5)}
-    {_tag_trigger("run_search_tag_change", "UPDATE", "NEW", _SEARCH_TEXT_5)}
-    {_tag_trigger("run_search_tag_drop", "DELETE", "OLD", _SEARCH_TEXT_5)}
+    {_search_index(_SEARCH_TEXT_5)}
     """,
 ]
 
