@@ -17,22 +17,22 @@ _EXPORTS = {
     "ActivityFailedException": "errors",
     "UserErrorException": "errors",
     "RunStatus": "status",
-    "Workspace": "workspace",
-    "Experiment": "experiment",
-    "Model": "model",
-    "InferenceConfig": "deployment",
-    "LocalWebservice": "deployment",
-    "Run": "run",
-    "ScriptRunConfig": "config",
+    "Workspace": "tracking.workspace",
+    "Experiment": "tracking.experiment",
+    "Model": "registry.model",
+    "InferenceConfig": "registry.deployment",
+    "LocalWebservice": "registry.deployment",
+    "Run": "tracking.run",
+    "ScriptRunConfig": "compute.config",
     "ComputeTarget": "compute",
-    "ComputeInstance": "compute.instance",
-    "ComputeCluster": "compute.cluster",
-    "Environment": "environment",
-    "CondaDependencies": "environment",
-    "MpiConfiguration": "distributed",
-    "PyTorchConfiguration": "distributed",
-    "Tensorboard": "tensorboard",
-    "RunDetails": "widgets",
+    "ComputeInstance": "compute.instance.target",
+    "ComputeCluster": "compute.cluster.target",
+    "Environment": "environments.environment",
+    "CondaDependencies": "environments.environment",
+    "MpiConfiguration": "compute.distributed",
+    "PyTorchConfiguration": "compute.distributed",
+    "Tensorboard": "frontends.tensorboard",
+    "RunDetails": "frontends.widgets",
 }
 
 __all__ = [
@@ -63,20 +63,20 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .compute import ComputeTarget
-    from .compute.cluster import ComputeCluster
-    from .compute.instance import ComputeInstance
-    from .config import ScriptRunConfig
-    from .deployment import InferenceConfig, LocalWebservice
-    from .distributed import MpiConfiguration, PyTorchConfiguration
-    from .environment import CondaDependencies, Environment
+    from .compute.cluster.target import ComputeCluster
+    from .compute.config import ScriptRunConfig
+    from .compute.distributed import MpiConfiguration, PyTorchConfiguration
+    from .compute.instance.target import ComputeInstance
+    from .environments.environment import CondaDependencies, Environment
     from .errors import ActivityFailedException, AmlError, UserErrorException
-    from .experiment import Experiment
-    from .model import Model
-    from .run import Run
+    from .frontends.tensorboard import Tensorboard
+    from .frontends.widgets import RunDetails
+    from .registry.deployment import InferenceConfig, LocalWebservice
+    from .registry.model import Model
     from .status import RunStatus
-    from .tensorboard import Tensorboard
-    from .widgets import RunDetails
-    from .workspace import Workspace
+    from .tracking.experiment import Experiment
+    from .tracking.run import Run
+    from .tracking.workspace import Workspace
 
 
 def __getattr__(name: str) -> Any:
@@ -94,8 +94,8 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext aml_jupyter``: register the ``%aml_*`` magics."""
-    from .magics import AmlMagics
-    from .magics_model import ModelMagics
+    from .frontends.magics.models import ModelMagics
+    from .frontends.magics.runs import AmlMagics
 
     ipython.register_magics(AmlMagics)
     ipython.register_magics(ModelMagics)
@@ -107,7 +107,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
     """Where Jupyter server finds the REST API that the sidebar reads."""
-    return [{"module": "aml_jupyter.server"}]
+    return [{"module": "aml_jupyter.frontends.jupyter"}]
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from aml_jupyter.cli import main
+from aml_jupyter.frontends.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,9 +5,13 @@ from __future__ import annotations
 import codecs
 import os
 import posixpath
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .errors import AmlError
+
+# The installed package's folder (what runs put on PYTHONPATH to import us), and the v1 shim.
+PACKAGE_DIR = Path(__file__).resolve().parent
+SHIM_DIR = PACKAGE_DIR / "_azureml_shim"
 
 
 def checked_relative_name(name: str, what: str = "name") -> str:

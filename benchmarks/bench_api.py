@@ -231,7 +231,7 @@ def rare_run(runs: list[dict]) -> dict:
 
 def aml_cases(run_id: str, hex_: str) -> dict[str, tuple[str, Callable | None]]:
     """Case label -> (path under ``aml/api/``, the same store work in-process, for diagnosis)."""
-    from aml_jupyter.listing import run_page
+    from aml_jupyter.tracking.query import run_page
 
     def page(**kw: object) -> Callable:
         return lambda ws: run_page(ws, limit=PAGE, **kw)

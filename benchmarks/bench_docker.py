@@ -129,7 +129,7 @@ def main() -> int:
             [
                 f"resolve a built image in a fresh process (median of {REPS})",
                 fmt_ms(median(fresh) - median(bare)),
-                "over importing aml_jupyter.compute.envbuild",
+                "over importing aml_jupyter.environments.build",
             ],
             [
                 f"hello world submit -> Completed, cached image (median of {REPS})",

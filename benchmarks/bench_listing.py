@@ -9,7 +9,7 @@ the same runs, tags and metric, through its own tables after MLflow created its 
 
 Measured (median and p95 of REPS calls, 50 runs per page, newest first, one metric column):
 
-* ``aml_jupyter.listing.list_runs(ws, 'bench', top=50)``; with no experiment filter;
+* ``aml_jupyter.tracking.query.list_runs(ws, 'bench', top=50)``; with no experiment filter;
   with a tag filter on a common tag (``lr=0.01``, 10 % of runs) and on a rare one
   (``best=1``, 0.1 %); ``runs_dataframe`` (the same page as a DataFrame);
 * the first page from a fresh process (open the workspace, then list), as ``aml run list``;
@@ -276,7 +276,7 @@ FRESH_SNIPPET = """
 import sys, time
 t0 = time.perf_counter()
 from aml_jupyter import Workspace
-from aml_jupyter.listing import list_runs
+from aml_jupyter.tracking.query import list_runs
 ws = Workspace(sys.argv[1])
 rows = list_runs(ws, "bench", top=50)
 assert len(rows) == 50
@@ -329,7 +329,7 @@ def bench_mlflow(folder: Path, runs: list[dict]) -> dict:
 def main() -> None:
     clean_environment()
     header("bench_listing", f"first page (top {PAGE}) of a run listing, {N_RUNS:,} runs")
-    from aml_jupyter.listing import list_runs, runs_dataframe
+    from aml_jupyter.tracking.query import list_runs, runs_dataframe
 
     runs = plan_runs()
     with temp_folder("listing") as tmp:

@@ -5,7 +5,7 @@ one of them ``train.py``); the workspace lives outside it.
 
 Measured:
 
-* ``aml_jupyter.snapshot.take_snapshot(ws, folder)`` the first time (a fresh workspace each
+* ``aml_jupyter.snapshot.snapshot.take_snapshot(ws, folder)`` the first time (a fresh workspace each
   time: every file hashed and copied into the blob store), median of FIRST_REPS;
 * the same again with nothing changed (median/p90 of REPS): the stat cache should make this
   a directory walk, storing no new blob (counted);
@@ -97,7 +97,7 @@ def main() -> None:
     clean_environment()
     header("bench_snapshot", f"snapshot of a {N_FILES:,}-file folder, first time and unchanged")
     from aml_jupyter import Experiment, ScriptRunConfig, Workspace
-    from aml_jupyter.snapshot import take_snapshot
+    from aml_jupyter.snapshot.snapshot import take_snapshot
 
     with temp_folder("snapshot") as tmp:
         folder = tmp / "project"

@@ -3,7 +3,7 @@
 Measured, interleaved round by round so drift hits every variant alike (REPS rounds):
 
 * ``python hello.py``: the baseline a user would otherwise type;
-* ``aml run submit-script hello.py --wait`` (the CLI, when ``aml_jupyter.cli`` exists);
+* ``aml run submit-script hello.py --wait`` (the CLI, when ``aml_jupyter.frontends.cli.main`` exists);
 * the Python API from a fresh process:
   ``python -c "...Experiment(ws, 'api').submit(ScriptRunConfig('.', 'hello.py')).wait_for_completion()"``;
 * the Python API in this (already running, already imported) process: submit + wait.
@@ -62,7 +62,7 @@ API_SNIPPET = (
 
 def cli_command() -> list[str] | None:
     """The ``aml`` CLI as a user runs it (the venv's entry script), None if there is no CLI."""
-    if importlib.util.find_spec("aml_jupyter.cli") is None:
+    if importlib.util.find_spec("aml_jupyter.frontends.cli.main") is None:
         return None
     entry = Path(PY).parent / "aml"
     base = [str(entry)] if entry.exists() else [PY, "-m", "aml_jupyter"]
@@ -245,14 +245,14 @@ def importtime_top(module: str, count: int = 6) -> list[tuple[str, float]]:
 
 
 def profile_processes(project: Path) -> list[list[str]]:
-    from aml_jupyter.git import git_properties
+    from aml_jupyter.snapshot.git import git_properties
 
     bare = process_cost("pass")
     rows = [["python -c pass (interpreter start)", fmt_ms(bare)]]
     for label, code in [
         (
-            "import aml_jupyter.compute.supervisor (the supervisor's imports)",
-            "import aml_jupyter.compute.supervisor",
+            "import aml_jupyter.compute.local.supervisor (the supervisor's imports)",
+            "import aml_jupyter.compute.local.supervisor",
         ),
         (
             "import pathspec (paid by the submitting process when the folder has .gitignore/.amlignore)",
@@ -260,17 +260,17 @@ def profile_processes(project: Path) -> list[list[str]]:
         ),
         (
             "imports of a fresh-process submit (API)",
-            "import aml_jupyter.compute.local, aml_jupyter.run, aml_jupyter.config",
+            "import aml_jupyter.compute.local.target, aml_jupyter.tracking.run, aml_jupyter.compute.config",
         ),
         (
-            "import aml_jupyter.cli + what submit-script loads",
-            "import aml_jupyter.cli, aml_jupyter.submit, aml_jupyter.compute.local, aml_jupyter.run",
+            "import aml_jupyter.frontends.cli.main + what submit-script loads",
+            "import aml_jupyter.frontends.cli.main, aml_jupyter.frontends.submit, aml_jupyter.compute.local.target, aml_jupyter.tracking.run",
         ),
     ]:
-        if "cli" in code and importlib.util.find_spec("aml_jupyter.cli") is None:
+        if "cli" in code and importlib.util.find_spec("aml_jupyter.frontends.cli.main") is None:
             continue
         rows.append([label, f"+{fmt_ms(process_cost(code) - bare)}"])
-    for name, seconds in importtime_top("aml_jupyter.compute.supervisor"):
+    for name, seconds in importtime_top("aml_jupyter.compute.local.supervisor"):
         rows.append([f"  -X importtime, supervisor imports {name} (self time)", fmt_ms(seconds)])
 
     def git_cost(folder: Path) -> float:

@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import chdir, clean_environment, fmt_ms, header, median, print_table, temp_folder
 
-from aml_jupyter.distributed import free_port
+from aml_jupyter.compute.distributed import free_port
 
 REPS = 5
 POLL_S = 0.005
@@ -115,7 +115,7 @@ def main() -> int:
             if use_ray:
                 from ray.job_submission import JobSubmissionClient
 
-                from aml_jupyter.compute.ray_local import LocalRayHead
+                from aml_jupyter.compute.cluster.ray_local import LocalRayHead
 
                 head = LocalRayHead(num_cpus=2)
                 t0 = time.perf_counter()

@@ -98,7 +98,7 @@ def stats(values: list[float]) -> list[str]:
 
 def bench_log_latency(ws: Any, project: Path) -> dict:
     """print -> log_view: seconds from each print to the widget value that first holds it."""
-    from aml_jupyter.widgets import RunDetails
+    from aml_jupyter.frontends.widgets import RunDetails
 
     run = submit(ws, project, "printer.py", PRINTER.format(lines=LINES, interval=INTERVAL_S))
     details = RunDetails(run)
@@ -118,7 +118,7 @@ def bench_log_latency(ws: Any, project: Path) -> dict:
 
 def bench_chart_latency(ws: Any, project: Path) -> dict:
     """run.log -> chart: redraw time minus the log time of the points it shows."""
-    from aml_jupyter.widgets import RunDetails
+    from aml_jupyter.frontends.widgets import RunDetails
 
     run = submit(ws, project, "logger.py", LOGGER.format(lines=LINES, interval=INTERVAL_S))
     details = RunDetails(run)
@@ -156,7 +156,7 @@ def process_cpu() -> float:
 def bench_idle_cpu(ws: Any, project: Path) -> dict:
     """CPU used while the widget watches a run that prints nothing: over the first 10 s of
     quiet (the poll interval grows from 0.2 s) and over 10 s after 20 s of quiet (2 s)."""
-    from aml_jupyter.widgets import RunDetails
+    from aml_jupyter.frontends.widgets import RunDetails
 
     run = submit(ws, project, "sleeper.py", SLEEPER)
     details = RunDetails(run)
@@ -197,7 +197,7 @@ def bench_idle_cpu(ws: Any, project: Path) -> dict:
 def bench_scale(ws: Any) -> dict:
     """Refresh cycles on a run with METRICS x POINTS values, live and once it has ended."""
     from aml_jupyter import Experiment
-    from aml_jupyter.widgets import RunDetails
+    from aml_jupyter.frontends.widgets import RunDetails
 
     run = Experiment(ws, "bench-widget-scale").start_logging(snapshot_directory=None, outputs=None)
     names = [f"metric_{m:03d}" for m in range(METRICS)]

@@ -45,7 +45,7 @@ class Result:
 
 def install_kernel(prefix: Path) -> str:
     """Install the aml kernelspec under ``prefix`` and make Jupyter look there first."""
-    from aml_jupyter.kernelspec import KERNEL_NAME, install
+    from aml_jupyter.frontends.kernelspec import KERNEL_NAME, install
 
     install(prefix=str(prefix))
     path = str(prefix / "share" / "jupyter")
@@ -84,7 +84,7 @@ def collect_runs(folder: Path) -> list[dict[str, Any]]:
     A run still going (a notebook that did not wait) is canceled, so nothing outlives us.
     """
     from aml_jupyter import RunStatus, Workspace
-    from aml_jupyter.listing import list_runs
+    from aml_jupyter.tracking.query import list_runs
 
     if not (folder / ".aml" / "aml.db").exists():
         return []

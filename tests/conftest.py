@@ -66,7 +66,7 @@ def write(folder: Path, name: str, text: str) -> Path:
 @pytest.fixture
 def aml_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """The "Python 3 (aml)" kernelspec installed into a temp prefix that Jupyter searches."""
-    from aml_jupyter.kernelspec import install
+    from aml_jupyter.frontends.kernelspec import install
 
     install(prefix=str(tmp_path / "prefix"))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "prefix" / "share" / "jupyter"))

@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from aml_jupyter.distributed import free_port
+from aml_jupyter.compute.distributed import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 EXTENSION = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "aml-jupyter"

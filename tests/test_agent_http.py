@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from aml_jupyter import ComputeInstance, Workspace
-from aml_jupyter.distributed import free_port
+from aml_jupyter.compute.distributed import free_port
 from aml_jupyter.store.blobs import hash_file
 from tests.test_compute_instance import Agent, _stop_agent_runs
 from tests.test_hostile_peers import _sha

@@ -26,9 +26,9 @@ from aml_jupyter import (
     ScriptRunConfig,
     Workspace,
 )
-from aml_jupyter.compute import cluster as cluster_module
-from aml_jupyter.compute.ray_local import LocalRayHead
-from aml_jupyter.distributed import free_port
+from aml_jupyter.compute.cluster import target as cluster_module
+from aml_jupyter.compute.cluster.ray_local import LocalRayHead
+from aml_jupyter.compute.distributed import free_port
 from tests.conftest import wait_status, write
 
 pytest.importorskip("ray.job_submission", reason="the cluster target needs ray[default]")

@@ -30,9 +30,9 @@ from aml_jupyter import (
     ScriptRunConfig,
     Workspace,
 )
-from aml_jupyter.cli import main as aml
+from aml_jupyter.compute.distributed import free_port
 from aml_jupyter.compute.remote import RemoteGone, append_chunk
-from aml_jupyter.distributed import free_port
+from aml_jupyter.frontends.cli.main import main as aml
 from tests.conftest import wait_status, write
 
 TRAIN = """

@@ -57,7 +57,7 @@ def test_an_uncaught_exception_fails_the_recorded_run(tmp_path: Path) -> None:
 def test_without_a_workspace_the_offline_run_works_everywhere(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import aml_jupyter.context as context
+    import aml_jupyter.tracking.context as context
 
     context._current = None
     try:
@@ -82,7 +82,7 @@ def test_without_a_workspace_the_offline_run_works_everywhere(
 
 
 def test_allow_offline_false_raises_our_error(tmp_path: Path) -> None:
-    import aml_jupyter.context as context
+    import aml_jupyter.tracking.context as context
 
     context._current = None
     with pytest.raises(AmlError, match="not part of a run"):

@@ -104,7 +104,7 @@ def test_train_a_folder(aml_kernel: str, tmp_path: Path) -> None:
 
 
 def test_notebook_variables(aml_kernel: str, tmp_path: Path) -> None:
-    from aml_jupyter.notebook_vars import INPUTS_FILE, OUTPUTS_FILE
+    from aml_jupyter.frontends.magics.notebook_vars import INPUTS_FILE, OUTPUTS_FILE
 
     shutil.copy(DEMOS / "04-notebook-variables.ipynb", tmp_path)
     nb = execute(

@@ -193,7 +193,7 @@ def test_cli_and_magic_deploy_list_logs_delete(
     from IPython import get_ipython
     from IPython.testing.globalipapp import start_ipython
 
-    from aml_jupyter.cli import main as aml
+    from aml_jupyter.frontends.cli.main import main as aml
 
     w = ["-w", str(ws.folder)]
     assert aml(["service", "deploy", "cli-svc", "iris:1", *w]) == 0

@@ -18,7 +18,7 @@ from aml_jupyter import (
     RunStatus,
     ScriptRunConfig,
 )
-from aml_jupyter.submit import distributed_config
+from aml_jupyter.frontends.submit import distributed_config
 from tests.conftest import write
 
 #: The demo's torch.distributed all-reduce (gloo, CPU).

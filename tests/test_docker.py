@@ -20,7 +20,8 @@ from aml_jupyter import (
     PyTorchConfiguration,
     ScriptRunConfig,
 )
-from aml_jupyter.compute import container, dockerenv
+from aml_jupyter.compute.local import container
+from aml_jupyter.environments import docker_image as dockerenv
 
 
 def _engine() -> tuple[Any, str]:

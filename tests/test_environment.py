@@ -19,7 +19,7 @@ from aml_jupyter import (
     ScriptRunConfig,
     Workspace,
 )
-from aml_jupyter.compute import envbuild
+from aml_jupyter.environments import build as envbuild
 
 #: A build needs PyPI (six: tiny, pure Python).
 PACKAGE = "six==1.16.0"
@@ -93,7 +93,7 @@ def test_conda_specification_reads_python_pip_and_conda_parts(tmp_path: Path) ->
     assert deps.get_python_version() == "3.11"
     assert deps.pip_packages == ["six==1.16.0"]
     assert deps.conda_packages == ["conda-forge::numpy=1.26"]
-    from aml_jupyter.environment import pip_requirements
+    from aml_jupyter.environments.environment import pip_requirements
 
     assert pip_requirements(env._spec()) == ["six==1.16.0", "numpy==1.26.*"]
     again = CondaDependencies._from_yaml(deps.serialize_to_string(), "x")

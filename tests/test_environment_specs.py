@@ -14,7 +14,8 @@ import pytest
 from conftest import write
 
 from aml_jupyter import AmlError, Environment, Experiment, ScriptRunConfig
-from aml_jupyter.compute import envbuild, requirements
+from aml_jupyter.environments import build as envbuild
+from aml_jupyter.environments import requirements
 
 #: What a built environment's own site-packages hold, by normalized name.
 INSTALLED = """
@@ -215,7 +216,7 @@ def test_a_user_managed_default_python_is_the_kernels_not_the_first_on_path(
 
 def test_a_cluster_gets_the_requirements_with_their_includes_inlined(tmp_path: Path) -> None:
     """Ray's nodes have none of this machine's files: -r files are inlined, -c left out."""
-    from aml_jupyter.compute.requirements import flat_lines, read
+    from aml_jupyter.environments.requirements import flat_lines, read
 
     write(tmp_path, "base.txt", "six==1.16.0\n# a comment\n")
     write(tmp_path, "sub/more.txt", "tomli==2.0.1\n")

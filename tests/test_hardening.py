@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from aml_jupyter import AmlError, Experiment, Run, ScriptRunConfig, Workspace
-from aml_jupyter.listing import list_runs, run_page
 from aml_jupyter.status import RunStatus
+from aml_jupyter.tracking.query import list_runs, run_page
 from tests.conftest import wait_status, write
 
 

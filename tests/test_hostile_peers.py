@@ -25,8 +25,8 @@ import pytest
 from tornado import web
 
 from aml_jupyter import AmlError, ComputeInstance, Experiment, RunStatus, ScriptRunConfig, Workspace
-from aml_jupyter.cli import main as aml
-from aml_jupyter.distributed import free_port
+from aml_jupyter.compute.distributed import free_port
+from aml_jupyter.frontends.cli.main import main as aml
 from tests.conftest import wait_status, write
 
 TOKEN = "hostile-token-0123456789abcdef"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aml_jupyter import AmlError, RunStatus, Workspace
-from aml_jupyter.compute.cluster import _STAGING, _RayRemote
+from aml_jupyter.compute.cluster.target import _STAGING, _RayRemote
 from aml_jupyter.compute.remote import RemoteGone
 from tests.test_hostile_peers import EVIL, TRAVERSAL, _files_outside, _sha
 

@@ -16,8 +16,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.testing.globalipapp import start_ipython
 
 from aml_jupyter import Experiment, Run, RunStatus, Workspace
-from aml_jupyter.magics import CELL_SCRIPT, AmlMagics
-from aml_jupyter.submit import default_experiment
+from aml_jupyter.frontends.magics.runs import CELL_SCRIPT, AmlMagics
+from aml_jupyter.frontends.submit import default_experiment
 from tests.conftest import wait_status, write
 from tests.notebooks import widget_text
 
@@ -95,13 +95,13 @@ def test_load_ext_registers_every_magic(shell: InteractiveShell) -> None:
 
 def test_loading_the_magics_imports_neither_pandas_nor_the_core() -> None:
     code = (
-        "import sys, aml_jupyter.magics; "
+        "import sys, aml_jupyter.frontends.magics.runs; "
         "print(sorted(m for m in sys.modules if m == 'pandas' or m.startswith('aml_jupyter.')))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
     ).stdout
-    assert out.strip() == "['aml_jupyter.magics']"
+    assert out.strip() == "['aml_jupyter.frontends.magics.runs']"
 
 
 def test_help_text_lists_the_options() -> None:
@@ -240,7 +240,7 @@ def wait_for(condition: Any, timeout: float = 30) -> None:
 def test_inputs_go_in_and_outputs_come_back_with_wait(
     ip: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from aml_jupyter.notebook_vars import INPUTS_FILE
+    from aml_jupyter.frontends.magics.notebook_vars import INPUTS_FILE
 
     ip.run_cell(NOTEBOOK_VARIABLES)
     ip.user_ns.pop("total", None)
@@ -261,7 +261,7 @@ def test_inputs_go_in_and_outputs_come_back_with_wait(
 
 
 def test_inputs_never_shadow_a_file_of_the_folder(ip: Any, tmp_path: Path) -> None:
-    from aml_jupyter.notebook_vars import INPUTS_FILE
+    from aml_jupyter.frontends.magics.notebook_vars import INPUTS_FILE
 
     write(tmp_path, INPUTS_FILE, "the folder's own file\n")
     ip.user_ns["given"] = {"k": 1}
@@ -381,7 +381,7 @@ def test_interrupting_logs_follow_leaves_the_run_going(
         raise KeyboardInterrupt
 
     clock = types.SimpleNamespace(sleep=interrupted, monotonic=time.monotonic)
-    monkeypatch.setattr("aml_jupyter.run.time", clock)
+    monkeypatch.setattr("aml_jupyter.tracking.run.time", clock)
     capsys.readouterr()
     ip.run_line_magic("aml_logs", f"{run.id} -f")
     out = capsys.readouterr().out
@@ -535,7 +535,7 @@ def test_a_bug_still_shows_its_traceback(ip: Any, monkeypatch: pytest.MonkeyPatc
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("internal bug")
 
-    monkeypatch.setattr("aml_jupyter.listing.runs_dataframe", broken)
+    monkeypatch.setattr("aml_jupyter.tracking.query.runs_dataframe", broken)
     Workspace.create(".")
     with pytest.raises(RuntimeError, match="internal bug"):
         ip.run_line_magic("aml_runs", "")
@@ -613,7 +613,7 @@ def _no_stray_runs(tmp_path: Path) -> Iterator[None]:
 
 
 def test_aml_show_returns_the_live_widget_of_a_run(ip: Any) -> None:
-    from aml_jupyter.widgets import RunDetails
+    from aml_jupyter.frontends.widgets import RunDetails
 
     run = submit_cell(ip, "-e show --wait", CELL)
     details = ip.run_line_magic("aml_show", run.id[:-3])
@@ -631,7 +631,7 @@ def test_submit_shows_the_widget_only_where_it_renders(
     # A terminal IPython cannot render widgets: --wait streams the log as text instead.
     submit_cell(ip, "-e w --wait", CELL)
     assert "hello from the cell 42" in capsys.readouterr().out
-    from aml_jupyter.magics import _widgets_render
+    from aml_jupyter.frontends.magics.runs import _widgets_render
 
     assert not _widgets_render(ip)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aml_jupyter import AmlError, Experiment, Model, RunStatus, ScriptRunConfig, Workspace
-from aml_jupyter.cli import main as aml
+from aml_jupyter.frontends.cli.main import main as aml
 from tests.conftest import write
 
 TRAIN = """

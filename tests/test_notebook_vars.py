@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from aml_jupyter import AmlError, Experiment, Run, RunStatus, ScriptRunConfig
-from aml_jupyter import notebook_vars as nv
+from aml_jupyter.frontends.magics import notebook_vars as nv
 
 #: Code as a notebook defines it: its functions and classes live in ``__main__``, which
 #: another process does not have, so they must travel by value.
@@ -129,7 +129,9 @@ def test_script_keeps_future_imports_first(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     script = (tmp_path / "cell.py").read_text().splitlines()
     assert script[1] == "from __future__ import annotations"
-    assert script[2].startswith("from aml_jupyter.notebook_vars import load_inputs")
+    assert script[2].startswith(
+        "from aml_jupyter.frontends.magics.notebook_vars import load_inputs"
+    )
 
 
 def test_inputs_line_shifts_the_cell_by_one_line(tmp_path: Path) -> None:

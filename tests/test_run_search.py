@@ -6,9 +6,9 @@ import sqlite3
 from pathlib import Path
 
 from aml_jupyter import Experiment, Workspace
-from aml_jupyter.listing import run_page
 from aml_jupyter.store.database import _statements
 from aml_jupyter.store.schema import MIGRATIONS, SCHEMA_VERSION
+from aml_jupyter.tracking.query import run_page
 
 
 def ids(page: dict) -> list[str]:

@@ -15,7 +15,7 @@ from conftest import wait_status, write
 from tornado.httpclient import HTTPClientError
 
 from aml_jupyter import Experiment, Run, RunStatus, ScriptRunConfig, Workspace
-from aml_jupyter.server import handlers
+from aml_jupyter.frontends.jupyter import handlers
 
 
 @pytest.fixture
@@ -83,8 +83,8 @@ async def test_the_setting_and_the_environment_choose_the_workspace(
 def test_the_amljupyter_workspace_setting_wins(ws: Workspace, tmp_path: Path) -> None:
     from traitlets.config import Config
 
-    from aml_jupyter.server import AmlJupyter
-    from aml_jupyter.server.service import WorkspaceService
+    from aml_jupyter.frontends.jupyter import AmlJupyter
+    from aml_jupyter.frontends.jupyter.service import WorkspaceService
 
     configured = Workspace.create(tmp_path / "configured")
     settings = AmlJupyter(config=Config({"AmlJupyter": {"workspace": str(configured.folder)}}))
@@ -289,7 +289,7 @@ async def test_the_log_tail_starts_at_a_line_and_long_logs_come_in_chunks(
     assert len(tail["text"].encode()) < 100
     assert tail["start"] + len(tail["text"].encode()) == tail["offset"] == size
 
-    from aml_jupyter.server import service
+    from aml_jupyter.frontends.jupyter import service
 
     monkeypatch.setattr(service, "LOG_CHUNK_BYTES", 1001)  # splits an é: never a broken one
     text, offset, reads = "", 0, 0

@@ -10,7 +10,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from aml_jupyter import Experiment, Run
-from aml_jupyter.server.service import TAG_PREVIEW_CHARS
+from aml_jupyter.frontends.jupyter.service import TAG_PREVIEW_CHARS
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from aml_jupyter import AmlError, Experiment, ScriptRunConfig, Workspace
-from aml_jupyter.snapshot import load_snapshot, take_snapshot
+from aml_jupyter.snapshot.snapshot import load_snapshot, take_snapshot
 from tests.conftest import write
 
 
@@ -95,7 +95,7 @@ def test_executable_bit_survives_restore(ws: Workspace, project: Path, tmp_path:
     script = write(project, "run.sh", "#!/bin/sh\necho hi\n")
     script.chmod(0o755)
     snap = take_snapshot(ws, project)
-    from aml_jupyter.snapshot import restore_snapshot
+    from aml_jupyter.snapshot.snapshot import restore_snapshot
 
     out = restore_snapshot(ws, snap.id, tmp_path / "out")
     assert (out / "run.sh").stat().st_mode & 0o111

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from aml_jupyter import AmlError, Experiment, Run, RunStatus, ScriptRunConfig, Workspace
-from aml_jupyter import tensorboard as tb_module
-from aml_jupyter.tensorboard import Tensorboard, tensorboard_url
+from aml_jupyter.frontends import tensorboard as tb_module
+from aml_jupyter.frontends.tensorboard import Tensorboard, tensorboard_url
 from tests.conftest import write
 
 REPO = Path(__file__).resolve().parent.parent
@@ -166,7 +166,7 @@ def test_a_running_run_is_served_live_and_after_it_ends(
     # Another process (another kernel) asking for the same run gets the same TensorBoard.
     code = (
         "from aml_jupyter import Workspace\n"
-        "from aml_jupyter.tensorboard import Tensorboard\n"
+        "from aml_jupyter.frontends.tensorboard import Tensorboard\n"
         f"tb = Tensorboard([Workspace('.').get_run({run.id!r})])\n"
         "tb.start()\n"
         "print('AT', tb.pid, tb.port)\n"
@@ -229,7 +229,7 @@ def test_missing_tensorboard_says_how_to_install_it(tmp_path: Path) -> None:
     code = (
         f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
         "from aml_jupyter import AmlError\n"
-        "from aml_jupyter.tensorboard import Tensorboard\n"
+        "from aml_jupyter.frontends.tensorboard import Tensorboard\n"
         "try:\n"
         "    Tensorboard([], local_root='logs').start()\n"
         "except AmlError as e:\n"

@@ -15,8 +15,8 @@ import pytest
 from nbclient import NotebookClient
 
 from aml_jupyter import Experiment, Run, RunStatus, ScriptRunConfig
-from aml_jupyter.widgets import RunDetails
-from aml_jupyter.widgets.charts import MAX_DRAWN_POINTS, downsample
+from aml_jupyter.frontends.widgets import RunDetails
+from aml_jupyter.frontends.widgets.charts import MAX_DRAWN_POINTS, downsample
 from tests.conftest import write
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -125,7 +125,7 @@ def test_a_live_run_shows_everything_and_the_thread_stops(
 
     # Event files under logs/ offer TensorBoard; without its module, the click says so.
     assert data["tensorboard"] is True
-    monkeypatch.setitem(sys.modules, "aml_jupyter.tensorboard", None)
+    monkeypatch.setitem(sys.modules, "aml_jupyter.frontends.tensorboard", None)
     details.tensorboard_button.click()
     assert "TensorBoard support is not available" in details.tensorboard_link.value
 
@@ -210,7 +210,7 @@ def test_stop_ends_the_thread_while_the_run_goes_on(exp: Experiment, project: Pa
 
 def test_open_tensorboard_starts_it_and_links_to_it(exp: Experiment, project: Path) -> None:
     pytest.importorskip("tensorboard")
-    pytest.importorskip("aml_jupyter.tensorboard")
+    pytest.importorskip("aml_jupyter.frontends.tensorboard")
     write(
         project,
         "tb.py",
@@ -279,7 +279,7 @@ KERNEL_SETUP = """
 import json
 from pathlib import Path
 from aml_jupyter import Experiment, ScriptRunConfig, Workspace
-from aml_jupyter.widgets import RunDetails
+from aml_jupyter.frontends.widgets import RunDetails
 
 ws = Workspace.create(".")
 Path("src").mkdir(exist_ok=True)

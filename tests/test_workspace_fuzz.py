@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aml_jupyter import AmlError, Experiment, Workspace
-from aml_jupyter.distributed import free_port
+from aml_jupyter.compute.distributed import free_port
 from aml_jupyter.status import RunStatus
 
 

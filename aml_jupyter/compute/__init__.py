@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AmlError
 
 if TYPE_CHECKING:
-    from ..config import ScriptRunConfig
-    from ..experiment import Experiment
-    from ..run import Run
-    from ..workspace import Workspace
+    from ..tracking.experiment import Experiment
+    from ..tracking.run import Run
+    from ..tracking.workspace import Workspace
+    from .config import ScriptRunConfig
 
 #: Target names as v1 allows them: a letter, then letters, digits or hyphens.
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,31}$")
@@ -25,11 +25,11 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,31}$")
 
 def _kind_class(kind: str) -> type[ComputeTarget]:
     if kind == "ComputeInstance":
-        from .instance import ComputeInstance
+        from .instance.target import ComputeInstance
 
         return ComputeInstance
     if kind == "ComputeCluster":
-        from .cluster import ComputeCluster
+        from .cluster.target import ComputeCluster
 
         return ComputeCluster
     return ComputeTarget
@@ -69,7 +69,7 @@ class ComputeTarget:
     ) -> Run:
         """Start ``config`` as a new run of ``experiment`` on this target."""
         if self.type == "local":
-            from .local import submit_local
+            from .local.target import submit_local
 
             return submit_local(experiment, config, self.name, tags)
         raise AmlError(

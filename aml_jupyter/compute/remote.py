@@ -28,9 +28,9 @@ from ..errors import AmlError
 from ..paths import checked_relative_name
 from ..status import RunStatus
 from ..store.records import heartbeat
-from ..workspace import Workspace
-from .finalize import end_failed, finalize_run
-from .process_log import log_to
+from ..tracking.finalize import end_failed, finalize_run
+from ..tracking.workspace import Workspace
+from .local.process_log import log_to
 
 POLL_S = 0.25
 #: What an agent sends of a run folder while the run goes: logs, metrics, the script's ./logs.

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import liveness
+from ..compute.local import liveness
 from ..errors import AmlError
 from ..status import RunStatus
 from .database import Database

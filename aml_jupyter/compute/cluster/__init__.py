@@ -1,0 +1,1 @@
+"""The cluster target: runs submitted as Ray jobs."""

@@ -1,0 +1,127 @@
+"""``ScriptRunConfig``: what to run (a script or a command, its folder, arguments) and where."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+from ..errors import AmlError
+
+#: v1's default: 30 days.
+DEFAULT_MAX_RUN_DURATION_SECONDS = 2_592_000
+
+
+class ScriptRunConfig:
+    """A script (or command) in a source folder, to be submitted with ``experiment.submit``.
+
+    ``environment=None`` runs with the current Python interpreter, else an :class:`Environment`
+    (or a registered environment's ``"name"`` / ``"name:version"``); ``compute_target`` is a
+    target name (``'local'``) or a :class:`ComputeTarget`. Signature as Azure ML v1.
+    """
+
+    def __init__(
+        self,
+        source_directory: str | os.PathLike[str] = ".",
+        script: str | None = None,
+        arguments: list[Any] | None = None,
+        run_config: Any = None,
+        compute_target: Any = "local",
+        environment: Any = None,
+        distributed_job_config: Any = None,
+        resume_from: Any = None,
+        max_run_duration_seconds: int = DEFAULT_MAX_RUN_DURATION_SECONDS,
+        command: list[str] | str | None = None,
+        docker_runtime_config: Any = None,
+    ) -> None:
+        self.source_directory = os.fspath(source_directory)
+        self.script = script
+        if isinstance(arguments, (str, bytes)):
+            # list("--lr 0.1") would pass each character as an argument.
+            raise AmlError(
+                f"arguments={arguments!r} is a string; give a list, e.g. "
+                f"arguments={shlex.split(arguments) if isinstance(arguments, str) else ['...']!r}."
+            )
+        self.arguments = list(arguments) if arguments is not None else []
+        self.run_config = run_config
+        self.compute_target = compute_target if compute_target is not None else "local"
+        self.environment = environment
+        self.distributed_job_config = distributed_job_config
+        self.resume_from = resume_from
+        self.max_run_duration_seconds = max_run_duration_seconds
+        self.command = command
+        self.docker_runtime_config = docker_runtime_config
+        #: Files added to the snapshot without existing on disk (a notebook cell as a script).
+        self.extra_files: dict[str, bytes] = {}
+        #: Snapshot limits for this submit (None: defaults / environment variables).
+        self.snapshot_max_bytes: int | None = None
+        self.snapshot_max_files: int | None = None
+
+    @property
+    def target(self) -> str:
+        """The compute target's name."""
+        target = self.compute_target
+        return target if isinstance(target, str) else str(getattr(target, "name", target))
+
+    def validate(self) -> dict[str, Any]:
+        """Check the config against the disk; return the run definition that gets recorded.
+
+        Raises :class:`AmlError` with what to fix: a missing folder or script, an empty
+        command, a bad duration.
+        """
+        source = Path(self.source_directory).expanduser()
+        if not source.is_dir():
+            raise AmlError(
+                f"source_directory {self.source_directory!r} does not exist or is not a folder."
+            )
+        source = source.resolve()
+        script = self.script
+        if self.command is None:
+            if not script:
+                raise AmlError(
+                    "ScriptRunConfig needs script= (a file in source_directory) or command=."
+                )
+            path = Path(script)
+            if path.is_absolute():
+                try:
+                    script = path.resolve().relative_to(source).as_posix()
+                except ValueError:
+                    raise AmlError(
+                        f"The script {script!r} is outside source_directory {str(source)!r}; "
+                        "put it inside, or point source_directory at its folder."
+                    ) from None
+            if not (source / script).is_file() and script not in self.extra_files:
+                raise AmlError(
+                    f"The script {script!r} was not found in {str(source)!r}. Check the name, or "
+                    "set source_directory to the folder that holds it."
+                )
+        elif isinstance(self.command, (list, tuple)):
+            if not self.command:
+                raise AmlError("command= is an empty list; give the program and its arguments.")
+        elif not str(self.command).strip():
+            raise AmlError("command= is empty; give the command line to run.")
+        duration = self.max_run_duration_seconds
+        if not isinstance(duration, (int, float)) or duration <= 0:
+            raise AmlError(f"max_run_duration_seconds must be a positive number, got {duration!r}.")
+        from .distributed import job_spec
+
+        env = self.environment
+        return {
+            "distributed": job_spec(self.distributed_job_config),
+            "script": script,
+            "arguments": [str(a) for a in self.arguments],
+            "command": self.command if not isinstance(self.command, tuple) else list(self.command),
+            "sourceDirectory": str(source),
+            "target": self.target,
+            "maxRunDurationSeconds": duration,
+            # The target replaces the name with the environment's whole spec.
+            "environment": None if env is None else getattr(env, "name", str(env)),
+        }
+
+    def __repr__(self) -> str:
+        what = f"script={self.script!r}" if self.command is None else f"command={self.command!r}"
+        return (
+            f"ScriptRunConfig(source_directory={self.source_directory!r}, {what}, "
+            f"arguments={self.arguments!r}, compute_target={self.target!r})"
+        )

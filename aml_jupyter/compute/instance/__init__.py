@@ -1,0 +1,1 @@
+"""The compute-instance target: an ``aml agent`` on a workstation, reached over HTTP."""

@@ -1,0 +1,1 @@
+"""The local target: a detached supervisor process per run on this machine."""

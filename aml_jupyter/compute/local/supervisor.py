@@ -1,0 +1,391 @@
+"""The run supervisor: ``python -m aml_jupyter.compute.local.supervisor WORKSPACE RUN_ID``.
+
+Started detached by a compute target. It unpacks the snapshot into the run's working folder,
+runs the script there in its own process group with stdout+stderr going to the driver log,
+keeps a heartbeat, enforces cancel and ``max_run_duration_seconds``, then finalizes the run
+(harvests ``./outputs`` and ``./logs``) and records how it ended.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ...environments import build as envbuild
+from ...paths import PACKAGE_DIR, SHIM_DIR
+from ...snapshot.snapshot import restore_snapshot
+from ...status import RunStatus
+from ...store.records import heartbeat
+from ...tracking.finalize import end_failed, finalize_run, reserve_space
+from ...tracking.workspace import Workspace
+from ..distributed import free_port, process_environments, process_log_name
+from .process_log import log_to
+
+HEARTBEAT_INTERVAL_S = 2.0
+#: A failed script with less free space than this left on the workspace's disk: "disk full".
+DISK_FULL_BYTES = 1 << 20
+#: Seconds between SIGTERM and SIGKILL when a run is canceled or times out.
+GRACE_S = float(os.environ.get("AML_CANCEL_GRACE_SECONDS", "5"))
+#: The folder holding the ``azureml`` shim, so v1 imports resolve to aml_jupyter in runs.
+PACKAGE_PARENT = PACKAGE_DIR.parent
+#: The environment build's output, among the run's files.
+BUILD_LOG = "user_logs/environment_build.txt"
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Warning)\b.*")
+
+
+def script_environment(
+    ws: Workspace,
+    run_id: str,
+    experiment: str,
+    environment: dict[str, Any] | None = None,
+    python: str | None = None,
+) -> dict[str, str]:
+    """The environment a run's script sees: ids for ``Run.get_context()``, the v1 shim, and
+    the run environment's variables (its interpreter's folder first on PATH)."""
+    env = dict(os.environ)
+    package = str(PACKAGE_PARENT)
+    if environment is not None and python is not None:
+        env.update(environment.get("environment_variables", {}))
+        bin_dir = str(Path(python).parent)
+        env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+        if not environment["python"]["user_managed_dependencies"]:
+            env["VIRTUAL_ENV"] = str(Path(python).parent.parent)
+            # Only aml_jupyter itself, not the submitter's whole site-packages.
+            package = str(envbuild.package_link(ws.folder))
+            env.pop("PYTHONPATH", None)
+    path = [str(SHIM_DIR), package]
+    if env.get("PYTHONPATH"):
+        path.append(env["PYTHONPATH"])
+    env.update(
+        {
+            "AML_RUN_ID": run_id,
+            "AML_WORKSPACE": str(ws.folder),
+            "AML_EXPERIMENT_NAME": experiment,
+            "AZUREML_RUN_ID": run_id,
+            "AZUREML_ARM_PROJECT_NAME": experiment,
+            "PYTHONPATH": os.pathsep.join(path),
+            "PYTHONUNBUFFERED": "1",  # the driver log is live, line by line
+        }
+    )
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def command_line(definition: dict[str, Any]) -> list[str]:
+    """The argv to start: ``python script args`` or the configured command."""
+    command = definition.get("command")
+    if command is None:
+        return [definition["python"], definition["script"], *definition["arguments"]]
+    if isinstance(command, str):
+        return [
+            "/bin/sh",
+            "-c",
+            command + "".join(" " + shlex.quote(a) for a in definition["arguments"]),
+        ]
+    return [*command, *definition["arguments"]]
+
+
+def error_from_log(log: Path, code: int) -> str:
+    """A one-line reason for a failed exit, from the last exception line of the driver log."""
+    if code < 0:
+        return f"The script was killed by signal {signal.Signals(-code).name}."
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, os.path.getsize(log) - 16384))
+            lines = f.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for line in reversed(lines):
+        if _EXCEPTION_LINE.match(line.strip()):
+            return f"Script exited with code {code}: {line.strip()}"
+    last = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    return f"Script exited with code {code}" + (f": {last}" if last else ".")
+
+
+class Supervisor:
+    """Runs one run to its end. Signals (SIGTERM = cancel) only set flags; the loop acts."""
+
+    def __init__(self, ws: Workspace, run_id: str) -> None:
+        self.ws = ws
+        self.run_id = run_id
+        self.run_dir = ws.run_dir(run_id)
+        self.cancel_requested = threading.Event()
+        self.finished = threading.Event()
+
+    def _beat(self) -> None:
+        while not self.finished.wait(HEARTBEAT_INTERVAL_S):
+            heartbeat(self.run_dir)
+            try:
+                if self.ws.records.get_run(self.run_id)["status"] == RunStatus.CANCEL_REQUESTED:
+                    self.cancel_requested.set()
+            except Exception:  # a busy database must not stop the heartbeat
+                traceback.print_exc()
+
+    def _cancel_asked(self) -> bool:
+        """Whether a cancel was asked for in the database (before SIGTERM could reach us)."""
+        return self.ws.records.get_run(self.run_id)["status"] == RunStatus.CANCEL_REQUESTED
+
+    def _signal_all(self, procs: list[Any], sig: int) -> None:
+        """Signal every process of the run: they share the first one's process group."""
+        os.killpg(procs[0].pid, sig)
+
+    def _stop(self, procs: list[Any], exited: threading.Event) -> None:
+        """SIGTERM the script's processes, then SIGKILL them after the grace period."""
+        for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, 10.0)):
+            try:
+                self._signal_all(procs, sig)
+            except ProcessLookupError:
+                return
+            if exited.wait(wait):
+                return
+
+    def _collect(self) -> None:
+        """After the processes ended, before the run is finalized (Ray ranks fetch files)."""
+
+    def run(self) -> None:
+        """Prepare, start, watch and finalize; never raises (a failure ends the run Failed)."""
+
+        records = self.ws.records
+        records.claim_owner(self.run_id, os.getpid())
+        heartbeat(self.run_dir)
+        signal.signal(signal.SIGTERM, lambda *_: self.cancel_requested.set())
+        threading.Thread(target=self._beat, daemon=True).start()
+        row = records.get_run(self.run_id)
+        definition = json.loads(row["definition"])
+        try:
+            records.set_status(self.run_id, RunStatus.PREPARING)
+            (self.run_dir / "user_logs").mkdir(parents=True, exist_ok=True)
+            reserve_space(self.run_dir)
+            environment = definition.get("environment")
+            if isinstance(environment, dict):
+                try:
+                    definition["python"] = self._prepare(environment)
+                except Exception as exc:
+                    finalize_run(
+                        self.ws,
+                        self.run_id,
+                        RunStatus.FAILED,
+                        error={"code": "EnvironmentBuildFailed", "message": str(exc)},
+                    )
+                    return
+            work = self.run_dir / "work"
+            restore_snapshot(self.ws, row["snapshot_id"], work)
+            for sub in ("outputs", "logs"):
+                (work / sub).mkdir(exist_ok=True)
+            records.set_status(self.run_id, RunStatus.STARTING)
+            if self.cancel_requested.is_set() or self._cancel_asked():
+                finalize_run(self.ws, self.run_id, RunStatus.CANCELED)
+                return
+            procs = self._start_processes(definition, work, row["experiment"])
+            if procs[0].pid:  # a local process group (not a Ray actor)
+                records.update_run(self.run_id, child_pid=procs[0].pid)
+            records.set_status(self.run_id, RunStatus.RUNNING)
+        except Exception as exc:
+            traceback.print_exc()
+            finalize_run(
+                self.ws,
+                self.run_id,
+                RunStatus.FAILED,
+                error={"code": "PreparationFailed", "message": f"The run could not start: {exc}"},
+            )
+            return
+        self._watch(procs, float(definition["maxRunDurationSeconds"]))
+
+    def _prepare(self, environment: dict[str, Any]) -> str:
+        """The run environment's Python; a build is announced in the driver log, so whoever
+        follows the run (``aml run logs -f``, the widget, the sidebar) sees why it waits."""
+        if envbuild.is_ready(self.ws.folder, environment):
+            python = envbuild.resolve(self.ws.folder, environment, self.run_dir / BUILD_LOG)
+            with open(self.run_dir / process_log_name(0), "a") as driver_log:
+                driver_log.write(envbuild.interpreter_line(environment, python) + "\n")
+            return python
+        how = "its docker image" if environment["docker"]["enabled"] else "it with uv"
+        with open(self.run_dir / process_log_name(0), "a") as driver_log:
+            driver_log.write(
+                f"[aml] Preparing environment {environment['name']!r}: building {how} "
+                f"(once; its log is {BUILD_LOG})\n"
+            )
+            driver_log.flush()
+            start = time.monotonic()
+            python = envbuild.resolve(self.ws.folder, environment, self.run_dir / BUILD_LOG)
+            driver_log.write(
+                f"[aml] Environment {environment['name']!r} ready in "
+                f"{time.monotonic() - start:.1f} s\n"
+            )
+            driver_log.write(envbuild.interpreter_line(environment, python) + "\n")
+        return python
+
+    def _start_processes(
+        self, definition: dict[str, Any], work: Path, experiment: str
+    ) -> list[Any]:
+        """Start the script: one process, or one per rank of a distributed job.
+
+        All of them share one process group (the first one's), so one signal reaches every
+        process the run started; each writes its own log.
+        """
+        import subprocess
+
+        environment = definition.get("environment")
+        base_env = script_environment(
+            self.ws,
+            self.run_id,
+            experiment,
+            environment if isinstance(environment, dict) else None,
+            definition.get("python"),
+        )
+        envs = process_environments(definition.get("distributed"), free_port())
+        procs: list[subprocess.Popen[bytes]] = []
+        for rank, extra in enumerate(envs):
+            argv = command_line(definition)
+            if isinstance(environment, dict) and environment["docker"]["enabled"]:
+                # The same process handling; the process runs the script in a container.
+                from . import container
+
+                argv = container.command(
+                    self.ws.folder,
+                    work,
+                    self.run_id,
+                    rank,
+                    environment,
+                    {**base_env, **extra},
+                    argv,
+                )
+            # Rank 0 leads a new process group (in our session); the other ranks join it.
+            leader = procs[0].pid if procs else 0
+            group: dict[str, Any] = (
+                {"process_group": leader}
+                if sys.version_info >= (3, 11)
+                else {"preexec_fn": functools.partial(os.setpgid, 0, leader)}
+            )
+            with open(self.run_dir / process_log_name(rank), "ab") as log:
+                procs.append(
+                    subprocess.Popen(
+                        argv,
+                        cwd=work,
+                        env={**base_env, **extra},
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        **group,
+                    )
+                )
+        return procs
+
+    def _watch(self, procs: list[Any], max_duration: float) -> None:
+        """Wait for the script's processes; stop them all on cancel, timeout or a failed rank."""
+        deadline = time.monotonic() + max_duration
+        outcome = None
+        codes: dict[int, int] = {}
+        all_done, one_failed = threading.Event(), threading.Event()
+
+        def wait_for(rank: int, proc: Any) -> None:
+            # A blocking wait per process wakes us the moment one exits (no poll delay).
+            codes[rank] = proc.wait()
+            if codes[rank] != 0:
+                one_failed.set()
+            if len(codes) == len(procs):
+                all_done.set()
+
+        for rank, proc in enumerate(procs):
+            threading.Thread(target=wait_for, args=(rank, proc), daemon=True).start()
+        while not all_done.wait(0.1):
+            if self.cancel_requested.is_set():
+                outcome = "canceled"
+            elif time.monotonic() > deadline:
+                outcome = "timeout"
+            elif one_failed.is_set():
+                outcome = "failed"  # a rank died: the others would wait for it forever
+            if outcome:
+                self._stop(procs, all_done)
+                break
+        for rank, proc in enumerate(procs):
+            codes[rank] = proc.wait()
+        if outcome is None and self.cancel_requested.is_set():
+            outcome = "canceled"  # the stop reached the script too (Ray signals the whole tree)
+        try:
+            self._signal_all(procs, signal.SIGKILL)  # nothing the script started outlives its run
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._collect()
+        # The first rank that failed on its own (not one we stopped) explains the failure.
+        failed = [r for r in sorted(codes) if codes[r] > 0] or [
+            r for r in sorted(codes) if codes[r]
+        ]
+        rank = failed[0] if failed else 0
+        code = codes[rank]
+        log_path = self.run_dir / process_log_name(rank)
+        requested = self.ws.records.get_run(self.run_id)["error"]
+        if outcome == "canceled":
+            finalize_run(self.ws, self.run_id, RunStatus.CANCELED, exit_code=code)
+        elif outcome == "timeout":
+            error = {
+                "code": "MaxRunDurationExceeded",
+                "message": f"The run exceeded max_run_duration_seconds={max_duration:g} and was stopped.",
+            }
+            finalize_run(self.ws, self.run_id, RunStatus.FAILED, error=error, exit_code=code)
+        elif code != 0:
+            message = error_from_log(log_path, code)
+            if len(procs) > 1:
+                message = f"Process {rank} of {len(procs)}: {message}"
+            error = {"code": "UserError", "message": message}
+            free = _free_bytes(self.run_dir)
+            if free is not None and free < DISK_FULL_BYTES:
+                error = {
+                    "code": "DiskFull",
+                    "message": f"The disk holding the workspace is full ({free:,} bytes free "
+                    f"in {self.ws.folder}); the script ended with it. {message}",
+                }
+            finalize_run(self.ws, self.run_id, RunStatus.FAILED, error=error, exit_code=code)
+        elif requested:
+            finalize_run(
+                self.ws, self.run_id, RunStatus.FAILED, error=json.loads(requested), exit_code=0
+            )
+        else:
+            finalize_run(self.ws, self.run_id, RunStatus.COMPLETED, exit_code=0)
+
+
+def _free_bytes(folder: Path) -> int | None:
+    """Free space on the file system of ``folder`` (None when it cannot be told)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``supervisor WORKSPACE [RUN_ID]``; without RUN_ID it is read from stdin.
+
+    A submitter starts us early and sends the run id once the run is recorded; stdin closing
+    with no id means the submit failed, and we leave quietly.
+    """
+    args = argv if argv is not None else sys.argv[1:]
+    folder = args[0]
+    run_id = args[1] if len(args) > 1 else sys.stdin.readline().strip()
+    if not run_id:
+        return 0
+    ws = Workspace(folder)
+    log_to(ws.run_dir(run_id) / "system_logs" / "supervisor.log")
+    supervisor = Supervisor(ws, run_id)
+    try:
+        supervisor.run()
+    except Exception as exc:  # last resort: never leave the run looking alive
+        traceback.print_exc()
+        end_failed(ws, run_id, exc, "The run's supervisor failed", "SupervisorError")
+    finally:
+        supervisor.finished.set()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Environment specs (pip, conda, docker) and the builders that turn them into a Python."""

@@ -1,0 +1,367 @@
+"""What the REST API does, as plain blocking methods over the Python API.
+
+The handlers only parse requests and call these (off the event loop); every answer is a
+JSON-ready dict. Nothing here knows about HTTP except :class:`ApiError`'s status.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ...errors import AmlError
+from ...status import RunStatus
+from .boardproxy import BoardKeys
+
+#: The most log bytes one request returns; a client asks again from the new offset.
+LOG_CHUNK_BYTES = 1 << 20
+#: The most runs one page holds.
+MAX_PAGE = 500
+#: Offsets are SQLite integers and file positions: below 2**63.
+MAX_OFFSET = (1 << 63) - 1
+#: List rows carry at most this many characters of a tag value (the run's details, all).
+TAG_PREVIEW_CHARS = 256
+
+
+class ApiError(AmlError):
+    """An error with the HTTP status it answers with (a kind of :class:`AmlError`)."""
+
+    def __init__(self, status: int, message: str, reason: str, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.fix = fix
+
+
+def _fix_line(root: Path) -> str:
+    return f"aml workspace create {root}"
+
+
+def _check_offset(offset: int, name: str = "offset", low: int = 0) -> None:
+    if not low <= offset <= MAX_OFFSET:
+        raise ApiError(
+            400, f"{name} must be {low} or more and below 2**63, got {offset}.", "bad-request"
+        )
+
+
+def _list_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of a list with long tag values cut, so a page stays small whatever the tags;
+    ``tags_cut`` names the tags whose value was cut (``GET runs/{id}`` has them whole)."""
+    for row in rows:
+        tags = row["tags"]
+        cut = [k for k, v in tags.items() if v is not None and len(v) > TAG_PREVIEW_CHARS]
+        for key in cut:
+            tags[key] = tags[key][:TAG_PREVIEW_CHARS]
+        row["tags_cut"] = cut
+    return rows
+
+
+def _line_start(path: Path, position: int) -> int:
+    """The offset of the first line that starts at or after ``position`` in ``path``."""
+    if position == 0:
+        return 0
+    with open(path, "rb") as f:
+        f.seek(position - 1)
+        while chunk := f.read(65536):
+            newline = chunk.find(b"\n")
+            if newline >= 0:
+                return f.tell() - len(chunk) + newline + 1
+    return position
+
+
+class WorkspaceService:
+    """The workspace one Jupyter server shows: found lazily, so one created later appears.
+
+    ``workspace`` (the ``AmlJupyter.workspace`` setting) wins over ``$AML_WORKSPACE``, which
+    wins over a search from the server's root folder upwards (as ``Workspace.from_config``).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], workspace: str | None = None) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.configured = workspace or None
+        #: The TensorBoards started here, by the key of their sandboxed route (boardproxy.py).
+        self.board_keys = BoardKeys()
+
+    # the workspace -------------------------------------------------------------------------
+    def _find(self) -> Any:
+        from ...tracking.workspace import DB_NAME, Workspace, _workspace_folder
+
+        if self.configured:
+            # The setting names the workspace itself: no search upwards from it.
+            folder: Path | None = _workspace_folder(self.configured)
+            if folder is None or not (folder / DB_NAME).exists():
+                raise ApiError(
+                    404,
+                    f"The AmlJupyter.workspace setting names {self.configured}, which holds no "
+                    "workspace.",
+                    "no-workspace",
+                    _fix_line(Path(self.configured)),
+                )
+        else:
+            folder = Workspace.find(None if os.environ.get("AML_WORKSPACE") else self.root)
+        if folder is None:
+            raise ApiError(
+                404,
+                f"No AML workspace in {self.root} or its parents yet.",
+                "no-workspace",
+                f"{_fix_line(self.root)}  (or run %aml_workspace in a notebook)",
+            )
+        return Workspace(folder)
+
+    def workspace_info(self) -> dict[str, Any]:
+        try:
+            ws = self._find()
+        except ApiError as e:
+            return {"workspace": None, "message": str(e), "fix": e.fix}
+        return {
+            "workspace": {"name": ws.name, "folder": str(ws.folder)},
+            "message": None,
+            "fix": None,
+        }
+
+    def experiments(self) -> dict[str, Any]:
+        rows = self._find().records.experiment_summaries()
+        return {
+            "experiments": [
+                {
+                    "name": r["name"],
+                    "run_count": r["run_count"],
+                    "created_utc": r["created_utc"],
+                    "last_run_utc": r["last_run"],
+                }
+                for r in rows
+            ]
+        }
+
+    def compute(self) -> dict[str, Any]:
+        targets = self._find().compute_targets.values()
+        return {
+            "targets": [
+                {
+                    "name": t.name,
+                    "type": t.type,
+                    "address": t.config.get("address"),
+                    "status": t.get_status(),
+                }
+                for t in targets
+            ]
+        }
+
+    # models and services --------------------------------------------------------------------
+    def models(self, name: str | None = None, latest: bool = False) -> dict[str, Any]:
+        from ...registry.model import Model
+
+        found = Model.list(self._find(), name=name, latest=latest)
+        return {"models": [m.serialize() for m in found]}
+
+    def model(self, name: str, version: int) -> dict[str, Any]:
+        from ...registry.model import Model
+
+        try:
+            model = Model(self._find(), name, version=version)
+        except AmlError as exc:
+            raise ApiError(404, str(exc), "no-model") from None
+        return {**model.serialize(), "files": model.get_file_names()}
+
+    def services(self) -> dict[str, Any]:
+        from ...registry.deployment import LocalWebservice
+
+        found = LocalWebservice.list(self._find())
+        return {"services": [{**s.serialize(), "stats": s.get_stats()} for s in found]}
+
+    # runs ----------------------------------------------------------------------------------
+    def runs(
+        self,
+        *,
+        experiment: str | None = None,
+        status: list[str] | None = None,
+        tags: dict[str, str | None] | None = None,
+        text: str | None = None,
+        parent: str | None = None,
+        sort: str = "created",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> dict[str, Any]:
+        from ...tracking.query import run_page
+
+        if not 1 <= limit <= MAX_PAGE:
+            raise ApiError(400, f"limit must be 1 to {MAX_PAGE}, got {limit}.", "bad-request")
+        _check_offset(offset)
+        # An unknown status is an AmlError that names the known ones.
+        statuses = [RunStatus.parse(name) for name in status] if status else None
+        page = run_page(
+            self._find(),
+            experiment,
+            status=statuses,
+            tags=tags,
+            text=text,
+            parent_id=parent,
+            sort=sort,
+            descending=descending,
+            offset=offset,
+            limit=limit,
+            tag_chars=TAG_PREVIEW_CHARS,  # only what the page shows leaves the database
+        )
+        page["runs"] = _list_rows(page["runs"])
+        return page
+
+    def _run(self, run_id: str) -> Any:
+        from ...tracking.run import Run
+
+        ws = self._find()
+        if run_id not in ws.records.find_run_ids(run_id):
+            raise ApiError(404, f"No run {run_id!r} in this workspace.", "no-run")
+        return Run.get(ws, run_id)
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        from ...tracking.query import last_values, run_page, run_record
+
+        run = self._run(run_id)
+        ws = run.workspace
+        row = run._row()
+        metrics = last_values(ws, row, ws.records.metric_summaries([run.id]).get(run.id))
+        details = run.get_details()
+        props = details["properties"]
+        git = None
+        if "azureml.git.commit" in props:
+            git = {
+                "commit": props.get("azureml.git.commit"),
+                "branch": props.get("azureml.git.branch"),
+                "dirty": props.get("azureml.git.dirty") == "True",
+                "repository": props.get("azureml.git.repository_uri"),
+            }
+        error = details.get("error", {}).get("error")
+        children = run_page(
+            ws, parent_id=run.id, limit=MAX_PAGE, descending=False, tag_chars=TAG_PREVIEW_CHARS
+        )["runs"]
+        children = _list_rows(children)
+        return {
+            **run_record(row, metrics, details["tags"]),
+            "tags_cut": [],
+            "description": row["description"],
+            "arguments": details["runDefinition"].get("arguments", []),
+            "properties": props,
+            "git": git,
+            "error": error,
+            "exit_code": row["exit_code"],
+            "has_tensorboard": self._has_events(run),
+            "terminal": row["status"] in RunStatus.TERMINAL,
+            "children": children,
+        }
+
+    @staticmethod
+    def _has_events(run: Any) -> bool:
+        from ...tracking.run_files import has_event_files
+
+        return has_event_files(run.get_file_names())
+
+    def log(self, run_id: str, offset: int | None, tail: int | None) -> dict[str, Any]:
+        from ...tracking.run_files import DRIVER_LOG
+
+        run = self._run(run_id)
+        terminal = run.status in RunStatus.TERMINAL  # read first: no line is missed at the end
+        path = run.folder / DRIVER_LOG
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if offset is None:
+            if tail is not None:
+                _check_offset(tail, "tail", low=1)
+            start = _line_start(path, max(0, size - (tail or LOG_CHUNK_BYTES)))
+        else:
+            _check_offset(offset)
+            start = offset
+        # Past the end there is nothing to read (and a file cannot seek to any 63-bit offset).
+        text, next_offset = (
+            ("", start) if start >= size else run.read_log_chunk(start, LOG_CHUNK_BYTES)
+        )
+        return {
+            "text": text,
+            "start": start,
+            "offset": next_offset,
+            "size": size,
+            "terminal": terminal and next_offset >= size,
+        }
+
+    def metrics(self, run_id: str, cursor: str | None) -> dict[str, Any]:
+        run = self._run(run_id)
+        terminal = run.status in RunStatus.TERMINAL
+        points, next_cursor = run.get_metric_points(cursor)
+        scalars: dict[str, dict[str, list[Any]]] = {}
+        others = []
+        for p in points:
+            if p["kind"] == "scalar" and isinstance(p["value"], (int, float)):
+                series = scalars.setdefault(p["name"], {"steps": [], "values": [], "times": []})
+                series["steps"].append(p["step"])
+                series["values"].append(p["value"])
+                series["times"].append(p["time"])
+            else:
+                others.append(p)
+        return {"scalars": scalars, "others": others, "cursor": next_cursor, "terminal": terminal}
+
+    def files(self, run_id: str) -> dict[str, Any]:
+        return {"files": self._run(run_id).get_file_info()}
+
+    def open_file(self, run_id: str, name: str) -> BinaryIO:
+        from ...paths import checked_relative_name
+
+        run = self._run(run_id)
+        try:
+            name = checked_relative_name(name, "file name")
+        except AmlError as e:
+            raise ApiError(400, str(e), "bad-path") from None
+        try:
+            return run.open_file(name)
+        except AmlError as e:  # the name is clean, so the run just has no such file
+            raise ApiError(404, str(e), "no-file") from None
+
+    def cancel(self, run_id: str) -> dict[str, Any]:
+        run = self._run(run_id)
+        run.cancel()
+        return {"status": run.status}
+
+    def edit_tags(self, run_id: str, body: Any) -> dict[str, Any]:
+        if not isinstance(body, Mapping) or not set(body) <= {"set", "remove"}:
+            raise ApiError(
+                400,
+                'Send {"set": {"key": "value"}, "remove": ["key"]} (either part may be left out).',
+                "bad-request",
+            )
+        to_set, to_remove = body.get("set") or {}, body.get("remove") or []
+        if not isinstance(to_set, Mapping) or any(
+            not isinstance(k, str)
+            or not k.strip()
+            or not isinstance(v, (str, int, float, type(None)))
+            for k, v in to_set.items()
+        ):
+            raise ApiError(400, '"set" must map non-empty tag names to text.', "bad-request")
+        if not isinstance(to_remove, list) or not all(isinstance(k, str) for k in to_remove):
+            raise ApiError(400, '"remove" must be a list of tag names.', "bad-request")
+        run = self._run(run_id)
+        if to_set:
+            run.set_tags({k.strip(): v for k, v in to_set.items()})
+        if to_remove:
+            run.remove_tags(to_remove)
+        return {"tags": run.get_tags()}
+
+    def tensorboard(self, run_id: str, base_url: str) -> dict[str, Any]:
+        from ..tensorboard import Tensorboard
+
+        run = self._run(run_id)
+        if not self._has_events(run):
+            raise ApiError(
+                409,
+                f"Run {run.id} has no TensorBoard event files (write them under ./logs).",
+                "no-events",
+            )
+        board = Tensorboard([run])
+        board.start()
+        # Served sandboxed in an opaque origin, never in Jupyter's (boardproxy.py).
+        port = board.port
+        assert port is not None  # start() raises when TensorBoard does not answer
+        key = self.board_keys.key_for(port)
+        return {"url": f"{base_url.rstrip('/')}/aml/tensorboard/{key}/", "port": port}

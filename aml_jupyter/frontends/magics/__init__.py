@@ -1,0 +1,1 @@
+"""The ``%aml_*`` IPython magics."""

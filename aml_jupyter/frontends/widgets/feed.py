@@ -1,0 +1,342 @@
+"""What a run has shown so far, read incrementally: the model behind ``RunDetails``.
+
+No widgets here. Each ``read_*`` method asks the run only for what is new since the last call
+(the driver log from a byte offset, metrics from a cursor) and says whether anything changed,
+so a poller can call them several times a second on a run that logs millions of values.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from ...status import RunStatus
+from ...tracking.run_files import DRIVER_LOG
+from .charts import MetricSeries
+
+if TYPE_CHECKING:
+    from ...tracking.run import Run
+
+#: The first read of a long driver log starts this many bytes before its end.
+FIRST_READ_BYTES = 256 * 1024
+
+
+def parse_utc(text: str | None) -> float | None:
+    """A ``get_details()`` time (``2024-01-01T00:00:00.000000Z``) as seconds since the epoch."""
+    if not text:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def _last_rewrite(line: str) -> str:
+    """What a terminal shows for ``line``: progress bars rewrite it after each ``\\r``."""
+    if "\r" not in line:
+        return line
+    parts = [part for part in line.split("\r") if part]
+    return parts[-1] if parts else ""
+
+
+class TableMetric:
+    """A table logged with ``log_row`` (rows add up) or ``log_table`` & co. (replaced)."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[Any]] = {}
+        self.rows = 0
+        #: A logged value that is not a dict of equal-length columns (shown as JSON).
+        self.other: Any = None
+        self.version = 0
+
+    def add_row(self, row: dict[str, Any]) -> None:
+        """Append a ``log_row`` row; a column first seen now is empty in earlier rows."""
+        for column in row:
+            if column not in self.columns:
+                self.columns[column] = [None] * self.rows
+        for column, cells in self.columns.items():
+            cells.append(row.get(column))
+        self.rows += 1
+        self.version += 1
+
+    def replace(self, value: Any) -> None:
+        """Make the table ``value`` (a dict of column lists, or anything JSON for ``other``)."""
+        if isinstance(value, dict) and value and all(isinstance(v, list) for v in value.values()):
+            lengths = {len(v) for v in value.values()}
+            if len(lengths) == 1:
+                self.columns, self.rows, self.other = dict(value), lengths.pop(), None
+                self.version += 1
+                return
+        self.columns, self.rows, self.other = {}, 0, value
+        self.version += 1
+
+    def data(self) -> Any:
+        """The table as plain data: ``{column: [cells]}`` or the logged value."""
+        return {k: list(v) for k, v in self.columns.items()} if self.other is None else self.other
+
+
+class ChildWatch:
+    """A child run and the last value of each of its scalar metrics, read by cursor."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.cursor: str | None = None
+        self.metrics: dict[str, Any] = {}
+        #: True once the child had ended when its metrics were last read: nothing more comes.
+        self.done = False
+
+    def read_metrics(self, ended: bool) -> bool:
+        """Fold in new metric points; True when a last value changed."""
+        if self.done:
+            return False
+        points, self.cursor = self.run.get_metric_points(self.cursor)
+        self.done = ended
+        for point in points:
+            if point["kind"] == "scalar":
+                self.metrics[point["name"]] = point["value"]
+        return bool(points)
+
+
+class RunFeed:
+    """A run's status, details, log tail, metrics, children and files, kept up to date by
+    the ``read_*`` methods (each returns whether something changed)."""
+
+    def __init__(self, run: Run, log_lines: int = 500) -> None:
+        self.run = run
+        self.status: str | None = None
+        self.details: dict[str, Any] = {}
+        self.log_offset = 0
+        self.log_lines: deque[str] = deque(maxlen=log_lines)
+        self.log_partial = ""  # the last line while the script is still writing it
+        #: True once earlier lines are no longer in the tail.
+        self.log_truncated = False
+        self._log_opened = False
+        self._skip_partial = False
+        self.metric_cursor: str | None = None
+        self.series: dict[str, MetricSeries] = {}
+        self.tables: dict[str, TableMetric] = {}
+        #: Image metric name -> its run file name, and a version per name.
+        self.images: dict[str, str] = {}
+        self.image_versions: dict[str, int] = {}
+        self.children: list[dict[str, Any]] = []
+        self._child_watches: dict[str, ChildWatch] = {}
+        self.files: list[tuple[str, int | None]] = []
+
+    # status and details -----------------------------------------------------------------------
+    @property
+    def ended(self) -> bool:
+        """True once the run is Completed, Failed or Canceled."""
+        return self.status in RunStatus.TERMINAL
+
+    def read_status(self) -> bool:
+        """Read the status (one indexed query)."""
+        status = self.run.get_status()
+        changed, self.status = status != self.status, status
+        return changed
+
+    def read_details(self) -> bool:
+        """Read ``get_details()``: target, times, definition, tags, error."""
+        details = self.run.get_details()
+        changed, self.details = details != self.details, details
+        return changed
+
+    @property
+    def started(self) -> float | None:
+        """When the run started (seconds since the epoch), None before it starts."""
+        return parse_utc(self.details.get("startTimeUtc"))
+
+    @property
+    def finished(self) -> float | None:
+        """When the run ended, None while it is active."""
+        return parse_utc(self.details.get("endTimeUtc"))
+
+    def duration(self, now: float) -> float | None:
+        """Seconds the run has been going (until it ended), None before it starts."""
+        started = self.started
+        if started is None:
+            return None
+        return max(0.0, (self.finished or now) - started)
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        """A failed (or canceled) run's error: message, code, exit code; None otherwise."""
+        error = self.details.get("error", {}).get("error")
+        exit_code = self.details.get("exitCode")
+        if self.status not in (RunStatus.FAILED, RunStatus.CANCELED):
+            return None
+        if not error and self.status == RunStatus.CANCELED:
+            error = {"message": "The run was canceled.", "code": "Canceled"}
+        error = dict(error or {"message": f"The run ended {self.status}.", "code": "Unknown"})
+        error["exit_code"] = exit_code
+        return error
+
+    # driver log -------------------------------------------------------------------------------
+    def read_log(self) -> bool:
+        """Read new driver log text (from the byte offset reached last time).
+
+        A long log is not read from its start: the first read begins :data:`FIRST_READ_BYTES`
+        before its end, since only the tail is shown.
+        """
+        if not self._log_opened:
+            try:
+                size = os.path.getsize(self.run.folder / DRIVER_LOG)
+            except OSError:
+                return False  # not written yet
+            self._log_opened = True
+            if size > FIRST_READ_BYTES:
+                self.log_offset = size - FIRST_READ_BYTES
+                self.log_truncated = self._skip_partial = True
+        text, self.log_offset = self.run.read_log_chunk(self.log_offset)
+        if not text:
+            return False
+        lines = (self.log_partial + text).split("\n")
+        self.log_partial = lines.pop()
+        if self._skip_partial and lines:
+            lines.pop(0)  # the first line of a read from the middle is cut
+            self._skip_partial = False
+        if len(self.log_lines) + len(lines) > (self.log_lines.maxlen or 0):
+            self.log_truncated = True
+        self.log_lines.extend(_last_rewrite(line) for line in lines)
+        return True
+
+    @property
+    def log_text(self) -> str:
+        """The log tail as text (the last ``log_lines`` lines, and a line being written)."""
+        body = "\n".join(self.log_lines)
+        partial = _last_rewrite(self.log_partial)
+        if partial:
+            body = f"{body}\n{partial}" if self.log_lines else partial
+        return body
+
+    def log_tail(self, lines: int) -> str:
+        """The last ``lines`` lines of the log tail."""
+        return "\n".join(self.log_text.splitlines()[-lines:])
+
+    # metrics ----------------------------------------------------------------------------------
+    def read_metrics(self) -> set[str]:
+        """Fold in new metric points; returns the names that changed (of every kind)."""
+        points, self.metric_cursor = self.run.get_metric_points(self.metric_cursor)
+        changed: set[str] = set()
+        scalars: dict[str, list[dict[str, Any]]] = {}
+        for point in points:
+            kind, name = point["kind"], point["name"]
+            if kind == "scalar":  # by far the most: grouped, then appended per series in bulk
+                bucket = scalars.get(name)
+                if bucket is None:
+                    bucket = scalars[name] = []
+                bucket.append(point)
+                continue
+            changed.add(name)
+            value = point["value"]
+            if kind == "list":
+                entry = self.series.get(name)
+                if entry is None:
+                    entry = self.series[name] = MetricSeries(name, kind="list")
+                entry.replace(value, point["time"])
+            elif kind == "row":
+                self.tables.setdefault(name, TableMetric()).add_row(
+                    value if isinstance(value, dict) else {"value": value}
+                )
+            elif kind == "table":
+                self.tables.setdefault(name, TableMetric()).replace(value)
+            elif kind == "image":
+                self.images[name] = str(value)
+                self.image_versions[name] = self.image_versions.get(name, 0) + 1
+        for name, bucket in scalars.items():
+            entry = self.series.get(name)
+            if entry is None:
+                entry = self.series[name] = MetricSeries(name)
+            values = [p["value"] for p in bucket]
+            entry.extend(values, [p["step"] for p in bucket], bucket[-1]["time"])
+            changed.add(name)
+        return changed
+
+    def chartable(self) -> list[str]:
+        """Names of metrics with numbers to draw, in the order they were first logged."""
+        return [name for name, s in self.series.items() if s.numeric]
+
+    # children ---------------------------------------------------------------------------------
+    def read_children(self) -> bool:
+        """Read the child runs (one query for all) and their new metric points."""
+        from ...tracking.run import Run
+
+        # One query for every child: run.get_children() would look each one up again.
+        rows = self.run.workspace.records.list_runs(parent_id=self.run.id, descending=False)
+        children = []
+        changed = False
+        for row in rows:
+            watch = self._child_watches.get(row["id"])
+            if watch is None:
+                watch = self._child_watches[row["id"]] = ChildWatch(
+                    Run(self.run.experiment, row["id"])
+                )
+            ended = row["status"] in RunStatus.TERMINAL
+            changed |= watch.read_metrics(ended)
+            started, finished = row["started_utc"], row["ended_utc"]
+            children.append(
+                {
+                    "run_id": row["id"],
+                    "display_name": row["display_name"] or row["id"],
+                    "status": row["status"],
+                    "started": started,
+                    "ended": finished,
+                    "metrics": dict(watch.metrics),
+                }
+            )
+        if children != self.children:
+            changed = True
+        self.children = children
+        return changed
+
+    # files ------------------------------------------------------------------------------------
+    def read_files(self) -> bool:
+        """Read the run's file names, with sizes where known (stored files)."""
+        names = self.run.get_file_names()
+        sizes = {r["name"]: r["size"] for r in self.run.workspace.records.list_files(self.run.id)}
+        files = [(name, sizes.get(name)) for name in names]
+        changed, self.files = files != self.files, files
+        return changed
+
+    # everything, as plain data ----------------------------------------------------------------
+    def metric_data(self) -> dict[str, dict[str, Any]]:
+        """Each metric series: kind, count, last value and step, whether x is the step."""
+        return {
+            name: {
+                "kind": s.kind,
+                "count": s.count,
+                "last": s.last,
+                "last_step": s.last_step,
+                "x": "step" if s.stepped else "index",
+                "numeric": s.numeric,
+            }
+            for name, s in self.series.items()
+        }
+
+    def values(self) -> dict[str, Any]:
+        """The last value of every scalar or list metric (numbers or not)."""
+        return {name: s.last for name, s in self.series.items()}
+
+    def as_data(self) -> dict[str, Any]:
+        """Everything read so far as plain data (``RunDetails.get_widget_data``)."""
+        details = self.details
+        definition = details.get("runDefinition") or {}
+        return {
+            "run_id": self.run.id,
+            "display_name": details.get("displayName"),
+            "experiment": details.get("experiment"),
+            "status": self.status,
+            "target": details.get("target"),
+            "start_time_utc": details.get("startTimeUtc"),
+            "end_time_utc": details.get("endTimeUtc"),
+            "duration_seconds": self.duration(time.time()),
+            "script": definition.get("script"),
+            "arguments": list(definition.get("arguments") or []),
+            "tags": dict(details.get("tags") or {}),
+            "log": self.log_text,
+            "metrics": self.metric_data(),
+            "tables": {name: t.data() for name, t in self.tables.items()},
+            "images": dict(self.images),
+            "children": [dict(c) for c in self.children],
+            "files": [{"name": n, "size": size} for n, size in self.files],
+            "error": self.error,
+        }

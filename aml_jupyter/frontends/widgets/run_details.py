@@ -1,0 +1,394 @@
+"""``RunDetails``: a live view of a run in a notebook, as Azure ML v1's ``azureml.widgets``.
+
+Standard ipywidgets only (HTML, Image, Tab, …) and PNG charts drawn with matplotlib's Agg
+canvas, so it renders wherever ipywidgets 8 does: JupyterLab 4, Notebook 7, VS Code. (v1's
+widget needed its own JavaScript extension and so never showed in JupyterLab or VS Code.)
+
+One daemon thread per widget reads what is new (the log from a byte offset, metrics from a
+cursor) and sets widget values; the kernel is never blocked and no ``with out:`` runs off
+the main thread. It polls every 0.2 s while output keeps coming, slows towards 2 s while the
+run is quiet, and ends after a final refresh once the run has ended.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from datetime import datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+
+from ...errors import AmlError
+from ...tracking.run import Run
+from . import render
+from .chart_grid import ChartGrid
+from .feed import RunFeed, parse_utc
+from .files_panel import FilesPanel
+
+_IMAGE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".svg": "svg+xml"}
+#: Seconds between reads of what changes rarely: details and tags, child runs, the file list.
+_SLOW_READS = {"details": 2.0, "children": 1.0, "files": 2.0}
+#: Consecutive failed refreshes after which the thread gives up (e.g. the workspace was deleted).
+_MAX_FAILURES = 10
+
+
+def _local_time(text: str | None) -> str:
+    stamp = parse_utc(text)
+    return "-" if stamp is None else datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class RunDetails:
+    """A live view of ``run``: ``RunDetails(run).show()``, or ``RunDetails(run)`` last in a cell.
+
+    Shows the status, target, duration, script and arguments and tags; the driver log tail
+    (new lines within about 0.5 s); a chart per numeric metric (x = step when logged, else the
+    index); ``log_row``/``log_table`` tables; ``log_image`` images; child runs with their
+    status and last metrics; the run's files with a download button; a failed run's error;
+    an "Open TensorBoard" button when the run wrote TensorBoard event files under ``logs/``.
+
+    A run that has already ended is read once, at construction: no thread. For an active run,
+    :meth:`show` (or :meth:`start`) starts one daemon thread that keeps the view current and
+    stops by itself after a final refresh when the run ends (or on :meth:`stop`).
+
+    Keyword arguments: ``poll_interval`` (fastest poll, s), ``max_poll_interval`` (slowest,
+    for quiet runs), ``chart_interval`` (least time between redraws of one chart),
+    ``log_lines`` (log tail length), ``draw_budget`` (seconds of chart drawing per poll).
+
+    Attributes (widgets; read them in tests, or place them in your own layouts):
+
+    * ``widget``: the whole view (a ``VBox``).
+    * ``status_label``: HTML; its value holds the status word with icon and colour.
+    * ``duration_label``, ``title_view``, ``details_view``: HTML of the header.
+    * ``log_view``: HTML; its value holds the escaped log tail in a ``<pre>``.
+    * ``charts``: ``{metric name: ipywidgets.Image}`` (PNG), one per numeric metric.
+    * ``chart_times``: ``{metric name: log time (epoch s) of the newest point drawn}``.
+    * ``metric_filter``: Text that filters the chart grid (shown when there are many charts).
+    * ``values_view``: HTML table of every metric's last value.
+    * ``tables``: ``{name: ipywidgets.HTML}``; ``images``: ``{name: ipywidgets.Image}``.
+    * ``children_table``, ``files_view``, ``error_view``, ``notice``: HTML.
+    * ``download_select``, ``download_button``, ``download_message``: save a run file here.
+    * ``tensorboard_button``, ``tensorboard_link``: shown when there are event files.
+    * ``thread``: the polling thread (None when none was started).
+    """
+
+    def __init__(
+        self,
+        run_instance: Run,
+        *,
+        poll_interval: float = 0.2,
+        max_poll_interval: float = 2.0,
+        chart_interval: float = 1.0,
+        log_lines: int = 500,
+        draw_budget: float = 0.25,
+    ) -> None:
+        if not isinstance(run_instance, Run):
+            raise AmlError(f"RunDetails takes a Run, got {type(run_instance).__name__}.")
+        self.run = run_instance
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max(max_poll_interval, poll_interval)
+        self.chart_interval = chart_interval
+        self.draw_budget = draw_budget
+        self.thread: threading.Thread | None = None
+        self.tables: dict[str, w.HTML] = {}
+        self.images: dict[str, w.Image] = {}
+        self._image_captions: dict[str, w.HTML] = {}
+        self._feed = RunFeed(run_instance, log_lines=log_lines)
+        self._lock = threading.RLock()
+        self._stop_event = threading.Event()
+        self._shown_versions: dict[tuple[str, str], int] = {}
+        self._next_read = dict.fromkeys(_SLOW_READS, 0.0)
+        self._behind = False  # charts left for the next poll (drawing budget spent)
+        self._interval = poll_interval  # the polling thread's current interval
+        self._build()
+        with self._lock:
+            self._feed.read_status()
+            if self._feed.ended:
+                self.refresh()  # everything, once: a finished run needs no thread
+            else:
+                self._feed.read_details()
+                self._show_details()
+
+    # layout -----------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.status_label = w.HTML()
+        self.duration_label = w.HTML()
+        self.title_view = w.HTML()
+        self.details_view = w.HTML()
+        self.error_view = w.HTML(layout=w.Layout(display="none"))
+        self.notice = w.HTML()
+        self._grid = ChartGrid(self._lock)
+        self.charts, self.chart_times = self._grid.charts, self._grid.chart_times
+        self.metric_filter = self._grid.metric_filter
+        self._files = files = FilesPanel(self.run)
+        self.files_view, self.download_select = files.files_view, files.download_select
+        self.download_button, self.download_message = files.download_button, files.download_message
+        self.tensorboard_button, self.tensorboard_link = (
+            files.tensorboard_button,
+            files.tensorboard_link,
+        )
+        self.log_view = w.HTML(render.log_html("", False))
+        self.values_view = w.HTML(render.values_html({}))
+        self._tables_box = w.VBox()
+        self._images_box = w.HBox(layout=w.Layout(flex_flow="row wrap"))
+        self.children_table = w.HTML(render.children_html([], 0))
+        self._tabs = w.Tab(
+            children=[
+                self.log_view,
+                self.values_view,
+                self._tables_box,
+                self._images_box,
+                self.children_table,
+                files.view,
+            ]
+        )
+        self._update_titles()
+        header = w.HBox(
+            [self.status_label, self.duration_label, self.title_view],
+            layout=w.Layout(align_items="center", grid_gap="12px"),
+        )
+        self.widget = w.VBox(
+            [
+                header,
+                self.details_view,
+                self.error_view,
+                files.tensorboard_box,
+                self._grid.box,
+                self._tabs,
+                self.notice,
+            ]
+        )
+
+    def _update_titles(self) -> None:
+        feed = self._feed
+        counts = [
+            ("Log", None),
+            ("Metrics", len(feed.series)),
+            ("Tables", len(feed.tables)),
+            ("Images", len(feed.images)),
+            ("Child runs", len(feed.children)),
+            ("Files", len(feed.files)),
+        ]
+        titles = tuple(name if n is None else f"{name} ({n})" for name, n in counts)
+        if tuple(self._tabs.titles) != titles:
+            self._tabs.titles = titles
+
+    # showing it -------------------------------------------------------------------------------
+    def show(self) -> None:
+        """Display the widget in the notebook and start following the run (v1 name)."""
+        from IPython.display import display
+
+        self.start()
+        display(self)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """Jupyter shows the standard widget (``RunDetails(run)`` last in a cell works too)."""
+        self.start()
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"RunDetails(run {self.run.id}, {self._feed.status}, watching={self.is_watching})"
+
+    # the polling thread -----------------------------------------------------------------------
+    @property
+    def is_watching(self) -> bool:
+        """True while the polling thread runs."""
+        return self.thread is not None and self.thread.is_alive()
+
+    def start(self) -> None:
+        """Start the polling thread (no-op when it runs already or the run has ended)."""
+        with self._lock:
+            if self._feed.ended or self.is_watching:
+                return
+            self._stop_event.clear()
+            self.notice.value = ""
+            self.thread = threading.Thread(
+                target=self._watch, name=f"RunDetails {self.run.id}", daemon=True
+            )
+            self.thread.start()
+
+    def stop(self) -> None:
+        """Stop following the run (it stops by itself when the run ends); :meth:`start` resumes."""
+        self._stop_event.set()
+        thread = self.thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
+        if not self._feed.ended:
+            self.notice.value = _note("Stopped following the run; start() resumes.")
+
+    def close(self) -> None:
+        """Stop following the run, stop a TensorBoard started here, close every widget."""
+        self.stop()
+        self._files.stop_tensorboard()
+        for child in self._all_widgets():
+            child.close()
+
+    def _all_widgets(self) -> list[w.Widget]:
+        found: list[w.Widget] = []
+        stack: list[w.Widget] = [self.widget]
+        while stack:
+            item = stack.pop()
+            found.append(item)
+            stack.extend(getattr(item, "children", ()))
+        return found
+
+    def _watch(self) -> None:
+        last_change = time.monotonic()
+        failures = 0
+        while not self._stop_event.is_set():
+            try:
+                changed = self.refresh()
+            except Exception as exc:  # a busy or vanished workspace: say so, retry, give up
+                failures += 1
+                changed = False
+                message = f"Could not read the run ({type(exc).__name__}: {exc})"
+                if failures >= _MAX_FAILURES:
+                    self.notice.value = _note(f"{message}; stopped following it.")
+                    return
+                self.notice.value = _note(f"{message}; retrying.")
+            else:
+                if self._feed.ended:
+                    return  # that was the final refresh
+                if failures:
+                    failures = 0
+                    self.notice.value = ""
+            now = time.monotonic()
+            if changed or self._behind:
+                last_change = now
+            # 0.2 s while output keeps coming; a run quiet for 20 s is polled every 2 s.
+            quiet = now - last_change
+            self._interval = min(self.max_poll_interval, max(self.poll_interval, quiet * 0.1))
+            if self._stop_event.wait(self._interval):
+                return
+
+    # reading and showing ----------------------------------------------------------------------
+    def refresh(self) -> bool:
+        """Read what is new and update the view now; True when something changed.
+
+        The thread calls this. Once the run has ended, it reads everything a last time and
+        draws every chart (the final refresh). Safe to call from any thread.
+        """
+        with self._lock:
+            feed = self._feed
+            now = time.monotonic()
+            status_changed = feed.read_status()  # first: an ended run has written everything
+            final = feed.ended
+            changed = status_changed
+
+            def due(key: str) -> bool:
+                if final or status_changed or now >= self._next_read[key]:
+                    # A quiet run (long poll interval) has these read less often too.
+                    period = max(_SLOW_READS[key], 4 * self._interval)
+                    self._next_read[key] = now + period
+                    return True
+                return False
+
+            if due("details"):
+                changed |= feed.read_details()
+            self._show_details()
+            if feed.read_log():
+                changed = True
+                self.log_view.value = render.log_html(feed.log_text, feed.log_truncated)
+            names = feed.read_metrics()
+            if names:
+                changed = True
+                self._show_metrics(names)
+            if due("children") and feed.read_children():
+                changed = True
+            if feed.children:
+                self.children_table.value = render.children_html(feed.children, time.time())
+            if due("files") and feed.read_files():
+                changed = True
+                self._show_files()
+            self._behind = self._grid.draw(
+                feed.series, force=final, interval=self.chart_interval, budget=self.draw_budget
+            )
+            if final:
+                self._show_end()
+            self._update_titles()
+            return changed
+
+    def _show_details(self) -> None:
+        feed = self._feed
+        self.status_label.value = render.status_badge(feed.status)
+        self.duration_label.value = render.duration_html(feed.duration(time.time()))
+        if feed.details:
+            self.title_view.value = render.title_html(feed.details)
+            self.details_view.value = render.details_html(feed.details, _local_time)
+
+    def _show_metrics(self, names: set[str]) -> None:
+        feed = self._feed
+        self._grid.add(feed.chartable())
+        for name in sorted(names & feed.tables.keys()):
+            table = feed.tables[name]
+            if self._shown_versions.get(("table", name)) != table.version:
+                self._shown_versions[("table", name)] = table.version
+                if name not in self.tables:
+                    self.tables[name] = w.HTML()
+                    self._tables_box.children = (
+                        *self._tables_box.children,
+                        w.HTML(f"<b>{escape(name)}</b>"),
+                        self.tables[name],
+                    )
+                self.tables[name].value = render.table_html(table)
+        for name in sorted(names & feed.images.keys()):
+            self._show_image(name, feed.images[name])
+        self.values_view.value = render.values_html(feed.values())
+
+    def _show_image(self, name: str, file_name: str) -> None:
+        version = self._feed.image_versions[name]
+        if self._shown_versions.get(("image", name)) == version:
+            return
+        self._shown_versions[("image", name)] = version
+        kind = _IMAGE_FORMATS.get(Path(file_name).suffix.lower(), "png")
+        if name not in self.images:
+            self.images[name] = w.Image(format=kind, layout=w.Layout(max_width="480px"))
+            self._image_captions[name] = w.HTML(f"<b>{escape(name)}</b>")
+            self._images_box.children = (
+                *self._images_box.children,
+                w.VBox([self._image_captions[name], self.images[name]]),
+            )
+        try:
+            # Through the run's files API, so a stored upload and a live file both work.
+            with tempfile.TemporaryDirectory(prefix="aml-widget-") as folder:
+                path = self.run.download_file(file_name, Path(folder) / Path(file_name).name)
+                data = Path(path).read_bytes()
+        except (AmlError, OSError) as exc:
+            self._image_captions[
+                name
+            ].value = f"<b>{escape(name)}</b>: <i>cannot be read ({escape(str(exc))})</i>"
+            return
+        self.images[name].format = kind
+        self.images[name].value = data
+
+    def _show_files(self) -> None:
+        self._files.show(self._feed.files)
+
+    def _show_end(self) -> None:
+        feed = self._feed
+        error = feed.error
+        if error is not None:
+            self.error_view.value = render.error_html(error, feed.log_tail(20))
+            self.error_view.layout.display = ""
+        self.duration_label.value = render.duration_html(feed.duration(time.time()))
+        self.notice.value = _note(f"Run {feed.status}: this view is final.")
+
+    # as data ----------------------------------------------------------------------------------
+    def get_widget_data(self, widget_settings: Any = None) -> dict[str, Any]:
+        """What the widget shows, as a plain dict (v1 name): status, details, log tail,
+        metrics, tables, images, child runs, files and error. (``widget_settings`` is
+        accepted for v1 code and ignored.)"""
+        with self._lock:
+            data = self._feed.as_data()
+            data["command"] = render.command_text(self._feed.details)
+            data["charts"] = list(self.charts)
+            data["tensorboard"] = self._files.offers_tensorboard
+            data["watching"] = self.is_watching
+            return data
+
+
+def _note(text: str) -> str:
+    return f'<span style="opacity:.7;font-size:90%">{escape(text)}</span>'

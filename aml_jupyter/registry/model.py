@@ -1,0 +1,508 @@
+"""The model registry: ``Model`` with Azure ML v1's names.
+
+A model is a file or a folder, registered under a name; each registration of a name adds a
+version (1, 2, ...). Its files live in the workspace's content-addressed blob store (a model
+registered from a run's ``./outputs`` costs no copy at all), described by a manifest. A version
+keeps its lineage (run, experiment, git commit), tags, write-once properties, a description
+and the framework it was made with::
+
+    model = run.register_model("iris", "outputs/model.joblib", model_framework="ScikitLearn")
+    Model(ws, "iris").download("here")            # the latest version
+    Model.list(ws, tags=[["stage", "prod"]], latest=True)
+    Model.get_model_path("iris")                  # a local path to load (in a service: its copy)
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import re
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AmlError
+from ..paths import checked_relative_name
+
+if TYPE_CHECKING:
+    from ..tracking.run import Run
+    from ..tracking.workspace import Workspace
+
+#: v1's rule for model names: letters, digits, '-', '_' and '.', up to 255, no leading symbol.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise AmlError(
+            f"Model name {name!r} is not allowed: use letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit (at most 255 characters)."
+        )
+    return name
+
+
+def _tag_filters(tags: Any) -> list[tuple[str, str | None]]:
+    """v1's ``tags=`` filter: ``["key", ["key", "value"], ...]`` (a dict also works)."""
+    if tags is None:
+        return []
+    if isinstance(tags, dict):
+        return [(str(k), None if v is None else str(v)) for k, v in tags.items()]
+    out: list[tuple[str, str | None]] = []
+    for item in tags:
+        if isinstance(item, str):
+            out.append((item, None))
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            out.append((str(item[0]), str(item[1])))
+        else:
+            raise AmlError(f"A tag filter is 'key' or ['key', 'value'], got {item!r}.")
+    return out
+
+
+def _property_filters(properties: Any) -> list[tuple[str, str]]:
+    if properties is None:
+        return []
+    if isinstance(properties, dict):
+        return [(str(k), str(v)) for k, v in properties.items()]
+    out = []
+    for item in properties:
+        if not (isinstance(item, (list, tuple)) and len(item) == 2):
+            raise AmlError(f"A property filter is ['key', 'value'], got {item!r}.")
+        out.append((str(item[0]), str(item[1])))
+    return out
+
+
+def _split_id(name: str, version: int | str | None) -> tuple[str, int | None]:
+    """``Model(ws, "iris:3")`` works as ``Model(ws, "iris", 3)``."""
+    if version is None and isinstance(name, str) and ":" in name:
+        name, _, text = name.rpartition(":")
+        version = text
+    if version is None:
+        return name, None
+    try:
+        number = int(version)
+    except (TypeError, ValueError):
+        raise AmlError(f"A model version is a whole number, got {version!r}.") from None
+    if number < 1:
+        raise AmlError(f"Model versions start at 1, got {number}.")
+    return name, number
+
+
+class Model:
+    """One registered version of a model: ``Model(ws, name, version=None)`` (None: latest)."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        name: str | None = None,
+        id: str | None = None,  # v1's keyword
+        tags: Any = None,
+        properties: Any = None,
+        version: int | str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        if id is not None:
+            if ":" not in str(id):
+                raise AmlError(f"A model id is 'name:version', got {id!r}.")
+            name, number = _split_id(str(id), None)
+        elif name is None:
+            raise AmlError("Model(ws, name) needs a name (or id='name:version').")
+        else:
+            name, number = _split_id(name, version)
+        registry = workspace.registry
+        if number is None and (tags or properties or run_id):
+            rows = registry.find(
+                name, _tag_filters(tags), _property_filters(properties), run_id, latest=False
+            )
+            row = rows[0] if rows else None
+        else:
+            row = registry.get(name, number)
+        if row is None:
+            known = sorted({r["name"] for r in registry.find()})
+            what = f"{name!r}" + (f" version {number}" if number else "")
+            raise AmlError(
+                f"No model {what} in this workspace. Registered: "
+                f"{', '.join(known) if known else 'none yet (Model.register or run.register_model)'}."
+            )
+        self.workspace = workspace
+        self._load(row)
+
+    def _load(self, row: Any) -> None:
+        self.name: str = row["name"]
+        self.version: int = int(row["version"])
+        self.description: str | None = row["description"]
+        self.model_framework: str | None = row["framework"]
+        self.model_framework_version: str | None = row["framework_version"]
+        self.run_id: str | None = row["run_id"]
+        self.experiment_name: str | None = row["experiment"]
+        self.created_time = datetime.fromtimestamp(row["created_utc"], tz=timezone.utc)
+        self.size: int = int(row["size"])
+        self._row = row
+
+    @property
+    def id(self) -> str:
+        """``name:version``, as v1."""
+        return f"{self.name}:{self.version}"
+
+    @property
+    def tags(self) -> dict[str, str | None]:
+        return self.workspace.registry.tags(self.name, self.version)
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return self.workspace.registry.properties(self.name, self.version)
+
+    @property
+    def run(self) -> Run | None:
+        """The run that made it (None when registered from a local path)."""
+        return self.workspace.get_run(self.run_id) if self.run_id else None
+
+    def _files(self) -> list[list[Any]]:
+        """The manifest: ``[relative path, sha256, size]`` per file."""
+        return list(json.loads(self.workspace.blobs.read_bytes(self._row["manifest"])))
+
+    # registering -----------------------------------------------------------------------------
+    @staticmethod
+    def register(
+        workspace: Workspace,
+        model_path: str | os.PathLike[str],
+        model_name: str,
+        tags: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+        description: str | None = None,
+        datasets: Any = None,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
+        child_paths: Any = None,
+        sample_input_dataset: Any = None,
+        sample_output_dataset: Any = None,
+        resource_configuration: Any = None,
+    ) -> Model:
+        """Register a local file or folder as the next version of ``model_name``."""
+        _check_name(model_name)
+        path = Path(model_path).expanduser()
+        if not path.exists():
+            raise AmlError(f"model_path {str(model_path)!r} does not exist.")
+        blobs = workspace.blobs
+        entries: list[list[Any]] = []
+        if path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                sha, size = blobs.put_file(file)
+                entries.append([file.relative_to(path).as_posix(), sha, size])
+            if not entries:
+                raise AmlError(f"The folder {str(model_path)!r} holds no files to register.")
+        else:
+            sha, size = blobs.put_file(path)
+            entries.append([path.name, sha, size])
+        return Model._add(
+            workspace,
+            model_name,
+            entries,
+            path.name,
+            path.is_dir(),
+            tags,
+            properties,
+            description,
+            model_framework,
+            model_framework_version,
+            run=None,
+        )
+
+    @staticmethod
+    def _from_run(
+        run: Run,
+        model_name: str,
+        model_path: str,
+        tags: dict[str, Any] | None,
+        properties: dict[str, Any] | None,
+        description: str | None,
+        model_framework: str | None,
+        model_framework_version: str | None,
+    ) -> Model:
+        """``run.register_model``: a file or folder among the run's stored files (no copy)."""
+        _check_name(model_name)
+        clean = checked_relative_name(model_path, "model_path").rstrip("/")
+        rows = run._ws.records.list_files(run.id)
+        exact = [r for r in rows if r["name"] == clean]
+        inside = [r for r in rows if r["name"].startswith(clean + "/")]
+        if exact:
+            entries = [[clean.rsplit("/", 1)[-1], exact[0]["sha256"], exact[0]["size"]]]
+        elif inside:
+            entries = [[r["name"][len(clean) + 1 :], r["sha256"], r["size"]] for r in inside]
+        else:
+            names = [r["name"] for r in rows if not r["name"].startswith("user_logs/")]
+            raise AmlError(
+                f"Run {run.id} has no file or folder {clean!r}"
+                + (f"; its files: {', '.join(names[:10])}." if names else " (it has no files yet).")
+                + " Register a path the run wrote under ./outputs, e.g. 'outputs/model.pkl'."
+            )
+        return Model._add(
+            run._ws,
+            model_name,
+            entries,
+            clean.rsplit("/", 1)[-1],
+            bool(inside) and not exact,
+            tags,
+            properties,
+            description,
+            model_framework,
+            model_framework_version,
+            run=run,
+        )
+
+    @staticmethod
+    def _add(
+        workspace: Workspace,
+        name: str,
+        entries: list[list[Any]],
+        path_name: str,
+        is_folder: bool,
+        tags: dict[str, Any] | None,
+        properties: dict[str, Any] | None,
+        description: str | None,
+        framework: str | None,
+        framework_version: str | None,
+        run: Run | None,
+    ) -> Model:
+        for label, value in (("tags", tags), ("properties", properties)):
+            if value is not None and not isinstance(value, dict):
+                raise AmlError(f"{label} must be a dict, got {type(value).__name__}.")
+        manifest, _ = workspace.blobs.put_bytes(json.dumps(entries, sort_keys=True).encode())
+        props = dict(properties or {})
+        experiment = None
+        if run is not None:
+            experiment = run.experiment.name
+            commit = run.get_properties().get("azureml.git.commit")
+            if commit:
+                props.setdefault("azureml.git.commit", commit)
+        fields = {
+            "manifest": manifest,
+            "path": path_name,
+            "is_folder": int(is_folder),
+            "size": sum(int(e[2]) for e in entries),
+            "file_count": len(entries),
+            "description": description,
+            "framework": framework,
+            "framework_version": framework_version,
+            "run_id": run.id if run is not None else None,
+            "experiment": experiment,
+        }
+        version = workspace.registry.add_version(name, fields, tags or {}, props)
+        return Model(workspace, name, version=version)
+
+    # finding ---------------------------------------------------------------------------------
+    @staticmethod
+    def list(
+        workspace: Workspace,
+        name: str | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        run_id: str | None = None,
+        latest: bool = False,
+        **_: Any,
+    ) -> list[Model]:
+        """Registered versions matching every filter, newest first; ``latest``: one per name.
+
+        ``tags=["stage", ["team", "vision"]]``: has tag ``stage``, and ``team`` = ``vision``.
+        """
+        rows = workspace.registry.find(
+            name, _tag_filters(tags), _property_filters(properties), run_id, latest
+        )
+        models = []
+        for row in rows:
+            model = Model.__new__(Model)
+            model.workspace = workspace
+            model._load(row)
+            models.append(model)
+        return models
+
+    @staticmethod
+    def get_model_path(
+        model_name: str, version: int | None = None, _workspace: Workspace | None = None
+    ) -> str:
+        """A local path to the model's file or folder.
+
+        Inside a scoring service (``AZUREML_MODEL_DIR`` set) it is the service's own copy, as
+        in v1; elsewhere the model is unpacked once into the workspace's model cache.
+        """
+        service_dir = os.environ.get("AZUREML_MODEL_DIR")
+        if service_dir:
+            found = _service_model_path(Path(service_dir), model_name, version)
+            if found is None:
+                raise AmlError(
+                    f"Model {model_name!r}"
+                    + (f" version {version}" if version else "")
+                    + f" is not among this service's models ({service_dir})."
+                )
+            return str(found)
+        from ..tracking.workspace import Workspace
+
+        ws = _workspace or Workspace.from_config()
+        model = Model(ws, model_name, version=version)
+        return str(model._cached_copy())
+
+    def _cached_copy(self) -> Path:
+        """The model unpacked under ``<workspace>/models/<name>/<version>/`` (once)."""
+        home = self.workspace.folder / "models" / self.name / str(self.version)
+        target = home / self._row["path"]
+        if not home.exists():
+            staging = home.with_name(f".{self.version}.incoming")
+            shutil.rmtree(staging, ignore_errors=True)
+            self._write(staging / self._row["path"])
+            staging.rename(home)
+        return target
+
+    # reading ---------------------------------------------------------------------------------
+    def download(
+        self,
+        target_dir: str | os.PathLike[str] = ".",
+        exist_ok: bool = False,
+        exists_ok: Any = None,
+    ) -> str:
+        """Copy the model's file or folder into ``target_dir``; returns its path there."""
+        if exists_ok is not None:  # v1's old spelling
+            exist_ok = bool(exists_ok)
+        target = Path(target_dir).expanduser() / self._row["path"]
+        if target.exists() and not exist_ok:
+            raise AmlError(
+                f"{str(target)!r} exists already; pass exist_ok=True to overwrite it, or "
+                "download into another folder."
+            )
+        self._write(target)
+        return str(target)
+
+    def _write(self, target: Path) -> None:
+        blobs = self.workspace.blobs
+        if not self._row["is_folder"]:
+            ((_, sha, _size),) = self._files()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            blobs.copy_to(sha, target)
+            return
+        for rel, sha, _size in self._files():
+            dest = target / checked_relative_name(rel, "model file")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            blobs.copy_to(sha, dest)
+
+    def get_file_names(self) -> builtins.list[str]:
+        """The model's files, relative to its folder (or its one file name)."""
+        return [rel for rel, _, _ in self._files()]
+
+    # changing --------------------------------------------------------------------------------
+    def add_tags(self, tags: dict[str, Any]) -> None:
+        """Add or overwrite tags."""
+        if not isinstance(tags, dict):
+            raise AmlError(f"tags must be a dict, got {type(tags).__name__}.")
+        self.workspace.registry.set_tags(self.name, self.version, tags)
+
+    def remove_tags(self, tags: builtins.list[str] | str) -> None:
+        """Remove tags by key."""
+        keys = [tags] if isinstance(tags, str) else list(tags)
+        self.workspace.registry.remove_tags(self.name, self.version, keys)
+
+    def add_properties(self, properties: dict[str, Any]) -> None:
+        """Add properties; a key that exists keeps its value (write-once, as v1)."""
+        if not isinstance(properties, dict):
+            raise AmlError(f"properties must be a dict, got {type(properties).__name__}.")
+        self.workspace.registry.add_properties(self.name, self.version, properties)
+
+    def update(
+        self,
+        tags: dict[str, Any] | None = None,
+        description: str | None = None,
+        **_: Any,
+    ) -> None:
+        """Replace the tags (when given) and the description (when given)."""
+        registry = self.workspace.registry
+        if tags is not None:
+            if not isinstance(tags, dict):
+                raise AmlError(f"tags must be a dict, got {type(tags).__name__}.")
+            registry.remove_tags(self.name, self.version, list(self.tags))
+            registry.set_tags(self.name, self.version, tags)
+        if description is not None:
+            registry.set_description(self.name, self.version, description)
+            self.description = description
+
+    def delete(self) -> None:
+        """Remove this version from the registry (its files stay in the blob store while
+        another version or run uses them). Refused while a running service serves it."""
+        from .deployment import services_using
+
+        using = services_using(self.workspace, self.id)
+        if using:
+            raise AmlError(
+                f"Model {self.id} is served by running service(s) {', '.join(using)}: delete "
+                "those first (service.delete() or `aml service delete NAME`)."
+            )
+        self.workspace.registry.delete(self.name, self.version)
+        shutil.rmtree(
+            self.workspace.folder / "models" / self.name / str(self.version), ignore_errors=True
+        )
+
+    @staticmethod
+    def deploy(
+        workspace: Workspace,
+        name: str,
+        models: builtins.list[Model],
+        inference_config: Any = None,
+        deployment_config: Any = None,
+        deployment_target: Any = None,
+        overwrite: bool = False,
+        show_output: bool = False,
+    ) -> Any:
+        """Start a local scoring service for ``models``; returns it once it answers its health
+        route (see :mod:`aml_jupyter.registry.deployment`)."""
+        from .deployment import deploy
+
+        service = deploy(workspace, name, models, inference_config, deployment_config, overwrite)
+        if show_output:
+            print(f"Service {name!r} is Healthy at {service.scoring_uri}")
+        return service
+
+    def serialize(self) -> dict[str, Any]:
+        """Everything about this version, JSON-ready (v1's ``serialize``)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "framework": self.model_framework,
+            "frameworkVersion": self.model_framework_version,
+            "runId": self.run_id,
+            "experimentName": self.experiment_name,
+            "createdTime": self.created_time.isoformat(),
+            "path": self._row["path"],
+            "isFolder": bool(self._row["is_folder"]),
+            "size": self.size,
+            "fileCount": int(self._row["file_count"]),
+            "tags": self.tags,
+            "properties": self.properties,
+        }
+
+    def __repr__(self) -> str:
+        return f"Model(workspace={self.workspace!r}, name={self.name!r}, version={self.version})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Model) and (self.workspace, self.id) == (other.workspace, other.id)
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+
+def _service_model_path(model_dir: Path, name: str, version: int | None) -> Path | None:
+    """The model's file or folder in a service, laid out as v1 does: one model ->
+    ``AZUREML_MODEL_DIR`` is ``<name>/<version>``; several -> it holds ``<name>/<version>/``."""
+    if model_dir.parent.name == name and model_dir.name.isdigit():
+        folder: Path | None = model_dir
+        if version is not None and int(model_dir.name) != version:
+            folder = None
+    else:
+        versions = [p for p in (model_dir / name).glob("*") if p.name.isdigit()]
+        if version is not None:
+            versions = [p for p in versions if int(p.name) == version]
+        folder = max(versions, key=lambda p: int(p.name)) if versions else None
+    items = list(folder.iterdir()) if folder is not None and folder.is_dir() else []
+    return items[0] if len(items) == 1 else None
+
+
+__all__ = ["Model"]

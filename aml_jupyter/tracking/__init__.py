@@ -1,0 +1,1 @@
+"""Runs, experiments and the workspace object: what a run is and what it records."""

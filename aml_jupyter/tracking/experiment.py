@@ -1,0 +1,147 @@
+"""``Experiment``: a named group of runs in a workspace."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AmlError
+
+if TYPE_CHECKING:
+    from ..compute.config import ScriptRunConfig
+    from .run import Run
+    from .workspace import Workspace
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,199}$")
+
+
+def check_experiment_name(name: str) -> str:
+    """Experiment names as in v1, but at most 200 long: letters, digits, '-' or '_', not
+    starting with - or _ (v1 allowed 255; a run id adds ~20 and must fit one file name)."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise AmlError(
+            f"Experiment name {name!r} is not allowed: use 1-200 letters, digits, '-' and '_', "
+            "starting with a letter or digit (e.g. 'train-mnist')."
+        )
+    return name
+
+
+class Experiment:
+    """A named set of runs. ``Experiment(ws, name)`` creates it if it does not exist yet."""
+
+    def __init__(
+        self, workspace: Workspace, name: str, _check_name: bool = True, **kwargs: Any
+    ) -> None:
+        self.workspace = workspace
+        self.name = check_experiment_name(name) if _check_name else name
+        if _check_name:
+            workspace.records.ensure_experiment(self.name)
+
+    @staticmethod
+    def list(
+        workspace: Workspace,
+        experiment_name: str | None = None,
+        view_type: str = "ActiveOnly",
+        tags: Any = None,
+    ) -> list[Experiment]:
+        """Every experiment of the workspace (or just ``experiment_name``)."""
+        names = workspace.records.experiment_names()
+        return [
+            Experiment(workspace, n, _check_name=False)
+            for n in names
+            if experiment_name is None or n == experiment_name
+        ]
+
+    def submit(
+        self, config: ScriptRunConfig, tags: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Run:
+        """Start ``config`` as a new run and return it at once (it runs on without you)."""
+        from ..compute import ComputeTarget
+        from ..compute.config import ScriptRunConfig
+
+        if not isinstance(config, ScriptRunConfig):
+            raise AmlError(f"submit() takes a ScriptRunConfig, got {type(config).__name__}.")
+        target = config.compute_target
+        if not isinstance(target, ComputeTarget):
+            target = ComputeTarget(self.workspace, config.target)
+        return target.submit(self, config, tags)
+
+    def start_logging(
+        self,
+        *args: Any,
+        name: str | None = None,
+        display_name: str | None = None,
+        run_id: str | None = None,
+        outputs: str | os.PathLike[str] | None = "outputs",
+        snapshot_directory: str | os.PathLike[str] | None = ".",
+        **kwargs: Any,
+    ) -> Run:
+        """Start an interactive run in this process (end it with ``run.complete()``).
+
+        The snapshot of ``snapshot_directory`` follows the submit rules (virtualenvs and the
+        workspace are never included; pass ``snapshot_directory=None`` to skip it). Files in
+        ``outputs`` are kept with the run when it completes.
+        """
+        from .context import start_interactive_run
+
+        return start_interactive_run(
+            self,
+            display_name=display_name or name,
+            run_id=run_id,
+            outputs=outputs,
+            snapshot_directory=snapshot_directory,
+        )
+
+    def get_runs(
+        self,
+        type: str | None = None,
+        tags: Any = None,
+        properties: dict[str, str] | None = None,
+        include_children: bool = False,
+        status: str | None = None,
+    ) -> Iterator[Run]:
+        """This experiment's runs, newest first (a generator, like v1)."""
+        from .run import Run, _tag_filter
+
+        rows = self.workspace.records.list_runs(
+            experiment=self.name,
+            run_type=type,
+            tags=_tag_filter(tags),
+            properties=properties,
+            include_children=include_children,
+            status=status,
+        )
+        for row in rows:
+            yield Run(self, row["id"])
+
+    @property
+    def id(self) -> str:
+        """The experiment's name (unique in the workspace)."""
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"Experiment(Name: {self.name}, Workspace: {self.workspace.name})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Experiment) and (other.workspace, other.name) == (
+            self.workspace,
+            self.name,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.workspace, self.name))
+
+
+def default_experiment_name() -> str:
+    """An experiment name for a run started outside a submit: the main script's name."""
+    import __main__
+
+    main_file = getattr(__main__, "__file__", None)
+    stem = Path(main_file).stem if main_file else "interactive"
+    if stem in ("ipykernel_launcher", "__main__", "kernel_launcher"):
+        stem = "notebook"  # a Jupyter kernel: its launcher's name means nothing to the user
+    clean = re.sub(r"[^A-Za-z0-9_\-]", "-", stem).lstrip("-_") or "interactive"
+    return clean[:255]

@@ -1,0 +1,566 @@
+"""``Run``: one tracked execution, with its status, metrics, tags, properties, files, children.
+
+Names and signatures follow Azure ML v1's ``azureml.core.Run`` so scripts carry over. Metrics
+go to an append-only file per process (see :mod:`aml_jupyter.store.metrics`); everything else
+is in the workspace's SQLite database and blob store.
+"""
+
+from __future__ import annotations
+
+import builtins
+import codecs
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..compute.local import liveness
+from ..errors import ActivityFailedException, AmlError
+from ..status import RunStatus
+from ..store.limits import MAX_NAME_CHARS, MAX_TAG_VALUE_CHARS, check_text
+from .run_files import DRIVER_LOG
+from .run_metrics import RunMetrics
+
+if TYPE_CHECKING:
+    from .experiment import Experiment
+    from .workspace import Workspace
+
+#: Run types: a submitted script, a run started in this process, a child of either.
+SCRIPT_RUN, INTERACTIVE_RUN, CHILD_RUN = "azureml.scriptrun", "interactive", "child"
+
+
+class Writer(Protocol):
+    """Where a log is streamed to: ``sys.stdout`` or anything with ``write`` and ``flush``."""
+
+    def write(self, text: str, /) -> Any: ...
+
+    def flush(self) -> Any: ...
+
+
+def _utc(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _tag_filter(tags: Any) -> dict[str, str | None] | None:
+    """v1 accepts a key, a list of keys or a dict of key/value for tag filters."""
+    if tags is None:
+        return None
+    if isinstance(tags, str):
+        return {tags: None}
+    if isinstance(tags, dict):
+        return {str(k): None if v is None else str(v) for k, v in tags.items()}
+    return {str(k): None for k in tags}
+
+
+class Run(RunMetrics):
+    """A run in an experiment. Get one from ``experiment.submit(...)``, ``Run.get_context()``,
+    ``experiment.start_logging()``, ``Run.get(ws, run_id)`` or ``Run(experiment, run_id)``."""
+
+    #: True for the run a submitted script gets from get_context(): its supervisor ends it.
+    _managed = False
+
+    def __init__(self, experiment: Experiment, run_id: str, outputs: Any = None) -> None:
+        self._experiment = experiment
+        self._ws: Workspace = experiment.workspace
+        self._id = run_id
+        self._writer = None
+        self._outputs_dir: Path | None = None
+        self._ws.records.get_run(run_id)  # unknown id: clear error now, not later
+
+    # finding runs ---------------------------------------------------------------------------
+    @staticmethod
+    def get(workspace: Workspace, run_id: str) -> Run:
+        """The run with id ``run_id`` (or a unique prefix of it) in ``workspace``."""
+        from .experiment import Experiment
+
+        records = workspace.records
+        matches = records.find_run_ids(run_id)
+        if run_id not in matches:
+            if len(matches) > 1:
+                raise AmlError(f"Run id prefix {run_id!r} matches several runs; type more of it.")
+            if matches:
+                run_id = matches[0]
+        row = records.get_run(run_id)
+        return Run(Experiment(workspace, row["experiment"], _check_name=False), run_id)
+
+    @classmethod
+    def get_context(cls, allow_offline: bool = True, **kwargs: Any) -> Run:
+        """The run this code is part of.
+
+        Inside a submitted run: that run. Elsewhere: a new run recorded into the workspace that
+        ``Workspace.from_config()`` finds (v1 only printed), completed when the process exits.
+        With no workspace: an offline run kept in a throwaway folder (or an error when
+        ``allow_offline=False``).
+        """
+        from .context import current_run
+
+        return current_run(allow_offline=allow_offline)
+
+    @staticmethod
+    def list(
+        experiment: Experiment,
+        type: str | None = None,
+        tags: Any = None,
+        properties: dict[str, str] | None = None,
+        status: str | None = None,
+        include_children: bool = False,
+    ) -> Iterator[Run]:
+        """Runs of an experiment, newest first."""
+        return experiment.get_runs(
+            type=type,
+            tags=tags,
+            properties=properties,
+            status=status,
+            include_children=include_children,
+        )
+
+    # identity ---------------------------------------------------------------------------------
+    def _row(self) -> Any:
+        return self._ws.records.get_run(self._id)
+
+    @property
+    def id(self) -> str:
+        """The run id, ``<experiment>_<unix time>_<8 hex>``."""
+        return self._id
+
+    @property
+    def workspace(self) -> Workspace:
+        """The workspace holding this run."""
+        return self._ws
+
+    @property
+    def experiment(self) -> Experiment:
+        """The experiment this run belongs to."""
+        return self._experiment
+
+    @property
+    def number(self) -> int:
+        """The run's sequence number within its experiment (1, 2, …)."""
+        return int(self._row()["number"])
+
+    @property
+    def type(self) -> str:
+        """``azureml.scriptrun`` for a submitted script, ``interactive`` or ``child``."""
+        return str(self._row()["run_type"])
+
+    @property
+    def status(self) -> str:
+        """The run's status (see :class:`aml_jupyter.RunStatus`)."""
+        return self.get_status()
+
+    @property
+    def parent(self) -> Run | None:
+        """The parent run, or None for a top-level run."""
+        parent_id = self._row()["parent_id"]
+        return Run(self._experiment, parent_id) if parent_id else None
+
+    @property
+    def name(self) -> str:
+        """The display name, or the id when none was set."""
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        """A human name for the run (settable); defaults to its id."""
+        return self._row()["display_name"] or self._id
+
+    @display_name.setter
+    def display_name(self, value: str) -> None:
+        name = check_text(str(value), "run display name", MAX_NAME_CHARS)
+        self._ws.records.update_run(self._id, display_name=name)
+
+    @property
+    def description(self) -> str | None:
+        """Free text about the run (settable)."""
+        return self._row()["description"]
+
+    @description.setter
+    def description(self, value: str) -> None:
+        text = check_text(str(value), "run description", MAX_TAG_VALUE_CHARS)
+        self._ws.records.update_run(self._id, description=text)
+
+    @property
+    def tags(self) -> dict[str, str | None]:
+        """The run's tags (mutable; see :meth:`tag`)."""
+        return self.get_tags()
+
+    @property
+    def properties(self) -> dict[str, str]:
+        """The run's properties (immutable once set)."""
+        return self.get_properties()
+
+    @property
+    def folder(self) -> Path:
+        """The run's live folder in the workspace (driver log, metrics files, working folder)."""
+        return self._ws.run_dir(self._id)
+
+    def __repr__(self) -> str:
+        return (
+            f"Run(Experiment: {self._experiment.name},\nId: {self._id},\nType: {self.type},\n"
+            f"Status: {self.get_status()})"
+        )
+
+    def _repr_html_(self) -> str:
+        """A one-row table in notebooks, as v1 showed (names are escaped, never markup)."""
+        from html import escape
+
+        row = self._row()
+        cells = {
+            "Experiment": self._experiment.name,
+            "Id": self._id,
+            "Name": row["display_name"] or "",
+            "Type": row["run_type"],
+            "Status": row["status"],
+            "Target": row["target"] or "",
+            "Created": _utc(row["created_utc"]) or "",
+        }
+        head = "".join(f"<th>{escape(k)}</th>" for k in cells)
+        body = "".join(f"<td>{escape(str(v))}</td>" for v in cells.values())
+        return f"<table><tr>{head}</tr><tr>{body}</tr></table>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and other._id == self._id and other._ws == self._ws
+
+    def __hash__(self) -> int:
+        return hash(self._id)
+
+    # status and details -----------------------------------------------------------------------
+    def get_status(self) -> str:
+        """The current status string (NotStarted … Completed/Failed/Canceled)."""
+        return str(self._row()["status"])
+
+    def get_details(self) -> dict[str, Any]:
+        """Everything about the run in v1's ``get_details`` shape."""
+        row = self._row()
+        definition = json.loads(row["definition"] or "{}")
+        details: dict[str, Any] = {
+            "runId": self._id,
+            "displayName": self.display_name,
+            "experiment": self._experiment.name,
+            "target": row["target"],
+            "status": row["status"],
+            "createdTimeUtc": _utc(row["created_utc"]),
+            "startTimeUtc": _utc(row["started_utc"]),
+            "endTimeUtc": _utc(row["ended_utc"]),
+            "properties": self.get_properties(),
+            "tags": self.get_tags(),
+            "inputDatasets": [],
+            "outputDatasets": [],
+            "runDefinition": definition,
+            "logFiles": {DRIVER_LOG: str(self.folder / DRIVER_LOG)}
+            if (self.folder / DRIVER_LOG).exists()
+            else {},
+            "submittedBy": os.environ.get("USER", ""),
+        }
+        if row["exit_code"] is not None:
+            details["exitCode"] = row["exit_code"]
+        if row["error"]:
+            details["error"] = {"error": json.loads(row["error"])}
+        return details
+
+    def get_details_with_logs(self) -> dict[str, Any]:
+        """``get_details()`` plus the text of the driver log."""
+        details = self.get_details()
+        details["logFiles"] = {name: self.read_log() for name in details["logFiles"]}
+        return details
+
+    def read_log(self, offset: int = 0) -> str:
+        """The driver log from byte ``offset`` on ('' when there is none yet)."""
+        return self.read_log_chunk(offset)[0]
+
+    def read_log_chunk(self, offset: int = 0, max_bytes: int | None = None) -> tuple[str, int]:
+        """New driver log text from byte ``offset``, and the offset to ask from next time.
+
+        A character the script is halfway through writing is left for the next call, so a
+        follower never shows a broken character or loses its place. ``max_bytes`` caps one
+        read (call again from the returned offset for the rest).
+        """
+        try:
+            with open(self.folder / DRIVER_LOG, "rb") as f:
+                f.seek(offset)
+                data = f.read(-1 if max_bytes is None else max_bytes)
+        except FileNotFoundError:
+            return "", offset
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = decoder.decode(data, final=False)
+        pending = len(decoder.getstate()[0])
+        return text, offset + len(data) - pending
+
+    # tags and properties ----------------------------------------------------------------------
+    def tag(self, key: str, value: Any = None) -> None:
+        """Set one tag (a key with no value is allowed)."""
+        self._ws.records.set_tags(self._id, {key: value})
+        self._say(f"Attempted to add tag {key} with value {value}")
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        """Add or overwrite several tags."""
+        self._ws.records.set_tags(self._id, tags)
+
+    def get_tags(self) -> dict[str, str | None]:
+        """All tags."""
+        return self._ws.records.get_tags(self._id)
+
+    def remove_tags(self, tags: Iterable[str] | str) -> None:
+        """Remove tags by key."""
+        self._ws.records.remove_tags(self._id, [tags] if isinstance(tags, str) else list(tags))
+
+    def add_properties(self, properties: dict[str, Any]) -> None:
+        """Add immutable properties; changing an existing one raises :class:`AmlError`."""
+        self._ws.records.add_properties(self._id, properties)
+
+    def get_properties(self) -> dict[str, str]:
+        """All properties (git state, snapshot id, …)."""
+        return self._ws.records.get_properties(self._id)
+
+    # children ---------------------------------------------------------------------------------
+    def child_run(
+        self, name: str | None = None, run_id: str | None = None, outputs: Any = None
+    ) -> Run:
+        """Start a child run in this process; use it as a context manager to end it."""
+        records = self._ws.records
+        child_id = records.create_run(
+            self._experiment.name,
+            CHILD_RUN,
+            RunStatus.RUNNING,
+            run_id=run_id,
+            parent_id=self._id,
+            display_name=name,
+            owner_pid=os.getpid(),
+            target=self._row()["target"],
+        )
+        child = type(self)(self._experiment, child_id)
+        child._echo = self._echo
+        return child
+
+    def create_children(
+        self,
+        count: int | None = None,
+        tag_key: str | None = None,
+        tag_values: builtins.list[str] | None = None,
+    ) -> builtins.list[Run]:
+        """Create ``count`` children (or one per tag value, tagged ``tag_key``)."""
+        if tag_values is not None:
+            if not tag_key:
+                raise AmlError("create_children(tag_values=...) needs tag_key= too.")
+            children: builtins.list[Run] = []
+            for value in tag_values:
+                child = self.child_run()
+                child.tag(tag_key, value)
+                children.append(child)
+            return children
+        if count is None or count < 0:
+            raise AmlError("create_children needs count= (a number >= 0) or tag_key/tag_values.")
+        return [self.child_run() for _ in range(count)]
+
+    def get_children(
+        self,
+        recursive: bool = False,
+        tags: Any = None,
+        properties: dict[str, str] | None = None,
+        type: str | None = None,
+        status: str | None = None,
+        _rehydrate_runs: bool = True,
+    ) -> Iterator[Run]:
+        """The run's children, newest first (all descendants with ``recursive=True``)."""
+        rows = self._ws.records.list_runs(
+            parent_id=self._id,
+            tags=_tag_filter(tags),
+            properties=properties,
+            run_type=type,
+            status=status,
+        )
+        for row in rows:
+            child = Run(self._experiment, row["id"])
+            yield child
+            if recursive:
+                yield from child.get_children(recursive=True, tags=tags, type=type, status=status)
+
+    # ending -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Mark the run Running (v1 name; runs made here start Running already)."""
+        self._ws.records.set_status(self._id, RunStatus.RUNNING)
+
+    def _finish(self, status: str, error: dict[str, Any] | None = None) -> None:
+        from .finalize import finalize_run
+
+        finalize_run(self._ws, self._id, status, error=error, outputs_dir=self._outputs_dir)
+
+    def complete(self, _set_status: bool = True) -> None:
+        """Mark the run Completed (a submitted script's run is ended by its supervisor)."""
+        if self._managed:
+            return
+        self._finish(RunStatus.COMPLETED)
+
+    def fail(
+        self, error_details: Any = None, error_code: str | None = None, _set_status: bool = True
+    ) -> None:
+        """Mark the run Failed with an error message and code."""
+        message = str(error_details) if error_details is not None else "Run failed"
+        error = {"code": error_code or "UserError", "message": message}
+        self._say(f"Run failed with error code {error_code}:\n{error_details}")
+        if self._managed:
+            # The supervisor reads this when the script exits and ends the run Failed.
+            self._ws.records.update_run(self._id, error=json.dumps(error))
+            return
+        self._finish(RunStatus.FAILED, error)
+
+    def cancel(self) -> None:
+        """Cancel the run: its whole process tree is stopped and it ends Canceled."""
+        records = self._ws.records
+        row = self._row()
+        if row["status"] in RunStatus.TERMINAL:
+            return
+        if row["run_type"] != SCRIPT_RUN or self._managed:
+            self._finish(RunStatus.CANCELED)
+            return
+        records.set_status(self._id, RunStatus.CANCEL_REQUESTED)
+        alive = liveness.is_alive(row["pid"], row["pid_started"], row["host"])
+        if alive and row["status"] in (RunStatus.NOT_STARTED, RunStatus.QUEUED):
+            # Its supervisor may still be starting, before it handles SIGTERM: it looks for
+            # the request itself before the script starts.
+            return
+        if alive:
+            try:
+                os.kill(row["pid"], signal.SIGTERM)  # the supervisor stops the script and ends it
+            except ProcessLookupError:
+                pass
+        elif row["pid"] is None or alive is False:
+            self._finish(RunStatus.CANCELED)
+        # else: a supervisor on another host sees CancelRequested on its next heartbeat
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc is None:
+            self.complete()
+        elif isinstance(exc, KeyboardInterrupt):
+            self.cancel()
+        else:
+            self.fail(f"{exc_type.__name__}: {exc}", error_code="UserError")
+
+    def stream_log(self, out: Writer | None = None, timeout_seconds: float | None = None) -> str:
+        """Write the driver log to ``out`` as it grows (``tail -f``) until the run ends.
+
+        Returns the final status. With ``out=None`` it only waits. Raises :class:`AmlError`
+        after ``timeout_seconds``; Ctrl-C (KeyboardInterrupt) stops following, not the run.
+        """
+        offset = 0
+        started = time.monotonic()
+        deadline = None if timeout_seconds is None else started + timeout_seconds
+        while True:
+            status = self.get_status()  # before reading: a run that has ended wrote all its log
+            if out is not None:
+                text, offset = self.read_log_chunk(offset)
+                if text:
+                    out.write(text)
+                    out.flush()
+            if status in RunStatus.TERMINAL:
+                return status
+            if deadline is not None and time.monotonic() > deadline:
+                raise AmlError(f"Run {self._id} is still {status} after {timeout_seconds} s.")
+            # Quick polls while a short run may end any moment, slower ones for long runs.
+            time.sleep(min(0.01 + (time.monotonic() - started) * 0.05, 0.25))
+
+    def wait_for_completion(
+        self,
+        show_output: bool = False,
+        wait_post_processing: bool = False,
+        raise_on_error: bool = True,
+        timeout_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """Block until the run ends; ``show_output=True`` streams its driver log live.
+
+        Returns ``get_details()``. A Failed or Canceled run raises
+        :class:`ActivityFailedException` (with the error and the log's last lines) when
+        ``raise_on_error`` is true. Ctrl-C stops waiting, not the run.
+        """
+        out = sys.stdout
+        if show_output:
+            out.write(f"RunId: {self._id}\nWorkspace: {self._ws.folder}\n\n")
+            out.write(f"Streaming {DRIVER_LOG}\n{'=' * (10 + len(DRIVER_LOG))}\n\n")
+        status = self.stream_log(out if show_output else None, timeout_seconds)
+        details = self.get_details()
+        if show_output:
+            out.write(
+                f"\nExecution Summary\n=================\nRunId: {self._id}\nStatus: {status}\n"
+            )
+            if "error" in details:
+                out.write(f"Error: {details['error']['error'].get('message')}\n")
+            out.flush()
+        if raise_on_error and status in (RunStatus.FAILED, RunStatus.CANCELED):
+            message = details.get("error", {}).get("error", {}).get("message", status)
+            tail = "".join(self.read_log().splitlines(keepends=True)[-15:])
+            raise ActivityFailedException(
+                f"Run {self._id} ended {status}: {message}\n--- last lines of {DRIVER_LOG} ---\n{tail}",
+                details,
+            )
+        return details
+
+    # models -----------------------------------------------------------------------------------
+    def register_model(
+        self,
+        model_name: str,
+        model_path: str = "outputs/model.pkl",
+        tags: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
+        description: str | None = None,
+        **_: Any,
+    ) -> Any:
+        """Register a file or folder among this run's files as the next version of
+        ``model_name``, keeping the lineage (this run, its experiment, its git commit)."""
+        from ..registry.model import Model
+
+        return Model._from_run(
+            self,
+            model_name,
+            model_path,
+            tags,
+            properties,
+            description,
+            model_framework,
+            model_framework_version,
+        )
+
+    # snapshot ---------------------------------------------------------------------------------
+    def get_environment(self) -> Any:
+        """The :class:`Environment` the run used (None: the submitting interpreter)."""
+        from ..environments.environment import Environment
+
+        spec = json.loads(self._row()["definition"] or "{}").get("environment")
+        return Environment._from_spec(spec) if isinstance(spec, dict) else None
+
+    def get_snapshot_id(self) -> str | None:
+        """The id of the code snapshot taken at submit (None if none was taken)."""
+        return self._row()["snapshot_id"]
+
+    def restore_snapshot(
+        self, snapshot_id: str | None = None, path: str | os.PathLike[str] | None = None
+    ) -> str:
+        """Write the run's code snapshot (or ``snapshot_id``'s) into ``path`` (default
+        ``./<run id>-snapshot``). The parameters are in v1's order: snapshot id first."""
+        from ..snapshot.snapshot import restore_snapshot
+        from ..store.blobs import check_sha256
+
+        if snapshot_id is not None:
+            try:
+                check_sha256(snapshot_id)
+            except AmlError:
+                raise AmlError(
+                    f"restore_snapshot(snapshot_id=None, path=None) takes the snapshot id first, "
+                    f"as in v1; {os.fspath(snapshot_id)!r} is not a snapshot id. To restore into "
+                    f"a folder, pass path={os.fspath(snapshot_id)!r}."
+                ) from None
+        sid = snapshot_id or self.get_snapshot_id()
+        if not sid:
+            raise AmlError(f"Run {self._id} has no code snapshot.")
+        return str(restore_snapshot(self._ws, sid, path or f"{self._id}-snapshot"))

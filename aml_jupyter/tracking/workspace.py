@@ -1,0 +1,203 @@
+"""The workspace: one folder (``.aml/``) holding every experiment, run and file.
+
+Layout::
+
+    .aml/
+      aml.db          SQLite metadata (WAL)
+      blobs/          content-addressed files: snapshots, outputs, uploads
+      runs/<run_id>/  live run folders: metrics/*.jsonl, user_logs/std_log.txt, work/
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AmlError
+from ..store import BlobStore, Database, Records
+from ..store.registry import ModelRecords
+
+if TYPE_CHECKING:
+    from ..compute import ComputeTarget
+    from .experiment import Experiment
+
+FOLDER_NAME = ".aml"
+DB_NAME = "aml.db"
+ENV_VAR = "AML_WORKSPACE"
+
+_open_lock = threading.Lock()
+_open: dict[Path, Workspace] = {}
+
+
+def _workspace_folder(path: str | os.PathLike[str]) -> Path:
+    """``path`` itself if it is (or is named like) a workspace folder, else ``path/.aml``."""
+    p = Path(path).expanduser().resolve()
+    if p.name == FOLDER_NAME or (p / DB_NAME).exists():
+        return p
+    return p / FOLDER_NAME
+
+
+class Workspace:
+    """A local workspace. Get one with :meth:`create` or :meth:`from_config`.
+
+    Mirrors Azure ML v1's ``Workspace``: ``experiments`` and ``compute_targets`` are dicts by
+    name. One object per folder and process is shared (``Workspace(path)`` returns it).
+    """
+
+    def __new__(cls, path: str | os.PathLike[str]) -> Workspace:
+        folder = _workspace_folder(path)
+        with _open_lock:
+            ws = _open.get(folder)
+            if ws is not None and not ws._database_is_current():
+                # The folder was deleted (or replaced) since: drop the connection to the old file.
+                ws.db.close()
+                del _open[folder]
+                ws = None
+            if ws is None:
+                if not (folder / DB_NAME).exists():
+                    raise AmlError(
+                        f"No workspace at {folder}. Create one with Workspace.create("
+                        f"{str(folder.parent)!r}) or `aml workspace create`."
+                    )
+                ws = super().__new__(cls)
+                ws._init(folder)
+                _open[folder] = ws
+            return ws
+
+    def _init(self, folder: Path) -> None:
+        self.folder = folder
+        self.db = Database(folder / DB_NAME)
+        self.blobs = BlobStore(folder / "blobs")
+        self.runs_root = folder / "runs"
+        self.records = Records(self.db, self.runs_root)
+        self.registry = ModelRecords(self.db)
+        self._db_identity = self._database_identity()
+
+    def _database_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.folder / DB_NAME)
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def _database_is_current(self) -> bool:
+        """False once ``aml.db`` was deleted or replaced under this (cached) object."""
+        return self._db_identity is not None and self._database_identity() == self._db_identity
+
+    def __getnewargs__(self) -> tuple[str]:
+        return (str(self.folder),)
+
+    # ways in ------------------------------------------------------------------------------
+    @staticmethod
+    def create(path: str | os.PathLike[str] = ".", exist_ok: bool = True) -> Workspace:
+        """Create a workspace in ``path/.aml`` (or at ``path`` if it ends in ``.aml``).
+
+        With ``exist_ok=False`` an existing workspace there is an error.
+        """
+        folder = _workspace_folder(path)
+        if (folder / DB_NAME).exists():
+            if not exist_ok:
+                raise AmlError(f"A workspace exists already at {folder} (pass exist_ok=True).")
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / ".gitignore").write_text("# aml_jupyter workspace: not source code\n*\n")
+            Database(folder / DB_NAME).close()
+        return Workspace(folder)
+
+    @staticmethod
+    def find(path: str | os.PathLike[str] | None = None) -> Path | None:
+        """The workspace folder ``from_config`` would open, or None (``$AML_WORKSPACE`` first)."""
+        env = os.environ.get(ENV_VAR)
+        if env and path is None:
+            return _workspace_folder(env)
+        start = Path(path or os.getcwd()).expanduser().resolve()
+        for folder in (start, *start.parents):
+            candidate = _workspace_folder(folder)
+            if (candidate / DB_NAME).exists():
+                return candidate
+        return None
+
+    @staticmethod
+    def from_config(path: str | os.PathLike[str] | None = None, auth: Any = None) -> Workspace:
+        """Open the workspace in ``path`` or the nearest parent holding a ``.aml/`` folder.
+
+        ``$AML_WORKSPACE`` (a folder) overrides the search. ``auth`` is accepted and ignored
+        so v1 code runs unchanged.
+        """
+        folder = Workspace.find(path)
+        if folder is None:
+            where = path or os.getcwd()
+            raise AmlError(
+                f"No .aml workspace in {where} or its parents. Create one with "
+                "Workspace.create('.') or `aml workspace create`, or set AML_WORKSPACE."
+            )
+        return Workspace(folder)
+
+    @staticmethod
+    def from_config_or_create(path: str | os.PathLike[str] | None = None) -> tuple[Workspace, bool]:
+        """The workspace ``from_config`` finds, or a new ``./.aml``; second item: created."""
+        folder = Workspace.find(path)
+        if folder is not None:
+            return Workspace(folder), False
+        return Workspace.create(path or "."), True
+
+    # what it holds ------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The name of the project folder that holds the workspace."""
+        return self.folder.parent.name if self.folder.name == FOLDER_NAME else self.folder.name
+
+    @property
+    def experiments(self) -> dict[str, Experiment]:
+        """Every experiment, by name."""
+        from .experiment import Experiment
+
+        return {n: Experiment(self, n) for n in self.records.experiment_names()}
+
+    @property
+    def environments(self) -> dict[str, Any]:
+        """The latest version of every registered environment, by name."""
+        from ..environments.environment import Environment
+
+        return Environment.list(self)
+
+    @property
+    def models(self) -> dict[str, Any]:
+        """The latest version of every registered model, by name (v1's ``ws.models``)."""
+        from ..registry.model import Model
+
+        return {m.name: m for m in Model.list(self, latest=True)}
+
+    @property
+    def compute_targets(self) -> dict[str, ComputeTarget]:
+        """Every compute target, by name (``local`` is always there)."""
+        from ..compute import ComputeTarget
+
+        return {
+            r["name"]: ComputeTarget._from_record(self, r) for r in self.records.compute_targets()
+        }
+
+    def get_run(self, run_id: str) -> Any:
+        """The run with this id (a unique prefix of it is enough)."""
+        from .run import Run
+
+        return Run.get(self, run_id)
+
+    def get_details(self) -> dict[str, Any]:
+        """A dict describing the workspace, as v1's ``get_details``."""
+        return {"name": self.name, "path": str(self.folder), "kind": "local"}
+
+    def run_dir(self, run_id: str) -> Path:
+        """The live folder of a run (metrics files, driver log, working folder)."""
+        return self.runs_root / run_id
+
+    def __repr__(self) -> str:
+        return f"Workspace(name={self.name!r}, path={str(self.folder)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Workspace) and other.folder == self.folder
+
+    def __hash__(self) -> int:
+        return hash(self.folder)

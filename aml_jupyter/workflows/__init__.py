@@ -1,0 +1,1 @@
+"""Pipelines, HyperDrive sweeps and AutoML, built from child runs (later issues)."""
