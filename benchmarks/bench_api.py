@@ -255,13 +255,13 @@ def aml_cases(run_id: str, hex_: str) -> dict[str, tuple[str, Callable | None]]:
             page(offset=N_RUNS - PAGE),
         ),
         "run details runs/<id>": (f"runs/{run_id}", None),
-        "experiments": ("experiments", lambda ws: ws.records.experiment_summaries()),
+        "experiments": ("experiments", lambda ws: ws.store.experiment_summaries()),
     }
 
 
 def costly_statements(ws, call: Callable) -> list[tuple[float, str, list[str]]]:
     """The SELECTs ``call(ws)`` sends, each re-run alone: (median seconds, SQL, plan), slowest first."""
-    conn = ws.db._conn  # private, for diagnosis only
+    conn = ws.store.db._conn  # private, for diagnosis only
     seen: list[str] = []
     conn.set_trace_callback(seen.append)
     try:

@@ -90,7 +90,7 @@ def seed_aml(project: Path, runs: list[dict]):
     from aml_jupyter import Workspace
 
     ws = Workspace.create(project)
-    conn = sqlite3.connect(ws.db.path)
+    conn = sqlite3.connect(ws.folder / "aml.db")
     with conn:
         conn.executemany(
             "INSERT INTO experiments (name, created_utc) VALUES (?, ?)",
@@ -244,7 +244,7 @@ def time_calls(fn, reps: int) -> list[float]:
 
 def query_plan(ws, call) -> list[str]:
     """The plan SQLite picks for the runs query ``call()`` sends (diagnosis of slow cases)."""
-    conn = ws.db._conn  # private, for diagnosis only
+    conn = ws.store.db._conn  # private, for diagnosis only
     seen: list[str] = []
     conn.set_trace_callback(seen.append)
     try:

@@ -128,7 +128,7 @@ def main() -> None:
         project = tmp / "project"
         project.mkdir()
         ws = seed_aml(project, plan_runs())
-        oldest = ws.db.query_one("SELECT id FROM runs ORDER BY created_utc LIMIT 1")[0]
+        oldest = ws.store.list_runs(descending=False, include_children=True, limit=1)[0].id
         big = Experiment(ws, "big").start_logging(
             display_name="100k-points", snapshot_directory=None
         )

@@ -193,7 +193,9 @@ def profile_transitions(ws, exp, project: Path) -> list[list[object]]:
         seen: dict[str, float] = {}
         stop = threading.Event()
         t0 = time.time()
-        watcher = threading.Thread(target=watch_statuses, args=(ws.db.path, t0, stop, seen))
+        watcher = threading.Thread(
+            target=watch_statuses, args=(ws.folder / "aml.db", t0, stop, seen)
+        )
         watcher.start()
         run = exp.submit(ScriptRunConfig(str(project), "hello.py"))
         t_ret = time.time()
@@ -201,8 +203,8 @@ def profile_transitions(ws, exp, project: Path) -> list[list[object]]:
         t_done = time.time()
         stop.set()
         watcher.join()
-        row = ws.records.get_run(run.id)
-        created, started, ended = row["created_utc"], row["started_utc"], row["ended_utc"]
+        row = ws.store.get_run(run.id)
+        created, started, ended = row.created_utc, row.started_utc, row.ended_utc
         prep, starting, final = seen.get("Preparing"), seen.get("Starting"), seen.get("Finalizing")
         values = [
             t_ret - t0,

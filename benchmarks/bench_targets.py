@@ -8,26 +8,47 @@ mechanism a user would otherwise use, in the same run (REPS rounds, medians):
   folder (``JobSubmissionClient.submit_job(entrypoint="python hello.py",
   runtime_env={"working_dir": folder})``), polled the same way.
 
+Then the cost of one request to an agent (a status poll: ``sync`` of a finished run, what the
+mirror asks), over HTTP and over TLS (a second agent with a self-signed certificate, when the
+``openssl`` command is there): the client's kept-alive connection vs a new connection per
+request (urllib, as the client did before), POLLS requests each, interleaved.
+
 Run: ``.venv/bin/python benchmarks/bench_targets.py`` (``--no-ray`` skips the cluster; Ray
 must be installed: ``pip install 'aml-jupyter[cluster]'``).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import chdir, clean_environment, fmt_ms, header, median, print_table, temp_folder
+from _common import (
+    chdir,
+    clean_environment,
+    fmt_ms,
+    fmt_us,
+    header,
+    median,
+    percentile,
+    print_table,
+    temp_folder,
+)
 
 from aml_jupyter.compute.distributed import free_port
 
 REPS = 5
 POLL_S = 0.005
+#: Status polls per variant for the per-request figure (in rounds of POLL_ROUND, interleaved).
+POLLS = 400
+POLL_ROUND = 50
 
 
 def bare_python(folder: Path) -> float:
@@ -70,18 +91,86 @@ def raw_ray(client: Any, folder: Path) -> tuple[float, float]:
     return (running if running is not None else done), done
 
 
-def start_agent(folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_agent(
+    folder: Path, name: str = "agent", tls: tuple[Path, Path] | None = None
+) -> tuple[subprocess.Popen[bytes], str, str]:
     port = free_port()
-    token_file = folder / "agent.token"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aml_jupyter", "instance", "serve", "--port", str(port),
-         "--folder", str(folder / "agent"), "--token-file", str(token_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    token_file = folder / f"{name}.token"
+    command = [sys.executable, "-m", "aml_jupyter", "instance", "serve", "--port", str(port),
+               "--folder", str(folder / name), "--token-file", str(token_file)]  # fmt: skip
+    if tls:
+        command += ["--certfile", str(tls[0]), "--keyfile", str(tls[1])]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     line = proc.stdout.readline().decode()
     assert "aml agent serving" in line, line
-    return proc, f"http://127.0.0.1:{port}", token_file.read_text().strip()
+    return proc, f"{'https' if tls else 'http'}://127.0.0.1:{port}", token_file.read_text().strip()
+
+
+def request_cost(
+    exp: Any, folder: Path, agents: dict[str, tuple[str, str, str | None]]
+) -> list[list[str]]:
+    """Seconds per status poll of a finished run on each agent (``{target: (address, token,
+    CA file)}``): the kept-alive client vs a new connection (urllib) per request."""
+    from aml_jupyter import ScriptRunConfig
+
+    try:
+        from aml_jupyter.compute.instance.client import AgentClient
+    except ImportError:  # an older aml_jupyter (benchmarked for a before/after): no figure
+        return []
+    variants: dict[str, Any] = {}
+    clients = []
+    for target, (address, token, ca) in agents.items():
+        run = exp.submit(ScriptRunConfig(folder, "hello.py", compute_target=target))
+        run.wait_for_completion()
+        scheme = address.split(":")[0]
+        context = ssl.create_default_context(cafile=ca)
+        request = urllib.request.Request(
+            f"{address}/api/v1/runs/{run.id}/sync",
+            data=json.dumps({"offsets": {}, "status": None, "wait": 0}).encode(),
+            method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+
+        def new_connection(request: Any = request, context: Any = context) -> None:
+            with urllib.request.urlopen(request, timeout=30, context=context) as answer:
+                json.loads(answer.read())
+
+        client = AgentClient(address, token, ca_file=ca)
+        clients.append(client)
+        variants[f"{scheme}: new connection per request (urllib)"] = new_connection
+        variants[f"{scheme}: kept-alive client (AgentClient)"] = (
+            lambda client=client, run_id=run.id: client.sync(run_id, {}, None, 0)
+        )
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for fn in variants.values():
+        for _ in range(20):
+            fn()  # warm-up
+    for _ in range(POLLS // POLL_ROUND):
+        for name, fn in variants.items():
+            for _ in range(POLL_ROUND):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+    for client in clients:
+        client.close()
+    return [
+        [name, fmt_us(median(values)), fmt_us(percentile(values, 90))]
+        for name, values in times.items()
+    ]
+
+
+def self_signed(folder: Path) -> tuple[Path, Path] | None:
+    """A certificate for 127.0.0.1 and its key (None without the openssl command)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+               "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+               "-keyout", str(key), "-out", str(cert)]  # fmt: skip
+    try:
+        subprocess.run(command, check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return cert, key
 
 
 def main() -> int:
@@ -103,7 +192,7 @@ def main() -> int:
         ws = Workspace.create(root)
         exp = Experiment(ws, "targets")
         agent, address, token = start_agent(root)
-        head = None
+        tls_agent = head = None
         results: dict[str, list[tuple[float, float]]] = {}
         try:
             ComputeInstance.attach(ws, "box", address, token)
@@ -130,9 +219,18 @@ def main() -> int:
             for _ in range(REPS):
                 for name, fn in variants.items():
                     results.setdefault(name, []).append(fn())
+            agents: dict[str, tuple[str, str, str | None]] = {"box": (address, token, None)}
+            tls = self_signed(root)
+            if tls:
+                tls_agent, tls_address, tls_token = start_agent(root, "tls-agent", tls)
+                ComputeInstance.attach(ws, "tls-box", tls_address, tls_token, str(tls[0]))
+                agents["tls-box"] = (tls_address, tls_token, str(tls[0]))
+            polls = request_cost(exp, project, agents)
         finally:
-            agent.terminate()
-            agent.wait(timeout=10)
+            for proc in (agent, tls_agent):
+                if proc is not None:
+                    proc.terminate()
+                    proc.wait(timeout=10)
             if head is not None:
                 head.stop()
     base = median([d for _, d in results["python hello.py"]])
@@ -155,6 +253,12 @@ def main() -> int:
         ["target", "submit -> Running", "submit -> Completed", "overhead"],
         rows,
     )
+    if polls:
+        print_table(
+            f"one status poll of an agent (sync of a finished run, 127.0.0.1), {POLLS} each",
+            ["transport", "median", "p90"],
+            polls,
+        )
     return 0
 
 

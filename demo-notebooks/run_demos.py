@@ -89,8 +89,8 @@ def collect_runs(folder: Path) -> list[dict[str, Any]]:
     if not (folder / ".aml" / "aml.db").exists():
         return []
     ws = Workspace(folder)
-    for row in ws.records.list_runs(status=RunStatus.ACTIVE, limit=None, include_children=True):
-        run = ws.get_run(row["id"])
+    for row in ws.store.list_runs(status=RunStatus.ACTIVE, limit=None, include_children=True):
+        run = ws.get_run(row.id)
         run.cancel()
         run.wait_for_completion(raise_on_error=False, timeout_seconds=30)
     return list(reversed(list_runs(ws, top=None)))

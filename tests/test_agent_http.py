@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
-from aml_jupyter import ComputeInstance, Workspace
+from aml_jupyter import AmlError, ComputeInstance, Workspace
 from aml_jupyter.compute.distributed import free_port
 from aml_jupyter.store.blobs import hash_file
 from tests.test_compute_instance import Agent, _stop_agent_runs
@@ -77,7 +77,7 @@ def test_the_agent_refuses_names_and_hashes_that_are_not(agent: Agent) -> None:
         }
         code, body = _request(agent, "POST", "/runs", json.dumps(run).encode())
         assert code == 400 and reason in body["message"], body
-    assert agent.workspace.records.list_runs() == []
+    assert agent.workspace.store.list_runs() == []
     assert not (agent.folder / "outside.py").exists()
 
 
@@ -196,3 +196,39 @@ def test_a_big_upload_streams_to_disk_while_the_agent_keeps_answering(
         assert time.monotonic() < deadline, "a cut-off upload left its temp file"
         time.sleep(0.05)
     assert "c" * 64 not in agent.workspace.blobs
+
+
+def _connections_to(port: int) -> set[int]:
+    """Our local ports of the TCP connections this process holds open to ``port``."""
+    return {
+        c.laddr.port
+        for c in psutil.Process().net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+    }
+
+
+def test_the_agent_client_keeps_one_connection_across_requests(ws: Workspace, agent: Agent) -> None:
+    client = ComputeInstance.attach(ws, "box", agent.address, agent.token).client()
+    seen = []
+    for _ in range(5):
+        client.info()
+        seen.append(_connections_to(agent.port))
+    # A refusal (400) is read to its end too: its connection serves the next request.
+    with pytest.raises(AmlError, match="sha256 must be a list"):
+        client._json("POST", "/blobs/missing", {"sha256": "nope"})
+    client.info()
+    seen.append(_connections_to(agent.port))
+    assert len(seen[0]) == 1 and all(s == seen[0] for s in seen), seen
+    # The same client with another timeout shares the connection.
+    client.with_timeout(3.0).info()
+    assert _connections_to(agent.port) == seen[0]
+    # An agent restarted on the same port: the dead kept-alive connection is not an error.
+    agent.stop()
+    again = Agent(agent.folder, agent.port, agent.token_file).start()
+    try:
+        assert client.info()["agent"] == "aml_jupyter"
+        assert len(_connections_to(agent.port)) == 1 and _connections_to(agent.port) != seen[0]
+        client.close()
+        assert _connections_to(agent.port) == set()
+    finally:
+        again.stop()

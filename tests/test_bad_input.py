@@ -11,9 +11,7 @@ from tests.conftest import write
 
 
 def runs_in(ws: Workspace) -> int:
-    row = ws.db.query_one("SELECT COUNT(*) AS n FROM runs")
-    assert row is not None
-    return int(row["n"])
+    return ws.store.count_runs(include_children=True)
 
 
 @pytest.mark.parametrize(

@@ -448,13 +448,15 @@ def test_importing_the_cli_is_light() -> None:
         [sys.executable, "-c", code], env=env(), capture_output=True, text=True, timeout=TIMEOUT
     )
     assert result.returncode == 0, result.stderr
-    # only the CLI module and its (docstring-only) parent packages
+    # the CLI's own modules, their (docstring-only) parent packages and the version string
     assert result.stdout.strip() == str(
         [
             "aml_jupyter",
             "aml_jupyter.frontends",
             "aml_jupyter.frontends.cli",
+            "aml_jupyter.frontends.cli.common",
             "aml_jupyter.frontends.cli.main",
+            "aml_jupyter.version",
         ]
     )
 

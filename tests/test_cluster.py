@@ -222,7 +222,7 @@ def test_bad_input_gives_clear_errors_and_no_run(
     write(project, "data.bin", "x" * 2000)
     with pytest.raises(AmlError, match=r"\.amlignore"):
         exp.submit(ScriptRunConfig(project, "train.py", compute_target="ray"))
-    assert ws.records.list_runs() == []
+    assert ws.store.list_runs() == []
 
 
 def test_torch_all_reduce_on_ray(

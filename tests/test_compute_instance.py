@@ -107,11 +107,11 @@ def agent(tmp_path: Path) -> Iterator[Agent]:
 def _stop_agent_runs(agent: Agent) -> None:
     """Nothing a test started on the agent outlives it."""
     ws = agent.workspace
-    for row in ws.records.list_runs(status=RunStatus.ACTIVE):
-        for pid in (row["child_pid"], row["pid"]):
+    for row in ws.store.list_runs(status=RunStatus.ACTIVE):
+        for pid in (row.child_pid, row.pid):
             if pid:
                 try:
-                    os.killpg(pid, signal.SIGKILL) if pid == row["child_pid"] else os.kill(pid, 9)
+                    os.killpg(pid, signal.SIGKILL) if pid == row.child_pid else os.kill(pid, 9)
                 except (ProcessLookupError, PermissionError):
                     pass
 
@@ -137,7 +137,7 @@ def test_a_run_on_the_instance_comes_back_like_a_local_one(
     log = run.read_log()
     # It really ran on the agent, in the agent's own workspace, under the same run id.
     assert f"workspace {agent.workspace.folder}" in log and "args ['--lr', '0.1']" in log
-    assert agent.workspace.records.get_run(run.id)["status"] == RunStatus.COMPLETED
+    assert agent.workspace.store.get_run(run.id).status == RunStatus.COMPLETED
     assert {"outputs/model.txt", "logs/events.txt", "user_logs/std_log.txt"} <= set(
         run.get_file_names()
     )
@@ -208,7 +208,7 @@ def test_bad_requests_are_refused_and_change_nothing(
         )
     with pytest.raises(AmlError, match="not JSON"):
         client._call("POST", "/runs", data=b"{nope", length=5)
-    assert agent.workspace.records.list_runs() == []
+    assert agent.workspace.store.list_runs() == []
     # Names the agent sends back are checked before anything is written.
     with pytest.raises(AmlError, match=r"\.\."):
         append_chunk(ws.folder, "user_logs/../../evil.txt", b"x", ("user_logs",))
@@ -228,10 +228,10 @@ def test_cancel_stops_the_run_on_the_instance(
     assert "started" in run.read_log()
     run.cancel()
     assert wait_status(run, RunStatus.TERMINAL, timeout=30) == RunStatus.CANCELED
-    remote = agent.workspace.records.get_run(run.id)
-    assert remote["status"] == RunStatus.CANCELED
+    remote = agent.workspace.store.get_run(run.id)
+    assert remote.status == RunStatus.CANCELED
     with pytest.raises(ProcessLookupError):
-        os.killpg(remote["child_pid"], 0)  # the script is gone
+        os.killpg(remote.child_pid, 0)  # the script is gone
 
 
 def test_the_run_survives_an_agent_restart(
@@ -264,9 +264,9 @@ def test_a_run_lost_with_the_agent_machine_ends_failed_with_the_reason(
     wait_status(run, {RunStatus.RUNNING})
     # The workstation "reboots": agent, supervisor and script all die at once.
     agent.stop(signal.SIGKILL)
-    row = agent.workspace.records.get_run(run.id)
-    os.killpg(row["child_pid"], signal.SIGKILL)
-    os.kill(row["pid"], signal.SIGKILL)
+    row = agent.workspace.store.get_run(run.id)
+    os.killpg(row.child_pid, signal.SIGKILL)
+    os.kill(row.pid, signal.SIGKILL)
     agent.start()
     assert wait_status(run, RunStatus.TERMINAL, timeout=60) == RunStatus.FAILED
     assert "ended without finishing" in run.get_details()["error"]["error"]["message"]
@@ -307,7 +307,7 @@ def test_unreachable_or_wrong_agents_give_clear_errors_and_no_run(
     write(project, "train.py", TRAIN)
     with pytest.raises(AmlError, match=r"Cannot submit to 'box'.*does not answer"):
         exp.submit(ScriptRunConfig(project, "train.py", compute_target="box"))
-    assert ws.records.list_runs() == []
+    assert ws.store.list_runs() == []
     assert ComputeTarget(ws, "box").get_status() == "Unreachable"
 
 

@@ -93,7 +93,7 @@ def test_conda_specification_reads_python_pip_and_conda_parts(tmp_path: Path) ->
     assert deps.get_python_version() == "3.11"
     assert deps.pip_packages == ["six==1.16.0"]
     assert deps.conda_packages == ["conda-forge::numpy=1.26"]
-    from aml_jupyter.environments.environment import pip_requirements
+    from aml_jupyter.environments.requirements import pip_requirements
 
     assert pip_requirements(env._spec()) == ["six==1.16.0", "numpy==1.26.*"]
     again = CondaDependencies._from_yaml(deps.serialize_to_string(), "x")
@@ -173,7 +173,7 @@ def test_a_missing_python_fails_at_submit_and_leaves_no_run(
     env = Environment.from_conda_specification("old", spec)
     with pytest.raises(AmlError, match=r"asks for Python 3.4, which this machine does not have"):
         exp.submit(ScriptRunConfig(project, "probe.py", environment=env))
-    assert exp.workspace.records.count_runs() == 0
+    assert exp.workspace.store.count_runs() == 0
 
 
 def test_an_unknown_package_fails_the_run_with_its_name(exp: Experiment, project: Path) -> None:
@@ -221,7 +221,7 @@ def test_docker_environments_with_no_engine_are_refused_at_submit(
     env = Environment.from_docker_image("img", "python:3.11-slim")
     with pytest.raises(AmlError, match=r"docker\.enabled"):
         exp.submit(ScriptRunConfig(project, "which.py", environment=env))
-    assert exp.workspace.records.count_runs() == 0
+    assert exp.workspace.store.count_runs() == 0
 
 
 def test_a_registered_name_works_as_environment(exp: Experiment, project: Path) -> None:

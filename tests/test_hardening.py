@@ -120,7 +120,7 @@ def test_a_run_whose_owner_died_with_hostile_metrics_ends_alone(
     ]
     (metrics / "99999.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     # The owner "dies": a pid that is not running.
-    ws.records.update_run(run.id, pid=2**22 + 12345, pid_started=1.0)
+    ws.store.update_run(run.id, pid=2**22 + 12345, pid_started="1")
     still_works(ws, exp)
     assert run.get_status() == RunStatus.FAILED
     assert run.get_details()["error"]["error"]["code"] == "OwnerDied"
@@ -237,7 +237,7 @@ def test_a_full_disk_ends_the_run_failed_by_its_supervisor(tmp_path: Path) -> No
         error = run.get_details()["error"]["error"]
         assert error["code"] == "DiskFull", error
         assert "full" in error["message"]
-        assert ws.records.db.query_one("PRAGMA integrity_check")[0] == "ok"
+        assert ws.store.db.query_one("PRAGMA integrity_check")[0] == "ok"
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
@@ -276,9 +276,9 @@ def test_big_tags_are_bounded_and_only_their_start_is_searched(
     run.set_tags({f"t{i}": head + tail for i in range(20)})
     run.complete()
     assert run.get_tags()["t0"] == head + tail  # kept whole
-    found = ws.records.list_runs(text="alphaalpha")
-    assert [r["id"] for r in found] == [run.id]
-    assert ws.records.list_runs(text="omegaomega") == []  # past the searched prefix
+    found = ws.store.list_runs(text="alphaalpha")
+    assert [r.id for r in found] == [run.id]
+    assert ws.store.list_runs(text="omegaomega") == []  # past the searched prefix
     with pytest.raises(AmlError, match="32,768"):
         run.tag("big", "x" * 32_769)
 

@@ -187,7 +187,7 @@ def test_a_lying_agent_ends_the_run_failed_and_writes_nothing_outside(
     before = _files_outside(tmp_path, ws.folder)
     run = exp.submit(ScriptRunConfig(project, "train.py", compute_target="evil"))
     assert wait_status(run, RunStatus.TERMINAL, timeout=60) == RunStatus.FAILED
-    _wait_gone(ws.records.get_run(run.id)["pid"])
+    _wait_gone(ws.store.get_run(run.id).pid)
     message = run.get_details()["error"]["error"]["message"]
     assert reason in message, message
     if "invalid" in reason or "unknown" in reason:
@@ -215,4 +215,4 @@ def test_an_agent_asking_for_blobs_it_was_not_offered_gets_none(
     write(project, "train.py", "print('hi')\n")
     with pytest.raises(AmlError, match="asked for blobs it was not offered"):
         exp.submit(ScriptRunConfig(project, "train.py", compute_target="evil"))
-    assert ws.records.list_runs() == []
+    assert ws.store.list_runs() == []

@@ -52,7 +52,7 @@ def test_a_lying_ray_driver_is_refused(
 
 
 def test_a_ray_file_whose_bytes_differ_from_its_hash_is_refused(ws: Workspace) -> None:
-    ws.records.create_run("e", "azureml.scriptrun", RunStatus.RUNNING, run_id="r1")
+    ws.store.create_run("e", "azureml.scriptrun", RunStatus.RUNNING, run_id="r1")
     run_dir = ws.run_dir("r1")
     remote = _ray_remote()
     good = base64.b64encode(b"model").decode()
@@ -68,7 +68,7 @@ def test_a_ray_file_whose_bytes_differ_from_its_hash_is_refused(ws: Workspace) -
     )
     with pytest.raises(AmlError, match="arrived damaged"):
         remote.collect(ws, "r1")
-    assert ws.records.list_files("r1") == []
+    assert ws.store.list_files("r1") == []
     assert _sha(b"model") not in ws.blobs and _sha(b"tampered") not in ws.blobs
     assert not (run_dir / _STAGING).exists()
     # The same frames with honest bytes are stored.
@@ -82,6 +82,6 @@ def test_a_ray_file_whose_bytes_differ_from_its_hash_is_refused(ws: Workspace) -
         final=True,
     )
     remote.collect(ws, "r1")
-    assert [tuple(r) for r in ws.records.list_files("r1")] == [
+    assert [(r.name, r.sha256, r.size) for r in ws.store.list_files("r1")] == [
         ("outputs/model.txt", _sha(b"model"), 5)
     ]

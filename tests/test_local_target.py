@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -213,6 +212,6 @@ def test_unknown_target_creates_no_run(exp: Experiment, project: Path) -> None:
 def test_definition_is_recorded_as_json(exp: Experiment, project: Path) -> None:
     write(project, "ok.py", "print('ok')")
     run = exp.submit(ScriptRunConfig(project, "ok.py"))
-    row = exp.workspace.records.get_run(run.id)
-    assert json.loads(row["definition"])["script"] == "ok.py"
+    row = exp.workspace.store.get_run(run.id)
+    assert row.definition["script"] == "ok.py"
     run.wait_for_completion()

@@ -14,7 +14,7 @@ from aml_jupyter import AmlError
 from aml_jupyter.paths import checked_relative_name
 from aml_jupyter.store.blobs import check_sha256
 from aml_jupyter.store.limits import check_name, check_tags, plain_value
-from aml_jupyter.store.records import check_run_id, new_run_id
+from aml_jupyter.store.run_records import check_run_id, new_run_id
 from aml_jupyter.tracking.experiment import check_experiment_name
 
 #: Text with the characters that matter for paths mixed in, surrogates included.

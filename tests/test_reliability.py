@@ -52,13 +52,13 @@ def test_sigkill_of_the_supervisor_fails_the_run_with_a_reason(
     write(project, "sleeper.py", "import time\nprint('up', flush=True)\ntime.sleep(120)")
     run = exp.submit(ScriptRunConfig(project, "sleeper.py"))
     wait_status(run, {RunStatus.RUNNING})
-    row = exp.workspace.records.get_run(run.id)
-    os.kill(row["pid"], signal.SIGKILL)
+    row = exp.workspace.store.get_run(run.id)
+    os.kill(row.pid, signal.SIGKILL)
     # The next read notices; it must not stay Running.
     assert wait_status(run, RunStatus.TERMINAL, timeout=30) == RunStatus.FAILED
     error = run.get_details()["error"]["error"]
     assert error["code"] == "OwnerDied" and "ended without finishing" in error["message"]
-    child = exp.workspace.records.get_run(run.id)["child_pid"]
+    child = exp.workspace.store.get_run(run.id).child_pid
     deadline = time.monotonic() + 5
     while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -89,5 +89,5 @@ def test_sixteen_runs_logging_at_once_lose_nothing(exp: Experiment, project: Pat
         assert "database is locked" not in run.read_log()
         total += len(values)
     assert total == 160_000
-    summaries = exp.workspace.records.metric_summaries([r.id for r in runs])
+    summaries = exp.workspace.store.metric_summaries([r.id for r in runs])
     assert all(s["m"] == 9_999 for s in summaries.values())

@@ -47,7 +47,7 @@ def test_counts_follow_new_runs_and_status_changes(ws: Workspace) -> None:
     exp.start_logging(snapshot_directory=None)
     assert run_page(ws, limit=2)["total"] == 6
     # A write by another process (another connection) is seen as well.
-    conn = sqlite3.connect(ws.db.path)
+    conn = sqlite3.connect(ws.folder / "aml.db")
     with conn:
         conn.execute("UPDATE runs SET status = 'Failed' WHERE id = ?", (runs[1].id,))
     conn.close()
@@ -92,7 +92,7 @@ def test_a_workspace_from_before_search_is_upgraded(tmp_path: Path) -> None:
     conn.close()
 
     ws = Workspace(folder)
-    assert ws.db.query_one("PRAGMA user_version")[0] == SCHEMA_VERSION
+    assert ws.store.db.query_one("PRAGMA user_version")[0] == SCHEMA_VERSION
     for text in ("legacy", "train_old", "team=blue", "old_1"):
         assert ids(run_page(ws, text=text)) == ["old_1_abc"], text
-    assert ws.records.experiment_summaries()[0]["run_count"] == 1
+    assert ws.store.experiment_summaries()[0].run_count == 1

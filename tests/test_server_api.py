@@ -104,7 +104,7 @@ async def test_experiments_and_compute(jp_fetch: Any, ws: Workspace) -> None:
     counts = {e["name"]: e["run_count"] for e in answer["experiments"]}
     assert counts == {"alpha": 3, "beta": 1}
     beta = next(e for e in answer["experiments"] if e["name"] == "beta")
-    assert beta["last_run_utc"] == pytest.approx(last._row()["created_utc"])
+    assert beta["last_run_utc"] == pytest.approx(last._row().created_utc)
     targets = (await get(jp_fetch, "compute"))["targets"]
     assert {"name": "local", "type": "local", "address": None, "status": "Succeeded"} in targets
 

@@ -12,7 +12,7 @@ from tests.conftest import write
 
 
 def names(ws: Workspace, folder: Path) -> list[str]:
-    return [f.name for f in take_snapshot(ws, folder).files]
+    return [f.name for f in take_snapshot(ws.store, folder).files]
 
 
 def test_always_ignored_folders(ws: Workspace, project: Path) -> None:
@@ -53,11 +53,11 @@ def test_limits_name_the_largest_offenders(ws: Workspace, project: Path) -> None
     write(project, "data/huge.bin", "x" * 5000)
     write(project, "small/a.txt", "x")
     with pytest.raises(AmlError) as info:
-        take_snapshot(ws, project, max_bytes=1000)
+        take_snapshot(ws.store, project, max_bytes=1000)
     message = str(info.value)
     assert "data/" in message and ".amlignore" in message and "over the limit" in message
     with pytest.raises(AmlError, match="3 files"):
-        take_snapshot(ws, project, max_files=2)
+        take_snapshot(ws.store, project, max_files=2)
 
 
 def test_limit_from_environment_and_no_half_made_run(
@@ -78,26 +78,28 @@ def test_limit_from_environment_and_no_half_made_run(
 def test_unchanged_files_are_stored_once(ws: Workspace, project: Path) -> None:
     for i in range(20):
         write(project, f"f{i}.txt", f"content {i}")
-    first = take_snapshot(ws, project)
+    first = take_snapshot(ws.store, project)
     blobs_before = sum(1 for _ in ws.blobs.root.rglob("*") if _.is_file())
-    second = take_snapshot(ws, project)
+    second = take_snapshot(ws.store, project)
     assert second.id == first.id
     assert sum(1 for _ in ws.blobs.root.rglob("*") if _.is_file()) == blobs_before
     write(project, "f3.txt", "changed")
-    third = take_snapshot(ws, project)
+    third = take_snapshot(ws.store, project)
     assert third.id != first.id
     changed = {f.name: f.sha256 for f in third.files}
     assert changed["f3.txt"] != {f.name: f.sha256 for f in first.files}["f3.txt"]
-    assert [f.name for f in load_snapshot(ws, third.id).files] == [f.name for f in third.files]
+    assert [f.name for f in load_snapshot(ws.blobs, third.id).files] == [
+        f.name for f in third.files
+    ]
 
 
 def test_executable_bit_survives_restore(ws: Workspace, project: Path, tmp_path: Path) -> None:
     script = write(project, "run.sh", "#!/bin/sh\necho hi\n")
     script.chmod(0o755)
-    snap = take_snapshot(ws, project)
+    snap = take_snapshot(ws.store, project)
     from aml_jupyter.snapshot.snapshot import restore_snapshot
 
-    out = restore_snapshot(ws, snap.id, tmp_path / "out")
+    out = restore_snapshot(ws.blobs, snap.id, tmp_path / "out")
     assert (out / "run.sh").stat().st_mode & 0o111
 
 

@@ -66,7 +66,7 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
-    from aml_jupyter.store import Database
+    from aml_jupyter.store.database import Database
 
     with pytest.raises(AmlError, match="newer aml_jupyter"):
         Database(path)

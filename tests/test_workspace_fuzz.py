@@ -189,7 +189,7 @@ def test_the_workspace_survives_whatever_a_run_is_given(
         run.complete()
         assert run.get_status() in RunStatus.TERMINAL
     # Readers: the API, the REST listing and the run's own page (live runs included).
-    ws.records.list_runs(include_children=True)
+    ws.store.list_runs(include_children=True)
     run.get_metrics(), run.get_details(), run.get_tags(), run.get_file_names()
     status, body = server.get("/aml/api/runs?limit=50")
     assert status == 200, body[:500]

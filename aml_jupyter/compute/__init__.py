@@ -7,13 +7,15 @@ agent; ``ComputeCluster.attach`` adds a Ray cluster. ``ComputeTarget(ws, name)``
 
 from __future__ import annotations
 
-import json
+import importlib
 import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
 
 if TYPE_CHECKING:
+    from ..snapshot.snapshot import Snapshot
+    from ..store.types import ComputeTargetRecord
     from ..tracking.experiment import Experiment
     from ..tracking.run import Run
     from ..tracking.workspace import Workspace
@@ -23,16 +25,21 @@ if TYPE_CHECKING:
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,31}$")
 
 
+#: The class of each kind of target by module path, imported when first asked for: those
+#: modules import this one for their base class (a table, so the two do not import each other).
+_KINDS = {
+    "ComputeInstance": "aml_jupyter.compute.instance.target:ComputeInstance",
+    "ComputeCluster": "aml_jupyter.compute.cluster.target:ComputeCluster",
+}
+
+
 def _kind_class(kind: str) -> type[ComputeTarget]:
-    if kind == "ComputeInstance":
-        from .instance.target import ComputeInstance
-
-        return ComputeInstance
-    if kind == "ComputeCluster":
-        from .cluster.target import ComputeCluster
-
-        return ComputeCluster
-    return ComputeTarget
+    where = _KINDS.get(kind)
+    if where is None:
+        return ComputeTarget
+    module, _, name = where.partition(":")
+    found: type[ComputeTarget] = getattr(importlib.import_module(module), name)
+    return found
 
 
 class ComputeTarget:
@@ -41,19 +48,19 @@ class ComputeTarget:
     def __new__(cls, workspace: Workspace, name: str) -> ComputeTarget:
         if cls is ComputeTarget:
             row = _target_row(workspace, name)
-            cls = _kind_class(row["type"])
+            cls = _kind_class(row.type)
         return super().__new__(cls)
 
     def __init__(self, workspace: Workspace, name: str) -> None:
         row = _target_row(workspace, name)
         self.workspace = workspace
         self.name = name
-        self.type: str = row["type"]
-        self.config: dict[str, Any] = json.loads(row["config"])
+        self.type: str = row.type
+        self.config: dict[str, Any] = dict(row.config)
 
     @classmethod
-    def _from_record(cls, workspace: Workspace, row: Any) -> ComputeTarget:
-        return ComputeTarget(workspace, row["name"])
+    def _from_record(cls, workspace: Workspace, row: ComputeTargetRecord) -> ComputeTarget:
+        return ComputeTarget(workspace, row.name)
 
     @staticmethod
     def list(workspace: Workspace) -> list[ComputeTarget]:
@@ -64,30 +71,64 @@ class ComputeTarget:
         """``Succeeded``: the local target is always ready."""
         return "Succeeded"
 
-    def submit(
-        self, experiment: Experiment, config: ScriptRunConfig, tags: dict[str, Any] | None = None
-    ) -> Run:
-        """Start ``config`` as a new run of ``experiment`` on this target."""
-        if self.type == "local":
-            from .local.target import submit_local
+    #: The process that owns a run of this target here, started at submit: the supervisor
+    #: runs a local run; a remote target's mirror follows its run (compute/remote.py).
+    _owner_module = "aml_jupyter.compute.local.supervisor"
 
-            return submit_local(experiment, config, self.name, tags)
-        raise AmlError(
-            f"Compute target {self.name!r} has type {self.type!r}, which this version cannot run."
-        )
+    def submit(
+        self,
+        experiment: Experiment,
+        config: ScriptRunConfig,
+        tags: dict[str, Any] | None = None,
+        parent_id: str | None = None,
+    ) -> Run:
+        """Start ``config`` as a new run of ``experiment`` on this target (a child of run
+        ``parent_id`` when given); see :mod:`aml_jupyter.compute.submission`."""
+        if type(self) is ComputeTarget and self.type != "local":
+            raise AmlError(
+                f"Compute target {self.name!r} has type {self.type!r}, which this version "
+                "cannot run."
+            )
+        from .submission import submit
+
+        return submit(self, experiment, config, tags, parent_id)
+
+    # What differs between targets in a submit (the sequence is compute/submission.py).
+    def _check(self, definition: dict[str, Any]) -> None:
+        """Refuse a definition this target cannot run, before anything is started."""
+        from .local.target import check_local
+
+        check_local(self.workspace, definition)
+
+    def _prepare(self, snapshot: Snapshot, definition: dict[str, Any]) -> None:
+        """Take the snapshot to where the run executes (local runs read the store)."""
+
+    def _start(
+        self,
+        run_id: str,
+        experiment: str,
+        snapshot: Snapshot,
+        definition: dict[str, Any],
+        tags: dict[str, Any] | None,
+    ) -> None:
+        """Start the run where it executes, before it is recorded here (a refusal leaves no
+        run); a local run starts when its supervisor gets the run id."""
 
     def detach(self) -> None:
         """Forget this target (the machine or cluster itself is left alone). Refused while
         runs on it are active: they report through it."""
         from ..status import RunStatus
+        from ..tracking.targets import check_active_runs
 
         if self.type == "local":
             raise AmlError("The 'local' compute target is always there; it cannot be detached.")
-        records = self.workspace.records
+        records = self.workspace.store
         active = [
-            r["id"]
-            for r in records.list_runs(status=RunStatus.ACTIVE, limit=1000)
-            if r["target"] == self.name
+            r.id
+            for r in check_active_runs(
+                self.workspace, records.list_runs(status=RunStatus.ACTIVE, limit=1000)
+            )
+            if r.target == self.name and r.status in RunStatus.ACTIVE
         ]
         if active:
             raise AmlError(
@@ -104,8 +145,8 @@ class ComputeTarget:
         return f"{type(self).__name__}(name={self.name!r}, type={self.type!r})"
 
 
-def _target_row(workspace: Workspace, name: str) -> Any:
-    rows = {r["name"]: r for r in workspace.records.compute_targets()}
+def _target_row(workspace: Workspace, name: str) -> ComputeTargetRecord:
+    rows = {r.name: r for r in workspace.store.compute_targets()}
     if name not in rows:
         raise AmlError(
             f"Unknown compute target {name!r}. Known targets: {', '.join(sorted(rows))}. "

@@ -5,14 +5,41 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
+from ..tracking.submitting import experiment_method
+
+if TYPE_CHECKING:
+    from ..tracking.run import Run
+    from ..tracking.workspace import Workspace
 
 #: v1's default: 30 days.
 DEFAULT_MAX_RUN_DURATION_SECONDS = 2_592_000
 
 
+def submit(
+    config: ScriptRunConfig,
+    workspace: Workspace,
+    experiment_name: str,
+    *,
+    tags: dict[str, Any] | None = None,
+    _parent_run_id: str | None = None,
+    credential_passthrough: bool = False,
+) -> Run:
+    """How ``Experiment.submit`` runs a :class:`ScriptRunConfig`: on its compute target
+    (``_parent_run_id``: as a child of that run). v1's signature; credentials are ignored."""
+    from ..tracking.experiment import Experiment
+    from . import ComputeTarget
+
+    target = config.compute_target
+    if not isinstance(target, ComputeTarget):
+        target = ComputeTarget(workspace, config.target)
+    experiment = Experiment(workspace, experiment_name, _check_name=False)
+    return target.submit(experiment, config, tags, parent_id=_parent_run_id)
+
+
+@experiment_method(submit_function=submit)
 class ScriptRunConfig:
     """A script (or command) in a source folder, to be submitted with ``experiment.submit``.
 

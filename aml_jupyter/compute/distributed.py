@@ -3,17 +3,25 @@
 ``ScriptRunConfig(..., distributed_job_config=PyTorchConfiguration(process_count=4))`` starts
 four processes of the script. Each gets what ``torch.distributed`` (``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``, ...) and MPI-style code
-(``OMPI_COMM_WORLD_*``, ``PMI_*``) expect; each process's output goes to its own log.
-On the ``local`` target every "node" is this machine.
+(``OMPI_COMM_WORLD_*``, ``PMI_*``) expect (:mod:`aml_jupyter.compute.local.ranks`); each
+process's output goes to its own log. On the ``local`` target every "node" is this machine.
 """
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 from ..errors import AmlError
-from ..tracking.run_files import DRIVER_LOG
+from .local.ranks import free_port, process_environments, process_log_name
+
+__all__ = [
+    "MpiConfiguration",
+    "PyTorchConfiguration",
+    "free_port",
+    "job_spec",
+    "process_environments",
+    "process_log_name",
+]
 
 
 def _positive(name: str, value: Any) -> int:
@@ -81,45 +89,3 @@ def job_spec(config: Any) -> dict[str, Any] | None:
             f"{type(config).__name__}."
         )
     return config.spec()
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now (for ``MASTER_PORT``)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def process_environments(spec: dict[str, Any] | None, master_port: int) -> list[dict[str, str]]:
-    """One dict of environment variables per process, rank order (one empty dict if none)."""
-    if not spec:
-        return [{}]
-    per_node = int(spec["processCountPerNode"])
-    world = per_node * int(spec["nodeCount"])
-    envs = []
-    for rank in range(world):
-        local = rank % per_node
-        env = {
-            "RANK": rank,
-            "WORLD_SIZE": world,
-            "LOCAL_RANK": local,
-            "LOCAL_WORLD_SIZE": per_node,
-            "NODE_RANK": rank // per_node,
-            "GROUP_RANK": rank // per_node,
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": master_port,
-            "AML_DIST_BACKEND": spec["backend"],
-            "OMPI_COMM_WORLD_RANK": rank,
-            "OMPI_COMM_WORLD_SIZE": world,
-            "OMPI_COMM_WORLD_LOCAL_RANK": local,
-            "OMPI_COMM_WORLD_LOCAL_SIZE": per_node,
-            "PMI_RANK": rank,
-            "PMI_SIZE": world,
-        }
-        envs.append({k: str(v) for k, v in env.items()})
-    return envs
-
-
-def process_log_name(rank: int) -> str:
-    """Run file name of a process's output: rank 0 writes the driver log."""
-    return DRIVER_LOG if rank == 0 else f"user_logs/std_log_process_{rank}.txt"

@@ -14,6 +14,7 @@ longer than ``AML_REMOTE_TIMEOUT_SECONDS`` (default 120) ends the run Failed wit
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -22,16 +23,20 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import AmlError
 from ..paths import checked_relative_name
 from ..status import RunStatus
-from ..store.records import heartbeat
 from ..tracking.finalize import end_failed, finalize_run
 from ..tracking.workspace import Workspace
+from .local.owner import LocalTarget, claim_owner, heartbeat
 from .local.process_log import log_to
 
+if TYPE_CHECKING:
+    from ..store.types import RunRecord
+
+log = logging.getLogger(__name__)
 POLL_S = 0.25
 #: What an agent sends of a run folder while the run goes: logs, metrics, the script's ./logs.
 MIRRORED_FOLDERS = ("user_logs", "system_logs", "metrics", "work/logs")
@@ -115,13 +120,13 @@ class Mirror:
     def run(self) -> None:
         from . import ComputeTarget
 
-        records = self.ws.records
-        records.claim_owner(self.run_id, os.getpid())
+        records = self.ws.store
+        claim_owner(self.ws, self.run_id, os.getpid())
         heartbeat(self.run_dir)
         signal.signal(signal.SIGTERM, lambda *_: self.cancel_requested.set())
         row = records.get_run(self.run_id)
         try:
-            remote: Remote = ComputeTarget(self.ws, row["target"])._remote(self.run_id)  # type: ignore[attr-defined]
+            remote: Remote = ComputeTarget(self.ws, str(row.target))._remote(self.run_id)  # type: ignore[attr-defined]
         except AmlError as exc:
             self._fail("RemoteLost", f"Cannot follow the run: {exc}")
             return
@@ -131,7 +136,7 @@ class Mirror:
             if now - last_beat > 1.0:
                 heartbeat(self.run_dir)
                 last_beat = now
-            local = records.get_run(self.run_id)["status"]
+            local = records.get_run(self.run_id).status
             if local in RunStatus.TERMINAL:
                 return  # ended here (e.g. a cancel before the remote side had started it)
             wants_cancel = self.cancel_requested.is_set() or local == RunStatus.CANCEL_REQUESTED
@@ -162,7 +167,7 @@ class Mirror:
             time.sleep(remote.pause)
 
     def _finish(self, remote: Remote, state: RemoteState) -> None:
-        records = self.ws.records
+        records = self.ws.store
         if state.tags:
             records.set_tags(self.run_id, state.tags)
         if state.properties:
@@ -184,6 +189,28 @@ class Mirror:
         finalize_run(
             self.ws, self.run_id, RunStatus.FAILED, error={"code": code, "message": message}
         )
+
+
+class RemoteTarget(LocalTarget):
+    """How tracking looks after a run on a compute instance or a cluster (its handler): the
+    run's owner here is its mirror, a local process, so liveness is checked as for a local
+    run; a cancel that finds the mirror gone asks the remote side to stop the run itself."""
+
+    def owner_gone_at_cancel(self, ws: Workspace, record: RunRecord) -> None:
+        from . import ComputeTarget
+
+        ws.store.set_status(record.id, RunStatus.CANCEL_REQUESTED)
+        try:
+            target: Any = ComputeTarget(ws, str(record.target))
+            target._remote(record.id).cancel()
+        except AmlError as exc:  # the run ends Canceled here all the same
+            log.warning("could not ask %s to cancel run %s: %s", record.target, record.id, exc)
+        finalize_run(ws, record.id, RunStatus.CANCELED)
+
+
+#: The handler tracking finds through its plugin table (``target.ComputeInstance``,
+#: ``target.ComputeCluster``).
+REMOTE = RemoteTarget()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,6 @@ import fcntl
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -26,41 +25,16 @@ from typing import Any
 
 from ..errors import AmlError
 from ..paths import PACKAGE_DIR
+from .cache import envs_root, try_lock
+from .requirements import pip_requirements
+from .uv import run as _uv
+from .uv import uv_command
+from .uv import uv_env as _uv_env
 
 READY = ".aml-ready"
 #: What a run's script imports aml_jupyter from inside a built environment: a folder holding
 #: only a link to the package, never the submitter's whole site-packages.
 PACKAGE_LINK = "_aml_package"
-
-
-def envs_root(ws_folder: Path) -> Path:
-    return ws_folder / "envs"
-
-
-def uv_command() -> list[str]:
-    """uv next to this interpreter, on PATH, or as ``python -m uv``."""
-    beside = Path(sys.executable).with_name("uv")
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("uv")
-    if found:
-        return [found]
-    try:
-        import uv  # noqa: F401
-    except ImportError:
-        raise AmlError(
-            "Building an environment needs uv: `pip install uv` (or use "
-            "env.python.user_managed_dependencies = True with an interpreter_path)."
-        ) from None
-    return [sys.executable, "-m", "uv"]
-
-
-def _uv_env() -> dict[str, str]:
-    # Only PyPI is reachable from many workstations: never try to download a Python. With no
-    # COLUMNS, uv writes each message on one line (a failure message quotes its lines).
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
-    env.pop("COLUMNS", None)
-    return env
 
 
 def check(ws_folder: Path, spec: dict[str, Any]) -> None:
@@ -211,7 +185,7 @@ def resolve(ws_folder: Path, spec: dict[str, Any], log_path: Path) -> str:
         return str(python)
     folder.parent.mkdir(parents=True, exist_ok=True)
     with open(folder.parent / f"{spec['hash']}.lock", "w") as lock, open(log_path, "a") as log:
-        if not _try_lock(lock):
+        if not try_lock(lock):
             log.write(f"Waiting for another build of environment {spec['name']!r}...\n")
             log.flush()
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -222,16 +196,7 @@ def resolve(ws_folder: Path, spec: dict[str, Any], log_path: Path) -> str:
     return str(python)
 
 
-def _try_lock(lock: Any) -> bool:
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
 def _build(folder: Path, spec: dict[str, Any], log: Any) -> None:
-    from .environment import pip_requirements
     from .requirements import main_file
 
     start = time.monotonic()
@@ -260,84 +225,3 @@ def _build(folder: Path, spec: dict[str, Any], log: Any) -> None:
     (folder / READY).write_text(json.dumps(spec, indent=2, sort_keys=True))
     log.write(f"Environment ready in {time.monotonic() - start:.1f} s: {folder}\n")
     log.flush()
-
-
-def _uv(
-    args: list[str],
-    log: Any,
-    spec: dict[str, Any],
-    cwd: Path | None = None,
-    python_version: str | None = None,
-) -> None:
-    log.write("$ uv " + " ".join(args) + "\n")
-    log.flush()
-    result = subprocess.run(
-        [*uv_command(), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=_uv_env(),
-        cwd=cwd,
-        check=False,
-    )
-    log.write(result.stdout)
-    log.flush()
-    if result.returncode != 0:
-        raise AmlError(failure_message(result.stdout, spec, python_version))
-
-
-_BUILD_FAILED = re.compile(r"Failed to (?:download and )?build `([^`]+)`")
-_USING_PYTHON = re.compile(r"Using C?Python (\d+\.\d+)")
-# uv wraps its messages: any space may be a line break.
-_NOT_ON_PYPI = re.compile(
-    r"Because\s+([A-Za-z0-9_.\-]+)\s+was\s+not\s+found\s+in\s+the\s+package\s+registry"
-)
-
-
-def failure_message(output: str, spec: dict[str, Any], python_version: str | None = None) -> str:
-    """What failed, from uv's own output: a package it had to build from source (no wheel for
-    this Python) and the build's last lines; a conda package that is not on PyPI; else the
-    last lines uv printed."""
-    name = spec["name"]
-    lines = [line.strip() for line in output.strip().splitlines()]
-    lines = [line for line in lines if line and line != "[stderr]" and set(line) - set("^~ ")]
-    built = _BUILD_FAILED.search(output)
-    if built and " @ " in built.group(1):  # a local folder or URL: always built from source
-        return f"Building environment {name!r} failed: building {built.group(1)} failed:\n" + (
-            "\n".join(_reason(lines))
-        )
-    if built:
-        using = _USING_PYTHON.search(output)
-        version = ".".join((python_version or (using.group(1) if using else "")).split(".")[:2])
-        python = f"Python {version}" if version else "this Python"
-        return (
-            f"Building environment {name!r} failed: no wheel of {built.group(1)} for {python}; "
-            f"building it from source failed:\n" + "\n".join(_reason(lines)) + "\n"
-            f"Pin a version of it that has a wheel for {python} (its files on PyPI say which), "
-            "or build the environment with a Python it has wheels for (python=)."
-        )
-    tail = "\n".join(lines[-6:])
-    missing = _NOT_ON_PYPI.search(output)
-    conda = spec["python"]["conda_dependencies"].get("conda") or []
-    if missing and _normal(missing.group(1)) in {_conda_name(c) for c in conda}:
-        return (
-            f"Building environment {name!r} failed:\n{tail}\nThe conda package "
-            f"{missing.group(1)} is not on PyPI (conda packages are tried from PyPI): conda-only "
-            "packages cannot be installed without conda; move them under `pip:` with their "
-            "PyPI names, or use user_managed_dependencies=True with a conda environment's "
-            "interpreter_path."
-        )
-    return f"Building environment {name!r} failed:\n{tail}"
-
-
-def _reason(lines: list[str]) -> list[str]:
-    """A failed build's last lines, uv's generic hints left out."""
-    return [line for line in lines if not line.startswith("hint:")][-3:]
-
-
-def _normal(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _conda_name(entry: str) -> str:
-    return _normal(re.split(r"[=<>!~\s\[;]", entry.split("::")[-1].strip(), maxsplit=1)[0])

@@ -23,7 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AmlError
-from . import build as envbuild
+from .cache import envs_root, try_lock
+from .requirements import pip_requirements
+from .uv import run as run_uv
+from .uv import uv_command
 
 DEFAULT_BASE_IMAGE = "aml-jupyter/python:3.11"
 REPOSITORY = "aml-env"
@@ -107,7 +110,7 @@ def check(spec: dict[str, Any]) -> None:
         return
     base = base_image(spec)
     if not spec["python"]["user_managed_dependencies"]:
-        envbuild.uv_command()  # the build installs the packages with it
+        uv_command()  # the build installs the packages with it
     if _find(engine, base) is None:
         how = (
             "`make docker` (or `sudo scripts/build_base_image.sh`) builds it with no registry"
@@ -137,11 +140,11 @@ def resolve(ws_folder: Path, spec: dict[str, Any], log_path: Path) -> str:
     image = _built(engine, spec)
     if image is not None:
         return str(image.labels["aml.python"])
-    root = envbuild.envs_root(ws_folder)
+    root = envs_root(ws_folder)
     root.mkdir(parents=True, exist_ok=True)
     # The same lock as a venv build: concurrent runs of a new environment build it once.
     with open(root / f"{spec['hash']}.docker.lock", "w") as lock, open(log_path, "a") as log:
-        if not envbuild._try_lock(lock):
+        if not try_lock(lock):
             log.write(f"Waiting for another build of environment {spec['name']!r}...\n")
             log.flush()
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -153,7 +156,6 @@ def resolve(ws_folder: Path, spec: dict[str, Any], log_path: Path) -> str:
 
 
 def _build(engine: Any, spec: dict[str, Any], log: Any) -> str:
-    from .environment import pip_requirements
 
     start = time.monotonic()
     base, tag = base_image(spec), image_name(spec)
@@ -170,7 +172,7 @@ def _build(engine: Any, spec: dict[str, Any], log: Any) -> str:
         if requirements:
             (Path(tmp) / "requirements.txt").write_text("\n".join(requirements) + "\n")
             version = "{}.{}".format(*python["version"])
-            envbuild._uv(
+            run_uv(
                 [
                     "pip",
                     "install",

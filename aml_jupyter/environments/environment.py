@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 #: v1's name for the environment a run gets when none is given.
 DEFAULT_NAME = "default-environment"
-_CONDA_PIN = re.compile(r"^([A-Za-z0-9_.\-]+)\s*=\s*([^=<>!~\s]+)$")
 
 
 class CondaDependencies:
@@ -257,7 +256,7 @@ class Environment:
         """Store this environment; the same content keeps its version, a change adds one."""
         spec = self._spec()
         content = {k: v for k, v in spec.items() if k not in ("version", "hash")}
-        version = workspace.records.register_environment(self.name, self.hash, content)
+        version = workspace.store.register_environment(self.name, self.hash, content)
         registered = Environment._from_spec({**content, "version": str(version)})
         self.version = registered.version
         return registered
@@ -265,21 +264,21 @@ class Environment:
     @staticmethod
     def get(workspace: Workspace, name: str, version: str | int | None = None) -> Environment:
         """A registered environment (its latest version unless ``version`` is given)."""
-        row = workspace.records.get_environment(name, None if version is None else int(version))
+        row = workspace.store.get_environment(name, None if version is None else int(version))
         if row is None:
-            known = workspace.records.environment_versions()
+            known = workspace.store.environment_versions()
             listing = ", ".join(f"{n}:{v}" for n, v in known) or "none yet"
             which = name if version is None else f"{name}:{version}"
             raise AmlError(
                 f"No environment {which!r} in this workspace (registered: {listing}). "
                 "Register one with env.register(ws)."
             )
-        return Environment._from_spec({**json.loads(row["spec"]), "version": str(row["version"])})
+        return Environment._from_spec({**row.spec, "version": str(row.version)})
 
     @staticmethod
     def list(workspace: Workspace) -> dict[str, Environment]:
         """The latest version of every registered environment, by name."""
-        names = {n for n, _ in workspace.records.environment_versions()}
+        names = {n for n, _ in workspace.store.environment_versions()}
         return {n: Environment.get(workspace, n) for n in sorted(names)}
 
     def __repr__(self) -> str:
@@ -299,24 +298,6 @@ def _read(file_path: str | os.PathLike[str]) -> str:
     if not path.is_file():
         raise AmlError(f"{os.fspath(file_path)!r} is not a file.")
     return path.read_text()
-
-
-def pip_requirements(spec: dict[str, Any], folder: Path | None = None) -> list[str]:
-    """The lines of a requirements file that installs an environment: its pip packages, its
-    conda packages tried from PyPI (``numpy=1.26`` becomes ``numpy==1.26.*``), then ``-r`` its
-    kept requirements file: the original when unchanged, else its copies written under
-    ``folder`` (a new temporary folder when None)."""
-    deps = spec["python"]["conda_dependencies"]
-    out = list(deps.get("pip", []))
-    for entry in deps.get("conda", []):
-        entry = entry.split("::")[-1].strip()
-        pin = _CONDA_PIN.match(entry)
-        out.append(f"{pin.group(1)}=={pin.group(2).rstrip('*').rstrip('.')}.*" if pin else entry)
-    if deps.get("requirements"):
-        from . import requirements
-
-        out.append(f"-r {requirements.main_file(deps['requirements'], folder)}")
-    return out
 
 
 def _package_count(spec: dict[str, Any]) -> int | str:

@@ -150,3 +150,23 @@ def flat_lines(kept: dict[str, Any]) -> list[str]:
 
     inline(kept["main"], (kept["main"],))
     return [line for line in out if line.strip() and not line.lstrip().startswith("#")]
+
+
+#: A conda pin (``numpy=1.26``) becomes a PyPI range.
+_CONDA_PIN = re.compile(r"^([A-Za-z0-9_.\-]+)\s*=\s*([^=<>!~\s]+)$")
+
+
+def pip_requirements(spec: dict[str, Any], folder: Path | None = None) -> list[str]:
+    """The lines of a requirements file that installs an environment: its pip packages, its
+    conda packages tried from PyPI (``numpy=1.26`` becomes ``numpy==1.26.*``), then ``-r`` its
+    kept requirements file: the original when unchanged, else its copies written under
+    ``folder`` (a new temporary folder when None)."""
+    deps = spec["python"]["conda_dependencies"]
+    out = list(deps.get("pip", []))
+    for entry in deps.get("conda", []):
+        entry = entry.split("::")[-1].strip()
+        pin = _CONDA_PIN.match(entry)
+        out.append(f"{pin.group(1)}=={pin.group(2).rstrip('*').rstrip('.')}.*" if pin else entry)
+    if deps.get("requirements"):
+        out.append(f"-r {main_file(deps['requirements'], folder)}")
+    return out

@@ -27,7 +27,6 @@ import html
 import importlib.util
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..compute.local import liveness
+from ..compute.local import liveness, processes
 from ..errors import AmlError
 
 if TYPE_CHECKING:
@@ -507,24 +506,18 @@ def _terminate(entry: dict[str, Any], grace: float = 5.0) -> None:
     """
     pid = int(entry["pid"])
     child = _children.pop(pid, None)
-    if liveness.is_alive(pid, entry["started"], entry["host"]) is not True:
-        if child is not None:
-            child.wait()  # reap it
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+    if liveness.is_alive(pid, entry["started"], entry["host"]) is True:
         try:
-            os.killpg(pid, sig)  # it leads its own session: this reaches all it started
+            leads = os.getpgid(pid) == pid
         except OSError:
-            with contextlib.suppress(OSError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if child is not None:
-                if child.poll() is not None:
-                    return
-            elif liveness.is_alive(pid, entry["started"], entry["host"]) is not True:
-                return
-            time.sleep(0.05)
+            leads = False
+        if leads:  # it leads its own session: the group holds all it started
+            processes.stop_group(pid, grace, entry["started"])
+        else:
+            processes.stop_tree(pid, grace, entry["started"])
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):  # stuck in the kernel: leave it
+            child.wait(timeout=1.0)  # reap it (if the stop has not)
 
 
 def _count(n: int, noun: str) -> str:

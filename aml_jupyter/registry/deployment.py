@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from ..compute.distributed import free_port
 from ..compute.local.liveness import HOST, is_alive
 from ..errors import AmlError
+from .names import check_name
 from .scoring_env import service_environment, service_python
 from .scoring_workers import start_detached, stop_group
 
@@ -126,9 +127,7 @@ class LocalWebservice:
         return LocalWebserviceDeploymentConfiguration(port, workers)
 
     def __init__(self, workspace: Workspace, name: str) -> None:
-        from .model import _check_name
-
-        folder = _services_root(workspace) / _check_name(name)  # a name, never a path
+        folder = _services_root(workspace) / check_name(name, "Service")  # a name, never a path
         if not (folder / "service.json").is_file():
             known = sorted(p.parent.name for p in _services_root(workspace).glob("*/service.json"))
             raise AmlError(
@@ -347,10 +346,8 @@ def deploy(
     overwrite: bool = False,
 ) -> LocalWebservice:
     """``Model.deploy``: check everything, lay out the service folder, start, wait for health."""
-    from .model import Model, _check_name
-
-    _check_name(name)
-    if not models or not all(isinstance(m, Model) for m in models):
+    check_name(name, "Service")
+    if not models:  # Model.deploy checks they are Model objects
         raise AmlError("models must be a non-empty list of Model objects (Model(ws, name)).")
     config = deployment_config or LocalWebservice.deploy_configuration()
     if not isinstance(config, LocalWebserviceDeploymentConfiguration):
@@ -365,7 +362,7 @@ def deploy(
     else:
         model = models[0]
         framework = (model.model_framework or "").lower()
-        if len(models) != 1 or framework not in _NO_CODE_FRAMEWORKS or model._row["is_folder"]:
+        if len(models) != 1 or framework not in _NO_CODE_FRAMEWORKS or model._row.is_folder:
             raise AmlError(
                 "No entry_script: only one scikit-learn model file (registered with "
                 "model_framework='ScikitLearn') deploys without one. Give "
@@ -439,13 +436,13 @@ def _stage(
     no_code_file = None
     model_root = staging / "models"
     for model in models:
-        model._write(model_root / model.name / str(model.version) / model._row["path"])
+        model._write(model_root / model.name / str(model.version) / model._row.path)
     # v1: one model -> AZUREML_MODEL_DIR is its version folder; several -> the parent of all.
     if len(models) == 1:
         m = models[0]
         model_dir = folder / "models" / m.name / str(m.version)
         if not entry:
-            no_code_file = str(model_dir / m._row["path"])
+            no_code_file = str(model_dir / m._row.path)
     else:
         model_dir = folder / "models"
     if entry:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import re
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,22 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
 from ..paths import checked_relative_name
+from .names import check_name as _check_name
 
 if TYPE_CHECKING:
+    from ..store.types import ModelRecord
     from ..tracking.run import Run
     from ..tracking.workspace import Workspace
 
 #: v1's rule for model names: letters, digits, '-', '_' and '.', up to 255, no leading symbol.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
-
-
-def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise AmlError(
-            f"Model name {name!r} is not allowed: use letters, digits, '-', '_' or '.', "
-            "starting with a letter or digit (at most 255 characters)."
-        )
-    return name
 
 
 def _tag_filters(tags: Any) -> list[tuple[str, str | None]]:
@@ -110,16 +101,16 @@ class Model:
             raise AmlError("Model(ws, name) needs a name (or id='name:version').")
         else:
             name, number = _split_id(name, version)
-        registry = workspace.registry
+        registry = workspace.store
         if number is None and (tags or properties or run_id):
-            rows = registry.find(
+            rows = registry.find_models(
                 name, _tag_filters(tags), _property_filters(properties), run_id, latest=False
             )
             row = rows[0] if rows else None
         else:
-            row = registry.get(name, number)
+            row = registry.get_model(name, number)
         if row is None:
-            known = sorted({r["name"] for r in registry.find()})
+            known = sorted({r.name for r in registry.find_models()})
             what = f"{name!r}" + (f" version {number}" if number else "")
             raise AmlError(
                 f"No model {what} in this workspace. Registered: "
@@ -128,16 +119,16 @@ class Model:
         self.workspace = workspace
         self._load(row)
 
-    def _load(self, row: Any) -> None:
-        self.name: str = row["name"]
-        self.version: int = int(row["version"])
-        self.description: str | None = row["description"]
-        self.model_framework: str | None = row["framework"]
-        self.model_framework_version: str | None = row["framework_version"]
-        self.run_id: str | None = row["run_id"]
-        self.experiment_name: str | None = row["experiment"]
-        self.created_time = datetime.fromtimestamp(row["created_utc"], tz=timezone.utc)
-        self.size: int = int(row["size"])
+    def _load(self, row: ModelRecord) -> None:
+        self.name: str = row.name
+        self.version: int = row.version
+        self.description: str | None = row.description
+        self.model_framework: str | None = row.framework
+        self.model_framework_version: str | None = row.framework_version
+        self.run_id: str | None = row.run_id
+        self.experiment_name: str | None = row.experiment
+        self.created_time = datetime.fromtimestamp(row.created_utc, tz=timezone.utc)
+        self.size: int = row.size
         self._row = row
 
     @property
@@ -147,11 +138,11 @@ class Model:
 
     @property
     def tags(self) -> dict[str, str | None]:
-        return self.workspace.registry.tags(self.name, self.version)
+        return self.workspace.store.model_tags(self.name, self.version)
 
     @property
     def properties(self) -> dict[str, str]:
-        return self.workspace.registry.properties(self.name, self.version)
+        return self.workspace.store.model_properties(self.name, self.version)
 
     @property
     def run(self) -> Run | None:
@@ -160,7 +151,7 @@ class Model:
 
     def _files(self) -> list[list[Any]]:
         """The manifest: ``[relative path, sha256, size]`` per file."""
-        return list(json.loads(self.workspace.blobs.read_bytes(self._row["manifest"])))
+        return list(json.loads(self.workspace.blobs.read_bytes(self._row.manifest)))
 
     # registering -----------------------------------------------------------------------------
     @staticmethod
@@ -223,15 +214,15 @@ class Model:
         """``run.register_model``: a file or folder among the run's stored files (no copy)."""
         _check_name(model_name)
         clean = checked_relative_name(model_path, "model_path").rstrip("/")
-        rows = run._ws.records.list_files(run.id)
-        exact = [r for r in rows if r["name"] == clean]
-        inside = [r for r in rows if r["name"].startswith(clean + "/")]
+        rows = run._ws.store.list_files(run.id)
+        exact = [r for r in rows if r.name == clean]
+        inside = [r for r in rows if r.name.startswith(clean + "/")]
         if exact:
-            entries = [[clean.rsplit("/", 1)[-1], exact[0]["sha256"], exact[0]["size"]]]
+            entries = [[clean.rsplit("/", 1)[-1], exact[0].sha256, exact[0].size]]
         elif inside:
-            entries = [[r["name"][len(clean) + 1 :], r["sha256"], r["size"]] for r in inside]
+            entries = [[r.name[len(clean) + 1 :], r.sha256, r.size] for r in inside]
         else:
-            names = [r["name"] for r in rows if not r["name"].startswith("user_logs/")]
+            names = [r.name for r in rows if not r.name.startswith("user_logs/")]
             raise AmlError(
                 f"Run {run.id} has no file or folder {clean!r}"
                 + (f"; its files: {', '.join(names[:10])}." if names else " (it has no files yet).")
@@ -276,10 +267,10 @@ class Model:
             commit = run.get_properties().get("azureml.git.commit")
             if commit:
                 props.setdefault("azureml.git.commit", commit)
-        fields = {
+        fields: dict[str, Any] = {
             "manifest": manifest,
             "path": path_name,
-            "is_folder": int(is_folder),
+            "is_folder": is_folder,
             "size": sum(int(e[2]) for e in entries),
             "file_count": len(entries),
             "description": description,
@@ -288,7 +279,7 @@ class Model:
             "run_id": run.id if run is not None else None,
             "experiment": experiment,
         }
-        version = workspace.registry.add_version(name, fields, tags or {}, props)
+        version = workspace.store.add_model(name, **fields, tags=tags or {}, properties=props)
         return Model(workspace, name, version=version)
 
     # finding ---------------------------------------------------------------------------------
@@ -306,7 +297,7 @@ class Model:
 
         ``tags=["stage", ["team", "vision"]]``: has tag ``stage``, and ``team`` = ``vision``.
         """
-        rows = workspace.registry.find(
+        rows = workspace.store.find_models(
             name, _tag_filters(tags), _property_filters(properties), run_id, latest
         )
         models = []
@@ -345,11 +336,11 @@ class Model:
     def _cached_copy(self) -> Path:
         """The model unpacked under ``<workspace>/models/<name>/<version>/`` (once)."""
         home = self.workspace.folder / "models" / self.name / str(self.version)
-        target = home / self._row["path"]
+        target = home / self._row.path
         if not home.exists():
             staging = home.with_name(f".{self.version}.incoming")
             shutil.rmtree(staging, ignore_errors=True)
-            self._write(staging / self._row["path"])
+            self._write(staging / self._row.path)
             staging.rename(home)
         return target
 
@@ -363,7 +354,7 @@ class Model:
         """Copy the model's file or folder into ``target_dir``; returns its path there."""
         if exists_ok is not None:  # v1's old spelling
             exist_ok = bool(exists_ok)
-        target = Path(target_dir).expanduser() / self._row["path"]
+        target = Path(target_dir).expanduser() / self._row.path
         if target.exists() and not exist_ok:
             raise AmlError(
                 f"{str(target)!r} exists already; pass exist_ok=True to overwrite it, or "
@@ -374,7 +365,7 @@ class Model:
 
     def _write(self, target: Path) -> None:
         blobs = self.workspace.blobs
-        if not self._row["is_folder"]:
+        if not self._row.is_folder:
             ((_, sha, _size),) = self._files()
             target.parent.mkdir(parents=True, exist_ok=True)
             blobs.copy_to(sha, target)
@@ -393,18 +384,18 @@ class Model:
         """Add or overwrite tags."""
         if not isinstance(tags, dict):
             raise AmlError(f"tags must be a dict, got {type(tags).__name__}.")
-        self.workspace.registry.set_tags(self.name, self.version, tags)
+        self.workspace.store.set_model_tags(self.name, self.version, tags)
 
     def remove_tags(self, tags: builtins.list[str] | str) -> None:
         """Remove tags by key."""
         keys = [tags] if isinstance(tags, str) else list(tags)
-        self.workspace.registry.remove_tags(self.name, self.version, keys)
+        self.workspace.store.remove_model_tags(self.name, self.version, keys)
 
     def add_properties(self, properties: dict[str, Any]) -> None:
         """Add properties; a key that exists keeps its value (write-once, as v1)."""
         if not isinstance(properties, dict):
             raise AmlError(f"properties must be a dict, got {type(properties).__name__}.")
-        self.workspace.registry.add_properties(self.name, self.version, properties)
+        self.workspace.store.add_model_properties(self.name, self.version, properties)
 
     def update(
         self,
@@ -413,14 +404,14 @@ class Model:
         **_: Any,
     ) -> None:
         """Replace the tags (when given) and the description (when given)."""
-        registry = self.workspace.registry
+        registry = self.workspace.store
         if tags is not None:
             if not isinstance(tags, dict):
                 raise AmlError(f"tags must be a dict, got {type(tags).__name__}.")
-            registry.remove_tags(self.name, self.version, list(self.tags))
-            registry.set_tags(self.name, self.version, tags)
+            registry.remove_model_tags(self.name, self.version, list(self.tags))
+            registry.set_model_tags(self.name, self.version, tags)
         if description is not None:
-            registry.set_description(self.name, self.version, description)
+            registry.set_model_description(self.name, self.version, description)
             self.description = description
 
     def delete(self) -> None:
@@ -434,7 +425,7 @@ class Model:
                 f"Model {self.id} is served by running service(s) {', '.join(using)}: delete "
                 "those first (service.delete() or `aml service delete NAME`)."
             )
-        self.workspace.registry.delete(self.name, self.version)
+        self.workspace.store.delete_model(self.name, self.version)
         shutil.rmtree(
             self.workspace.folder / "models" / self.name / str(self.version), ignore_errors=True
         )
@@ -454,6 +445,8 @@ class Model:
         route (see :mod:`aml_jupyter.registry.deployment`)."""
         from .deployment import deploy
 
+        if not models or not all(isinstance(m, Model) for m in models):
+            raise AmlError("models must be a non-empty list of Model objects (Model(ws, name)).")
         service = deploy(workspace, name, models, inference_config, deployment_config, overwrite)
         if show_output:
             print(f"Service {name!r} is Healthy at {service.scoring_uri}")
@@ -471,10 +464,10 @@ class Model:
             "runId": self.run_id,
             "experimentName": self.experiment_name,
             "createdTime": self.created_time.isoformat(),
-            "path": self._row["path"],
-            "isFolder": bool(self._row["is_folder"]),
+            "path": self._row.path,
+            "isFolder": self._row.is_folder,
             "size": self.size,
-            "fileCount": int(self._row["file_count"]),
+            "fileCount": self._row.file_count,
             "tags": self.tags,
             "properties": self.properties,
         }

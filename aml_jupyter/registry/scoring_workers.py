@@ -25,6 +25,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..compute.local import processes
 from ..compute.local.liveness import process_start_time
 from ..errors import AmlError
 
@@ -148,30 +149,7 @@ def supervise(
 
 def _end_workers(pids: list[int]) -> None:
     """SIGTERM the workers, SIGKILL those still there after GRACE_S, reap them all."""
-    for pid in pids:
-        _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + GRACE_S
-    left = set(pids)
-    while left:
-        for pid in list(left):
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done = pid
-            if done:
-                left.discard(pid)
-        if left and time.monotonic() > deadline:
-            for pid in left:
-                _signal(pid, signal.SIGKILL)
-            deadline = float("inf")
-        time.sleep(0.02)
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
+    processes.stop_children(pids, GRACE_S, kill_wait=float("inf"))  # a killed child ends
 
 
 # from outside: start and stop the group -------------------------------------------------
@@ -191,56 +169,10 @@ def start_detached(argv: Sequence[str], log: Path, env: dict[str, str]) -> tuple
     return proc.pid, process_start_time(proc.pid)
 
 
-def group_members(pgid: int) -> list[tuple[int, str]]:
-    """The live processes of group ``pgid``, as (pid, start time); zombies do not count."""
-    members = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:  # no /proc: only whether the group has any process
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return []
-        return [(pgid, "")]
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # ended while we looked
-        if int(fields[2]) == pgid and fields[0] != b"Z":
-            members.append((int(entry), fields[19].decode()))
-    return members
-
-
-def _our_group(pid: int, started: str) -> list[tuple[int, str]]:
-    """The service's processes: the group led by ``pid``, unless that pid now belongs to
-    another program (then the service's group ended before the pid was reused)."""
-    now = process_start_time(pid)
-    if now and started and now != started:
-        return []
-    return group_members(pid)
-
-
 def stop_group(pid: int, started: str) -> None:
     """End the service's whole process group (SIGTERM, then SIGKILL after GRACE_S) and return
     once each of its processes, looked up by pid and start time, is gone."""
-    for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, GRACE_S)):
-        members = _our_group(pid, started)
-        if not members:
-            return
-        try:
-            os.killpg(pid, sig)  # the group at once: a worker forked meanwhile is in it too
-        except (ProcessLookupError, PermissionError):
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not _our_group(pid, started):
-                return
-            time.sleep(0.02)
-    left = [p for p, _ in _our_group(pid, started)]
+    left = processes.stop_group(pid, GRACE_S, started, kill_wait=GRACE_S)
     if left:
         raise AmlError(
             f"Processes {left} of the service did not end on SIGKILL (stuck in the kernel?); "

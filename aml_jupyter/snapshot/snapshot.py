@@ -9,7 +9,11 @@ Rules, as Azure ML v1 (minus its pain points):
   ``AML_SNAPSHOT_MAX_BYTES``/``AML_SNAPSHOT_MAX_FILES``); the error names the largest offenders.
 
 Each file is stored once by content; a stat cache means an unchanged folder is not even
-re-read, so re-submitting it costs only a directory walk.
+re-read, so re-submitting it costs only a directory walk. A run gets its working folder from
+:mod:`.worktree` (a cached, verified tree per snapshot), or as a fresh copy of the blobs.
+
+The functions take what they need from the store layer (the workspace's store, or only its
+blob store), never the workspace object of the tracking layer above.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from ..store import hash_file
 if TYPE_CHECKING:
     import pathspec
 
-    from ..tracking.workspace import Workspace
+    from ..store import BlobStore, WorkspaceStore
 
 DEFAULT_MAX_BYTES = 300 * 1024 * 1024
 DEFAULT_MAX_FILES = 2000
@@ -130,14 +134,15 @@ def _check_limits(
 
 
 def take_snapshot(
-    workspace: Workspace,
+    store: WorkspaceStore,
     source: str | os.PathLike[str],
     *,
     extra_files: Mapping[str, bytes] | None = None,
     max_bytes: int | None = None,
     max_files: int | None = None,
 ) -> Snapshot:
-    """Store the files of ``source`` (plus ``extra_files``, e.g. a notebook cell) and return the snapshot."""
+    """Store the files of ``source`` (plus ``extra_files``, e.g. a notebook cell) in ``store``
+    (its blobs, its hash cache and its list of snapshots) and return the snapshot."""
     root = Path(source).expanduser().resolve()
     if not root.is_dir():
         raise AmlError(f"The source folder {source!s} does not exist or is not a folder.")
@@ -150,22 +155,21 @@ def take_snapshot(
         if not os.environ.get("AML_SNAPSHOT_NO_FILE_LIMIT")
         else len(files),
     )
-    records = workspace.records
-    blobs = workspace.blobs
+    blobs = store.blobs
     full_paths = [str(root / rel) for rel, _ in files]
-    cache = records.cached_hashes(full_paths)
+    cache = store.cached_hashes(full_paths)
     new_cache: list[tuple[str, int, int, int, str]] = []
     entries: list[SnapshotEntry] = []
     for (rel, st), full in zip(files, full_paths, strict=True):
         known = cache.get(full)
         if (
             known is not None
-            and known["size"] == st.st_size
-            and known["mtime_ns"] == st.st_mtime_ns
-            and known["inode"] == st.st_ino
-            and known["sha256"] in blobs
+            and known.size == st.st_size
+            and known.mtime_ns == st.st_mtime_ns
+            and known.inode == st.st_ino
+            and known.sha256 in blobs
         ):
-            sha = known["sha256"]
+            sha = known.sha256
         else:
             sha = hash_file(full)
             blobs.put_file(full, sha)
@@ -174,33 +178,58 @@ def take_snapshot(
     for name, data in (extra_files or {}).items():
         sha, size = blobs.put_bytes(data)
         entries.append(SnapshotEntry(checked_relative_name(name, "file name"), sha, size, False))
-    records.cache_hashes(new_cache)
+    store.cache_hashes(new_cache)
     manifest = json.dumps(
         [[e.name, e.sha256, e.size, e.executable] for e in entries], separators=(",", ":")
     ).encode()
     snapshot_id, _ = blobs.put_bytes(manifest)
-    records.add_snapshot(snapshot_id, len(entries), sum(e.size for e in entries))
+    store.add_snapshot(snapshot_id, len(entries), sum(e.size for e in entries))
     return Snapshot(snapshot_id, tuple(entries))
 
 
-def load_snapshot(workspace: Workspace, snapshot_id: str) -> Snapshot:
-    """Read a stored snapshot's manifest."""
-    if snapshot_id not in workspace.blobs:
+def load_snapshot(blobs: BlobStore, snapshot_id: str) -> Snapshot:
+    """Read a stored snapshot's manifest from the blob store."""
+    if snapshot_id not in blobs:
         raise AmlError(f"Snapshot {snapshot_id!r} is not in this workspace.")
-    rows = json.loads(workspace.blobs.read_bytes(snapshot_id))
+    rows = json.loads(blobs.read_bytes(snapshot_id))
     return Snapshot(snapshot_id, tuple(SnapshotEntry(*row) for row in rows))
 
 
+def entry_name(name: str) -> str:
+    """A manifest entry's name, checked to stay inside the folder it is written to (see
+    :func:`~aml_jupyter.paths.checked_relative_name`); a name that is clean already (as every
+    name ``take_snapshot`` writes) is passed on a fast path, for 2,000-file snapshots."""
+    parts = name.split("/") if isinstance(name, str) else []
+    if (
+        parts
+        and name.strip()
+        and "\\" not in name
+        and "\x00" not in name
+        and name[1:2] != ":"  # no drive letter
+        and name.isascii()
+        and all(p not in ("", ".", "..") for p in parts)
+    ):
+        return name
+    return checked_relative_name(name, "snapshot entry")
+
+
+def restore_entry(blobs: BlobStore, entry: SnapshotEntry, root: Path) -> Path:
+    """Write one file of a snapshot under ``root`` as a copy of its blob (never a link into the
+    store: a script that writes to its copy must not change the stored file); returns it."""
+    target = root / entry_name(entry.name)
+    blobs.copy_to(entry.sha256, target)
+    if entry.executable:
+        target.chmod(0o755)
+    return target
+
+
 def restore_snapshot(
-    workspace: Workspace, snapshot_id: str, destination: str | os.PathLike[str]
+    blobs: BlobStore, snapshot_id: str, destination: str | os.PathLike[str]
 ) -> Path:
     """Write the snapshot's files under ``destination`` (created if needed); returns it."""
     dest = Path(destination).expanduser().resolve()
-    snapshot = load_snapshot(workspace, snapshot_id)
+    snapshot = load_snapshot(blobs, snapshot_id)
     dest.mkdir(parents=True, exist_ok=True)
     for entry in snapshot.files:
-        target = dest / checked_relative_name(entry.name, "snapshot entry")
-        workspace.blobs.copy_to(entry.sha256, target)
-        if entry.executable:
-            target.chmod(0o755)
+        restore_entry(blobs, entry, dest)
     return dest

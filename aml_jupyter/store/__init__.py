@@ -1,7 +1,63 @@
-"""The workspace store: SQLite metadata, content-addressed blobs, per-run metric files."""
+"""The workspace store: one interface (:class:`WorkspaceStore`, typed records), backends
+picked by the workspace's address (:func:`open_store`).
 
+The embedded backend keeps SQLite metadata, content-addressed blobs and per-run metric files
+in a folder; a team workspace server (``http(s)://``) is a later backend.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import AmlError
+from .base import WorkspaceStore
 from .blobs import BlobStore, hash_file
-from .database import Database
-from .records import Records
+from .types import (
+    ComputeTargetRecord,
+    EnvironmentRecord,
+    ExperimentRecord,
+    FileHashRecord,
+    FileRecord,
+    ModelRecord,
+    RunRecord,
+)
 
-__all__ = ["BlobStore", "Database", "Records", "hash_file"]
+
+def is_server_address(address: str | os.PathLike[str]) -> bool:
+    """Whether ``address`` names a team workspace server rather than a folder."""
+    return isinstance(address, str) and address.lower().startswith(("http://", "https://"))
+
+
+def open_store(address: str | os.PathLike[str], create: bool = False) -> WorkspaceStore:
+    """The store at ``address``: a workspace folder (``.../.aml``) is the embedded store.
+
+    ``create``: make the folder's database first when there is none.
+    """
+    if is_server_address(address):
+        raise AmlError(
+            f"{address} is a team workspace server address; this version of aml_jupyter "
+            "opens only workspace folders. Use a folder path (e.g. Workspace.create('.'))."
+        )
+    from .embedded import EmbeddedStore
+
+    folder = Path(address)
+    if create:
+        EmbeddedStore.create(folder)
+    return EmbeddedStore(folder)
+
+
+__all__ = [
+    "BlobStore",
+    "ComputeTargetRecord",
+    "EnvironmentRecord",
+    "ExperimentRecord",
+    "FileHashRecord",
+    "FileRecord",
+    "ModelRecord",
+    "RunRecord",
+    "WorkspaceStore",
+    "hash_file",
+    "is_server_address",
+    "open_store",
+]

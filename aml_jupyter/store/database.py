@@ -8,7 +8,7 @@ from __future__ import annotations
 import errno
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -94,6 +94,12 @@ class Database:
         """Run a SELECT and return its first row, or None."""
         with self._lock:
             return self._conn.execute(sql, params).fetchone()
+
+    def trace(self, callback: Callable[[str], object] | None) -> None:
+        """Call ``callback`` with each SQL statement run from now on (None: stop); for tests
+        that count statements."""
+        with self._lock:
+            self._conn.set_trace_callback(callback)
 
     def close(self) -> None:
         """Close the connection."""

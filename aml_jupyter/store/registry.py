@@ -1,4 +1,4 @@
-"""SQL of the model registry (versions, lineage, tags, properties); the runs' SQL is in records."""
+"""The embedded store's model registry: versions, lineage, tags, properties."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .database import Database
+from .embedded_base import EmbeddedBase
+from .types import ModelRecord
 
 #: Columns a registered model version has besides its name and version.
 MODEL_FIELDS = (
@@ -24,20 +25,39 @@ MODEL_FIELDS = (
 )
 
 
-class ModelRecords:
+class ModelRegistry(EmbeddedBase):
     """Reads and writes of registered models."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def add_version(
+    def add_model(
         self,
         name: str,
-        fields: Mapping[str, Any],
-        tags: Mapping[str, Any],
-        properties: Mapping[str, Any],
+        *,
+        manifest: str,
+        path: str,
+        is_folder: bool,
+        size: int,
+        file_count: int,
+        description: str | None = None,
+        framework: str | None = None,
+        framework_version: str | None = None,
+        run_id: str | None = None,
+        experiment: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        properties: Mapping[str, Any] | None = None,
     ) -> int:
-        """Insert the next version of ``name`` (1 for a new name) in one transaction."""
+        fields = {
+            "manifest": manifest,
+            "path": path,
+            "is_folder": int(is_folder),
+            "size": size,
+            "file_count": file_count,
+            "description": description,
+            "framework": framework,
+            "framework_version": framework_version,
+            "run_id": run_id,
+            "experiment": experiment,
+        }
+        tags, properties = tags or {}, properties or {}
         with self.db.transaction() as conn:
             version = conn.execute(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE name = ?", (name,)
@@ -58,25 +78,25 @@ class ModelRecords:
             )
         return int(version)
 
-    def get(self, name: str, version: int | None = None) -> sqlite3.Row | None:
-        """One version (the latest when ``version`` is None), or None."""
+    def get_model(self, name: str, version: int | None = None) -> ModelRecord | None:
         if version is None:
-            return self.db.query_one(
+            row = self.db.query_one(
                 "SELECT * FROM models WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
             )
-        return self.db.query_one(
-            "SELECT * FROM models WHERE name = ? AND version = ?", (name, version)
-        )
+        else:
+            row = self.db.query_one(
+                "SELECT * FROM models WHERE name = ? AND version = ?", (name, version)
+            )
+        return None if row is None else model_record(row)
 
-    def find(
+    def find_models(
         self,
         name: str | None = None,
         tags: Iterable[tuple[str, str | None]] = (),
         properties: Iterable[tuple[str, str]] = (),
         run_id: str | None = None,
         latest: bool = False,
-    ) -> list[sqlite3.Row]:
-        """Versions matching every filter, newest first; ``latest``: one per name."""
+    ) -> list[ModelRecord]:
         where, params = [], []
         if name is not None:
             where.append("m.name = ?")
@@ -102,39 +122,40 @@ class ModelRecords:
         sql = "SELECT m.* FROM models m"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return self.db.query(
+        rows = self.db.query(
             sql + " ORDER BY m.created_utc DESC, m.name, m.version DESC", tuple(params)
         )
+        return [model_record(r) for r in rows]
 
-    def tags(self, name: str, version: int) -> dict[str, str | None]:
+    def model_tags(self, name: str, version: int) -> dict[str, str | None]:
         rows = self.db.query(
             "SELECT key, value FROM model_tags WHERE name = ? AND version = ? ORDER BY key",
             (name, version),
         )
         return {r["key"]: r["value"] for r in rows}
 
-    def properties(self, name: str, version: int) -> dict[str, str]:
+    def model_properties(self, name: str, version: int) -> dict[str, str]:
         rows = self.db.query(
             "SELECT key, value FROM model_properties WHERE name = ? AND version = ? ORDER BY key",
             (name, version),
         )
         return {r["key"]: r["value"] for r in rows}
 
-    def set_tags(self, name: str, version: int, tags: Mapping[str, Any]) -> None:
+    def set_model_tags(self, name: str, version: int, tags: Mapping[str, Any]) -> None:
         with self.db.transaction() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO model_tags (name, version, key, value) VALUES (?, ?, ?, ?)",
                 [(name, version, str(k), None if v is None else str(v)) for k, v in tags.items()],
             )
 
-    def remove_tags(self, name: str, version: int, keys: Iterable[str]) -> None:
+    def remove_model_tags(self, name: str, version: int, keys: Iterable[str]) -> None:
         with self.db.transaction() as conn:
             conn.executemany(
                 "DELETE FROM model_tags WHERE name = ? AND version = ? AND key = ?",
                 [(name, version, k) for k in keys],
             )
 
-    def add_properties(self, name: str, version: int, properties: Mapping[str, Any]) -> None:
+    def add_model_properties(self, name: str, version: int, properties: Mapping[str, Any]) -> None:
         """Add properties; existing keys keep their value (properties are write-once in v1)."""
         with self.db.transaction() as conn:
             conn.executemany(
@@ -143,13 +164,32 @@ class ModelRecords:
                 [(name, version, str(k), str(v)) for k, v in properties.items()],
             )
 
-    def set_description(self, name: str, version: int, description: str | None) -> None:
+    def set_model_description(self, name: str, version: int, description: str | None) -> None:
         self.db.execute(
             "UPDATE models SET description = ? WHERE name = ? AND version = ?",
             (description, name, version),
         )
 
-    def delete(self, name: str, version: int) -> None:
+    def delete_model(self, name: str, version: int) -> None:
         with self.db.transaction() as conn:
             for table in ("model_tags", "model_properties", "models"):
                 conn.execute(f"DELETE FROM {table} WHERE name = ? AND version = ?", (name, version))
+
+
+def model_record(row: sqlite3.Row) -> ModelRecord:
+    """A ``models`` row as a record."""
+    return ModelRecord(
+        name=row["name"],
+        version=int(row["version"]),
+        manifest=row["manifest"],
+        path=row["path"],
+        is_folder=bool(row["is_folder"]),
+        size=int(row["size"]),
+        file_count=int(row["file_count"]),
+        created_utc=row["created_utc"],
+        description=row["description"],
+        framework=row["framework"],
+        framework_version=row["framework_version"],
+        run_id=row["run_id"],
+        experiment=row["experiment"],
+    )

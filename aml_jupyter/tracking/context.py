@@ -43,30 +43,33 @@ def start_interactive_run(
     from ..snapshot.git import git_properties
     from ..snapshot.snapshot import take_snapshot
     from .run import INTERACTIVE_RUN, Run
+    from .targets import claim_this_process
 
     ws = experiment.workspace
     try:
-        snapshot = take_snapshot(ws, snapshot_directory) if snapshot_directory is not None else None
+        snapshot = (
+            take_snapshot(ws.store, snapshot_directory) if snapshot_directory is not None else None
+        )
     except AmlError as exc:
         raise AmlError(
             f"{exc} Or start the run without a snapshot: snapshot_directory=None."
         ) from None
-    new_id = ws.records.create_run(
+    new_id = ws.store.create_run(
         experiment.name,
         INTERACTIVE_RUN,
         RunStatus.RUNNING,
         run_id=run_id,
         display_name=display_name,
-        owner_pid=os.getpid(),
         target="local",
         definition={"sourceDirectory": os.getcwd(), "script": _main_script()},
     )
+    claim_this_process(ws, new_id)  # it ends Failed, saying why, if this process dies
     props: dict[str, Any] = {"azureml.runsource": "interactive"}
     if snapshot is not None:
-        ws.records.update_run(new_id, snapshot_id=snapshot.id)
+        ws.store.update_run(new_id, snapshot_id=snapshot.id)
         props["ContentSnapshotId"] = snapshot.id
         props.update(git_properties(snapshot_directory))  # type: ignore[arg-type]
-    ws.records.add_properties(new_id, props)
+    ws.store.add_properties(new_id, props)
     run = Run(experiment, new_id)
     if outputs is not None:
         run._outputs_dir = Path(outputs).resolve()

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AmlError
 
 if TYPE_CHECKING:
-    from ..compute.config import ScriptRunConfig
     from .run import Run
     from .workspace import Workspace
 
@@ -38,7 +37,7 @@ class Experiment:
         self.workspace = workspace
         self.name = check_experiment_name(name) if _check_name else name
         if _check_name:
-            workspace.records.ensure_experiment(self.name)
+            workspace.store.ensure_experiment(self.name)
 
     @staticmethod
     def list(
@@ -48,26 +47,23 @@ class Experiment:
         tags: Any = None,
     ) -> list[Experiment]:
         """Every experiment of the workspace (or just ``experiment_name``)."""
-        names = workspace.records.experiment_names()
+        names = workspace.store.experiment_names()
         return [
             Experiment(workspace, n, _check_name=False)
             for n in names
             if experiment_name is None or n == experiment_name
         ]
 
-    def submit(
-        self, config: ScriptRunConfig, tags: dict[str, Any] | None = None, **kwargs: Any
-    ) -> Run:
-        """Start ``config`` as a new run and return it at once (it runs on without you)."""
-        from ..compute import ComputeTarget
-        from ..compute.config import ScriptRunConfig
+    def submit(self, config: Any, tags: dict[str, Any] | None = None, **kwargs: Any) -> Run:
+        """Start ``config`` as a new run and return it at once (it runs on without you).
 
-        if not isinstance(config, ScriptRunConfig):
-            raise AmlError(f"submit() takes a ScriptRunConfig, got {type(config).__name__}.")
-        target = config.compute_target
-        if not isinstance(target, ComputeTarget):
-            target = ComputeTarget(self.workspace, config.target)
-        return target.submit(self, config, tags)
+        ``config`` is a :class:`ScriptRunConfig` or any other type registered with
+        ``experiment_method`` (see :mod:`aml_jupyter.tracking.submitting`); ``kwargs`` go to
+        its submit function.
+        """
+        from .submitting import submit
+
+        return submit(config, self.workspace, self.name, tags=tags, **kwargs)
 
     def start_logging(
         self,
@@ -103,19 +99,23 @@ class Experiment:
         include_children: bool = False,
         status: str | None = None,
     ) -> Iterator[Run]:
-        """This experiment's runs, newest first (a generator, like v1)."""
+        """This experiment's runs, newest first (a generator, like v1); each run comes with
+        its record and tags, read for all of them at once."""
         from .run import Run, _tag_filter
+        from .targets import check_active_runs
 
-        rows = self.workspace.records.list_runs(
+        records = self.workspace.store.list_runs(
             experiment=self.name,
             run_type=type,
             tags=_tag_filter(tags),
             properties=properties,
             include_children=include_children,
             status=status,
+            with_tags=True,
         )
-        for row in rows:
-            yield Run(self, row["id"])
+        # Active runs' targets look at them first: one whose owner died comes back ended.
+        for record in check_active_runs(self.workspace, records):
+            yield Run._of(self, record)
 
     @property
     def id(self) -> str:

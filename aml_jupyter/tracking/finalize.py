@@ -7,7 +7,6 @@ and nothing outside the run's folder is read, moved or changed.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -20,6 +19,7 @@ from ..status import RunStatus
 from ..store.database import is_disk_full
 from ..store.metric_index import build_index
 from ..store.metrics import summarize_files
+from . import targets
 from .run_files import TRACKED_FOLDERS, USER_LOGS
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ SPACE_RESERVE = "system_logs/space_reserve"
 _RESERVE_BYTES = 1 << 20
 #: At most this many skipped links are named in the driver log.
 _LINKS_NAMED = 20
+#: The type of a submitted run (``tracking.run.SCRIPT_RUN``; run imports this module).
+_SUBMITTED = "azureml.scriptrun"
 
 
 def reserve_space(run_dir: Path) -> None:
@@ -67,7 +69,7 @@ def harvest_folder(ws: Workspace, run_id: str, folder: Path, prefix: str, move: 
                 ours = move and st.st_nlink == 1
                 sha, size = ws.blobs.adopt_file(full) if ours else ws.blobs.put_file(full)
                 rows.append((name, sha, size))
-    ws.records.add_files(run_id, rows)
+    ws.store.add_files(run_id, rows)
     return links
 
 
@@ -91,12 +93,13 @@ def finalize_run(
 ) -> None:
     """Harvest ``./outputs``/``./logs``, keep the driver log and metric summary, then end the run.
 
-    Does nothing if the run has already ended. Active children end with the same status. A
-    step that fails does not stop the others; the run then ends Failed with the reason.
+    Does nothing if the run has already ended. Active children end with the same status
+    (submitted ones go on, or are canceled with it). A step that fails does not stop the
+    others; the run then ends Failed with the reason.
     """
-    records = ws.records
+    records = ws.store
     row = records.get_run(run_id)
-    if row["status"] in RunStatus.TERMINAL:
+    if row.status in RunStatus.TERMINAL:
         return
     records.set_status(run_id, RunStatus.FINALIZING)
     run_dir = ws.run_dir(run_id)
@@ -138,10 +141,11 @@ def finalize_run(
         step("listing child runs", records.list_runs, parent_id=run_id, status=RunStatus.ACTIVE)
         or []
     ):
-        step(f"ending child run {child['id']}", finalize_run, ws, child["id"], status)
-    fields: dict[str, Any] = {}
-    if exit_code is not None:
-        fields["exit_code"] = exit_code
+        if child.run_type == _SUBMITTED:  # a child of its own (submit_child): it goes on,
+            if status == RunStatus.CANCELED:  # unless its parent was canceled
+                step(f"canceling child run {child.id}", targets.cancel, ws, child)
+            continue
+        step(f"ending child run {child.id}", finalize_run, ws, child.id, status)
     if problems and status != RunStatus.CANCELED:
         reason = "; ".join(problems)
         if disk_full:
@@ -149,11 +153,9 @@ def finalize_run(
         previous = f"{error['message']} Also, while finalizing: " if error else ""
         code = "DiskFull" if disk_full else (error or {}).get("code", "FinalizeFailed")
         status, error = RunStatus.FAILED, {"code": code, "message": previous + reason}
-    if error is not None:
-        fields["error"] = json.dumps(error)
     if work.exists():  # before the end is announced: whoever waits sees the final folder
         step("removing the working folder", _remove_work_folder, work)
-    records.set_status(run_id, status, **fields)
+    records.set_status(run_id, status, error=error, exit_code=exit_code)
 
 
 def save_summary(ws: Workspace, run_id: str) -> None:
@@ -165,7 +167,7 @@ def save_summary(ws: Workspace, run_id: str) -> None:
     except OSError:  # no room for the index (a full disk): the summary alone, still bounded
         log.exception("could not index the metrics of run %s", run_id)
         summary = summarize_files(folder)
-    ws.records.save_metric_summary(run_id, summary)
+    ws.store.save_metric_summary(run_id, summary)
 
 
 def _remove_work_folder(work: Path) -> None:
@@ -209,4 +211,4 @@ def end_failed(ws: Workspace, run_id: str, exc: BaseException, what: str, code: 
         finalize_run(ws, run_id, RunStatus.FAILED, error=error)
     except Exception:
         log.exception("finalizing %s after a failure", run_id)  # the status needs least room
-        ws.records.set_status(run_id, RunStatus.FAILED, error=json.dumps(error))
+        ws.store.set_status(run_id, RunStatus.FAILED, error=error)

@@ -6,12 +6,14 @@ fast in a workspace of 100,000 runs.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
+
+from .targets import check_active_runs
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..store.types import RunRecord
     from .workspace import Workspace
 
 
@@ -51,7 +53,7 @@ def list_runs(
     """Newest runs first, each a flat dict (metrics as ``metric.<name>`` keys)."""
     from datetime import datetime
 
-    rows = ws.records.list_runs(
+    rows = ws.store.list_runs(
         experiment=experiment,
         status=status,
         tags=tags,
@@ -59,26 +61,25 @@ def list_runs(
         offset=offset,
         include_children=include_children,
     )
-    ids = [r["id"] for r in rows]
-    summaries = ws.records.metric_summaries(ids) if metrics else {}
+    rows = check_active_runs(ws, rows)  # a run whose owner died shows as ended, with why
+    ids = [r.id for r in rows]
+    summaries = ws.store.metric_summaries(ids) if metrics else {}
     out = []
     for r in rows:
-        end = r["ended_utc"]
-        start = r["started_utc"]
+        end = r.ended_utc
+        start = r.started_utc
         item: dict[str, Any] = {
-            "run_id": r["id"],
-            "experiment": r["experiment"],
-            "number": r["number"],
-            "display_name": r["display_name"] or r["id"],
-            "status": r["status"],
-            "target": r["target"],
-            "created": datetime.fromtimestamp(r["created_utc"]).isoformat(
-                sep=" ", timespec="seconds"
-            ),
+            "run_id": r.id,
+            "experiment": r.experiment,
+            "number": r.number,
+            "display_name": r.display_name or r.id,
+            "status": r.status,
+            "target": r.target,
+            "created": datetime.fromtimestamp(r.created_utc).isoformat(sep=" ", timespec="seconds"),
             "duration_s": None if start is None or end is None else round(end - start, 3),
-            "script": json.loads(r["definition"] or "{}").get("script"),
+            "script": r.definition.get("script"),
         }
-        for name, value in summaries.get(r["id"], {}).items():
+        for name, value in summaries.get(r.id, {}).items():
             item[f"metric.{name}"] = value
         out.append(item)
     return out
@@ -112,52 +113,55 @@ def run_page(
         "text": text or None,
         "parent_id": parent_id,
     }
-    rows = ws.records.list_runs(
+    rows = ws.store.list_runs(
         **filters, sort=sort, descending=descending, limit=limit, offset=offset
     )
+    rows = check_active_runs(ws, rows)  # a run whose owner died shows as ended, with why
     # The first page of an unfiltered listing needs no count when it is not full.
     total = (
         offset + len(rows)
         if len(rows) < limit and (rows or offset == 0)
-        else ws.records.count_runs(**filters)
+        else ws.store.count_runs(**filters)
     )
-    ids = [r["id"] for r in rows]
-    summaries = ws.records.metric_summaries(ids)
-    tags_by_run = ws.records.tags_of(ids, tag_chars)
+    ids = [r.id for r in rows]
+    summaries = ws.store.metric_summaries(ids)
+    tags_by_run = ws.store.tags_of(ids, tag_chars)
     out = [
-        run_record(r, last_values(ws, r, summaries.get(r["id"])), tags_by_run.get(r["id"], {}))
+        run_record(r, last_values(ws, r, summaries.get(r.id)), tags_by_run.get(r.id, {}))
         for r in rows
     ]
     return {"runs": out, "total": total, "offset": offset, "limit": limit}
 
 
-def last_values(ws: Workspace, row: Any, summary: dict[str, Any] | None) -> dict[str, Any]:
+def last_values(ws: Workspace, row: RunRecord, summary: dict[str, Any] | None) -> dict[str, Any]:
     """The last value of each scalar metric of a run: its saved summary, or for a live run
     (no summary yet) read from the tails of its metric files."""
     from ..status import RunStatus
     from ..store.metrics import latest_values
 
-    if summary is None and row["status"] not in RunStatus.TERMINAL:
-        return latest_values(ws.run_dir(row["id"]) / "metrics")
+    if summary is None and row.status not in RunStatus.TERMINAL:
+        return latest_values(ws.run_dir(row.id) / "metrics")
     return summary or {}
 
 
-def run_record(row: Any, metrics: dict[str, Any], tags: dict[str, str | None]) -> dict[str, Any]:
-    """A run's row as plain JSON-ready values."""
-    start, end = row["started_utc"], row["ended_utc"]
+def run_record(
+    row: RunRecord, metrics: dict[str, Any], tags: dict[str, str | None]
+) -> dict[str, Any]:
+    """A run's record as plain JSON-ready values."""
+    start, end = row.started_utc, row.ended_utc
     return {
-        "id": row["id"],
-        "experiment": row["experiment"],
-        "number": row["number"],
-        "display_name": row["display_name"] or row["id"],
-        "status": row["status"],
-        "target": row["target"],
-        "created_utc": row["created_utc"],
+        "id": row.id,
+        "experiment": row.experiment,
+        "number": row.number,
+        "display_name": row.display_name or row.id,
+        "status": row.status,
+        "target": row.target,
+        "created_utc": row.created_utc,
         "started_utc": start,
         "ended_utc": end,
         "duration_s": None if start is None or end is None else round(end - start, 3),
-        "parent_id": row["parent_id"],
-        "script": json.loads(row["definition"] or "{}").get("script"),
+        "parent_id": row.parent_id,
+        "script": row.definition.get("script"),
         "tags": tags,
         "metrics": metrics,
     }

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import builtins
 import codecs
-import json
 import os
-import signal
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..compute.local import liveness
 from ..errors import ActivityFailedException, AmlError
 from ..status import RunStatus
-from ..store.limits import MAX_NAME_CHARS, MAX_TAG_VALUE_CHARS, check_text
+from ..store.limits import MAX_NAME_CHARS, MAX_TAG_VALUE_CHARS, check_tags, check_text
+from ..store.types import RunRecord
+from . import plugins, targets
 from .run_files import DRIVER_LOG
 from .run_metrics import RunMetrics
 
@@ -61,18 +61,37 @@ def _tag_filter(tags: Any) -> dict[str, str | None] | None:
 
 class Run(RunMetrics):
     """A run in an experiment. Get one from ``experiment.submit(...)``, ``Run.get_context()``,
-    ``experiment.start_logging()``, ``Run.get(ws, run_id)`` or ``Run(experiment, run_id)``."""
+    ``experiment.start_logging()``, ``Run.get(ws, run_id)`` or ``Run(experiment, run_id)``.
+
+    A run keeps its record as last read: ``status``, ``display_name``, ``tags``, ``number`` …
+    read it without asking the store; ``get_status()`` asks again while the run is active
+    (an ended run never changes), ``get_tags()``/``get_properties()`` always do, and
+    :meth:`refresh` re-reads everything."""
 
     #: True for the run a submitted script gets from get_context(): its supervisor ends it.
     _managed = False
 
-    def __init__(self, experiment: Experiment, run_id: str, outputs: Any = None) -> None:
+    def __init__(
+        self,
+        experiment: Experiment,
+        run_id: str,
+        outputs: Any = None,
+        *,
+        _record: RunRecord | None = None,
+    ) -> None:
         self._experiment = experiment
         self._ws: Workspace = experiment.workspace
         self._id = run_id
         self._writer = None
         self._outputs_dir: Path | None = None
-        self._ws.records.get_run(run_id)  # unknown id: clear error now, not later
+        self._properties: dict[str, str] | None = None
+        # Read now when not handed over: an unknown id is a clear error now, not later.
+        self._record = _record if _record is not None else self._ws.store.get_run(run_id)
+
+    @classmethod
+    def _of(cls, experiment: Experiment, record: RunRecord) -> Run:
+        """The run of a record already read (a listing's), without reading it again."""
+        return cls(experiment, record.id, _record=record)
 
     # finding runs ---------------------------------------------------------------------------
     @staticmethod
@@ -80,15 +99,15 @@ class Run(RunMetrics):
         """The run with id ``run_id`` (or a unique prefix of it) in ``workspace``."""
         from .experiment import Experiment
 
-        records = workspace.records
-        matches = records.find_run_ids(run_id)
+        store = workspace.store
+        matches = store.find_run_ids(run_id)
         if run_id not in matches:
             if len(matches) > 1:
                 raise AmlError(f"Run id prefix {run_id!r} matches several runs; type more of it.")
             if matches:
                 run_id = matches[0]
-        row = records.get_run(run_id)
-        return Run(Experiment(workspace, row["experiment"], _check_name=False), run_id)
+        record = store.get_run(run_id)
+        return Run._of(Experiment(workspace, record.experiment, _check_name=False), record)
 
     @classmethod
     def get_context(cls, allow_offline: bool = True, **kwargs: Any) -> Run:
@@ -122,8 +141,16 @@ class Run(RunMetrics):
         )
 
     # identity ---------------------------------------------------------------------------------
-    def _row(self) -> Any:
-        return self._ws.records.get_run(self._id)
+    def _row(self) -> RunRecord:
+        """The run's record, read again now."""
+        self.refresh()
+        return self._record
+
+    def refresh(self) -> None:
+        """Read the run's record (status, names, tags …) again from the workspace."""
+        # An active run's target looks at it first: one whose owner died comes back ended.
+        self._record = targets.check_active_run(self._ws, self._ws.store.get_run(self._id))
+        self._properties = None
 
     @property
     def id(self) -> str:
@@ -143,22 +170,23 @@ class Run(RunMetrics):
     @property
     def number(self) -> int:
         """The run's sequence number within its experiment (1, 2, …)."""
-        return int(self._row()["number"])
+        return self._record.number
 
     @property
     def type(self) -> str:
         """``azureml.scriptrun`` for a submitted script, ``interactive`` or ``child``."""
-        return str(self._row()["run_type"])
+        return self._record.run_type
 
     @property
     def status(self) -> str:
-        """The run's status (see :class:`aml_jupyter.RunStatus`)."""
-        return self.get_status()
+        """The run's status when last read (see :class:`aml_jupyter.RunStatus`);
+        :meth:`get_status` asks again."""
+        return self._record.status
 
     @property
     def parent(self) -> Run | None:
         """The parent run, or None for a top-level run."""
-        parent_id = self._row()["parent_id"]
+        parent_id = self._record.parent_id
         return Run(self._experiment, parent_id) if parent_id else None
 
     @property
@@ -169,32 +197,37 @@ class Run(RunMetrics):
     @property
     def display_name(self) -> str:
         """A human name for the run (settable); defaults to its id."""
-        return self._row()["display_name"] or self._id
+        return self._record.display_name or self._id
 
     @display_name.setter
     def display_name(self, value: str) -> None:
         name = check_text(str(value), "run display name", MAX_NAME_CHARS)
-        self._ws.records.update_run(self._id, display_name=name)
+        self._ws.store.update_run(self._id, display_name=name)
+        self._record = replace(self._record, display_name=name)
 
     @property
     def description(self) -> str | None:
         """Free text about the run (settable)."""
-        return self._row()["description"]
+        return self._record.description
 
     @description.setter
     def description(self, value: str) -> None:
         text = check_text(str(value), "run description", MAX_TAG_VALUE_CHARS)
-        self._ws.records.update_run(self._id, description=text)
+        self._ws.store.update_run(self._id, description=text)
+        self._record = replace(self._record, description=text)
 
     @property
     def tags(self) -> dict[str, str | None]:
-        """The run's tags (mutable; see :meth:`tag`)."""
-        return self.get_tags()
+        """The run's tags when last read (see :meth:`tag`; :meth:`get_tags` asks again)."""
+        tags = self._record.tags
+        return dict(tags) if tags is not None else self.get_tags()
 
     @property
     def properties(self) -> dict[str, str]:
         """The run's properties (immutable once set)."""
-        return self.get_properties()
+        if self._properties is None:
+            return self.get_properties()
+        return dict(self._properties)
 
     @property
     def folder(self) -> Path:
@@ -204,22 +237,22 @@ class Run(RunMetrics):
     def __repr__(self) -> str:
         return (
             f"Run(Experiment: {self._experiment.name},\nId: {self._id},\nType: {self.type},\n"
-            f"Status: {self.get_status()})"
+            f"Status: {self.status})"
         )
 
     def _repr_html_(self) -> str:
         """A one-row table in notebooks, as v1 showed (names are escaped, never markup)."""
         from html import escape
 
-        row = self._row()
+        record = self._record
         cells = {
             "Experiment": self._experiment.name,
             "Id": self._id,
-            "Name": row["display_name"] or "",
-            "Type": row["run_type"],
-            "Status": row["status"],
-            "Target": row["target"] or "",
-            "Created": _utc(row["created_utc"]) or "",
+            "Name": record.display_name or "",
+            "Type": record.run_type,
+            "Status": record.status,
+            "Target": record.target or "",
+            "Created": _utc(record.created_utc) or "",
         }
         head = "".join(f"<th>{escape(k)}</th>" for k in cells)
         body = "".join(f"<td>{escape(str(v))}</td>" for v in cells.values())
@@ -233,36 +266,42 @@ class Run(RunMetrics):
 
     # status and details -----------------------------------------------------------------------
     def get_status(self) -> str:
-        """The current status string (NotStarted … Completed/Failed/Canceled)."""
-        return str(self._row()["status"])
+        """The current status string (NotStarted … Completed/Failed/Canceled); read again
+        while the run is active (an ended run's status never changes)."""
+        return self._current().status
+
+    def _current(self) -> RunRecord:
+        """The record, read again unless the run has ended."""
+        if self._record.status not in RunStatus.TERMINAL:
+            self.refresh()
+        return self._record
 
     def get_details(self) -> dict[str, Any]:
         """Everything about the run in v1's ``get_details`` shape."""
-        row = self._row()
-        definition = json.loads(row["definition"] or "{}")
+        row = self._current()
         details: dict[str, Any] = {
             "runId": self._id,
             "displayName": self.display_name,
             "experiment": self._experiment.name,
-            "target": row["target"],
-            "status": row["status"],
-            "createdTimeUtc": _utc(row["created_utc"]),
-            "startTimeUtc": _utc(row["started_utc"]),
-            "endTimeUtc": _utc(row["ended_utc"]),
+            "target": row.target,
+            "status": row.status,
+            "createdTimeUtc": _utc(row.created_utc),
+            "startTimeUtc": _utc(row.started_utc),
+            "endTimeUtc": _utc(row.ended_utc),
             "properties": self.get_properties(),
             "tags": self.get_tags(),
             "inputDatasets": [],
             "outputDatasets": [],
-            "runDefinition": definition,
+            "runDefinition": dict(row.definition),
             "logFiles": {DRIVER_LOG: str(self.folder / DRIVER_LOG)}
             if (self.folder / DRIVER_LOG).exists()
             else {},
             "submittedBy": os.environ.get("USER", ""),
         }
-        if row["exit_code"] is not None:
-            details["exitCode"] = row["exit_code"]
-        if row["error"]:
-            details["error"] = {"error": json.loads(row["error"])}
+        if row.exit_code is not None:
+            details["exitCode"] = row.exit_code
+        if row.error:
+            details["error"] = {"error": dict(row.error)}
         return details
 
     def get_details_with_logs(self) -> dict[str, Any]:
@@ -296,45 +335,56 @@ class Run(RunMetrics):
     # tags and properties ----------------------------------------------------------------------
     def tag(self, key: str, value: Any = None) -> None:
         """Set one tag (a key with no value is allowed)."""
-        self._ws.records.set_tags(self._id, {key: value})
+        self.set_tags({key: value})
         self._say(f"Attempted to add tag {key} with value {value}")
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         """Add or overwrite several tags."""
-        self._ws.records.set_tags(self._id, tags)
+        self._ws.store.set_tags(self._id, tags)
+        if self._record.tags is not None:
+            self._record = self._record.with_tags({**self._record.tags, **check_tags(tags)})
 
     def get_tags(self) -> dict[str, str | None]:
-        """All tags."""
-        return self._ws.records.get_tags(self._id)
+        """All tags, read now."""
+        tags = self._ws.store.get_tags(self._id)
+        self._record = self._record.with_tags(tags)
+        return dict(tags)
 
     def remove_tags(self, tags: Iterable[str] | str) -> None:
         """Remove tags by key."""
-        self._ws.records.remove_tags(self._id, [tags] if isinstance(tags, str) else list(tags))
+        keys = [tags] if isinstance(tags, str) else builtins.list(tags)
+        self._ws.store.remove_tags(self._id, keys)
+        if self._record.tags is not None:
+            kept = {k: v for k, v in self._record.tags.items() if k not in keys}
+            self._record = self._record.with_tags(kept)
 
     def add_properties(self, properties: dict[str, Any]) -> None:
         """Add immutable properties; changing an existing one raises :class:`AmlError`."""
-        self._ws.records.add_properties(self._id, properties)
+        self._ws.store.add_properties(self._id, properties)
+        if self._properties is not None:
+            added = check_tags(properties, what="property")
+            self._properties = {**{k: str(v) for k, v in added.items()}, **self._properties}
 
     def get_properties(self) -> dict[str, str]:
-        """All properties (git state, snapshot id, …)."""
-        return self._ws.records.get_properties(self._id)
+        """All properties (git state, snapshot id, …), read now."""
+        self._properties = self._ws.store.get_properties(self._id)
+        return dict(self._properties)
 
     # children ---------------------------------------------------------------------------------
     def child_run(
         self, name: str | None = None, run_id: str | None = None, outputs: Any = None
     ) -> Run:
         """Start a child run in this process; use it as a context manager to end it."""
-        records = self._ws.records
-        child_id = records.create_run(
+        child_id = self._ws.store.create_run(
             self._experiment.name,
             CHILD_RUN,
             RunStatus.RUNNING,
             run_id=run_id,
             parent_id=self._id,
             display_name=name,
-            owner_pid=os.getpid(),
-            target=self._row()["target"],
+            target=self._record.target,
         )
+        targets.claim_this_process(self._ws, child_id)  # it ends Failed if this process dies
         child = type(self)(self._experiment, child_id)
         child._echo = self._echo
         return child
@@ -359,6 +409,16 @@ class Run(RunMetrics):
             raise AmlError("create_children needs count= (a number >= 0) or tag_key/tag_values.")
         return [self.child_run() for _ in range(count)]
 
+    def submit_child(self, config: Any, tags: dict[str, Any] | None = None, **kwargs: Any) -> Run:
+        """Submit ``config`` (a :class:`ScriptRunConfig`, …) as a child of this run, on the
+        config's own compute target; it is listed by :meth:`get_children` and its ``parent``
+        is this run. Returns the child at once, as ``Experiment.submit`` does."""
+        from .submitting import submit
+
+        return submit(
+            config, self._ws, self._experiment.name, tags=tags, _parent_run_id=self._id, **kwargs
+        )
+
     def get_children(
         self,
         recursive: bool = False,
@@ -369,15 +429,16 @@ class Run(RunMetrics):
         _rehydrate_runs: bool = True,
     ) -> Iterator[Run]:
         """The run's children, newest first (all descendants with ``recursive=True``)."""
-        rows = self._ws.records.list_runs(
+        records = self._ws.store.list_runs(
             parent_id=self._id,
             tags=_tag_filter(tags),
             properties=properties,
             run_type=type,
             status=status,
+            with_tags=True,
         )
-        for row in rows:
-            child = Run(self._experiment, row["id"])
+        for record in targets.check_active_runs(self._ws, records):
+            child = Run._of(self._experiment, record)
             yield child
             if recursive:
                 yield from child.get_children(recursive=True, tags=tags, type=type, status=status)
@@ -385,7 +446,8 @@ class Run(RunMetrics):
     # ending -----------------------------------------------------------------------------------
     def start(self) -> None:
         """Mark the run Running (v1 name; runs made here start Running already)."""
-        self._ws.records.set_status(self._id, RunStatus.RUNNING)
+        self._ws.store.set_status(self._id, RunStatus.RUNNING)
+        self.refresh()
 
     def _finish(self, status: str, error: dict[str, Any] | None = None) -> None:
         from .finalize import finalize_run
@@ -397,6 +459,7 @@ class Run(RunMetrics):
         if self._managed:
             return
         self._finish(RunStatus.COMPLETED)
+        self.refresh()  # the end may differ from what was asked (finalizing can fail)
 
     def fail(
         self, error_details: Any = None, error_code: str | None = None, _set_status: bool = True
@@ -407,33 +470,26 @@ class Run(RunMetrics):
         self._say(f"Run failed with error code {error_code}:\n{error_details}")
         if self._managed:
             # The supervisor reads this when the script exits and ends the run Failed.
-            self._ws.records.update_run(self._id, error=json.dumps(error))
+            self._ws.store.update_run(self._id, error=error)
             return
         self._finish(RunStatus.FAILED, error)
+        self.refresh()
 
     def cancel(self) -> None:
-        """Cancel the run: its whole process tree is stopped and it ends Canceled."""
-        records = self._ws.records
-        row = self._row()
-        if row["status"] in RunStatus.TERMINAL:
+        """Cancel the run: its whole process tree is stopped and it ends Canceled.
+
+        A submitted run is stopped by the target that runs it (see
+        :mod:`aml_jupyter.tracking.targets`); one run in this process ends here.
+        """
+        record = self._ws.store.get_run(self._id)  # as stored: a dead owner is the target's
+        if record.status in RunStatus.TERMINAL:
+            self._record = record
             return
-        if row["run_type"] != SCRIPT_RUN or self._managed:
+        if record.run_type != SCRIPT_RUN or self._managed:
             self._finish(RunStatus.CANCELED)
-            return
-        records.set_status(self._id, RunStatus.CANCEL_REQUESTED)
-        alive = liveness.is_alive(row["pid"], row["pid_started"], row["host"])
-        if alive and row["status"] in (RunStatus.NOT_STARTED, RunStatus.QUEUED):
-            # Its supervisor may still be starting, before it handles SIGTERM: it looks for
-            # the request itself before the script starts.
-            return
-        if alive:
-            try:
-                os.kill(row["pid"], signal.SIGTERM)  # the supervisor stops the script and ends it
-            except ProcessLookupError:
-                pass
-        elif row["pid"] is None or alive is False:
-            self._finish(RunStatus.CANCELED)
-        # else: a supervisor on another host sees CancelRequested on its next heartbeat
+        else:
+            targets.cancel(self._ws, record)
+        self.refresh()
 
     def __enter__(self) -> Run:
         return self
@@ -443,6 +499,7 @@ class Run(RunMetrics):
             self.complete()
         elif isinstance(exc, KeyboardInterrupt):
             self.cancel()
+            self.refresh()
         else:
             self.fail(f"{exc_type.__name__}: {exc}", error_code="UserError")
 
@@ -518,9 +575,8 @@ class Run(RunMetrics):
     ) -> Any:
         """Register a file or folder among this run's files as the next version of
         ``model_name``, keeping the lineage (this run, its experiment, its git commit)."""
-        from ..registry.model import Model
-
-        return Model._from_run(
+        model = plugins.load("model")  # the registry is a higher layer (see tracking.plugins)
+        return model._from_run(
             self,
             model_name,
             model_path,
@@ -536,12 +592,12 @@ class Run(RunMetrics):
         """The :class:`Environment` the run used (None: the submitting interpreter)."""
         from ..environments.environment import Environment
 
-        spec = json.loads(self._row()["definition"] or "{}").get("environment")
+        spec = self._record.definition.get("environment")
         return Environment._from_spec(spec) if isinstance(spec, dict) else None
 
     def get_snapshot_id(self) -> str | None:
         """The id of the code snapshot taken at submit (None if none was taken)."""
-        return self._row()["snapshot_id"]
+        return self._record.snapshot_id or self._row().snapshot_id
 
     def restore_snapshot(
         self, snapshot_id: str | None = None, path: str | os.PathLike[str] | None = None
@@ -563,4 +619,4 @@ class Run(RunMetrics):
         sid = snapshot_id or self.get_snapshot_id()
         if not sid:
             raise AmlError(f"Run {self._id} has no code snapshot.")
-        return str(restore_snapshot(self._ws, sid, path or f"{self._id}-snapshot"))
+        return str(restore_snapshot(self._ws.blobs, sid, path or f"{self._id}-snapshot"))

@@ -77,7 +77,7 @@ class RunFiles:
 
     def get_file_names(self) -> list[str]:
         """Names of every file of the run, sorted."""
-        stored = {r["name"] for r in self._ws.records.list_files(self._id)}
+        stored = {r.name for r in self._ws.store.list_files(self._id)}
         return sorted(stored | set(self._live_files()))
 
     def get_file_info(self) -> list[dict[str, object]]:
@@ -87,8 +87,8 @@ class RunFiles:
         logs, the driver log) rather than the store.
         """
         files: dict[str, dict[str, object]] = {
-            r["name"]: {"name": r["name"], "size": r["size"], "live": False}
-            for r in self._ws.records.list_files(self._id)
+            r.name: {"name": r.name, "size": r.size, "live": False}
+            for r in self._ws.store.list_files(self._id)
         }
         for name, path in self._live_files().items():
             if name not in files:
@@ -101,9 +101,9 @@ class RunFiles:
     def open_file(self, name: str) -> BinaryIO:
         """Run file ``name`` opened for binary reading (the caller closes it)."""
         name = checked_relative_name(name, "run file name")
-        row = self._ws.records.get_file(self._id, name)
+        row = self._ws.store.get_file(self._id, name)
         if row is not None:
-            return open(self._ws.blobs.path(row["sha256"]), "rb")
+            return open(self._ws.blobs.path(row.sha256), "rb")
         path = self._live_files().get(name)
         if path is None:
             raise AmlError(
@@ -127,7 +127,7 @@ class RunFiles:
             sha, size = self._ws.blobs.put_file(path_or_stream)
         else:
             sha, size = self._ws.blobs.put_stream(path_or_stream)
-        self._ws.records.add_files(self._id, [(name, sha, size)])
+        self._ws.store.add_files(self._id, [(name, sha, size)])
         return name
 
     def upload_files(
@@ -146,7 +146,7 @@ class RunFiles:
             if not os.path.isfile(path):
                 raise AmlError(f"upload_files: {path!r} is not a file.")
         rows = [(n, *self._ws.blobs.put_file(p)) for n, p in zip(checked, paths, strict=True)]
-        self._ws.records.add_files(self._id, rows)
+        self._ws.store.add_files(self._id, rows)
         return checked
 
     def upload_folder(
@@ -162,13 +162,13 @@ class RunFiles:
             rows.append(
                 (f"{prefix}/{full.relative_to(root).as_posix()}", *self._ws.blobs.put_file(full))
             )
-        self._ws.records.add_files(self._id, rows)
+        self._ws.store.add_files(self._id, rows)
         return [r[0] for r in rows]
 
     def _copy_out(self, name: str, destination: Path) -> None:
-        row = self._ws.records.get_file(self._id, name)
+        row = self._ws.store.get_file(self._id, name)
         if row is not None:
-            self._ws.blobs.copy_to(row["sha256"], destination)
+            self._ws.blobs.copy_to(row.sha256, destination)
             return
         live = self._live_files().get(name)
         if live is None:

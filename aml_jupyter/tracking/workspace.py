@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
-from ..store import BlobStore, Database, Records
-from ..store.registry import ModelRecords
+from ..store import WorkspaceStore, is_server_address, open_store
 
 if TYPE_CHECKING:
     from ..compute import ComputeTarget
@@ -47,12 +46,14 @@ class Workspace:
     """
 
     def __new__(cls, path: str | os.PathLike[str]) -> Workspace:
+        if is_server_address(path):
+            open_store(path)  # says that a team workspace server cannot be opened yet
         folder = _workspace_folder(path)
         with _open_lock:
             ws = _open.get(folder)
             if ws is not None and not ws._database_is_current():
                 # The folder was deleted (or replaced) since: drop the connection to the old file.
-                ws.db.close()
+                ws.store.close()
                 del _open[folder]
                 ws = None
             if ws is None:
@@ -68,11 +69,10 @@ class Workspace:
 
     def _init(self, folder: Path) -> None:
         self.folder = folder
-        self.db = Database(folder / DB_NAME)
-        self.blobs = BlobStore(folder / "blobs")
+        #: Where everything about the workspace is kept (see :class:`WorkspaceStore`).
+        self.store: WorkspaceStore = open_store(folder)
+        self.blobs = self.store.blobs
         self.runs_root = folder / "runs"
-        self.records = Records(self.db, self.runs_root)
-        self.registry = ModelRecords(self.db)
         self._db_identity = self._database_identity()
 
     def _database_identity(self) -> tuple[int, int] | None:
@@ -96,6 +96,8 @@ class Workspace:
 
         With ``exist_ok=False`` an existing workspace there is an error.
         """
+        if is_server_address(path):
+            open_store(path)  # says that a team workspace server cannot be opened yet
         folder = _workspace_folder(path)
         if (folder / DB_NAME).exists():
             if not exist_ok:
@@ -103,7 +105,7 @@ class Workspace:
         else:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / ".gitignore").write_text("# aml_jupyter workspace: not source code\n*\n")
-            Database(folder / DB_NAME).close()
+            open_store(folder, create=True).close()
         return Workspace(folder)
 
     @staticmethod
@@ -154,7 +156,7 @@ class Workspace:
         """Every experiment, by name."""
         from .experiment import Experiment
 
-        return {n: Experiment(self, n) for n in self.records.experiment_names()}
+        return {n: Experiment(self, n) for n in self.store.experiment_names()}
 
     @property
     def environments(self) -> dict[str, Any]:
@@ -166,18 +168,17 @@ class Workspace:
     @property
     def models(self) -> dict[str, Any]:
         """The latest version of every registered model, by name (v1's ``ws.models``)."""
-        from ..registry.model import Model
+        from . import plugins  # the registry is a higher layer (see tracking.plugins)
 
-        return {m.name: m for m in Model.list(self, latest=True)}
+        return {m.name: m for m in plugins.load("model").list(self, latest=True)}
 
     @property
     def compute_targets(self) -> dict[str, ComputeTarget]:
         """Every compute target, by name (``local`` is always there)."""
-        from ..compute import ComputeTarget
+        from . import plugins  # compute is a higher layer (see tracking.plugins)
 
-        return {
-            r["name"]: ComputeTarget._from_record(self, r) for r in self.records.compute_targets()
-        }
+        target = plugins.load("compute_target")
+        return {r.name: target._from_record(self, r) for r in self.store.compute_targets()}
 
     def get_run(self, run_id: str) -> Any:
         """The run with this id (a unique prefix of it is enough)."""

@@ -55,7 +55,7 @@ class Forwarder:
     def pump(self, final: bool = False) -> None:
         """Send what is new; ``final`` also sends a last partial driver-log line."""
         with self.lock:
-            status = self.ws.records.get_run(self.run_id)["status"]
+            status = self.ws.store.get_run(self.run_id).status
             if status != self.status and status not in RunStatus.TERMINAL:
                 self.frame("status", status)
                 self.status = status
@@ -99,8 +99,10 @@ class Forwarder:
     def finish(self) -> None:
         """After the run ended: its stored files not streamed already, then the end frame."""
         self.pump(final=True)
-        records = self.ws.records
-        for name, sha, size in records.list_files(self.run_id):
+        records = self.ws.store
+        for name, sha, size in (
+            (f.name, f.sha256, f.size) for f in records.list_files(self.run_id)
+        ):
             if name.startswith(("user_logs/", "logs/")):
                 continue  # streamed live; the submitter stores its copies
             with open(self.ws.blobs.path(sha), "rb") as f:
@@ -109,9 +111,9 @@ class Forwarder:
             self.frame("file", json.dumps([name, sha, size]))
         row = records.get_run(self.run_id)
         state = {
-            "status": row["status"],
-            "error": json.loads(row["error"]) if row["error"] else None,
-            "exit_code": row["exit_code"],
+            "status": row.status,
+            "error": dict(row.error) if row.error else None,
+            "exit_code": row.exit_code,
             "tags": records.get_tags(self.run_id),
             "properties": records.get_properties(self.run_id),
         }
@@ -142,13 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     definition["python"] = sys.executable  # Ray made the job's environment
     definition["environment"] = None
     # The submitter enforced the snapshot limits already.
-    snapshot = take_snapshot(ws, Path.cwd(), max_bytes=2**62, max_files=2**31)
-    ws.records.create_run(
+    snapshot = take_snapshot(ws.store, Path.cwd(), max_bytes=2**62, max_files=2**31)
+    ws.store.create_run(
         spec["experiment"], SCRIPT_RUN, RunStatus.QUEUED, run_id=run_id, definition=definition
     )
-    ws.records.update_run(run_id, snapshot_id=snapshot.id)
+    ws.store.update_run(run_id, snapshot_id=snapshot.id)
     if spec.get("tags"):
-        ws.records.set_tags(run_id, spec["tags"])
+        ws.store.set_tags(run_id, spec["tags"])
     forwarder = Forwarder(ws, run_id, nonce, sys.stdout)
     done = threading.Event()
 
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         done.set()
         pumping.join()
     forwarder.finish()
-    ws.db.close()
+    ws.store.close()
     shutil.rmtree(scratch, ignore_errors=True)
     return 0
 

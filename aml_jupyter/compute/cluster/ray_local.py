@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from ...errors import AmlError
+from ..local.processes import stop_processes
 
 
 def _free_ports(n: int) -> list[int]:
@@ -68,34 +69,32 @@ class LocalRayHead:
         return self.address
 
     def pids(self) -> list[int]:
-        """The processes this head started: found by their environment marker, or (Ray's
-        agents get an environment of their own) by a file open in this head's temp folder."""
-        marker = "=".join(self._marker).encode()
+        """The processes this head started (their pids)."""
+        return [p.pid for p in self._processes()]
+
+    def _processes(self) -> list[psutil.Process]:
+        """Found by their environment marker, or (Ray's agents get an environment of their
+        own) by a file open in this head's temp folder."""
+        key, value = self._marker
         temp = str(self.temp) + "/"
         found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+        for proc in psutil.process_iter():
+            if proc.pid == os.getpid():
                 continue
             try:
-                if marker in (entry / "environ").read_bytes() or any(
-                    os.readlink(fd).startswith(temp) for fd in (entry / "fd").iterdir()
+                if proc.environ().get(key) == value or any(
+                    f.path.startswith(temp) for f in proc.open_files()
                 ):
-                    found.append(int(entry.name))
-            except OSError:
-                pass
+                    found.append(proc)
+            except psutil.Error:
+                pass  # ended, or not ours to read
         return found
 
     def stop(self) -> None:
         """SIGTERM every process of this head, SIGKILL what is left after 10 s."""
-        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-            for pid in self.pids():
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + wait
-            while self.pids() and time.monotonic() < deadline:
-                time.sleep(0.2)
+        stop_processes(self._processes(), grace=10.0, kill_wait=5.0)
+        # Any the first ones started meanwhile: no second grace period.
+        stop_processes(self._processes(), grace=0.0, kill_wait=5.0)
         shutil.rmtree(self.temp, ignore_errors=True)
 
     def __enter__(self) -> str:

@@ -30,7 +30,7 @@ from ...paths import checked_relative_name
 from ...status import RunStatus
 from ...tracking.run_files import TRACKED_FOLDERS
 from ...tracking.workspace import Workspace
-from ..distributed import free_port, process_environments, process_log_name
+from ..local.ranks import free_port, process_environments, process_log_name
 from ..local.supervisor import Supervisor, command_line, script_environment
 from ..remote import append_chunk
 from ..untrusted import checked_mapping
@@ -48,9 +48,7 @@ class RankProcess:
         self.home = Path(tempfile.mkdtemp(prefix=f"aml-rank{rank}-"))
         # A workspace of the rank's own, so Run.get_context() works on any node.
         self.ws = Workspace.create(self.home)
-        self.ws.records.create_run(
-            experiment, "azureml.scriptrun", RunStatus.RUNNING, run_id=run_id
-        )
+        self.ws.store.create_run(experiment, "azureml.scriptrun", RunStatus.RUNNING, run_id=run_id)
         self.run_dir = self.ws.run_dir(run_id)
         self.work = self.run_dir / "work"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -114,7 +112,7 @@ class RankProcess:
         for path in sorted((self.work / "outputs").rglob("*")):
             if path.is_file() and not path.is_symlink():
                 outputs[path.relative_to(self.work).as_posix()] = path.read_bytes()
-        records = self.ws.records
+        records = self.ws.store
         return {
             "outputs": outputs,
             "tags": records.get_tags(self.run_id),
@@ -122,7 +120,7 @@ class RankProcess:
         }
 
     def cleanup(self) -> None:
-        self.ws.db.close()
+        self.ws.store.close()
         shutil.rmtree(self.home, ignore_errors=True)
 
 
@@ -267,9 +265,9 @@ class RaySupervisor(Supervisor):
         tags = checked_mapping(results["tags"], "tags", "rank 0")
         properties = checked_mapping(results["properties"], "properties", "rank 0")
         if tags:
-            self.ws.records.set_tags(self.run_id, tags)
+            self.ws.store.set_tags(self.run_id, tags)
         if properties:
-            self.ws.records.add_properties(self.run_id, properties)
+            self.ws.store.add_properties(self.run_id, properties)
         for actor in self.actors:
             try:
                 ray.get(actor.cleanup.remote())

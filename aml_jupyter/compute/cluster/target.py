@@ -32,10 +32,8 @@ from ..remote import POLL_S, RemoteGone, RemoteState, RemoteUnreachable, append_
 from ..untrusted import BlobSink, checked_file_row, checked_state, checked_status
 
 if TYPE_CHECKING:
-    from ...tracking.experiment import Experiment
-    from ...tracking.run import Run
+    from ...snapshot.snapshot import Snapshot
     from ...tracking.workspace import Workspace
-    from ..config import ScriptRunConfig
 
 KIND = "ComputeCluster"
 #: Ray refuses a job package (working_dir) over 500 MiB; we say so first, with our advice.
@@ -213,7 +211,7 @@ class _RayRemote:
                 rows.append((name, sha, ws.blobs.path(sha).stat().st_size))
         finally:
             shutil.rmtree(run_dir / _STAGING, ignore_errors=True)
-        ws.records.add_files(run_id, rows)
+        ws.store.add_files(run_id, rows)
 
 
 def _store_checked(ws: Workspace, staged: Path, sha: str, name: str) -> None:
@@ -262,7 +260,7 @@ class ComputeCluster(ComputeTarget):
             "cpus_per_process": cpus_per_process,
             "gpus_per_process": gpus_per_process,
         }
-        workspace.records.attach_compute_target(name, KIND, config)
+        workspace.store.attach_compute_target(name, KIND, config)
         return ComputeCluster(workspace, name)
 
     def get_status(self) -> str:
@@ -273,19 +271,11 @@ class ComputeCluster(ComputeTarget):
             return "Unreachable"
         return "Running"
 
-    def submit(
-        self, experiment: Experiment, config: ScriptRunConfig, tags: dict[str, Any] | None = None
-    ) -> Run:
-        """Snapshot here, submit a Ray job that runs it, and follow it from here."""
-        from ...snapshot.git import git_properties
-        from ...snapshot.snapshot import restore_snapshot, take_snapshot
-        from ...store.records import new_run_id
-        from ...tracking.run import Run
-        from ..local.target import hand_off, record_run, run_definition, start_supervisor
-        from .ray_driver import encode_spec
+    # A submit (compute/submission.py): the snapshot is taken here (our limits, checked
+    # before Ray's), sent as a Ray job's working_dir, and the job followed by a mirror.
+    _owner_module = "aml_jupyter.compute.remote"
 
-        ws = experiment.workspace
-        definition = run_definition(ws, config)
+    def _check(self, definition: dict[str, Any]) -> None:
         environment = definition.get("environment")
         if environment and environment["docker"]["enabled"]:
             raise AmlError(
@@ -293,61 +283,68 @@ class ComputeCluster(ComputeTarget):
                 "target does not run: set env.docker.enabled = False (its pip packages become "
                 "the job's runtime_env), or submit it to 'local' or a compute instance."
             )
-        snapshot = take_snapshot(
-            ws,
-            definition["sourceDirectory"],
-            extra_files=config.extra_files,
-            max_bytes=config.snapshot_max_bytes,
-            max_files=config.snapshot_max_files,
-        )
+
+    def _package(self, snapshot_id: str) -> Path:
+        """One folder per snapshot: the same content gives Ray the same package (no re-upload)."""
+        return self.workspace.folder / "cache" / "ray" / snapshot_id
+
+    def _prepare(self, snapshot: Snapshot, definition: dict[str, Any]) -> None:
+        from ...snapshot.snapshot import restore_snapshot
+
         if snapshot.size > RAY_PACKAGE_LIMIT:
             raise AmlError(
                 f"The snapshot is {snapshot.size / 2**20:.0f} MiB; a Ray job takes at most "
                 f"{RAY_PACKAGE_LIMIT // 2**20} MiB of files. Leave data and checkpoints out "
                 "with a .amlignore file and read them from shared storage in the script."
             )
+        package = self._package(snapshot.id)
+        if not package.is_dir():
+            restore_snapshot(self.workspace.blobs, snapshot.id, package.with_suffix(".tmp"))
+            package.with_suffix(".tmp").rename(package)
+
+    def _start(
+        self,
+        run_id: str,
+        experiment: str,
+        snapshot: Snapshot,
+        definition: dict[str, Any],
+        tags: dict[str, Any] | None,
+    ) -> None:
+        from .ray_driver import encode_spec
+
         try:
             client = _client(self.config["address"])
         except RemoteUnreachable as exc:
             raise AmlError(f"Cannot submit to {self.name!r}: {exc}") from None
-        # One folder per snapshot: the same content gives Ray the same package (no re-upload).
-        package = ws.folder / "cache" / "ray" / snapshot.id
-        if not package.is_dir():
-            restore_snapshot(ws, snapshot.id, package.with_suffix(".tmp"))
-            package.with_suffix(".tmp").rename(package)
-        run_id = new_run_id(experiment.name)
         nonce = secrets.token_hex(8)
         cpus = self.config.get("cpus_per_process", 1)
         gpus = self.config.get("gpus_per_process", 0)
-        definition["cluster"] = {"job": run_id, "nonce": nonce}
+        definition["cluster"] = {"job": run_id, "nonce": nonce}  # recorded: the mirror's key
         spec = {
             "id": run_id,
-            "experiment": experiment.name,
+            "experiment": experiment,
             "nonce": nonce,
             "definition": definition,
             "tags": tags or {},
             "resources": {"cpus": cpus, "gpus": gpus},
         }
-        mirror = start_supervisor(ws.folder, module="aml_jupyter.compute.remote")
         try:
             client.submit_job(
                 entrypoint=f"python -m aml_jupyter.compute.cluster.ray_driver {encode_spec(spec)}",
                 submission_id=run_id,
-                runtime_env=self._runtime_env(package, definition.get("environment")),
-                metadata={"aml_run_id": run_id, "aml_experiment": experiment.name},
+                runtime_env=self._runtime_env(
+                    self._package(snapshot.id), definition.get("environment")
+                ),
+                metadata={"aml_run_id": run_id, "aml_experiment": experiment},
                 # One process: the driver runs it and asks for its share. Several: each has
                 # its own placement-group bundle, the driver only a sliver of a CPU.
                 entrypoint_num_cpus=DRIVER_CPUS if definition.get("distributed") else cpus,
                 entrypoint_num_gpus=0 if definition.get("distributed") else gpus,
             )
-        except BaseException as exc:
-            hand_off(mirror, None)
-            if isinstance(exc, Exception) and not isinstance(exc, AmlError):
-                raise AmlError(f"Ray refused the job: {str(exc).splitlines()[0]}") from None
-            raise
-        record_run(ws, experiment.name, definition, snapshot.id, self.name, tags, mirror, run_id)
-        ws.records.add_properties(run_id, git_properties(definition["sourceDirectory"]))
-        return Run(experiment, run_id)
+        except Exception as exc:
+            if isinstance(exc, AmlError):
+                raise
+            raise AmlError(f"Ray refused the job: {str(exc).splitlines()[0]}") from None
 
     @staticmethod
     def _runtime_env(package: Path, environment: dict[str, Any] | None) -> dict[str, Any]:
@@ -373,8 +370,8 @@ class ComputeCluster(ComputeTarget):
         return env
 
     def _remote(self, run_id: str) -> _RayRemote:
-        row = self.workspace.records.get_run(run_id)
-        cluster = json.loads(row["definition"]).get("cluster") or {}
+        row = self.workspace.store.get_run(run_id)
+        cluster = row.definition.get("cluster") or {}
         if "nonce" not in cluster:
             raise AmlError(f"Run {run_id!r} was not submitted to a Ray cluster.")
         return _RayRemote(self.config["address"], cluster["job"], cluster["nonce"], self.name)

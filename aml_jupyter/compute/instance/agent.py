@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 import re
 import secrets
@@ -31,12 +30,13 @@ from typing import Any
 
 from tornado.iostream import StreamClosedError
 
-from ... import __version__
 from ...errors import AmlError
 from ...paths import checked_relative_name
 from ...status import RunStatus
 from ...store.blobs import check_sha256
+from ...tracking.targets import check_active_run
 from ...tracking.workspace import Workspace
+from ...version import __version__
 from ..remote import MIRRORED_FOLDERS
 from ..untrusted import BlobSink
 from .agent_http import (
@@ -95,14 +95,14 @@ class _Base(Handler):
     def run_row(self, run_id: str) -> Any:
         if not _RUN_ID.fullmatch(run_id):
             raise ApiError(400, f"Bad run id {run_id!r}.")
-        records = self.ws.records
-        records.reap_dead_runs(run_id)  # a supervisor that died is reported, not waited for
         try:
-            return records.get_run(run_id)
+            record = self.ws.store.get_run(run_id)
         except AmlError:
             raise ApiError(
                 404, f"This agent has no run {run_id!r} (its folder is {self.ws.folder})."
             ) from None
+        # A supervisor that died is reported (the run Failed, saying why), not waited for.
+        return check_active_run(self.ws, record)
 
 
 class _Info(_Base):
@@ -187,7 +187,8 @@ class _Runs(_Base):
 
     def post(self) -> None:
         from ...environments import build as envbuild
-        from ..local.target import record_run, start_supervisor
+        from ..local.target import start_supervisor
+        from ..submission import record_run
 
         body = self.body_json()
         run_id, experiment = body.get("id"), body.get("experiment")
@@ -224,7 +225,7 @@ def _checked_snapshot(ws: Workspace, snapshot_id: str) -> Any:
     from ...snapshot.snapshot import load_snapshot
 
     try:
-        snapshot = load_snapshot(ws, snapshot_id)
+        snapshot = load_snapshot(ws.blobs, snapshot_id)
         for entry in snapshot.files:
             checked_relative_name(entry.name, "snapshot file name")
             check_sha256(entry.sha256, f"hash of snapshot file {entry.name!r}")
@@ -273,7 +274,7 @@ class _Sync(_Base):
             grown = [
                 (name, size) for name, size in _folder_files(run_dir) if size > offsets.get(name, 0)
             ]
-            if grown or row["status"] != seen or time.monotonic() >= deadline:
+            if grown or row.status != seen or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(LONG_POLL_STEP_S)
         self.finish(self._answer(run_id, row, grown, offsets))
@@ -281,7 +282,7 @@ class _Sync(_Base):
     def _answer(
         self, run_id: str, row: Any, grown: list[tuple[str, int]], offsets: dict[str, int]
     ) -> dict[str, Any]:
-        records = self.ws.records
+        records = self.ws.store
         run_dir = self.ws.run_dir(run_id)
         chunks: dict[str, str] = {}
         budget, more = SYNC_CHUNK_BYTES, False
@@ -296,16 +297,18 @@ class _Sync(_Base):
             budget -= len(data)
             more = more or held + len(data) < size
             chunks[name] = base64.b64encode(data).decode()
-        ended = row["status"] in RunStatus.TERMINAL
+        ended = row.status in RunStatus.TERMINAL
         return {
-            "status": row["status"],
-            "error": json.loads(row["error"]) if row["error"] else None,
-            "exit_code": row["exit_code"],
+            "status": row.status,
+            "error": dict(row.error) if row.error else None,
+            "exit_code": row.exit_code,
             "tags": records.get_tags(run_id),
             "properties": records.get_properties(run_id),
             "chunks": chunks,
             "more": more,
-            "files": [list(f) for f in records.list_files(run_id)] if ended else None,
+            "files": [[f.name, f.sha256, f.size] for f in records.list_files(run_id)]
+            if ended
+            else None,
         }
 
 
@@ -325,7 +328,7 @@ class _Cancel(_Base):
     def post(self, run_id: str) -> None:
         self.run_row(run_id)
         self.ws.get_run(run_id).cancel()  # the supervisor stops the script, as for `local`
-        self.finish({"id": run_id, "status": self.ws.records.get_run(run_id)["status"]})
+        self.finish({"id": run_id, "status": self.ws.store.get_run(run_id).status})
 
 
 class AgentApp(TokenApplication):

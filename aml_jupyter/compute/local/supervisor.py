@@ -1,6 +1,7 @@
 """The run supervisor: ``python -m aml_jupyter.compute.local.supervisor WORKSPACE RUN_ID``.
 
-Started detached by a compute target. It unpacks the snapshot into the run's working folder,
+Started detached by a compute target. It unpacks the snapshot into the run's working folder
+(a cached tree of it when it can, see :mod:`aml_jupyter.snapshot.worktree`),
 runs the script there in its own process group with stdout+stderr going to the driver log,
 keeps a heartbeat, enforces cancel and ``max_run_duration_seconds``, then finalizes the run
 (harvests ``./outputs`` and ``./logs``) and records how it ended.
@@ -9,7 +10,6 @@ keeps a heartbeat, enforces cancel and ``max_run_duration_seconds``, then finali
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import shlex
@@ -24,13 +24,16 @@ from typing import Any
 
 from ...environments import build as envbuild
 from ...paths import PACKAGE_DIR, SHIM_DIR
-from ...snapshot.snapshot import restore_snapshot
+from ...snapshot.worktree import FOLDER as WORKTREES_FOLDER
+from ...snapshot.worktree import WorkTreeLease, WorkTrees
 from ...status import RunStatus
-from ...store.records import heartbeat
 from ...tracking.finalize import end_failed, finalize_run, reserve_space
+from ...tracking.run_files import TRACKED_FOLDERS
 from ...tracking.workspace import Workspace
-from ..distributed import free_port, process_environments, process_log_name
+from .owner import claim_owner, heartbeat
 from .process_log import log_to
+from .processes import escalate
+from .ranks import free_port, process_environments, process_log_name
 
 HEARTBEAT_INTERVAL_S = 2.0
 #: A failed script with less free space than this left on the workspace's disk: "disk full".
@@ -122,47 +125,66 @@ class Supervisor:
         self.run_dir = ws.run_dir(run_id)
         self.cancel_requested = threading.Event()
         self.finished = threading.Event()
+        self.work_tree: WorkTreeLease | None = None
 
     def _beat(self) -> None:
         while not self.finished.wait(HEARTBEAT_INTERVAL_S):
             heartbeat(self.run_dir)
             try:
-                if self.ws.records.get_run(self.run_id)["status"] == RunStatus.CANCEL_REQUESTED:
+                if self.ws.store.get_run(self.run_id).status == RunStatus.CANCEL_REQUESTED:
                     self.cancel_requested.set()
             except Exception:  # a busy database must not stop the heartbeat
                 traceback.print_exc()
 
     def _cancel_asked(self) -> bool:
         """Whether a cancel was asked for in the database (before SIGTERM could reach us)."""
-        return self.ws.records.get_run(self.run_id)["status"] == RunStatus.CANCEL_REQUESTED
+        return self.ws.store.get_run(self.run_id).status == RunStatus.CANCEL_REQUESTED
 
     def _signal_all(self, procs: list[Any], sig: int) -> None:
         """Signal every process of the run: they share the first one's process group."""
         os.killpg(procs[0].pid, sig)
 
     def _stop(self, procs: list[Any], exited: threading.Event) -> None:
-        """SIGTERM the script's processes, then SIGKILL them after the grace period."""
-        for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, 10.0)):
-            try:
-                self._signal_all(procs, sig)
-            except ProcessLookupError:
-                return
-            if exited.wait(wait):
-                return
+        """SIGTERM the script's processes, then SIGKILL them after the grace period (their
+        wait threads reap them: they keep the exit codes)."""
+        escalate(lambda sig: self._signal_all(procs, sig), exited.wait, GRACE_S)
 
     def _collect(self) -> None:
         """After the processes ended, before the run is finalized (Ray ranks fetch files)."""
 
+    def _materialise(self, snapshot_id: str, source: str | None) -> Path:
+        """The run's working folder, holding exactly its snapshot, with empty ``./outputs``
+        and ``./logs`` of its own: the cached tree of the last run of this snapshot (or of
+        this source folder), checked and refreshed where it differs, else a fresh copy (see
+        :mod:`aml_jupyter.snapshot.worktree`)."""
+        work = self.run_dir / "work"
+        trees = WorkTrees(self.ws.folder / WORKTREES_FOLDER, self.ws.blobs)
+        self.work_tree = trees.lease(snapshot_id, work, keep=TRACKED_FOLDERS, family=source)
+        print(self.work_tree.describe(), flush=True)  # into system_logs/supervisor.log
+        for sub in TRACKED_FOLDERS:
+            (work / sub).mkdir(exist_ok=True)
+        return work
+
+    def _give_back_work_tree(self) -> None:
+        """Once no process of the run is left: the tree back to the cache, ``./outputs`` and
+        ``./logs`` left in the working folder for finalizing. Never stops the run ending."""
+        lease, self.work_tree = self.work_tree, None
+        if lease is not None:
+            try:
+                lease.give_back()
+            except Exception:
+                traceback.print_exc()
+
     def run(self) -> None:
         """Prepare, start, watch and finalize; never raises (a failure ends the run Failed)."""
 
-        records = self.ws.records
-        records.claim_owner(self.run_id, os.getpid())
+        records = self.ws.store
+        claim_owner(self.ws, self.run_id, os.getpid())
         heartbeat(self.run_dir)
         signal.signal(signal.SIGTERM, lambda *_: self.cancel_requested.set())
         threading.Thread(target=self._beat, daemon=True).start()
         row = records.get_run(self.run_id)
-        definition = json.loads(row["definition"])
+        definition = dict(row.definition)
         try:
             records.set_status(self.run_id, RunStatus.PREPARING)
             (self.run_dir / "user_logs").mkdir(parents=True, exist_ok=True)
@@ -179,15 +201,13 @@ class Supervisor:
                         error={"code": "EnvironmentBuildFailed", "message": str(exc)},
                     )
                     return
-            work = self.run_dir / "work"
-            restore_snapshot(self.ws, row["snapshot_id"], work)
-            for sub in ("outputs", "logs"):
-                (work / sub).mkdir(exist_ok=True)
+            work = self._materialise(str(row.snapshot_id), definition.get("sourceDirectory"))
             records.set_status(self.run_id, RunStatus.STARTING)
             if self.cancel_requested.is_set() or self._cancel_asked():
+                self._give_back_work_tree()
                 finalize_run(self.ws, self.run_id, RunStatus.CANCELED)
                 return
-            procs = self._start_processes(definition, work, row["experiment"])
+            procs = self._start_processes(definition, work, row.experiment)
             if procs[0].pid:  # a local process group (not a Ray actor)
                 records.update_run(self.run_id, child_pid=procs[0].pid)
             records.set_status(self.run_id, RunStatus.RUNNING)
@@ -318,6 +338,7 @@ class Supervisor:
         except (ProcessLookupError, PermissionError):
             pass
         self._collect()
+        self._give_back_work_tree()
         # The first rank that failed on its own (not one we stopped) explains the failure.
         failed = [r for r in sorted(codes) if codes[r] > 0] or [
             r for r in sorted(codes) if codes[r]
@@ -325,7 +346,7 @@ class Supervisor:
         rank = failed[0] if failed else 0
         code = codes[rank]
         log_path = self.run_dir / process_log_name(rank)
-        requested = self.ws.records.get_run(self.run_id)["error"]
+        requested = self.ws.store.get_run(self.run_id).error
         if outcome == "canceled":
             finalize_run(self.ws, self.run_id, RunStatus.CANCELED, exit_code=code)
         elif outcome == "timeout":
@@ -348,9 +369,7 @@ class Supervisor:
                 }
             finalize_run(self.ws, self.run_id, RunStatus.FAILED, error=error, exit_code=code)
         elif requested:
-            finalize_run(
-                self.ws, self.run_id, RunStatus.FAILED, error=json.loads(requested), exit_code=0
-            )
+            finalize_run(self.ws, self.run_id, RunStatus.FAILED, error=dict(requested), exit_code=0)
         else:
             finalize_run(self.ws, self.run_id, RunStatus.COMPLETED, exit_code=0)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .main import _json, _note, _table, _workspace
+from .common import _json, _note, _table, _workspace
 
 
 def cmd_compute_list(args: argparse.Namespace) -> int:

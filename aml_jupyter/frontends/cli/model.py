@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .main import _json, _note, _table, _tag, _when, _workspace
+from .common import _json, _note, _table, _tag, _when, _workspace
 
 
 def _model(args: argparse.Namespace, need_version: bool = False) -> Any:

@@ -122,14 +122,14 @@ class WorkspaceService:
         }
 
     def experiments(self) -> dict[str, Any]:
-        rows = self._find().records.experiment_summaries()
+        rows = self._find().store.experiment_summaries()
         return {
             "experiments": [
                 {
-                    "name": r["name"],
-                    "run_count": r["run_count"],
-                    "created_utc": r["created_utc"],
-                    "last_run_utc": r["last_run"],
+                    "name": r.name,
+                    "run_count": r.run_count,
+                    "created_utc": r.created_utc,
+                    "last_run_utc": r.last_run_utc,
                 }
                 for r in rows
             ]
@@ -212,7 +212,7 @@ class WorkspaceService:
         from ...tracking.run import Run
 
         ws = self._find()
-        if run_id not in ws.records.find_run_ids(run_id):
+        if run_id not in ws.store.find_run_ids(run_id):
             raise ApiError(404, f"No run {run_id!r} in this workspace.", "no-run")
         return Run.get(ws, run_id)
 
@@ -222,7 +222,7 @@ class WorkspaceService:
         run = self._run(run_id)
         ws = run.workspace
         row = run._row()
-        metrics = last_values(ws, row, ws.records.metric_summaries([run.id]).get(run.id))
+        metrics = last_values(ws, row, ws.store.metric_summaries([run.id]).get(run.id))
         details = run.get_details()
         props = details["properties"]
         git = None
@@ -241,14 +241,14 @@ class WorkspaceService:
         return {
             **run_record(row, metrics, details["tags"]),
             "tags_cut": [],
-            "description": row["description"],
+            "description": row.description,
             "arguments": details["runDefinition"].get("arguments", []),
             "properties": props,
             "git": git,
             "error": error,
-            "exit_code": row["exit_code"],
+            "exit_code": row.exit_code,
             "has_tensorboard": self._has_events(run),
-            "terminal": row["status"] in RunStatus.TERMINAL,
+            "terminal": row.status in RunStatus.TERMINAL,
             "children": children,
         }
 
@@ -322,7 +322,7 @@ class WorkspaceService:
     def cancel(self, run_id: str) -> dict[str, Any]:
         run = self._run(run_id)
         run.cancel()
-        return {"status": run.status}
+        return {"status": run.get_status()}
 
     def edit_tags(self, run_id: str, body: Any) -> dict[str, Any]:
         if not isinstance(body, Mapping) or not set(body) <= {"set", "remove"}:

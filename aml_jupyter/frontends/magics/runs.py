@@ -185,10 +185,10 @@ def _runs(ws: Workspace, ids: list[str]) -> list[Run]:
 
     if ids:
         return [ws.get_run(run_id) for run_id in ids]
-    newest = ws.records.list_runs(limit=1)
+    newest = ws.store.list_runs(limit=1)
     if not newest:
         raise AmlError("This workspace has no runs yet; submit one with %aml_submit.")
-    return [ws.get_run(newest[0]["id"])]
+    return [ws.get_run(newest[0].id)]
 
 
 # the magics ---------------------------------------------------------------------------------
@@ -508,7 +508,7 @@ class AmlMagics(Magics):
         tags = _tags(args.tag)
         ws = _workspace(args.workspace)
         if args.experiment is not None:
-            names = ws.records.experiment_names()
+            names = ws.store.experiment_names()
             if args.experiment not in names:
                 from ...errors import AmlError
 

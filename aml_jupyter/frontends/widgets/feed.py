@@ -261,23 +261,21 @@ class RunFeed:
         from ...tracking.run import Run
 
         # One query for every child: run.get_children() would look each one up again.
-        rows = self.run.workspace.records.list_runs(parent_id=self.run.id, descending=False)
+        rows = self.run.workspace.store.list_runs(parent_id=self.run.id, descending=False)
         children = []
         changed = False
         for row in rows:
-            watch = self._child_watches.get(row["id"])
+            watch = self._child_watches.get(row.id)
             if watch is None:
-                watch = self._child_watches[row["id"]] = ChildWatch(
-                    Run(self.run.experiment, row["id"])
-                )
-            ended = row["status"] in RunStatus.TERMINAL
+                watch = self._child_watches[row.id] = ChildWatch(Run._of(self.run.experiment, row))
+            ended = row.status in RunStatus.TERMINAL
             changed |= watch.read_metrics(ended)
-            started, finished = row["started_utc"], row["ended_utc"]
+            started, finished = row.started_utc, row.ended_utc
             children.append(
                 {
-                    "run_id": row["id"],
-                    "display_name": row["display_name"] or row["id"],
-                    "status": row["status"],
+                    "run_id": row.id,
+                    "display_name": row.display_name or row.id,
+                    "status": row.status,
                     "started": started,
                     "ended": finished,
                     "metrics": dict(watch.metrics),
@@ -292,7 +290,7 @@ class RunFeed:
     def read_files(self) -> bool:
         """Read the run's file names, with sizes where known (stored files)."""
         names = self.run.get_file_names()
-        sizes = {r["name"]: r["size"] for r in self.run.workspace.records.list_files(self.run.id)}
+        sizes = {r.name: r.size for r in self.run.workspace.store.list_files(self.run.id)}
         files = [(name, sizes.get(name)) for name in names]
         changed, self.files = files != self.files, files
         return changed

@@ -1,0 +1,320 @@
+"""The client of a compute-instance agent's HTTP API (JSON, a bearer token, optional TLS).
+
+One :class:`AgentClient` per target object: its connections are kept alive and reused by
+every request (a ``requests.Session`` per thread, so threads may share a client), where a
+new connection per request would cost a TCP (and TLS) handshake each time. Every failure
+becomes one of three errors: :class:`RemoteUnreachable` (no answer, or 5xx: try again),
+:class:`RemoteGone` (the agent refuses us or has no such thing), or :class:`AmlError`
+(a request the agent refused); none of them carries the token.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+import urllib.parse
+from typing import TYPE_CHECKING, Any
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from ...errors import AmlError
+from ...store.blobs import check_sha256
+from ..remote import RemoteGone, RemoteUnreachable
+from ..untrusted import BlobSink
+
+if TYPE_CHECKING:
+    from ...tracking.workspace import Workspace
+
+#: Most bytes of one JSON answer (a sync carries at most 4 MB of file bytes, base64).
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+#: Most bytes of an error answer read for its message.
+MAX_ERROR_BYTES = 64 * 1024
+#: Hashes asked about per /blobs/missing request (the agent takes 1 MB of JSON).
+MISSING_BATCH = 4096
+#: Bytes read from the answer at a time.
+PIECE_BYTES = 1024 * 1024
+
+
+class _Bearer(requests.auth.AuthBase):
+    """The token as ``Authorization: Bearer`` (set again on every request)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: Any) -> Any:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+
+class _TlsAdapter(HTTPAdapter):
+    """Checks the agent's certificate against ``context`` alone: the attached CA file, else
+    the system's CAs (requests alone would use certifi's bundle instead)."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        super().cert_verify(conn, url, verify, cert)
+        conn.ca_certs = conn.ca_cert_dir = None  # the context holds the CAs
+
+
+class _Connections:
+    """The keep-alive sessions of one agent address, one per thread."""
+
+    def __init__(self, address: str, token: str, ca_file: str | None) -> None:
+        self._token = token
+        self._context = (
+            ssl.create_default_context(cafile=ca_file) if address.startswith("https:") else None
+        )
+        # The proxy for this address ($HTTP(S)_PROXY, $NO_PROXY), looked up once, not per
+        # request; nothing else comes from the environment (no ~/.netrc, no CA bundle).
+        self._proxies = requests.utils.get_environ_proxies(address)
+        self._local = threading.local()
+        self._all: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    def session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None or session not in self._all:  # none yet, or closed since
+            session = requests.Session()
+            session.trust_env = False
+            session.proxies = dict(self._proxies)
+            session.auth = _Bearer(self._token)
+            if self._context is not None:
+                session.mount("https://", _TlsAdapter(self._context))
+            # The agent never compresses: its bytes arrive as sent, and are counted so.
+            session.headers["Accept-Encoding"] = "identity"
+            self._local.session = session
+            with self._lock:
+                self._all.append(session)
+        return session
+
+    def close(self) -> None:
+        with self._lock:
+            sessions, self._all = self._all, []
+        for session in sessions:
+            session.close()
+
+
+class AgentClient:
+    """The agent's HTTP API; see the module docstring. ``timeout``: seconds to connect, and
+    to wait for each piece of an answer."""
+
+    def __init__(
+        self, address: str, token: str, ca_file: str | None = None, timeout: float = 30.0
+    ) -> None:
+        self.address = check_address(address)
+        self._timeout = timeout
+        self._connections = _Connections(self.address, token, ca_file)
+
+    def with_timeout(self, timeout: float) -> AgentClient:
+        """This client with another timeout, sharing its connections."""
+        other = object.__new__(AgentClient)
+        other.__dict__.update(self.__dict__, _timeout=timeout)
+        return other
+
+    def close(self) -> None:
+        """Close the kept-alive connections (a later request opens one again)."""
+        self._connections.close()
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        data: Any = None,
+        length: int | None = None,
+        sink: BlobSink | None = None,
+    ) -> bytes:
+        """One request; the answer's bytes, or with ``sink`` streamed into it (at most its
+        ``limit``): never more than :data:`MAX_ANSWER_BYTES` held in memory."""
+        headers = {}
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if length is not None:
+            headers["Content-Length"] = str(length)
+        try:
+            with self._connections.session().request(
+                method,
+                f"{self.address}/api/v1{path}",
+                data=data,
+                headers=headers,
+                timeout=self._timeout,
+                stream=True,
+                allow_redirects=False,  # the token goes to the attached address only
+            ) as answer:
+                if not 200 <= answer.status_code < 300:
+                    raise self._refused(answer)
+                if sink is not None:
+                    for piece in answer.raw.stream(PIECE_BYTES, decode_content=False):
+                        sink.write(piece)  # refuses more than the announced size
+                    answer.raw.release_conn()  # read to its end: the connection is reusable
+                    return b""
+                got = _read(answer, MAX_ANSWER_BYTES + 1)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise RemoteUnreachable(
+                f"the agent at {self.address} does not answer ({_reason(exc)}). Is "
+                "`aml instance serve` running there, and the address right?"
+            ) from None
+        if len(got) > MAX_ANSWER_BYTES:
+            raise RemoteGone(
+                f"The agent at {self.address} sent an answer over {MAX_ANSWER_BYTES} bytes; "
+                "refused."
+            )
+        return got
+
+    def _refused(self, answer: requests.Response) -> AmlError:
+        """The error for an answer that is not a success."""
+        code, message = answer.status_code, _message(answer)
+        if code == 401:
+            return RemoteGone(
+                f"The agent at {self.address} refused the token ({message}). Attach it "
+                "again with the token from its --token-file."
+            )
+        if code == 404:
+            return RemoteGone(f"The agent at {self.address}: {message}")
+        if code >= 500:
+            return RemoteUnreachable(f"the agent answered {code}: {message}")
+        return AmlError(f"The agent at {self.address} refused the request: {message}")
+
+    def _json(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            answer = json.loads(self._call(method, path, body=body))
+        except ValueError:
+            raise RemoteGone(f"The agent at {self.address} answered {path} with no JSON.") from None
+        if not isinstance(answer, dict):
+            raise RemoteGone(f"The agent at {self.address} answered {path} with no JSON object.")
+        return answer
+
+    def info(self) -> dict[str, Any]:
+        """Who the agent is (version, host, folder, Python, CPUs); checks address and token."""
+        return dict(self._json("GET", "/info"))
+
+    def upload(self, ws: Workspace, shas: list[str]) -> int:
+        """Send the blobs the agent lacks; returns how many were sent."""
+        asked = sorted(set(shas))
+        missing: list[str] = []
+        for start in range(0, len(asked), MISSING_BATCH):
+            batch = asked[start : start + MISSING_BATCH]
+            answer = self._json("POST", "/blobs/missing", {"sha256": batch}).get("missing")
+            offered = set(batch)  # a blob is sent for no other hash
+            if not isinstance(answer, list) or not all(
+                isinstance(s, str) and s in offered for s in answer
+            ):
+                raise RemoteGone(
+                    f"The agent at {self.address} asked for blobs it was not offered; refused."
+                )
+            missing += answer
+        for sha in missing:
+            path = ws.blobs.path(sha)
+            with open(path, "rb") as f:
+                self._call("PUT", f"/blobs/{sha}", data=f, length=path.stat().st_size)
+        return len(missing)
+
+    def download(self, ws: Workspace, sha: str, size: int | None = None) -> None:
+        """Fetch one blob (of ``size`` bytes at most) into the workspace's store, streamed to
+        disk and kept only if its bytes have the hash ``sha``."""
+        check_sha256(sha, "blob hash")
+        sink = BlobSink(ws.blobs, limit=size)
+        try:
+            self._call("GET", f"/blobs/{sha}", sink=sink)
+            sink.commit(sha)
+        except AmlError as exc:
+            sink.discard()
+            if isinstance(exc, RemoteUnreachable):
+                raise
+            raise AmlError(f"The agent at {self.address} sent a bad blob {sha}: {exc}") from None
+        except BaseException:
+            sink.discard()
+            raise
+
+    def start_run(
+        self, run_id: str, experiment: str, snapshot_id: str, definition: Any, tags: Any
+    ) -> None:
+        """Start a run of an uploaded snapshot on the agent, under our run id."""
+        body = {
+            "id": run_id,
+            "experiment": experiment,
+            "snapshot_id": snapshot_id,
+            "definition": definition,
+            "tags": tags or {},
+        }
+        self._json("POST", "/runs", body)
+
+    def sync(
+        self, run_id: str, offsets: dict[str, int], seen: str | None = None, wait: float = 0
+    ) -> dict[str, Any]:
+        """The run's state and the bytes its mirrored files gained past ``offsets``; with
+        ``wait``, the agent answers once something differs from that and ``seen`` status."""
+        body = {"offsets": offsets, "status": seen, "wait": wait}
+        return dict(self._json("POST", f"/runs/{run_id}/sync", body))
+
+    def cancel(self, run_id: str) -> None:
+        """Ask the agent to cancel the run."""
+        self._json("POST", f"/runs/{run_id}/cancel", {})
+
+
+def _read(answer: requests.Response, limit: int) -> bytes:
+    """At most ``limit`` bytes of the answer's body, as sent (not decompressed).
+
+    An answer read to its end gives its connection back for the next request; one cut off
+    at ``limit`` leaves it to be closed with the answer.
+    """
+    got = bytearray()
+    for piece in answer.raw.stream(PIECE_BYTES, decode_content=False):
+        got += piece
+        if len(got) >= limit:
+            return bytes(got[:limit])
+    answer.raw.release_conn()
+    return bytes(got)
+
+
+def _message(answer: requests.Response) -> str:
+    """The ``message`` of an error answer, else its reason phrase."""
+    try:
+        return str(json.loads(_read(answer, MAX_ERROR_BYTES)).get("message") or answer.reason)
+    except (ValueError, AttributeError, OSError, urllib3.exceptions.HTTPError):
+        return str(answer.reason)
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong underneath requests' wrappers: the socket's or TLS's own error."""
+    if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
+        return "timed out"
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = getattr(exc, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = exc.__cause__ or next(
+                (a for a in exc.args if isinstance(a, BaseException)), None
+            )
+        if inner is None:
+            break
+        exc = inner
+    return str(exc)
+
+
+def check_address(address: Any) -> str:
+    """An agent address: ``http(s)://host:port`` with nothing after it."""
+    parsed = urllib.parse.urlsplit(str(address).strip())
+    if (
+        parsed.scheme not in ("http", "https")
+        or not parsed.hostname
+        or parsed.path not in ("", "/")
+        or parsed.query
+    ):
+        raise AmlError(
+            f"The agent address {address!r} is not of the form http(s)://HOST:PORT "
+            "(what `aml instance serve` prints)."
+        )
+    return f"{parsed.scheme}://{parsed.netloc}"

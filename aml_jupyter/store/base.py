@@ -1,0 +1,317 @@
+"""The workspace store interface: everything tracking, compute, registry and front ends keep.
+
+A backend is picked by the workspace's address (see :func:`aml_jupyter.store.open_store`): a
+folder is the embedded SQLite + files store; a team workspace server is a later backend.
+Backends speak in typed records (:mod:`.types`) and plain values, never in SQL rows, and are
+checked by one conformance suite (``tests/test_store_conformance.py``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .types import (
+    ComputeTargetRecord,
+    EnvironmentRecord,
+    ExperimentRecord,
+    FileHashRecord,
+    FileRecord,
+    ModelRecord,
+    RunRecord,
+)
+
+if TYPE_CHECKING:
+    from .blobs import BlobStore
+
+#: What runs can be sorted by.
+SORT_KEYS = ("created", "started", "number")
+
+
+class WorkspaceStore(ABC):
+    """Experiments, runs, their tags, properties, files and metric summaries, environments,
+    snapshots, compute targets and models of one workspace."""
+
+    #: Content-addressed files (snapshots, run outputs, models).
+    blobs: BlobStore
+
+    # experiments ----------------------------------------------------------------------------
+    @abstractmethod
+    def ensure_experiment(self, name: str) -> None:
+        """Create experiment ``name`` unless it exists."""
+
+    @abstractmethod
+    def experiment_names(self) -> list[str]:
+        """All experiment names, oldest first."""
+
+    @abstractmethod
+    def experiment_summaries(self) -> list[ExperimentRecord]:
+        """Experiments, oldest first, with their top-level run counts and latest run time."""
+
+    # runs -----------------------------------------------------------------------------------
+    @abstractmethod
+    def create_run(
+        self,
+        experiment: str,
+        run_type: str,
+        status: str,
+        *,
+        run_id: str | None = None,
+        parent_id: str | None = None,
+        target: str | None = None,
+        definition: Mapping[str, Any] | None = None,
+        display_name: str | None = None,
+    ) -> str:
+        """Add a run (its experiment too, when new) and return its id: ``run_id`` or a new
+        ``<experiment>_<unix time>_<8 hex>``. An id in use is an error. Its owner process is
+        recorded by its target (``update_run(pid=..., pid_started=..., host=...)``)."""
+
+    @abstractmethod
+    def delete_run(self, run_id: str) -> None:
+        """Remove a run that never got going (a submit that failed before it started)."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run, or an :class:`AmlError` that says how to find run ids."""
+
+    @abstractmethod
+    def find_run_ids(self, prefix: str) -> list[str]:
+        """Up to two run ids that start with ``prefix`` (a short id typed at a prompt)."""
+
+    @abstractmethod
+    def list_runs(
+        self,
+        *,
+        experiment: str | None = None,
+        status: str | Iterable[str] | None = None,
+        tags: Mapping[str, str | None] | None = None,
+        properties: Mapping[str, str] | None = None,
+        parent_id: str | None = None,
+        include_children: bool = False,
+        run_type: str | None = None,
+        text: str | None = None,
+        sort: str = "created",
+        descending: bool = True,
+        limit: int | None = None,
+        offset: int = 0,
+        with_tags: bool = False,
+    ) -> list[RunRecord]:
+        """Runs matching every filter, newest first by default.
+
+        ``tags``: key → value (None: any value). ``parent_id``: children of that run; else
+        top-level runs unless ``include_children``. ``text``: a part of the run's id, name,
+        experiment, script or a tag, in any case. ``sort``: one of :data:`SORT_KEYS`.
+        ``with_tags``: each record carries its tags (read for the whole page at once).
+        """
+
+    @abstractmethod
+    def count_runs(
+        self,
+        *,
+        experiment: str | None = None,
+        status: str | Iterable[str] | None = None,
+        tags: Mapping[str, str | None] | None = None,
+        properties: Mapping[str, str] | None = None,
+        parent_id: str | None = None,
+        include_children: bool = False,
+        run_type: str | None = None,
+        text: str | None = None,
+    ) -> int:
+        """How many runs :meth:`list_runs` would return with these filters and no limit."""
+
+    @abstractmethod
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        display_name: str | None = None,
+        description: str | None = None,
+        snapshot_id: str | None = None,
+        error: Mapping[str, Any] | None = None,
+        pid: int | None = None,
+        pid_started: str | None = None,
+        host: str | None = None,
+        child_pid: int | None = None,
+    ) -> None:
+        """Set the given fields of a run (None: left as it is). Status has its own rules:
+        :meth:`set_status`. ``pid``/``pid_started``/``host``: the process that owns the run;
+        ``child_pid``: its script's process (group), as the run's target reports them."""
+
+    @abstractmethod
+    def set_status(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        error: Mapping[str, Any] | None = None,
+        exit_code: int | None = None,
+    ) -> bool:
+        """Move a run to ``status``; True when it moved.
+
+        A run that has ended stays as it ended. ``CancelRequested`` stays until the run ends
+        (a target still starting must not overwrite it). ``Running`` sets the start time, an
+        end status the end time.
+        """
+
+    # tags and properties --------------------------------------------------------------------
+    @abstractmethod
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        """Add or overwrite tags (checked against :mod:`.limits` first: all or nothing)."""
+
+    @abstractmethod
+    def remove_tags(self, run_id: str, keys: Iterable[str]) -> None:
+        """Delete tags by key (unknown keys are ignored)."""
+
+    @abstractmethod
+    def get_tags(self, run_id: str) -> dict[str, str | None]:
+        """All tags of a run."""
+
+    @abstractmethod
+    def tags_of(
+        self, run_ids: list[str], max_chars: int | None = None
+    ) -> dict[str, dict[str, str | None]]:
+        """``{run_id: {key: value}}`` for a page of runs (runs without tags are left out).
+
+        ``max_chars``: longer values come cut to ``max_chars + 1`` characters (so the caller
+        can tell they were cut).
+        """
+
+    @abstractmethod
+    def add_properties(self, run_id: str, properties: Mapping[str, Any]) -> None:
+        """Add properties; changing an existing one is an error (they are immutable)."""
+
+    @abstractmethod
+    def get_properties(self, run_id: str) -> dict[str, str]:
+        """All properties of a run."""
+
+    # files ----------------------------------------------------------------------------------
+    @abstractmethod
+    def add_files(self, run_id: str, files: Iterable[tuple[str, str, int]]) -> None:
+        """Record run files as ``(name, sha256, size)``; a name added again is replaced."""
+
+    @abstractmethod
+    def list_files(self, run_id: str) -> list[FileRecord]:
+        """The run's stored files, by name."""
+
+    @abstractmethod
+    def get_file(self, run_id: str, name: str) -> FileRecord | None:
+        """One stored file of a run, or None."""
+
+    # metric summaries -----------------------------------------------------------------------
+    @abstractmethod
+    def save_metric_summary(self, run_id: str, summary: Mapping[str, tuple[Any, int]]) -> None:
+        """Keep ``{metric: (last value, count)}`` for listings and sorting (replaces the old)."""
+
+    @abstractmethod
+    def metric_summaries(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """``{run_id: {metric: last value}}`` for runs that have a summary."""
+
+    # environments ---------------------------------------------------------------------------
+    @abstractmethod
+    def register_environment(self, name: str, spec_hash: str, spec: Mapping[str, Any]) -> int:
+        """Store an environment; its version (the latest one when the spec is unchanged)."""
+
+    @abstractmethod
+    def get_environment(self, name: str, version: int | None = None) -> EnvironmentRecord | None:
+        """One version of a registered environment (the latest when ``version`` is None)."""
+
+    @abstractmethod
+    def environment_versions(self) -> list[tuple[str, int]]:
+        """Every ``(name, version)`` registered, by name then version."""
+
+    # snapshots ------------------------------------------------------------------------------
+    @abstractmethod
+    def add_snapshot(self, snapshot_id: str, file_count: int, size: int) -> None:
+        """Remember a snapshot manifest that is now among the blobs."""
+
+    @abstractmethod
+    def cached_hashes(self, paths: list[str]) -> dict[str, FileHashRecord]:
+        """Known content hashes of local files, by absolute path."""
+
+    @abstractmethod
+    def cache_hashes(self, rows: list[tuple[str, int, int, int, str]]) -> None:
+        """Remember ``(path, size, mtime_ns, inode, sha256)`` so unchanged files are not re-read."""
+
+    # compute targets ------------------------------------------------------------------------
+    @abstractmethod
+    def compute_targets(self) -> list[ComputeTargetRecord]:
+        """Registered compute targets by name (``local`` is always there)."""
+
+    @abstractmethod
+    def attach_compute_target(self, name: str, kind: str, config: Mapping[str, Any]) -> None:
+        """Add or replace a compute target."""
+
+    @abstractmethod
+    def detach_compute_target(self, name: str) -> bool:
+        """Forget a compute target; True when there was one."""
+
+    # models ---------------------------------------------------------------------------------
+    @abstractmethod
+    def add_model(
+        self,
+        name: str,
+        *,
+        manifest: str,
+        path: str,
+        is_folder: bool,
+        size: int,
+        file_count: int,
+        description: str | None = None,
+        framework: str | None = None,
+        framework_version: str | None = None,
+        run_id: str | None = None,
+        experiment: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Register the next version of model ``name`` (1 for a new name); its version."""
+
+    @abstractmethod
+    def get_model(self, name: str, version: int | None = None) -> ModelRecord | None:
+        """One version (the latest when ``version`` is None), or None."""
+
+    @abstractmethod
+    def find_models(
+        self,
+        name: str | None = None,
+        tags: Iterable[tuple[str, str | None]] = (),
+        properties: Iterable[tuple[str, str]] = (),
+        run_id: str | None = None,
+        latest: bool = False,
+    ) -> list[ModelRecord]:
+        """Versions matching every filter (a tag value of None: any value), newest first;
+        ``latest``: only the latest version of each name."""
+
+    @abstractmethod
+    def model_tags(self, name: str, version: int) -> dict[str, str | None]:
+        """The tags of one model version, by key."""
+
+    @abstractmethod
+    def model_properties(self, name: str, version: int) -> dict[str, str]:
+        """The properties of one model version, by key."""
+
+    @abstractmethod
+    def set_model_tags(self, name: str, version: int, tags: Mapping[str, Any]) -> None:
+        """Add or overwrite tags of a model version."""
+
+    @abstractmethod
+    def remove_model_tags(self, name: str, version: int, keys: Iterable[str]) -> None:
+        """Delete tags of a model version by key."""
+
+    @abstractmethod
+    def add_model_properties(self, name: str, version: int, properties: Mapping[str, Any]) -> None:
+        """Add properties; a key that exists keeps its value (write-once, as in v1)."""
+
+    @abstractmethod
+    def set_model_description(self, name: str, version: int, description: str | None) -> None:
+        """Replace the description of a model version."""
+
+    @abstractmethod
+    def delete_model(self, name: str, version: int) -> None:
+        """Forget one model version (its files stay among the blobs)."""
+
+    # the connection -------------------------------------------------------------------------
+    @abstractmethod
+    def close(self) -> None:
+        """Let go of the backend (connections, handles); the object is unusable after."""

@@ -1,0 +1,129 @@
+"""What a workspace store hands out: typed, immutable records (never a backend's rows).
+
+Every backend (the embedded SQLite + folder store today, a team server later) returns these,
+so the layers above read ``record.status``, not a column of a table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    """An experiment with how many top-level runs it has and when the latest one started."""
+
+    name: str
+    created_utc: float
+    run_count: int = 0
+    last_run_utc: float | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the store keeps it.
+
+    ``tags`` is None unless the read asked for them (``list_runs(with_tags=True)``): a page
+    of runs gets its tags in one batched read instead of one read per run.
+    """
+
+    id: str
+    experiment: str
+    number: int
+    run_type: str
+    status: str
+    created_utc: float
+    display_name: str | None = None
+    description: str | None = None
+    parent_id: str | None = None
+    target: str | None = None
+    definition: Mapping[str, Any] = field(default_factory=dict)
+    snapshot_id: str | None = None
+    started_utc: float | None = None
+    ended_utc: float | None = None
+    exit_code: int | None = None
+    #: ``{"code": ..., "message": ...}`` for a run that failed (or was told to).
+    error: Mapping[str, Any] | None = None
+    #: The process that owns the run (what its target reported), for liveness checks.
+    pid: int | None = None
+    pid_started: str | None = None
+    host: str | None = None
+    child_pid: int | None = None
+    tags: Mapping[str, str | None] | None = None
+
+    def with_tags(self, tags: Mapping[str, str | None]) -> RunRecord:
+        """The same record carrying ``tags``."""
+        return replace(self, tags=dict(tags))
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """A file stored with a run: its name in the run, content hash and size."""
+
+    name: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class FileHashRecord:
+    """A remembered content hash of a local file, with the stat it was taken at."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class EnvironmentRecord:
+    """One registered version of an environment."""
+
+    name: str
+    version: int
+    hash: str
+    spec: Mapping[str, Any]
+    created_utc: float
+
+
+@dataclass(frozen=True)
+class ComputeTargetRecord:
+    """A registered compute target: its name, kind (``local``, ``computeinstance`` …) and
+    configuration."""
+
+    name: str
+    type: str
+    config: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """One registered version of a model (its files are listed by the ``manifest`` blob)."""
+
+    name: str
+    version: int
+    manifest: str
+    path: str
+    is_folder: bool
+    size: int
+    file_count: int
+    created_utc: float
+    description: str | None = None
+    framework: str | None = None
+    framework_version: str | None = None
+    run_id: str | None = None
+    experiment: str | None = None
+
+
+__all__ = [
+    "ComputeTargetRecord",
+    "EnvironmentRecord",
+    "ExperimentRecord",
+    "FileHashRecord",
+    "FileRecord",
+    "ModelRecord",
+    "RunRecord",
+]
