@@ -101,12 +101,16 @@ def test_loading_the_magics_imports_neither_pandas_nor_the_core() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
     ).stdout
-    # the module, its (docstring-only) parent packages and the version string: nothing else
+    # the magics' modules, their (docstring-only) parent packages and the version string
     assert out.strip() == str(
         [
             "aml_jupyter.frontends",
             "aml_jupyter.frontends.magics",
+            "aml_jupyter.frontends.magics.browsing",
+            "aml_jupyter.frontends.magics.common",
             "aml_jupyter.frontends.magics.runs",
+            "aml_jupyter.frontends.magics.submitting",
+            "aml_jupyter.frontends.magics.workspace",
             "aml_jupyter.version",
         ]
     )
@@ -389,7 +393,7 @@ def test_interrupting_logs_follow_leaves_the_run_going(
         raise KeyboardInterrupt
 
     clock = types.SimpleNamespace(sleep=interrupted, monotonic=time.monotonic)
-    monkeypatch.setattr("aml_jupyter.tracking.run.time", clock)
+    monkeypatch.setattr("aml_jupyter.tracking.run_logs.time", clock)
     capsys.readouterr()
     ip.run_line_magic("aml_logs", f"{run.id} -f")
     out = capsys.readouterr().out
@@ -639,7 +643,7 @@ def test_submit_shows_the_widget_only_where_it_renders(
     # A terminal IPython cannot render widgets: --wait streams the log as text instead.
     submit_cell(ip, "-e w --wait", CELL)
     assert "hello from the cell 42" in capsys.readouterr().out
-    from aml_jupyter.frontends.magics.runs import _widgets_render
+    from aml_jupyter.frontends.magics.common import _widgets_render
 
     assert not _widgets_render(ip)
 

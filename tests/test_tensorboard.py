@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from aml_jupyter import AmlError, Experiment, Run, RunStatus, ScriptRunConfig, Workspace
-from aml_jupyter.frontends import tensorboard as tb_module
 from aml_jupyter.frontends.tensorboard import Tensorboard, tensorboard_url
+from aml_jupyter.frontends.tensorboard import server as tb_server
 from tests.conftest import write
 
 REPO = Path(__file__).resolve().parent.parent
@@ -289,7 +289,7 @@ def test_a_tensorboard_that_fails_to_come_up_is_reported_and_stopped(
     # The TensorBoard process finds the fake first; this process still sees the real one.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(fake), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("FAKE_PID_FILE", str(tmp_path / "fake.pid"))
-    monkeypatch.setattr(tb_module, "START_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(tb_server, "START_TIMEOUT_S", 2.0)
     with pytest.raises(AmlError, match=message):
         Tensorboard([], local_root=tmp_path / "logs", port=free_port()).start()
     pid = int((tmp_path / "fake.pid").read_text())

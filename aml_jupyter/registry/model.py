@@ -24,60 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
 from ..paths import checked_relative_name
+from .model_files import add_version, local_manifest, run_manifest, write_files
+from .model_lookup import property_filters, service_model_path, split_id, tag_filters
 from .names import check_name as _check_name
 
 if TYPE_CHECKING:
     from ..store.types import ModelRecord
     from ..tracking.run import Run
     from ..tracking.workspace import Workspace
-
-#: v1's rule for model names: letters, digits, '-', '_' and '.', up to 255, no leading symbol.
-
-
-def _tag_filters(tags: Any) -> list[tuple[str, str | None]]:
-    """v1's ``tags=`` filter: ``["key", ["key", "value"], ...]`` (a dict also works)."""
-    if tags is None:
-        return []
-    if isinstance(tags, dict):
-        return [(str(k), None if v is None else str(v)) for k, v in tags.items()]
-    out: list[tuple[str, str | None]] = []
-    for item in tags:
-        if isinstance(item, str):
-            out.append((item, None))
-        elif isinstance(item, (list, tuple)) and len(item) == 2:
-            out.append((str(item[0]), str(item[1])))
-        else:
-            raise AmlError(f"A tag filter is 'key' or ['key', 'value'], got {item!r}.")
-    return out
-
-
-def _property_filters(properties: Any) -> list[tuple[str, str]]:
-    if properties is None:
-        return []
-    if isinstance(properties, dict):
-        return [(str(k), str(v)) for k, v in properties.items()]
-    out = []
-    for item in properties:
-        if not (isinstance(item, (list, tuple)) and len(item) == 2):
-            raise AmlError(f"A property filter is ['key', 'value'], got {item!r}.")
-        out.append((str(item[0]), str(item[1])))
-    return out
-
-
-def _split_id(name: str, version: int | str | None) -> tuple[str, int | None]:
-    """``Model(ws, "iris:3")`` works as ``Model(ws, "iris", 3)``."""
-    if version is None and isinstance(name, str) and ":" in name:
-        name, _, text = name.rpartition(":")
-        version = text
-    if version is None:
-        return name, None
-    try:
-        number = int(version)
-    except (TypeError, ValueError):
-        raise AmlError(f"A model version is a whole number, got {version!r}.") from None
-    if number < 1:
-        raise AmlError(f"Model versions start at 1, got {number}.")
-    return name, number
 
 
 class Model:
@@ -96,15 +50,15 @@ class Model:
         if id is not None:
             if ":" not in str(id):
                 raise AmlError(f"A model id is 'name:version', got {id!r}.")
-            name, number = _split_id(str(id), None)
+            name, number = split_id(str(id), None)
         elif name is None:
             raise AmlError("Model(ws, name) needs a name (or id='name:version').")
         else:
-            name, number = _split_id(name, version)
+            name, number = split_id(name, version)
         registry = workspace.store
         if number is None and (tags or properties or run_id):
             rows = registry.find_models(
-                name, _tag_filters(tags), _property_filters(properties), run_id, latest=False
+                name, tag_filters(tags), property_filters(properties), run_id, latest=False
             )
             row = rows[0] if rows else None
         else:
@@ -175,18 +129,8 @@ class Model:
         path = Path(model_path).expanduser()
         if not path.exists():
             raise AmlError(f"model_path {str(model_path)!r} does not exist.")
-        blobs = workspace.blobs
-        entries: list[list[Any]] = []
-        if path.is_dir():
-            for file in sorted(p for p in path.rglob("*") if p.is_file()):
-                sha, size = blobs.put_file(file)
-                entries.append([file.relative_to(path).as_posix(), sha, size])
-            if not entries:
-                raise AmlError(f"The folder {str(model_path)!r} holds no files to register.")
-        else:
-            sha, size = blobs.put_file(path)
-            entries.append([path.name, sha, size])
-        return Model._add(
+        entries = local_manifest(workspace.blobs, path, model_path)
+        version = add_version(
             workspace,
             model_name,
             entries,
@@ -199,6 +143,7 @@ class Model:
             model_framework_version,
             run=None,
         )
+        return Model(workspace, model_name, version=version)
 
     @staticmethod
     def _from_run(
@@ -214,26 +159,13 @@ class Model:
         """``run.register_model``: a file or folder among the run's stored files (no copy)."""
         _check_name(model_name)
         clean = checked_relative_name(model_path, "model_path").rstrip("/")
-        rows = run._ws.store.list_files(run.id)
-        exact = [r for r in rows if r.name == clean]
-        inside = [r for r in rows if r.name.startswith(clean + "/")]
-        if exact:
-            entries = [[clean.rsplit("/", 1)[-1], exact[0].sha256, exact[0].size]]
-        elif inside:
-            entries = [[r.name[len(clean) + 1 :], r.sha256, r.size] for r in inside]
-        else:
-            names = [r.name for r in rows if not r.name.startswith("user_logs/")]
-            raise AmlError(
-                f"Run {run.id} has no file or folder {clean!r}"
-                + (f"; its files: {', '.join(names[:10])}." if names else " (it has no files yet).")
-                + " Register a path the run wrote under ./outputs, e.g. 'outputs/model.pkl'."
-            )
-        return Model._add(
+        entries, is_folder = run_manifest(run, clean)
+        version = add_version(
             run._ws,
             model_name,
             entries,
             clean.rsplit("/", 1)[-1],
-            bool(inside) and not exact,
+            is_folder,
             tags,
             properties,
             description,
@@ -241,46 +173,7 @@ class Model:
             model_framework_version,
             run=run,
         )
-
-    @staticmethod
-    def _add(
-        workspace: Workspace,
-        name: str,
-        entries: list[list[Any]],
-        path_name: str,
-        is_folder: bool,
-        tags: dict[str, Any] | None,
-        properties: dict[str, Any] | None,
-        description: str | None,
-        framework: str | None,
-        framework_version: str | None,
-        run: Run | None,
-    ) -> Model:
-        for label, value in (("tags", tags), ("properties", properties)):
-            if value is not None and not isinstance(value, dict):
-                raise AmlError(f"{label} must be a dict, got {type(value).__name__}.")
-        manifest, _ = workspace.blobs.put_bytes(json.dumps(entries, sort_keys=True).encode())
-        props = dict(properties or {})
-        experiment = None
-        if run is not None:
-            experiment = run.experiment.name
-            commit = run.get_properties().get("azureml.git.commit")
-            if commit:
-                props.setdefault("azureml.git.commit", commit)
-        fields: dict[str, Any] = {
-            "manifest": manifest,
-            "path": path_name,
-            "is_folder": is_folder,
-            "size": sum(int(e[2]) for e in entries),
-            "file_count": len(entries),
-            "description": description,
-            "framework": framework,
-            "framework_version": framework_version,
-            "run_id": run.id if run is not None else None,
-            "experiment": experiment,
-        }
-        version = workspace.store.add_model(name, **fields, tags=tags or {}, properties=props)
-        return Model(workspace, name, version=version)
+        return Model(run._ws, model_name, version=version)
 
     # finding ---------------------------------------------------------------------------------
     @staticmethod
@@ -298,7 +191,7 @@ class Model:
         ``tags=["stage", ["team", "vision"]]``: has tag ``stage``, and ``team`` = ``vision``.
         """
         rows = workspace.store.find_models(
-            name, _tag_filters(tags), _property_filters(properties), run_id, latest
+            name, tag_filters(tags), property_filters(properties), run_id, latest
         )
         models = []
         for row in rows:
@@ -319,7 +212,7 @@ class Model:
         """
         service_dir = os.environ.get("AZUREML_MODEL_DIR")
         if service_dir:
-            found = _service_model_path(Path(service_dir), model_name, version)
+            found = service_model_path(Path(service_dir), model_name, version)
             if found is None:
                 raise AmlError(
                     f"Model {model_name!r}"
@@ -364,16 +257,7 @@ class Model:
         return str(target)
 
     def _write(self, target: Path) -> None:
-        blobs = self.workspace.blobs
-        if not self._row.is_folder:
-            ((_, sha, _size),) = self._files()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            blobs.copy_to(sha, target)
-            return
-        for rel, sha, _size in self._files():
-            dest = target / checked_relative_name(rel, "model file")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            blobs.copy_to(sha, dest)
+        write_files(self.workspace.blobs, self._files(), self._row.is_folder, target)
 
     def get_file_names(self) -> builtins.list[str]:
         """The model's files, relative to its folder (or its one file name)."""
@@ -417,7 +301,7 @@ class Model:
     def delete(self) -> None:
         """Remove this version from the registry (its files stay in the blob store while
         another version or run uses them). Refused while a running service serves it."""
-        from .deployment import services_using
+        from .webservice import services_using
 
         using = services_using(self.workspace, self.id)
         if using:
@@ -480,22 +364,6 @@ class Model:
 
     def __hash__(self) -> int:
         return hash(self.id)
-
-
-def _service_model_path(model_dir: Path, name: str, version: int | None) -> Path | None:
-    """The model's file or folder in a service, laid out as v1 does: one model ->
-    ``AZUREML_MODEL_DIR`` is ``<name>/<version>``; several -> it holds ``<name>/<version>/``."""
-    if model_dir.parent.name == name and model_dir.name.isdigit():
-        folder: Path | None = model_dir
-        if version is not None and int(model_dir.name) != version:
-            folder = None
-    else:
-        versions = [p for p in (model_dir / name).glob("*") if p.name.isdigit()]
-        if version is not None:
-            versions = [p for p in versions if int(p.name) == version]
-        folder = max(versions, key=lambda p: int(p.name)) if versions else None
-    items = list(folder.iterdir()) if folder is not None and folder.is_dir() else []
-    return items[0] if len(items) == 1 else None
 
 
 __all__ = ["Model"]

@@ -35,8 +35,8 @@ from typing import Any
 from tornado import web
 from tornado.ioloop import IOLoop, PeriodicCallback
 
-from .deployment import MAX_BODY_BYTES
 from .scoring_workers import supervise
+from .service_config import MAX_BODY_BYTES
 
 OPENAPI = {
     "openapi": "3.0.3",

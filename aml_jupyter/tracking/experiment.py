@@ -101,7 +101,8 @@ class Experiment:
     ) -> Iterator[Run]:
         """This experiment's runs, newest first (a generator, like v1); each run comes with
         its record and tags, read for all of them at once."""
-        from .run import Run, _tag_filter
+        from .run import Run
+        from .run_children import _tag_filter
         from .targets import check_active_runs
 
         records = self.workspace.store.list_runs(

@@ -8,22 +8,21 @@ is in the workspace's SQLite database and blob store.
 from __future__ import annotations
 
 import builtins
-import codecs
 import os
-import sys
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from ..errors import ActivityFailedException, AmlError
+from ..errors import AmlError
 from ..status import RunStatus
 from ..store.limits import MAX_NAME_CHARS, MAX_TAG_VALUE_CHARS, check_tags, check_text
 from ..store.types import RunRecord
 from . import plugins, targets
+from .run_children import RunChildren
 from .run_files import DRIVER_LOG
+from .run_logs import RunLogs
 from .run_metrics import RunMetrics
 
 if TYPE_CHECKING:
@@ -31,15 +30,7 @@ if TYPE_CHECKING:
     from .workspace import Workspace
 
 #: Run types: a submitted script, a run started in this process, a child of either.
-SCRIPT_RUN, INTERACTIVE_RUN, CHILD_RUN = "azureml.scriptrun", "interactive", "child"
-
-
-class Writer(Protocol):
-    """Where a log is streamed to: ``sys.stdout`` or anything with ``write`` and ``flush``."""
-
-    def write(self, text: str, /) -> Any: ...
-
-    def flush(self) -> Any: ...
+SCRIPT_RUN, INTERACTIVE_RUN = "azureml.scriptrun", "interactive"
 
 
 def _utc(ts: float | None) -> str | None:
@@ -48,18 +39,7 @@ def _utc(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _tag_filter(tags: Any) -> dict[str, str | None] | None:
-    """v1 accepts a key, a list of keys or a dict of key/value for tag filters."""
-    if tags is None:
-        return None
-    if isinstance(tags, str):
-        return {tags: None}
-    if isinstance(tags, dict):
-        return {str(k): None if v is None else str(v) for k, v in tags.items()}
-    return {str(k): None for k in tags}
-
-
-class Run(RunMetrics):
+class Run(RunMetrics, RunLogs, RunChildren):
     """A run in an experiment. Get one from ``experiment.submit(...)``, ``Run.get_context()``,
     ``experiment.start_logging()``, ``Run.get(ws, run_id)`` or ``Run(experiment, run_id)``.
 
@@ -304,34 +284,6 @@ class Run(RunMetrics):
             details["error"] = {"error": dict(row.error)}
         return details
 
-    def get_details_with_logs(self) -> dict[str, Any]:
-        """``get_details()`` plus the text of the driver log."""
-        details = self.get_details()
-        details["logFiles"] = {name: self.read_log() for name in details["logFiles"]}
-        return details
-
-    def read_log(self, offset: int = 0) -> str:
-        """The driver log from byte ``offset`` on ('' when there is none yet)."""
-        return self.read_log_chunk(offset)[0]
-
-    def read_log_chunk(self, offset: int = 0, max_bytes: int | None = None) -> tuple[str, int]:
-        """New driver log text from byte ``offset``, and the offset to ask from next time.
-
-        A character the script is halfway through writing is left for the next call, so a
-        follower never shows a broken character or loses its place. ``max_bytes`` caps one
-        read (call again from the returned offset for the rest).
-        """
-        try:
-            with open(self.folder / DRIVER_LOG, "rb") as f:
-                f.seek(offset)
-                data = f.read(-1 if max_bytes is None else max_bytes)
-        except FileNotFoundError:
-            return "", offset
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        text = decoder.decode(data, final=False)
-        pending = len(decoder.getstate()[0])
-        return text, offset + len(data) - pending
-
     # tags and properties ----------------------------------------------------------------------
     def tag(self, key: str, value: Any = None) -> None:
         """Set one tag (a key with no value is allowed)."""
@@ -369,79 +321,6 @@ class Run(RunMetrics):
         """All properties (git state, snapshot id, …), read now."""
         self._properties = self._ws.store.get_properties(self._id)
         return dict(self._properties)
-
-    # children ---------------------------------------------------------------------------------
-    def child_run(
-        self, name: str | None = None, run_id: str | None = None, outputs: Any = None
-    ) -> Run:
-        """Start a child run in this process; use it as a context manager to end it."""
-        child_id = self._ws.store.create_run(
-            self._experiment.name,
-            CHILD_RUN,
-            RunStatus.RUNNING,
-            run_id=run_id,
-            parent_id=self._id,
-            display_name=name,
-            target=self._record.target,
-        )
-        targets.claim_this_process(self._ws, child_id)  # it ends Failed if this process dies
-        child = type(self)(self._experiment, child_id)
-        child._echo = self._echo
-        return child
-
-    def create_children(
-        self,
-        count: int | None = None,
-        tag_key: str | None = None,
-        tag_values: builtins.list[str] | None = None,
-    ) -> builtins.list[Run]:
-        """Create ``count`` children (or one per tag value, tagged ``tag_key``)."""
-        if tag_values is not None:
-            if not tag_key:
-                raise AmlError("create_children(tag_values=...) needs tag_key= too.")
-            children: builtins.list[Run] = []
-            for value in tag_values:
-                child = self.child_run()
-                child.tag(tag_key, value)
-                children.append(child)
-            return children
-        if count is None or count < 0:
-            raise AmlError("create_children needs count= (a number >= 0) or tag_key/tag_values.")
-        return [self.child_run() for _ in range(count)]
-
-    def submit_child(self, config: Any, tags: dict[str, Any] | None = None, **kwargs: Any) -> Run:
-        """Submit ``config`` (a :class:`ScriptRunConfig`, …) as a child of this run, on the
-        config's own compute target; it is listed by :meth:`get_children` and its ``parent``
-        is this run. Returns the child at once, as ``Experiment.submit`` does."""
-        from .submitting import submit
-
-        return submit(
-            config, self._ws, self._experiment.name, tags=tags, _parent_run_id=self._id, **kwargs
-        )
-
-    def get_children(
-        self,
-        recursive: bool = False,
-        tags: Any = None,
-        properties: dict[str, str] | None = None,
-        type: str | None = None,
-        status: str | None = None,
-        _rehydrate_runs: bool = True,
-    ) -> Iterator[Run]:
-        """The run's children, newest first (all descendants with ``recursive=True``)."""
-        records = self._ws.store.list_runs(
-            parent_id=self._id,
-            tags=_tag_filter(tags),
-            properties=properties,
-            run_type=type,
-            status=status,
-            with_tags=True,
-        )
-        for record in targets.check_active_runs(self._ws, records):
-            child = Run._of(self._experiment, record)
-            yield child
-            if recursive:
-                yield from child.get_children(recursive=True, tags=tags, type=type, status=status)
 
     # ending -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -502,64 +381,6 @@ class Run(RunMetrics):
             self.refresh()
         else:
             self.fail(f"{exc_type.__name__}: {exc}", error_code="UserError")
-
-    def stream_log(self, out: Writer | None = None, timeout_seconds: float | None = None) -> str:
-        """Write the driver log to ``out`` as it grows (``tail -f``) until the run ends.
-
-        Returns the final status. With ``out=None`` it only waits. Raises :class:`AmlError`
-        after ``timeout_seconds``; Ctrl-C (KeyboardInterrupt) stops following, not the run.
-        """
-        offset = 0
-        started = time.monotonic()
-        deadline = None if timeout_seconds is None else started + timeout_seconds
-        while True:
-            status = self.get_status()  # before reading: a run that has ended wrote all its log
-            if out is not None:
-                text, offset = self.read_log_chunk(offset)
-                if text:
-                    out.write(text)
-                    out.flush()
-            if status in RunStatus.TERMINAL:
-                return status
-            if deadline is not None and time.monotonic() > deadline:
-                raise AmlError(f"Run {self._id} is still {status} after {timeout_seconds} s.")
-            # Quick polls while a short run may end any moment, slower ones for long runs.
-            time.sleep(min(0.01 + (time.monotonic() - started) * 0.05, 0.25))
-
-    def wait_for_completion(
-        self,
-        show_output: bool = False,
-        wait_post_processing: bool = False,
-        raise_on_error: bool = True,
-        timeout_seconds: float | None = None,
-    ) -> dict[str, Any]:
-        """Block until the run ends; ``show_output=True`` streams its driver log live.
-
-        Returns ``get_details()``. A Failed or Canceled run raises
-        :class:`ActivityFailedException` (with the error and the log's last lines) when
-        ``raise_on_error`` is true. Ctrl-C stops waiting, not the run.
-        """
-        out = sys.stdout
-        if show_output:
-            out.write(f"RunId: {self._id}\nWorkspace: {self._ws.folder}\n\n")
-            out.write(f"Streaming {DRIVER_LOG}\n{'=' * (10 + len(DRIVER_LOG))}\n\n")
-        status = self.stream_log(out if show_output else None, timeout_seconds)
-        details = self.get_details()
-        if show_output:
-            out.write(
-                f"\nExecution Summary\n=================\nRunId: {self._id}\nStatus: {status}\n"
-            )
-            if "error" in details:
-                out.write(f"Error: {details['error']['error'].get('message')}\n")
-            out.flush()
-        if raise_on_error and status in (RunStatus.FAILED, RunStatus.CANCELED):
-            message = details.get("error", {}).get("error", {}).get("message", status)
-            tail = "".join(self.read_log().splitlines(keepends=True)[-15:])
-            raise ActivityFailedException(
-                f"Run {self._id} ended {status}: {message}\n--- last lines of {DRIVER_LOG} ---\n{tail}",
-                details,
-            )
-        return details
 
     # models -----------------------------------------------------------------------------------
     def register_model(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from .runs import _friendly_errors, _parse, _tags, _workspace
+from .common import _friendly_errors, _parse, _tags, _workspace
 
 if TYPE_CHECKING:
     import pandas as pd

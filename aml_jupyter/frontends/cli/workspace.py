@@ -1,0 +1,85 @@
+"""``aml workspace ...`` and ``aml experiment list``: make or describe a workspace, list its
+experiments."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .common import _json, _note, _table, _when, _workspace
+
+
+def cmd_workspace_create(args: argparse.Namespace) -> int:
+    """``aml workspace create [PATH]``: make (or keep) a workspace; prints its folder."""
+    from ...tracking.workspace import Workspace
+
+    ws = Workspace.create(args.path or args.workspace or ".")
+    print(ws.folder)
+    return 0
+
+
+def cmd_workspace_show(args: argparse.Namespace) -> int:
+    """``aml workspace show``: name, folder and how many experiments and runs it holds."""
+    ws = _workspace(args)
+    summaries = ws.store.experiment_summaries()
+    info = {
+        "name": ws.name,
+        "folder": str(ws.folder),
+        "experiments": len(summaries),
+        "runs": sum(r.run_count for r in summaries),
+    }
+    if args.json:
+        _json(info)
+    else:
+        for key, value in info.items():
+            print(f"{key + ':':<13}{value}")
+    return 0
+
+
+def cmd_experiment_list(args: argparse.Namespace) -> int:
+    """``aml experiment list``: every experiment with its run count and latest run."""
+    ws = _workspace(args)
+    rows = [
+        {
+            "name": r.name,
+            "runs": r.run_count,
+            "last_run": _when(r.last_run_utc) if r.last_run_utc is not None else None,
+            "created": _when(r.created_utc),
+        }
+        for r in ws.store.experiment_summaries()
+    ]
+    if args.json:
+        _json(rows)
+    elif not rows:
+        _note("no experiments yet; `aml run submit-script SCRIPT` makes one")
+    else:
+        values = [[r["name"], r["runs"], r["last_run"]] for r in rows]
+        texts = [[str(v) if v is not None else "-" for v in row] for row in values]
+        print(_table(["EXPERIMENT", "RUNS", "LAST RUN"], values, texts))
+    return 0
+
+
+def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
+    """Add the ``aml workspace`` and ``aml experiment`` groups; ``common`` holds ``-w``."""
+    # aml workspace ...
+    ws_parser = groups.add_parser("workspace", help="create or describe a workspace")
+    ws_parser.set_defaults(parser=ws_parser)
+    ws_cmds = ws_parser.add_subparsers(title="workspace commands", metavar="COMMAND")
+    p = ws_cmds.add_parser(
+        "create", parents=[common], help="create a workspace (PATH/.aml); prints its folder"
+    )
+    p.add_argument(
+        "path", nargs="?", metavar="PATH", help="project folder to hold .aml (default: here)"
+    )
+    p.set_defaults(func=cmd_workspace_create, parser=p)
+    p = ws_cmds.add_parser("show", parents=[common], help="name, folder, experiment and run counts")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=cmd_workspace_show, parser=p)
+
+    # aml experiment ...
+    exp_parser = groups.add_parser("experiment", help="list experiments")
+    exp_parser.set_defaults(parser=exp_parser)
+    exp_cmds = exp_parser.add_subparsers(title="experiment commands", metavar="COMMAND")
+    p = exp_cmds.add_parser("list", parents=[common], help="experiments with run counts")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_experiment_list, parser=p)
