@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import pytest
 
-from aml_jupyter import Experiment, Run, Workspace
+from aml_jupyter import AmlError, Experiment, Run, RunStatus, Workspace
 
 #: A real jupyter server for tests that need one (jp_fetch, jp_serverapp, ...).
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -25,9 +26,26 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    """A new workspace in the test's temp folder."""
-    return Workspace.create(tmp_path)
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    """A new workspace in the test's temp folder; a run a test left going (it failed before
+    letting its script end) is canceled afterwards, so no script outlives its test."""
+    workspace = Workspace.create(tmp_path)
+    yield workspace
+    cancel_active_runs(workspace)
+
+
+def cancel_active_runs(workspace: Workspace) -> None:
+    """Cancel every run of ``workspace`` that has not ended, and wait until it has."""
+    try:
+        experiments = list(workspace.experiments.values())
+    except AmlError:  # the test removed or replaced the workspace: nothing left to stop
+        return
+    for experiment in experiments:
+        for run in experiment.get_runs(include_children=True):
+            if run.get_status() not in RunStatus.TERMINAL:
+                with contextlib.suppress(AmlError):
+                    run.cancel()  # asks; the target stops the process tree
+                    run.wait_for_completion(raise_on_error=False, timeout_seconds=20)
 
 
 @pytest.fixture

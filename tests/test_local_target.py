@@ -16,7 +16,7 @@ from aml_jupyter import (
     RunStatus,
     ScriptRunConfig,
 )
-from tests.conftest import wait_status, write
+from tests.conftest import cancel_active_runs, wait_status, write
 
 TRAIN = """
     import os, sys
@@ -215,3 +215,14 @@ def test_definition_is_recorded_as_json(exp: Experiment, project: Path) -> None:
     row = exp.workspace.store.get_run(run.id)
     assert row.definition["script"] == "ok.py"
     run.wait_for_completion()
+
+
+def test_a_run_a_failed_test_left_going_is_canceled_at_teardown(
+    exp: Experiment, project: Path
+) -> None:
+    # What the `ws` fixture does after every test, so a failing test leaves no script behind.
+    write(project, "hold.py", "import time\nwhile True:\n    time.sleep(0.05)\n")
+    run = exp.submit(ScriptRunConfig(project, "hold.py"))
+    assert wait_status(run, {RunStatus.RUNNING}) == RunStatus.RUNNING
+    cancel_active_runs(exp.workspace)
+    assert run.get_status() == RunStatus.CANCELED
