@@ -30,6 +30,7 @@ from ..paths import checked_relative_name
 from ..status import RunStatus
 from ..tracking.finalize import end_failed, finalize_run
 from ..tracking.workspace import Workspace
+from .local import liveness
 from .local.owner import LocalTarget, claim_owner, heartbeat
 from .local.process_log import log_to
 
@@ -217,10 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: ``remote WORKSPACE [RUN_ID]``; without RUN_ID it is read from stdin (an
     empty stdin means the submit failed: leave quietly)."""
     args = argv if argv is not None else sys.argv[1:]
+    ws = Workspace(args[0])  # opened while the submitter still snapshots and uploads
+    liveness.process_start_time(os.getpid())  # psutil loaded for claiming the run, likewise
     run_id = args[1] if len(args) > 1 else sys.stdin.readline().strip()
     if not run_id:
         return 0
-    ws = Workspace(args[0])
     log_to(ws.run_dir(run_id) / "system_logs" / "mirror.log")
     mirror = Mirror(ws, run_id)
     try:

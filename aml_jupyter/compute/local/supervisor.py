@@ -30,6 +30,7 @@ from ...status import RunStatus
 from ...tracking.finalize import end_failed, finalize_run, reserve_space
 from ...tracking.run_files import TRACKED_FOLDERS
 from ...tracking.workspace import Workspace
+from . import liveness
 from .owner import claim_owner, heartbeat
 from .process_log import log_to
 from .processes import escalate
@@ -389,11 +390,13 @@ def main(argv: list[str] | None = None) -> int:
     with no id means the submit failed, and we leave quietly.
     """
     args = argv if argv is not None else sys.argv[1:]
-    folder = args[0]
+    # While the submitter still snapshots: open the workspace and load what claiming the run
+    # needs (psutil), so neither stands between the run id arriving and Running.
+    ws = Workspace(args[0])
+    liveness.process_start_time(os.getpid())
     run_id = args[1] if len(args) > 1 else sys.stdin.readline().strip()
     if not run_id:
         return 0
-    ws = Workspace(folder)
     log_to(ws.run_dir(run_id) / "system_logs" / "supervisor.log")
     supervisor = Supervisor(ws, run_id)
     try:
