@@ -12,18 +12,16 @@ import json
 import os
 import shutil
 import stat
-import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 _FORMAT = 1
 
 
 def unique_name() -> str:
     """A name no other process (nor another call here) picks: pid and random."""
-    return f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    return f"{os.getpid()}-{os.urandom(6).hex()}"
 
 
 def signature(sha256: str, st: os.stat_result) -> list[Any]:
@@ -51,16 +49,16 @@ def parents_of(name: str) -> Iterable[str]:
     return ("/".join(parts[:i]) for i in range(1, len(parts)))
 
 
-@dataclass
-class TreeState:
-    """What a refresh wrote into a tree (its ``state.json``)."""
+class TreeState(NamedTuple):
+    """What a refresh wrote into a tree (its ``state.json``). A named tuple, not a dataclass:
+    the supervisor imports this as it starts, and ``dataclasses`` costs it ~10 ms."""
 
     snapshot: str
     family: str | None
     stamp: int  # ctime, on the tree's file system, of a file written after the refresh
     size: int
     files: dict[str, list[Any]]
-    dirs: dict[str, int] = field(default_factory=dict)
+    dirs: dict[str, int] = {}
 
     def write(self, path: Path) -> None:
         header = {

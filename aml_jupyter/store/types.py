@@ -1,18 +1,20 @@
 """What a workspace store hands out: typed, immutable records (never a backend's rows).
 
 Every backend (the embedded SQLite + folder store today, a team server later) returns these,
-so the layers above read ``record.status``, not a column of a table.
+so the layers above read ``record.status``, not a column of a table. They are named tuples:
+immutable like frozen dataclasses, but about six times cheaper to define, which every process
+that opens a workspace (a run's supervisor, the CLI, a script's ``Run.get_context()``) pays at
+import; ``record._replace(field=value)`` makes a changed copy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class ExperimentRecord:
+class ExperimentRecord(NamedTuple):
     """An experiment with how many top-level runs it has and when the latest one started."""
 
     name: str
@@ -21,8 +23,7 @@ class ExperimentRecord:
     last_run_utc: float | None = None
 
 
-@dataclass(frozen=True)
-class RunRecord:
+class RunRecord(NamedTuple):
     """One run as the store keeps it.
 
     ``tags`` is None unless the read asked for them (``list_runs(with_tags=True)``): a page
@@ -39,7 +40,7 @@ class RunRecord:
     description: str | None = None
     parent_id: str | None = None
     target: str | None = None
-    definition: Mapping[str, Any] = field(default_factory=dict)
+    definition: Mapping[str, Any] = MappingProxyType({})
     snapshot_id: str | None = None
     started_utc: float | None = None
     ended_utc: float | None = None
@@ -55,11 +56,10 @@ class RunRecord:
 
     def with_tags(self, tags: Mapping[str, str | None]) -> RunRecord:
         """The same record carrying ``tags``."""
-        return replace(self, tags=dict(tags))
+        return self._replace(tags=dict(tags))
 
 
-@dataclass(frozen=True)
-class FileRecord:
+class FileRecord(NamedTuple):
     """A file stored with a run: its name in the run, content hash and size."""
 
     name: str
@@ -67,8 +67,7 @@ class FileRecord:
     size: int
 
 
-@dataclass(frozen=True)
-class FileHashRecord:
+class FileHashRecord(NamedTuple):
     """A remembered content hash of a local file, with the stat it was taken at."""
 
     path: str
@@ -78,8 +77,7 @@ class FileHashRecord:
     sha256: str
 
 
-@dataclass(frozen=True)
-class EnvironmentRecord:
+class EnvironmentRecord(NamedTuple):
     """One registered version of an environment."""
 
     name: str
@@ -89,8 +87,7 @@ class EnvironmentRecord:
     created_utc: float
 
 
-@dataclass(frozen=True)
-class ComputeTargetRecord:
+class ComputeTargetRecord(NamedTuple):
     """A registered compute target: its name, kind (``local``, ``computeinstance`` …) and
     configuration."""
 
@@ -99,8 +96,7 @@ class ComputeTargetRecord:
     config: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class ModelRecord:
+class ModelRecord(NamedTuple):
     """One registered version of a model (its files are listed by the ``manifest`` blob)."""
 
     name: str

@@ -10,7 +10,6 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,7 +182,7 @@ class Run(RunMetrics, RunLogs, RunChildren):
     def display_name(self, value: str) -> None:
         name = check_text(str(value), "run display name", MAX_NAME_CHARS)
         self._ws.store.update_run(self._id, display_name=name)
-        self._record = replace(self._record, display_name=name)
+        self._record = self._record._replace(display_name=name)
 
     @property
     def description(self) -> str | None:
@@ -194,7 +193,7 @@ class Run(RunMetrics, RunLogs, RunChildren):
     def description(self, value: str) -> None:
         text = check_text(str(value), "run description", MAX_TAG_VALUE_CHARS)
         self._ws.store.update_run(self._id, description=text)
-        self._record = replace(self._record, description=text)
+        self._record = self._record._replace(description=text)
 
     @property
     def tags(self) -> dict[str, str | None]:

@@ -30,7 +30,6 @@ from ...status import RunStatus
 from ...tracking.finalize import end_failed, finalize_run, reserve_space
 from ...tracking.run_files import TRACKED_FOLDERS
 from ...tracking.workspace import Workspace
-from . import liveness
 from .owner import claim_owner, heartbeat
 from .process_log import log_to
 from .processes import escalate
@@ -129,8 +128,18 @@ class Supervisor:
         self.work_tree: WorkTreeLease | None = None
 
     def _beat(self) -> None:
+        claimed = False
         while not self.finished.wait(HEARTBEAT_INTERVAL_S):
             heartbeat(self.run_dir)
+            if not claimed:
+                # Whoever started us recorded us as the run's owner already (submission's
+                # record_run); saying so ourselves loads psutil (~20 ms), so it waits until
+                # the script runs instead of standing between the run id and Running.
+                claimed = True
+                try:
+                    claim_owner(self.ws, self.run_id, os.getpid())
+                except Exception:
+                    traceback.print_exc()
             try:
                 if self.ws.store.get_run(self.run_id).status == RunStatus.CANCEL_REQUESTED:
                     self.cancel_requested.set()
@@ -180,7 +189,6 @@ class Supervisor:
         """Prepare, start, watch and finalize; never raises (a failure ends the run Failed)."""
 
         records = self.ws.store
-        claim_owner(self.ws, self.run_id, os.getpid())
         heartbeat(self.run_dir)
         signal.signal(signal.SIGTERM, lambda *_: self.cancel_requested.set())
         threading.Thread(target=self._beat, daemon=True).start()
@@ -390,10 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     with no id means the submit failed, and we leave quietly.
     """
     args = argv if argv is not None else sys.argv[1:]
-    # While the submitter still snapshots: open the workspace and load what claiming the run
-    # needs (psutil), so neither stands between the run id arriving and Running.
-    ws = Workspace(args[0])
-    liveness.process_start_time(os.getpid())
+    ws = Workspace(args[0])  # opened while the submitter may still be snapshotting
     run_id = args[1] if len(args) > 1 else sys.stdin.readline().strip()
     if not run_id:
         return 0
