@@ -21,16 +21,16 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ..errors import AmlError
 from ..paths import checked_relative_name
 from ..status import RunStatus
 from ..tracking.finalize import end_failed, finalize_run
 from ..tracking.workspace import Workspace
-from .local import liveness
 from .local.owner import LocalTarget, claim_owner, heartbeat
 from .local.process_log import log_to
 
@@ -54,15 +54,15 @@ class RemoteUnreachable(AmlError):
     """No answer this time; tried again until ``LOST_AFTER_S``."""
 
 
-@dataclass
-class RemoteState:
-    """What the remote side says about the run."""
+class RemoteState(NamedTuple):
+    """What the remote side says about the run (a named tuple: the mirror imports this as
+    it starts, and ``dataclasses`` would cost it ~10 ms)."""
 
     status: str
     error: dict[str, Any] | None = None
     exit_code: int | None = None
-    tags: dict[str, Any] = field(default_factory=dict)
-    properties: dict[str, Any] = field(default_factory=dict)
+    tags: Mapping[str, Any] = MappingProxyType({})
+    properties: Mapping[str, Any] = MappingProxyType({})
 
 
 class Remote(Protocol):
@@ -122,7 +122,6 @@ class Mirror:
         from . import ComputeTarget
 
         records = self.ws.store
-        claim_owner(self.ws, self.run_id, os.getpid())
         heartbeat(self.run_dir)
         signal.signal(signal.SIGTERM, lambda *_: self.cancel_requested.set())
         row = records.get_run(self.run_id)
@@ -131,12 +130,18 @@ class Mirror:
         except AmlError as exc:
             self._fail("RemoteLost", f"Cannot follow the run: {exc}")
             return
-        last_contact, cancel_sent, last_beat = time.monotonic(), False, 0.0
+        last_contact, cancel_sent, last_beat = time.monotonic(), False, time.monotonic()
+        claimed = False
         while True:
             now = time.monotonic()
             if now - last_beat > 1.0:
                 heartbeat(self.run_dir)
                 last_beat = now
+                if not claimed:
+                    # The submitter recorded us as the owner already (record_run); saying so
+                    # ourselves loads psutil, so it waits until the run is under way.
+                    claimed = True
+                    claim_owner(self.ws, self.run_id, os.getpid())
             local = records.get_run(self.run_id).status
             if local in RunStatus.TERMINAL:
                 return  # ended here (e.g. a cancel before the remote side had started it)
@@ -218,8 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: ``remote WORKSPACE [RUN_ID]``; without RUN_ID it is read from stdin (an
     empty stdin means the submit failed: leave quietly)."""
     args = argv if argv is not None else sys.argv[1:]
-    ws = Workspace(args[0])  # opened while the submitter still snapshots and uploads
-    liveness.process_start_time(os.getpid())  # psutil loaded for claiming the run, likewise
+    ws = Workspace(args[0])  # opened while the submitter may still snapshot and upload
     run_id = args[1] if len(args) > 1 else sys.stdin.readline().strip()
     if not run_id:
         return 0

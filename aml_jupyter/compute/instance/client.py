@@ -1,24 +1,24 @@
 """The client of a compute-instance agent's HTTP API (JSON, a bearer token, optional TLS).
 
 One :class:`AgentClient` per target object: its connections are kept alive and reused by
-every request (a ``requests.Session`` per thread, so threads may share a client), where a
-new connection per request would cost a TCP (and TLS) handshake each time. Every failure
-becomes one of three errors: :class:`RemoteUnreachable` (no answer, or 5xx: try again),
-:class:`RemoteGone` (the agent refuses us or has no such thing), or :class:`AmlError`
-(a request the agent refused); none of them carries the token.
+every request (a ``urllib3.PoolManager``, thread-safe, so threads may share a client), where
+a new connection per request would cost a TCP (and TLS) handshake each time. urllib3 rather
+than requests on top of it: the run's mirror is a process of its own that imports this on
+its way to following the run, and requests costs it ~70 ms more to import than it saves.
+Every failure becomes one of three errors: :class:`RemoteUnreachable` (no answer, or 5xx:
+try again), :class:`RemoteGone` (the agent refuses us or has no such thing), or
+:class:`AmlError` (a request the agent refused); none of them carries the token.
 """
 
 from __future__ import annotations
 
 import json
 import ssl
-import threading
 import urllib.parse
+import urllib.request
 from typing import TYPE_CHECKING, Any
 
-import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 
 from ...errors import AmlError
 from ...store.blobs import check_sha256
@@ -38,70 +38,35 @@ MISSING_BATCH = 4096
 PIECE_BYTES = 1024 * 1024
 
 
-class _Bearer(requests.auth.AuthBase):
-    """The token as ``Authorization: Bearer`` (set again on every request)."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def __call__(self, request: Any) -> Any:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        return request
-
-
-class _TlsAdapter(HTTPAdapter):
-    """Checks the agent's certificate against ``context`` alone: the attached CA file, else
-    the system's CAs (requests alone would use certifi's bundle instead)."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._context = context
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["ssl_context"] = self._context
-        super().init_poolmanager(*args, **kwargs)
-
-    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        super().cert_verify(conn, url, verify, cert)
-        conn.ca_certs = conn.ca_cert_dir = None  # the context holds the CAs
+def _proxy_for(address: str) -> str | None:
+    """The proxy for this address ($HTTP(S)_PROXY unless $NO_PROXY says otherwise), looked
+    up once; nothing else comes from the environment (no ~/.netrc, no CA bundle)."""
+    parsed = urllib.parse.urlsplit(address)
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parsed.scheme)
+    if not proxy or urllib.request.proxy_bypass_environment(parsed.netloc, proxies):  # type: ignore[attr-defined]
+        return None
+    return proxy
 
 
 class _Connections:
-    """The keep-alive sessions of one agent address, one per thread."""
+    """The kept-alive connections to one agent address (a pool, shared by threads)."""
 
     def __init__(self, address: str, token: str, ca_file: str | None) -> None:
-        self._token = token
-        self._context = (
-            ssl.create_default_context(cafile=ca_file) if address.startswith("https:") else None
+        # The agent never compresses: its bytes arrive as sent, and are counted so.
+        headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
+        options: dict[str, Any] = {"headers": headers, "retries": False}
+        if address.startswith("https:"):
+            # The agent's certificate is checked against the attached CA file alone, else
+            # the system's CAs (never a bundle found in the environment).
+            options["ssl_context"] = ssl.create_default_context(cafile=ca_file)
+        proxy = _proxy_for(address)
+        self.pool: urllib3.PoolManager = (
+            urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
         )
-        # The proxy for this address ($HTTP(S)_PROXY, $NO_PROXY), looked up once, not per
-        # request; nothing else comes from the environment (no ~/.netrc, no CA bundle).
-        self._proxies = requests.utils.get_environ_proxies(address)
-        self._local = threading.local()
-        self._all: list[requests.Session] = []
-        self._lock = threading.Lock()
-
-    def session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None or session not in self._all:  # none yet, or closed since
-            session = requests.Session()
-            session.trust_env = False
-            session.proxies = dict(self._proxies)
-            session.auth = _Bearer(self._token)
-            if self._context is not None:
-                session.mount("https://", _TlsAdapter(self._context))
-            # The agent never compresses: its bytes arrive as sent, and are counted so.
-            session.headers["Accept-Encoding"] = "identity"
-            self._local.session = session
-            with self._lock:
-                self._all.append(session)
-        return session
 
     def close(self) -> None:
-        with self._lock:
-            sessions, self._all = self._all, []
-        for session in sessions:
-            session.close()
+        self.pool.clear()
 
 
 class AgentClient:
@@ -143,24 +108,26 @@ class AgentClient:
         if length is not None:
             headers["Content-Length"] = str(length)
         try:
-            with self._connections.session().request(
+            answer = self._connections.pool.request(
                 method,
                 f"{self.address}/api/v1{path}",
-                data=data,
-                headers=headers,
-                timeout=self._timeout,
-                stream=True,
-                allow_redirects=False,  # the token goes to the attached address only
-            ) as answer:
-                if not 200 <= answer.status_code < 300:
+                body=data,
+                headers={**self._connections.pool.headers, **headers},
+                timeout=urllib3.Timeout(connect=self._timeout, read=self._timeout),
+                redirect=False,  # the token goes to the attached address only
+                preload_content=False,
+                decode_content=False,
+            )
+            with answer:
+                if not 200 <= answer.status < 300:
                     raise self._refused(answer)
                 if sink is not None:
-                    for piece in answer.raw.stream(PIECE_BYTES, decode_content=False):
+                    for piece in answer.stream(PIECE_BYTES, decode_content=False):
                         sink.write(piece)  # refuses more than the announced size
-                    answer.raw.release_conn()  # read to its end: the connection is reusable
+                    answer.release_conn()  # read to its end: the connection is reusable
                     return b""
                 got = _read(answer, MAX_ANSWER_BYTES + 1)
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise RemoteUnreachable(
                 f"the agent at {self.address} does not answer ({_reason(exc)}). Is "
                 "`aml instance serve` running there, and the address right?"
@@ -172,9 +139,9 @@ class AgentClient:
             )
         return got
 
-    def _refused(self, answer: requests.Response) -> AmlError:
+    def _refused(self, answer: urllib3.BaseHTTPResponse) -> AmlError:
         """The error for an answer that is not a success."""
-        code, message = answer.status_code, _message(answer)
+        code, message = answer.status, _message(answer)
         if code == 401:
             return RemoteGone(
                 f"The agent at {self.address} refused the token ({message}). Attach it "
@@ -263,22 +230,22 @@ class AgentClient:
         self._json("POST", f"/runs/{run_id}/cancel", {})
 
 
-def _read(answer: requests.Response, limit: int) -> bytes:
+def _read(answer: urllib3.BaseHTTPResponse, limit: int) -> bytes:
     """At most ``limit`` bytes of the answer's body, as sent (not decompressed).
 
     An answer read to its end gives its connection back for the next request; one cut off
     at ``limit`` leaves it to be closed with the answer.
     """
     got = bytearray()
-    for piece in answer.raw.stream(PIECE_BYTES, decode_content=False):
+    for piece in answer.stream(PIECE_BYTES, decode_content=False):
         got += piece
         if len(got) >= limit:
             return bytes(got[:limit])
-    answer.raw.release_conn()
+    answer.release_conn()
     return bytes(got)
 
 
-def _message(answer: requests.Response) -> str:
+def _message(answer: urllib3.BaseHTTPResponse) -> str:
     """The ``message`` of an error answer, else its reason phrase."""
     try:
         return str(json.loads(_read(answer, MAX_ERROR_BYTES)).get("message") or answer.reason)
@@ -287,8 +254,8 @@ def _message(answer: requests.Response) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    """What went wrong underneath requests' wrappers: the socket's or TLS's own error."""
-    if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
+    """What went wrong underneath urllib3's wrappers: the socket's or TLS's own error."""
+    if isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)):
         return "timed out"
     seen: set[int] = set()
     while id(exc) not in seen:
