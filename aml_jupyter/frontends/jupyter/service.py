@@ -221,7 +221,7 @@ class WorkspaceService:
 
         run = self._run(run_id)
         ws = run.workspace
-        row = run._row()
+        row = run._current()  # Run.get just read it: again only if still active
         metrics = last_values(ws, row, ws.store.metric_summaries([run.id]).get(run.id))
         details = run.get_details()
         props = details["properties"]
