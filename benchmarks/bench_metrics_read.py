@@ -179,7 +179,7 @@ def main() -> None:
         old_get = measure("old_get_metrics", project, run_id)
         new_get = measure("get_metrics", project, run_id)
         hist = measure("history", project, run_id)
-        index = Workspace(project).run_dir(run_id) / "metric_index"
+        index = Workspace(project).store.run_folder(run_id).root / "metric_index"
         aside = index.with_name("metric_index.aside")
         shutil.move(index, aside)  # a live run: no index yet
         live_get = measure("live_get_metrics", project, run_id)

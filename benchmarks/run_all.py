@@ -20,6 +20,7 @@ ORDER = [
     "metrics_read",
     "submit",
     "listing",
+    "round_trips",
     "api",
     "snapshot",
     "widget",

@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import socket
+import sqlite3
+import sys
 import threading
 import time
 import urllib.error
@@ -27,6 +29,10 @@ from aml_jupyter import (
     ScriptRunConfig,
     Workspace,
 )
+from aml_jupyter.compute.distributed import free_port
+from aml_jupyter.store import open_store
+from aml_jupyter.store.database import _statements
+from aml_jupyter.store.schema import MIGRATIONS
 from tests.conftest import write
 
 pytest.importorskip("sklearn", reason="the scikit-learn model needs the lab extra")
@@ -101,7 +107,9 @@ def _group(pgid: int) -> list[int]:
 
 
 def _leader(service: LocalWebservice) -> int:
-    return int((service.folder / "pid").read_text().split()[0])
+    pid, _ = service.workspace.store.service_folder(service.name).read_pid()
+    assert pid is not None
+    return pid
 
 
 def test_no_code_scikit_learn_deployment(ws: Workspace, iris: Model) -> None:
@@ -123,9 +131,10 @@ def test_no_code_scikit_learn_deployment(ws: Workspace, iris: Model) -> None:
     # A model a running service uses cannot be deleted.
     with pytest.raises(AmlError, match=r"served by running service.*iris-nocode"):
         iris.delete()
-    pid = int((service.folder / "pid").read_text().split()[0])
+    pid = _leader(service)
     service.delete()
     assert not service.folder.exists() and LocalWebservice.list(ws) == []
+    assert ws.store.get_service("iris-nocode") is None  # the record is gone with the folder
     deadline = time.monotonic() + 10
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)  # stopped; this test process reaps it in the background
@@ -183,8 +192,9 @@ def test_bad_deployments_are_refused_and_leave_nothing(
         Model.deploy(ws, "svc", [plain])
     with pytest.raises(AmlError, match="workers"):
         LocalWebservice.deploy_configuration(workers=0)
-    assert LocalWebservice.list(ws) == []
-    assert not (ws.folder / "services" / "svc").exists()
+    assert LocalWebservice.list(ws) == [] and ws.store.list_services() == []
+    root = ws.store.service_folder("svc").root.parent  # no service, no staging folder left
+    assert not root.exists() or list(root.iterdir()) == []
 
 
 def test_cli_and_magic_deploy_list_logs_delete(
@@ -408,12 +418,90 @@ def test_a_source_folder_holding_the_workspace_is_copied_without_it(
     assert Path.cwd() == tmp_path and (tmp_path / ".aml").is_dir()
     service = Model.deploy(ws, "here-svc", [iris], InferenceConfig(entry_script="score.py"))
     assert service.run({"data": ROWS})["predictions"] == [0, 2]
-    source = ws.folder / "services" / "here-svc" / "source"
+    source = ws.store.service_folder("here-svc").source_folder
     assert (source / "score.py").is_file() and not (source / ".aml").exists()
     service.reload()
     assert not (source / ".aml").exists() and service.run({"data": ROWS})["predictions"]
     write(tmp_path, "bad.py", "def init():\n    raise ValueError('no')\n")
     with pytest.raises(AmlError, match="no"):
         Model.deploy(ws, "bad-svc", [iris], InferenceConfig(entry_script="bad.py"))
-    services = ws.folder / "services"
+    services = ws.store.service_folder("here-svc").root.parent
     assert sorted(p.name for p in services.iterdir()) == ["here-svc"]  # no .incoming left
+    assert [r.name for r in ws.store.list_services()] == ["here-svc"]
+
+
+# workspaces from before services were store records ---------------------------------------
+def _workspace_before_service_records(folder: Path) -> None:
+    """A workspace database as the code before service records left it: every migration
+    before the one that made the services table."""
+    first_new = next(i for i, m in enumerate(MIGRATIONS) if "CREATE TABLE services" in m)
+    folder.mkdir(parents=True)
+    conn = sqlite3.connect(folder / "aml.db")
+    for migration in MIGRATIONS[:first_new]:
+        for statement in _statements(migration):
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {first_new}")
+    conn.commit()
+    conn.close()
+
+
+def test_services_deployed_by_the_old_layout_are_found_and_run(
+    tmp_path: Path, project: Path
+) -> None:
+    folder = tmp_path / "old" / ".aml"
+    _workspace_before_service_records(folder)
+    services = folder / "services"  # the layout the old code wrote
+    live = services / "old-svc"
+    write(project / "serve", "score.py", BLOCKING)
+    write(live / "source", "score.py", BLOCKING)
+    write(live / "models" / "tiny" / "1", "weights.txt", "w")
+    write(live, "service.log", "a line the old service wrote\n")
+    port = free_port()
+    spec = {
+        "name": "old-svc",
+        "port": port,
+        "workers": 1,
+        "models": ["tiny:1"],
+        "model_dir": str(live / "models" / "tiny" / "1"),
+        "entry_script": "score.py",
+        "source_directory": str(live / "source"),
+        "source_origin": str(project / "serve"),
+        "no_code_model_file": None,
+        "max_body_bytes": 1024,
+        "python": sys.executable,
+        "created_utc": 1_700_000_000.0,
+    }
+    write(live, "service.json", json.dumps(spec, indent=2))
+    write(services / "broken", "service.json", '{"name": "broken", "port": ')  # cut short
+    write(services / ".half.incoming", "service.json", json.dumps({**spec, "name": "half"}))
+
+    ws = Workspace(folder)
+    try:
+        (record,) = ws.store.list_services()  # the broken one and the staging one skipped
+        assert (record.name, record.created_utc) == ("old-svc", 1_700_000_000.0)
+        assert record.spec["port"] == port and "created_utc" not in record.spec
+        service = LocalWebservice(ws, "old-svc")
+        assert service.models == ["tiny:1"] and service.state == "Failed"  # nothing runs it
+        assert "a line the old service wrote" in service.get_logs()
+        with pytest.raises(AmlError, match=r"No service 'broken'.*Services: old-svc\."):
+            LocalWebservice(ws, "broken")
+        service.reload()  # started by this version, from its record
+        assert service.state == "Healthy" and service.run({})["size"] == 2
+        assert service.get_stats()["by_status"] == {"200": 1}
+        # The import is done once: a service.json written now is no longer a service.
+        write(services / "late", "service.json", json.dumps({**spec, "name": "late"}))
+        reopened = open_store(folder)
+        assert [r.name for r in reopened.list_services()] == ["old-svc"]
+        reopened.close()
+        # The folder with the unreadable spec is refused, unless told to replace it.
+        model = Model.register(ws, write(project, "weights.txt", "w"), "tiny")
+        config = InferenceConfig("score.py", source_directory=project / "serve")
+        with pytest.raises(AmlError, match=r"spec cannot be read.*overwrite=True"):
+            Model.deploy(ws, "broken", [model], config)
+        replaced = Model.deploy(ws, "broken", [model], config, overwrite=True)
+        assert replaced.run({})["size"] == 2
+        assert [s.name for s in LocalWebservice.list(ws)] == ["broken", "old-svc"]
+    finally:
+        for running in LocalWebservice.list(ws):
+            running.delete()
+    assert ws.store.list_services() == [] and not live.exists()

@@ -109,7 +109,7 @@ def test_a_run_executes_in_the_image_and_reports_like_a_local_run(
         "python": "/usr/bin/python3",
         "pyjokes": True,
         "uid": os.getuid(),
-        "cwd": str(exp.workspace.run_dir(run.id) / "work"),
+        "cwd": str(exp.workspace.store.run_folder(run.id).work),
         "var": "on",
         "path": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",  # the image's
     }

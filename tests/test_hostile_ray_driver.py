@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aml_jupyter import AmlError, RunStatus, Workspace
-from aml_jupyter.compute.cluster.target import _STAGING, _RayRemote
+from aml_jupyter.compute.cluster.target import _RayRemote
 from aml_jupyter.compute.remote import RemoteGone
 from tests.test_hostile_peers import EVIL, TRAVERSAL, _files_outside, _sha
 
@@ -41,11 +41,11 @@ def _frames(*frames: str) -> str:
 def test_a_lying_ray_driver_is_refused(
     tmp_path: Path, ws: Workspace, frame: str, reason: str
 ) -> None:
-    run_dir = ws.run_dir("r1")
+    root = ws.store.run_folder("r1").root
     before = _files_outside(tmp_path, ws.folder)
     remote = _ray_remote()
     with pytest.raises(RemoteGone, match=re.escape(reason)) as info:
-        remote._read(run_dir, "driver line\n" + _frames(frame), final=True)
+        remote._read(root, "driver line\n" + _frames(frame), final=True)
     assert "Ray cluster 'ray'" in str(info.value)
     assert _files_outside(tmp_path, ws.folder) == before
     assert remote._files == [] and remote._end is None
@@ -53,11 +53,11 @@ def test_a_lying_ray_driver_is_refused(
 
 def test_a_ray_file_whose_bytes_differ_from_its_hash_is_refused(ws: Workspace) -> None:
     ws.store.create_run("e", "azureml.scriptrun", RunStatus.RUNNING, run_id="r1")
-    run_dir = ws.run_dir("r1")
+    folder = ws.store.run_folder("r1")
     remote = _ray_remote()
     good = base64.b64encode(b"model").decode()
     remote._read(
-        run_dir,
+        folder.root,
         _frames(
             f"blob:outputs/model.txt:{base64.b64encode(b'tampered').decode()}",
             f"file:{json.dumps(['outputs/model.txt', _sha(b'model'), 5])}",
@@ -70,11 +70,11 @@ def test_a_ray_file_whose_bytes_differ_from_its_hash_is_refused(ws: Workspace) -
         remote.collect(ws, "r1")
     assert ws.store.list_files("r1") == []
     assert _sha(b"model") not in ws.blobs and _sha(b"tampered") not in ws.blobs
-    assert not (run_dir / _STAGING).exists()
+    assert not folder.incoming.exists()
     # The same frames with honest bytes are stored.
     remote = _ray_remote()
     remote._read(
-        run_dir,
+        folder.root,
         _frames(
             f"blob:outputs/model.txt:{good}",
             f"file:{json.dumps(['outputs/model.txt', _sha(b'model'), 5])}",

@@ -24,6 +24,8 @@ from aml_jupyter.store import (
     open_store,
 )
 from aml_jupyter.store.limits import MAX_TAG_VALUE_CHARS, MAX_TAGS
+from aml_jupyter.store.service_folder import ServiceFolder
+from aml_jupyter.store.types import ServiceRecord
 
 
 def _embedded(tmp_path: Path) -> WorkspaceStore:
@@ -397,3 +399,74 @@ def test_model_tags_description_and_deletion(store: WorkspaceStore) -> None:
     assert model is not None and model.description == "better"
     store.delete_model("clf", 1)
     assert store.get_model("clf") is None and store.model_tags("clf", 1) == {}
+
+
+# services -------------------------------------------------------------------------------------
+class TestServices:
+    """Deployed scoring services: records by name, and each one's live folder."""
+
+    SPEC = {"port": 8890, "workers": 2, "models": ["clf:1"], "entry_script": None}
+
+    def test_a_service_is_added_read_listed_and_updated(self, store: WorkspaceStore) -> None:
+        added = store.add_service("b-svc", self.SPEC)
+        store.add_service("a-svc", {**self.SPEC, "port": 8891})
+        assert isinstance(added, ServiceRecord) and added.created_utc == added.updated_utc
+        record = store.get_service("b-svc")
+        assert record is not None and (record.name, dict(record.spec)) == ("b-svc", self.SPEC)
+        assert record.created_utc == added.created_utc
+        assert [r.name for r in store.list_services()] == ["a-svc", "b-svc"]  # by name
+        assert store.get_service("c-svc") is None
+        updated = store.update_service("b-svc", {**self.SPEC, "workers": 3})
+        assert updated.spec["workers"] == 3 and updated.updated_utc >= updated.created_utc
+        reread = store.get_service("b-svc")
+        assert reread is not None and reread.spec["workers"] == 3
+        assert reread.created_utc == added.created_utc  # updating keeps when it was made
+
+    def test_a_name_in_use_or_unknown_is_refused(self, store: WorkspaceStore) -> None:
+        store.add_service("svc", self.SPEC)
+        with pytest.raises(AmlError, match="exists already"):
+            store.add_service("svc", {**self.SPEC, "port": 1})
+        record = store.get_service("svc")
+        assert record is not None and record.spec["port"] == 8890  # the first one stays
+        with pytest.raises(AmlError, match="No service 'nope'"):
+            store.update_service("nope", self.SPEC)
+        assert store.get_service("nope") is None  # an update never creates one
+        for bad in ("../up", "a/b", ".hidden", ""):
+            with pytest.raises(AmlError, match="not allowed"):
+                store.service_folder(bad)
+            with pytest.raises(AmlError, match="not allowed"):
+                store.add_service(bad, self.SPEC)
+
+    def test_a_service_folder_holds_its_live_files(self, store: WorkspaceStore) -> None:
+        store.add_service("svc", self.SPEC)
+        files = store.service_folder("svc")
+        assert isinstance(files, ServiceFolder) and not files.exists()
+        assert files.read_pid() == (None, None) and files.stats_files() == []
+        staged = files.incoming()
+        (staged.source_folder / "score.py").parent.mkdir(parents=True)
+        (staged.source_folder / "score.py").write_text("def run(x): return x\n")
+        files.publish(staged)
+        assert files.exists() and not staged.root.exists()
+        assert (files.source_folder / "score.py").is_file()
+        files.write_pid(4242, "123.5")
+        assert files.read_pid() == (4242, "123.5")
+        files.ready_flag.touch()
+        files.stats_folder.mkdir()
+        files.stats_file(7).write_text("[1, 2.0, 200]\n")
+        files.stats_file(8).write_text("[1, 3.0, 500]\n")
+        assert [p.name for p in files.stats_files()] == ["7.jsonl", "8.jsonl"]
+        files.clear_process_files()
+        assert files.read_pid() == (None, None) and not files.ready_flag.exists()
+        other = store.service_folder("other")
+        assert other.root != files.root and not other.root.is_relative_to(files.root)
+
+    def test_deleting_forgets_the_record_and_its_folder(self, store: WorkspaceStore) -> None:
+        store.add_service("svc", self.SPEC)
+        files = store.service_folder("svc")
+        files.publish(files.incoming())
+        files.log.write_text("a line\n")
+        store.delete_service("svc")
+        assert store.get_service("svc") is None and store.list_services() == []
+        assert not files.exists()
+        store.delete_service("svc")  # twice is fine
+        assert store.add_service("svc", self.SPEC).name == "svc"  # the name is free again

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import AmlError
-from .local.ranks import free_port, process_environments, process_log_name
+from .local.ranks import free_port, process_environments
 
 __all__ = [
     "MpiConfiguration",
@@ -20,7 +20,6 @@ __all__ = [
     "free_port",
     "job_spec",
     "process_environments",
-    "process_log_name",
 ]
 
 

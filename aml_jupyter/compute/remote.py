@@ -35,12 +35,11 @@ from .local.owner import LocalTarget, claim_owner, heartbeat
 from .local.process_log import log_to
 
 if TYPE_CHECKING:
+    from ..store.run_folder import RunFolder
     from ..store.types import RunRecord
 
 log = logging.getLogger(__name__)
 POLL_S = 0.25
-#: What an agent sends of a run folder while the run goes: logs, metrics, the script's ./logs.
-MIRRORED_FOLDERS = ("user_logs", "system_logs", "metrics", "work/logs")
 LOST_AFTER_S = float(os.environ.get("AML_REMOTE_TIMEOUT_SECONDS", "120"))
 #: Statuses a remote run reports that we copy as they are (Finalizing is ours to set).
 _COPIED = {RunStatus.QUEUED, RunStatus.PREPARING, RunStatus.STARTING, RunStatus.RUNNING}
@@ -72,8 +71,8 @@ class Remote(Protocol):
     #: Seconds to wait between syncs (0 when ``sync`` itself waits for news: a long poll).
     pause: float
 
-    def sync(self, run_dir: Path) -> RemoteState:
-        """Append what the run folder gained to ``run_dir``; the run's state."""
+    def sync(self, folder: RunFolder) -> RemoteState:
+        """Append what the run folder gained there to ``folder`` here; the run's state."""
 
     def cancel(self) -> None:
         """Ask the remote side to stop the run."""
@@ -83,29 +82,31 @@ class Remote(Protocol):
 
 
 def append_chunk(
-    run_dir: Path, name: str, data: bytes, allowed: tuple[str, ...], where: str = "remote side"
+    root: Path, name: str, data: bytes, allowed: tuple[str, ...], where: str = "remote side"
 ) -> None:
-    """Append remote bytes to a mirrored file, refusing names outside ``allowed`` folders."""
+    """Append remote bytes to a mirrored file under ``root`` (a run folder's), refusing names
+    outside ``allowed`` folders."""
     try:
         clean = checked_relative_name(name, "file name")
     except AmlError as exc:  # RemoteGone: the run ends Failed, saying so
         raise RemoteGone(f"The {where} sent an invalid file name: {exc}") from None
     if not any(clean.startswith(prefix + "/") for prefix in allowed):
         raise RemoteGone(f"The {where} sent a file outside the run's folders: {name!r}.")
-    path = run_dir / clean
+    path = root / clean
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as f:
         f.write(data)
 
 
-def local_sizes(run_dir: Path, folders: tuple[str, ...]) -> dict[str, int]:
-    """``{relative path: size}`` of what has been mirrored so far (offsets to ask from)."""
+def local_sizes(root: Path, folders: tuple[str, ...]) -> dict[str, int]:
+    """``{relative path: size}`` of what has been mirrored under ``root`` so far (offsets to
+    ask from)."""
     sizes = {}
     for folder in folders:
-        for dirpath, _, names in os.walk(run_dir / folder):
+        for dirpath, _, names in os.walk(root / folder):
             for name in names:
                 path = Path(dirpath) / name
-                sizes[path.relative_to(run_dir).as_posix()] = path.stat().st_size
+                sizes[path.relative_to(root).as_posix()] = path.stat().st_size
     return sizes
 
 
@@ -115,14 +116,14 @@ class Mirror:
     def __init__(self, ws: Workspace, run_id: str) -> None:
         self.ws = ws
         self.run_id = run_id
-        self.run_dir = ws.run_dir(run_id)
+        self.folder = ws.store.run_folder(run_id)
         self.cancel_requested = threading.Event()
 
     def run(self) -> None:
         from . import ComputeTarget
 
         records = self.ws.store
-        heartbeat(self.run_dir)
+        heartbeat(self.folder)
         signal.signal(signal.SIGTERM, lambda *_: self.cancel_requested.set())
         row = records.get_run(self.run_id)
         try:
@@ -135,7 +136,7 @@ class Mirror:
         while True:
             now = time.monotonic()
             if now - last_beat > 1.0:
-                heartbeat(self.run_dir)
+                heartbeat(self.folder)
                 last_beat = now
                 if not claimed:
                     # The submitter recorded us as the owner already (record_run); saying so
@@ -150,7 +151,7 @@ class Mirror:
                 if wants_cancel and not cancel_sent:
                     remote.cancel()
                     cancel_sent = True
-                state = remote.sync(self.run_dir)
+                state = remote.sync(self.folder)
             except RemoteGone as exc:
                 self._fail("RemoteLost", str(exc))
                 return
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     run_id = args[1] if len(args) > 1 else sys.stdin.readline().strip()
     if not run_id:
         return 0
-    log_to(ws.run_dir(run_id) / "system_logs" / "mirror.log")
+    log_to(ws.store.run_folder(run_id).system_log("mirror.log"))
     mirror = Mirror(ws, run_id)
     try:
         mirror.run()

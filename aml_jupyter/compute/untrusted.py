@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from typing import Any
 
 from ..errors import AmlError
@@ -99,8 +98,7 @@ class BlobSink:
         self.blobs = blobs
         self.limit = limit
         self.size = 0
-        blobs.root.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(dir=blobs.root, prefix=".incoming-")
+        fd, self.tmp = blobs.temp_file()
         self._file = os.fdopen(fd, "wb")
         self._digest = hashlib.sha256()
 

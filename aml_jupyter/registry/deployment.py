@@ -12,9 +12,9 @@
 A service is a detached process group (:mod:`aml_jupyter.registry.scoring_server`), so it outlives the
 notebook that deployed it: a supervisor that keeps its workers running (a worker that dies is
 replaced, with backoff: :mod:`aml_jupyter.registry.scoring_workers`) and ends with them on ``delete()``.
-It lives in ``<workspace>/services/<name>/``: its spec, a copy of the models
-(``AZUREML_MODEL_DIR``) and of the source folder (edits take effect on ``reload()``), its log
-and its request statistics.
+Its spec is a record of the workspace store (``ws.store.get_service(name)``); its live folder
+(``ws.store.service_folder(name)``) holds a copy of the models (``AZUREML_MODEL_DIR``) and of
+the source folder (edits take effect on ``reload()``), its log and its request statistics.
 
 This module checks a deployment and lays out and starts its service (``deploy``); the configs
 are in :mod:`aml_jupyter.registry.service_config`, the service object in
@@ -23,9 +23,6 @@ are in :mod:`aml_jupyter.registry.service_config`, the service object in
 
 from __future__ import annotations
 
-import json
-import shutil
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,9 +35,10 @@ from .service_config import (
     LocalWebserviceDeploymentConfiguration,
     max_body_bytes,
 )
-from .webservice import LocalWebservice, copy_source, port_is_free, services_root, start_service
+from .webservice import LocalWebservice, copy_source, port_is_free, start_service, stop_folder
 
 if TYPE_CHECKING:
+    from ..store.service_folder import ServiceFolder
     from ..tracking.workspace import Workspace
     from .model import Model
 
@@ -55,7 +53,8 @@ def deploy(
     deployment_config: LocalWebserviceDeploymentConfiguration | None = None,
     overwrite: bool = False,
 ) -> LocalWebservice:
-    """``Model.deploy``: check everything, lay out the service folder, start, wait for health."""
+    """``Model.deploy``: check everything, lay out and record the service, start, wait for
+    health."""
     check_name(name, "Service")
     if not models:  # Model.deploy checks they are Model objects
         raise AmlError("models must be a non-empty list of Model objects (Model(ws, name)).")
@@ -78,33 +77,38 @@ def deploy(
                 "model_framework='ScikitLearn') deploys without one. Give "
                 "InferenceConfig(entry_script='score.py', source_directory=...) otherwise."
             )
-    folder = services_root(workspace) / name
-    if (folder / "service.json").exists():
+    store = workspace.store
+    live = store.service_folder(name)
+    if store.get_service(name) is not None:
         if not overwrite:
             raise AmlError(
                 f"A service named {name!r} exists already; pass overwrite=True to replace it, "
                 "or choose another name."
             )
         LocalWebservice(workspace, name).delete()
+    elif live.exists():  # files no record points to (an old deployment's unreadable spec)
+        if not overwrite:
+            raise AmlError(
+                f"{live.root} is left from a service whose spec cannot be read; pass "
+                "overwrite=True to replace it, or choose another name."
+            )
+        stop_folder(live)
+        live.remove()
     port = config.port if config.port is not None else free_port()
     if not port_is_free(port):
         raise AmlError(
             f"Port {port} is in use by another program; choose another with "
             "LocalWebservice.deploy_configuration(port=...) or leave it out to get a free one."
         )
-    staging = folder.with_name(f".{name}.incoming")
-    shutil.rmtree(staging, ignore_errors=True)
+    # Laid out hidden, then recorded, then moved into place: a failed deploy leaves nothing.
+    staged = live.incoming()
     try:
         python, environment_info = service_python(
-            workspace, inference.environment, staging / "environment_build.txt"
+            workspace, inference.environment, staged.environment_build_log
         )
+        no_code_file, model_dir = _stage(workspace, staged, live, models, entry, source)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    try:
-        no_code_file, model_dir = _stage(workspace, staging, folder, models, entry, source)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)  # a failed deploy leaves nothing behind
+        staged.remove()
         raise
     spec = {
         "name": name,
@@ -113,21 +117,29 @@ def deploy(
         "models": [m.id for m in models],
         "model_dir": str(model_dir),
         "entry_script": entry,
-        "source_directory": str(folder / "source") if entry else None,
+        "source_directory": str(live.source_folder) if entry else None,
         "source_origin": str(Path(source or ".").expanduser().resolve()) if entry else None,
         "no_code_model_file": no_code_file,
         "max_body_bytes": body_limit,
         "python": python,
         **environment_info,
-        "created_utc": time.time(),
     }
-    (staging / "service.json").write_text(json.dumps(spec, indent=2))
-    staging.rename(folder)
-    service = LocalWebservice(workspace, name)
-    start_service(service)
     try:
+        store.add_service(name, spec)  # another deploy of the name since: refused here
+    except BaseException:
+        staged.remove()
+        raise
+    try:
+        live.publish(staged)
+    except BaseException:
+        staged.remove()
+        store.delete_service(name)
+        raise
+    service = LocalWebservice(workspace, name)
+    try:
+        start_service(service)
         service.wait_for_deployment()
-    except AmlError:
+    except BaseException:
         service.delete()  # a service that cannot start is not left behind
         raise
     return service
@@ -135,28 +147,28 @@ def deploy(
 
 def _stage(
     workspace: Workspace,
-    staging: Path,
-    folder: Path,
+    staged: ServiceFolder,
+    live: ServiceFolder,
     models: list[Any],
     entry: str | None,
     source: str | None,
 ) -> tuple[str | None, Path]:
-    """Copy the models (and the entry script's folder) into ``staging``; returns the no-code
-    model file (if any) and what ``AZUREML_MODEL_DIR`` will be."""
+    """Copy the models (and the entry script's folder) into ``staged``; returns the no-code
+    model file (if any) and what ``AZUREML_MODEL_DIR`` will be once ``live``."""
     no_code_file = None
-    model_root = staging / "models"
     for model in models:
-        model._write(model_root / model.name / str(model.version) / model._row.path)
+        model._write(staged.models_folder / model.name / str(model.version) / model._row.path)
     # v1: one model -> AZUREML_MODEL_DIR is its version folder; several -> the parent of all.
     if len(models) == 1:
         m = models[0]
-        model_dir = folder / "models" / m.name / str(m.version)
+        model_dir = live.models_folder / m.name / str(m.version)
         if not entry:
             no_code_file = str(model_dir / m._row.path)
     else:
-        model_dir = folder / "models"
+        model_dir = live.models_folder
     if entry:
-        copy_source(workspace, Path(source or ".").expanduser().resolve(), staging / "source")
+        source_dir = Path(source or ".").expanduser().resolve()
+        copy_source(workspace, source_dir, staged.source_folder)
     return no_code_file, model_dir
 
 

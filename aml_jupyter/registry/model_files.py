@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
 from ..paths import checked_relative_name
+from ..store.run_folder import USER_LOGS
 
 if TYPE_CHECKING:
     from ..store.blobs import BlobStore
@@ -46,7 +47,7 @@ def run_manifest(run: Run, clean: str) -> tuple[Manifest, bool]:
     elif inside:
         entries = [[r.name[len(clean) + 1 :], r.sha256, r.size] for r in inside]
     else:
-        names = [r.name for r in rows if not r.name.startswith("user_logs/")]
+        names = [r.name for r in rows if not r.name.startswith(USER_LOGS + "/")]
         raise AmlError(
             f"Run {run.id} has no file or folder {clean!r}"
             + (f"; its files: {', '.join(names[:10])}." if names else " (it has no files yet).")

@@ -1,7 +1,9 @@
-"""A deployed model's scoring service: ``python -m aml_jupyter.registry.scoring_server SERVICE_DIR``.
+"""A deployed model's scoring service:
+``python -m aml_jupyter.registry.scoring_server WORKSPACE_FOLDER SERVICE_NAME``.
 
 Started detached by :meth:`Model.deploy` (see :mod:`aml_jupyter.registry.deployment`). It reads
-``SERVICE_DIR/service.json``, sets ``AZUREML_MODEL_DIR`` as v1 does and becomes the supervisor
+the service's record from the workspace store (then lets go of the store: its workers fork
+with no database connection), sets ``AZUREML_MODEL_DIR`` as v1 does and becomes the supervisor
 of ``workers`` forked worker processes (:mod:`aml_jupyter.registry.scoring_workers`: one that dies is
 started again, with backoff, for as long as the service lives). Each worker calls the entry
 script's ``init()`` once, binds the port (``SO_REUSEPORT`` when there are several: the kernel
@@ -15,7 +17,8 @@ Routes: ``GET /`` health (200 once ``init()`` is done, also while ``run()`` is b
 parse or has the wrong shape, 413 for a body over the size limit (64 MiB unless
 ``AML_SERVICE_MAX_BODY_BYTES`` said otherwise at deploy time), 500 with the error when
 ``run()`` raises: the service stays up), ``GET /swagger.json`` (OpenAPI). Every request's
-latency and status go to a per-worker file under ``stats/``, read by ``service.get_stats()``.
+latency and status go to a per-worker file in the service folder, read by
+``service.get_stats()``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from typing import Any
 from tornado import web
 from tornado.ioloop import IOLoop, PeriodicCallback
 
+from ..store import open_store
+from ..store.service_folder import ServiceFolder
 from .scoring_workers import supervise
 from .service_config import MAX_BODY_BYTES
 
@@ -117,9 +122,10 @@ def load_scorer(spec: dict[str, Any]) -> Any:
 class _Stats:
     """One append-only line per request: ``[unix time, milliseconds, status]``."""
 
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.file = open(folder / f"{os.getpid()}.jsonl", "a", buffering=1)  # noqa: SIM115
+    def __init__(self, files: ServiceFolder) -> None:
+        path = files.stats_file(os.getpid())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(path, "a", buffering=1)  # noqa: SIM115
 
     def add(self, seconds: float, status: int) -> None:
         self.file.write(f"[{time.time():.3f},{seconds * 1000:.3f},{status}]\n")
@@ -211,7 +217,7 @@ class _Score(_Base):
         pass
 
 
-def serve(folder: Path, spec: dict[str, Any], supervisor: int) -> None:
+def serve(files: ServiceFolder, spec: dict[str, Any], supervisor: int) -> None:
     """One worker: load the model, listen, answer until killed or orphaned; never returns."""
     import tornado.netutil
     from tornado.httpserver import HTTPServer
@@ -224,14 +230,14 @@ def serve(folder: Path, spec: dict[str, Any], supervisor: int) -> None:
     sockets = tornado.netutil.bind_sockets(
         spec["port"], address="127.0.0.1", reuse_port=workers > 1
     )
-    (folder / "ready").touch()  # init() done once: a later silence means unhealthy
+    files.ready_flag.touch()  # init() done once: a later silence means unhealthy
     app = web.Application(
         [("/", _Health), ("/score", _Score), ("/swagger.json", _OpenApi)],
         scorer=scorer,
         # One thread: run() calls stay one at a time per worker, as in v1, so entry scripts
         # need not be thread-safe; more workers score in parallel.
         scoring_thread=ThreadPoolExecutor(1, thread_name_prefix="run"),
-        stats=_Stats(folder / "stats"),
+        stats=_Stats(files),
         service_name=spec["name"],
         max_body_bytes=int(spec.get("max_body_bytes") or MAX_BODY_BYTES),
     )
@@ -250,15 +256,24 @@ def serve(folder: Path, spec: dict[str, Any], supervisor: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    folder = Path((argv or sys.argv[1:])[0])
-    spec = json.loads((folder / "service.json").read_text())
+    workspace_folder, name = (argv or sys.argv[1:])[:2]
+    store = open_store(Path(workspace_folder))
+    try:
+        record = store.get_service(name)
+        files = store.service_folder(name)
+    finally:
+        store.close()  # before any fork: a worker never shares the supervisor's connection
+    if record is None:
+        print(f"service {name!r} is not in the workspace {workspace_folder} any more", flush=True)
+        return 1
+    spec = dict(record.spec)
     os.environ["AZUREML_MODEL_DIR"] = spec["model_dir"]
-    (folder / "ready").unlink(missing_ok=True)  # "ready" is about this start only
+    files.ready_flag.unlink(missing_ok=True)  # "ready" is about this start only
     supervisor = os.getpid()
     return supervise(
         spec.get("workers", 1),
-        lambda _number: serve(folder, spec, supervisor),
-        (folder / "ready").exists,
+        lambda _number: serve(files, spec, supervisor),
+        files.ready_flag.exists,
     )
 
 

@@ -1,9 +1,9 @@
 """The processes of a scoring service: its supervisor, and starting and stopping it from outside.
 
 A service is one process group, its own session: the supervisor (the group's leader, whose pid
-and start time are in ``SERVICE_DIR/pid``) and the workers it forks. The supervisor restarts a
-worker that ends, for as long as it lives itself, waiting :data:`BACKOFF_FIRST_S` at first and
-twice as long each time the same worker ends again soon after its start (at most
+and start time are in the service folder's pid file) and the workers it forks. The supervisor
+restarts a worker that ends, for as long as it lives itself, waiting :data:`BACKOFF_FIRST_S` at
+first and twice as long each time the same worker ends again soon after its start (at most
 :data:`BACKOFF_MAX_S`); a worker that stayed up :data:`STABLE_S` starts over from the short wait.
 The one exception: a worker that fails to *start* (``init()`` raised, the port is taken) before
 the service ever was ready ends the service, so ``Model.deploy`` reports that error at once.

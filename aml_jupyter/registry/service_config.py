@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import AmlError
 
 #: The largest request body a service takes, unless ``AML_SERVICE_MAX_BODY_BYTES`` says
-#: otherwise when it is deployed (recorded in its service.json; a bigger body gets 413).
+#: otherwise when it is deployed (recorded in its spec; a bigger body gets 413).
 MAX_BODY_BYTES = 64 * 1024 * 1024
 _MAX_BODY_VARIABLE = "AML_SERVICE_MAX_BODY_BYTES"
 

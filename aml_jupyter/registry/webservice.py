@@ -1,6 +1,7 @@
-"""``LocalWebservice``: a deployed scoring service, found by name in
-``<workspace>/services/<name>/``: its state, scoring, logs and statistics, reloading, deleting,
-and starting its supervisor (see :mod:`aml_jupyter.registry.deployment`)."""
+"""``LocalWebservice``: a deployed scoring service, found by name among the workspace store's
+service records (its live files in the store's ``ServiceFolder``): its state, scoring, logs and
+statistics, reloading, deleting, and starting its supervisor (see
+:mod:`aml_jupyter.registry.deployment`)."""
 
 from __future__ import annotations
 
@@ -24,15 +25,12 @@ from .scoring_workers import start_detached, stop_group
 from .service_config import LocalWebserviceDeploymentConfiguration
 
 if TYPE_CHECKING:
+    from ..store.service_folder import ServiceFolder
+    from ..store.types import ServiceRecord
     from ..tracking.workspace import Workspace
 
 #: Seconds ``deploy`` waits for the health route before giving up (init() may load a big model).
 READY_TIMEOUT_S = float(os.environ.get("AML_SERVICE_READY_SECONDS", "120"))
-
-
-def services_root(ws: Workspace) -> Path:
-    """The folder that holds the workspace's services, one folder each."""
-    return ws.folder / "services"
 
 
 def port_is_free(port: int) -> bool:
@@ -57,30 +55,27 @@ class LocalWebservice:
         """v1's ``LocalWebservice.deploy_configuration``; ``workers`` > 1 load-balances."""
         return LocalWebserviceDeploymentConfiguration(port, workers)
 
-    def __init__(self, workspace: Workspace, name: str) -> None:
-        folder = services_root(workspace) / check_name(name, "Service")  # a name, never a path
-        if not (folder / "service.json").is_file():
-            known = sorted(p.parent.name for p in services_root(workspace).glob("*/service.json"))
+    def __init__(
+        self, workspace: Workspace, name: str, _record: ServiceRecord | None = None
+    ) -> None:
+        record = _record or workspace.store.get_service(check_name(name, "Service"))
+        if record is None:
+            known = [r.name for r in workspace.store.list_services()]
             raise AmlError(
                 f"No service {name!r} in this workspace. Services: "
                 f"{', '.join(known) if known else 'none (Model.deploy makes one)'}."
             )
         self.workspace = workspace
         self.name = name
-        self.folder = folder
-        self._spec: dict[str, Any] = json.loads((folder / "service.json").read_text())
+        self._files = workspace.store.service_folder(name)
+        #: The service's folder on this machine (its log, pid, copies of models and source).
+        self.folder = self._files.root
+        self._spec: dict[str, Any] = dict(record.spec)
 
     @staticmethod
     def list(workspace: Workspace) -> list[LocalWebservice]:
         """Every service of the workspace, by name."""
-        root = services_root(workspace)
-        if not root.is_dir():
-            return []
-        return [
-            LocalWebservice(workspace, d.name)
-            for d in sorted(root.iterdir())
-            if (d / "service.json").is_file()
-        ]
+        return [LocalWebservice(workspace, r.name, r) for r in workspace.store.list_services()]
 
     # what it is ----------------------------------------------------------------------------
     @property
@@ -100,16 +95,9 @@ class LocalWebservice:
         """The deployed models' ids (``name:version``)."""
         return [str(m) for m in self._spec["models"]]
 
-    def _pid(self) -> tuple[int | None, str | None]:
-        try:
-            pid, started = (self.folder / "pid").read_text().split()
-        except (OSError, ValueError):
-            return None, None
-        return int(pid), started
-
     def is_running(self) -> bool:
         """Whether the service's supervisor (the leader of its process group) is alive."""
-        pid, started = self._pid()
+        pid, started = self._files.read_pid()
         return bool(pid) and is_alive(pid, started, HOST) is not False
 
     @property
@@ -124,7 +112,7 @@ class LocalWebservice:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2) as r:
                 return "Healthy" if r.status == 200 else "Unhealthy"
         except (urllib.error.URLError, OSError):
-            return "Transitioning" if not (self.folder / "ready").exists() else "Unhealthy"
+            return "Transitioning" if not self._files.ready_flag.exists() else "Unhealthy"
 
     # using it ------------------------------------------------------------------------------
     def run(self, input_data: Any) -> Any:
@@ -157,7 +145,7 @@ class LocalWebservice:
     def get_logs(self, num_lines: int = 5000) -> str:
         """The last lines of the service's log (init() and run() output, errors)."""
         try:
-            lines = (self.folder / "service.log").read_text(errors="replace").splitlines()
+            lines = self._files.log.read_text(errors="replace").splitlines()
         except OSError:
             return ""
         return "\n".join(lines[-num_lines:])
@@ -167,7 +155,7 @@ class LocalWebservice:
         of workers since replaced count too (each worker appends to its own file)."""
         latencies: list[float] = []
         statuses: dict[str, int] = {}
-        for file in (self.folder / "stats").glob("*.jsonl"):
+        for file in self._files.stats_files():
             for line in file.read_text().splitlines():
                 try:
                     _, ms, status = json.loads(line)
@@ -220,15 +208,15 @@ class LocalWebservice:
         """Stop the service (its whole process group, returning once every process of it has
         ended, so its port is free) and forget it."""
         self._stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self.workspace.store.delete_service(self.name)
 
     def reload(self, wait: bool = True) -> None:
         """Restart with the current entry script and source folder (copied again)."""
         self._stop()
         source = self._spec.get("source_origin")
         if source:
-            shutil.rmtree(self.folder / "source", ignore_errors=True)
-            copy_source(self.workspace, Path(source), self.folder / "source")
+            shutil.rmtree(self._files.source_folder, ignore_errors=True)
+            copy_source(self.workspace, Path(source), self._files.source_folder)
         if not port_is_free(self.port):  # _stop() returned once our workers let go of it
             raise AmlError(f"Port {self.port} is now used by another program; delete and redeploy.")
         start_service(self)
@@ -236,12 +224,7 @@ class LocalWebservice:
             self.wait_for_deployment()
 
     def _stop(self) -> None:
-        pid, started = self._pid()
-        if pid:
-            # Also when the supervisor is gone: workers it left may still hold the port.
-            stop_group(pid, started or "")
-        (self.folder / "pid").unlink(missing_ok=True)
-        (self.folder / "ready").unlink(missing_ok=True)
+        stop_folder(self._files)
 
     def serialize(self) -> dict[str, Any]:
         return {
@@ -256,16 +239,26 @@ class LocalWebservice:
         return f"LocalWebservice(name={self.name!r}, port={self.port}, models={self.models})"
 
 
+def stop_folder(files: ServiceFolder) -> None:
+    """End the processes a service folder records (its whole group, also when the supervisor
+    is gone: workers it left may still hold the port) and forget them."""
+    pid, started = files.read_pid()
+    if pid:
+        stop_group(pid, started or "")
+    files.clear_process_files()
+
+
 def start_service(service: LocalWebservice) -> None:
     """Start the service's supervisor detached (its own session and process group), logging
-    to service.log."""
+    to its log; the supervisor reads the service's record from the workspace store."""
     python = service._spec.get("python", sys.executable)
+    argv = [python, "-m", "aml_jupyter.registry.scoring_server"]
     pid, started = start_detached(
-        [python, "-m", "aml_jupyter.registry.scoring_server", str(service.folder)],
-        service.folder / "service.log",
+        [*argv, str(service.workspace.folder), service.name],
+        service._files.log,
         service_environment(service._spec, service.workspace.folder),
     )
-    (service.folder / "pid").write_text(f"{pid} {started}\n")
+    service._files.write_pid(pid, started)
 
 
 def copy_source(workspace: Workspace, source: Path, destination: Path) -> None:

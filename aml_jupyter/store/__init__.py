@@ -21,6 +21,7 @@ from .types import (
     FileRecord,
     ModelRecord,
     RunRecord,
+    ServiceRecord,
 )
 
 
@@ -56,6 +57,7 @@ __all__ = [
     "FileRecord",
     "ModelRecord",
     "RunRecord",
+    "ServiceRecord",
     "WorkspaceStore",
     "hash_file",
     "is_server_address",

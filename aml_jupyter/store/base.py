@@ -20,10 +20,17 @@ from .types import (
     FileRecord,
     ModelRecord,
     RunRecord,
+    ServiceRecord,
 )
 
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
     from .blobs import BlobStore
+    from .metric_writer import MetricWriter
+    from .metrics import Point
+    from .run_folder import RunFolder
+    from .service_folder import ServiceFolder
 
 #: What runs can be sorted by.
 SORT_KEYS = ("created", "started", "number")
@@ -310,6 +317,90 @@ class WorkspaceStore(ABC):
     @abstractmethod
     def delete_model(self, name: str, version: int) -> None:
         """Forget one model version (its files stay among the blobs)."""
+
+    # a run's live folder and streams ---------------------------------------------------------
+    @abstractmethod
+    def run_folder(self, run_id: str) -> RunFolder:
+        """Where the run's target writes on this machine while the run goes: its logs, metric
+        files, heartbeat, working folder (:class:`.run_folder.RunFolder`). Readers use the
+        methods below, which also serve a run whose folder is elsewhere."""
+
+    @abstractmethod
+    def read_log(
+        self, run_id: str, offset: int = 0, max_bytes: int | None = None, name: str | None = None
+    ) -> bytes:
+        """Bytes of a run's log from byte ``offset`` on (at most ``max_bytes``); ``b""`` when
+        there is none yet. ``name``: a log among the run's files (default: the driver log)."""
+
+    @abstractmethod
+    def log_size(self, run_id: str, name: str | None = None) -> int | None:
+        """How many bytes a run's log has (default: the driver log); None: not written yet."""
+
+    @abstractmethod
+    def metric_writer(self, run_id: str) -> MetricWriter:
+        """What a run's own process logs its metrics through (one per process)."""
+
+    @abstractmethod
+    def read_metrics(self, run_id: str, name: str | None = None) -> dict[str, Any]:
+        """A run's metrics as v1's ``get_metrics`` returns them (``name``: only that one)."""
+
+    @abstractmethod
+    def metric_history(self, run_id: str, name: str) -> list[dict[str, Any]]:
+        """Every value of one scalar metric with its step and time, oldest first."""
+
+    @abstractmethod
+    def metric_points(self, run_id: str, cursor: str | None = None) -> tuple[list[Point], str]:
+        """Metric points logged since ``cursor`` (None: all), oldest first, and the cursor to
+        ask from next time: what live views poll."""
+
+    @abstractmethod
+    def live_metric_values(self, run_id: str) -> dict[str, Any]:
+        """The last value of each scalar metric of a run still going (cheap: file tails)."""
+
+    @abstractmethod
+    def summarize_metrics(self, run_id: str, *, final: bool) -> None:
+        """Save a run's metric summary (:meth:`save_metric_summary`) from what it logged.
+
+        ``final``: the run has ended normally; its metrics are also indexed for fast reads.
+        Otherwise (a run whose owner died, summarized inside someone else's read) only
+        bounded work is done: a big run's summary comes from its files' tails."""
+
+    @abstractmethod
+    def live_files(self, run_id: str) -> dict[str, int]:
+        """Files of a run not (yet) among its stored files, by name, with their sizes: the
+        logs, and a run still going's ``outputs/`` and ``logs/``. Links are never listed."""
+
+    @abstractmethod
+    def open_live_file(self, run_id: str, name: str) -> BinaryIO:
+        """One of :meth:`live_files`, opened for binary reading (never through a link)."""
+
+    # services -------------------------------------------------------------------------------
+    @abstractmethod
+    def add_service(self, name: str, spec: Mapping[str, Any]) -> ServiceRecord:
+        """Record a deployed service; a name in use is an :class:`AmlError` (replacing one
+        is deleting it first, as ``deploy(overwrite=True)`` does)."""
+
+    @abstractmethod
+    def get_service(self, name: str) -> ServiceRecord | None:
+        """One service, or None."""
+
+    @abstractmethod
+    def list_services(self) -> list[ServiceRecord]:
+        """Every service, by name."""
+
+    @abstractmethod
+    def update_service(self, name: str, spec: Mapping[str, Any]) -> ServiceRecord:
+        """Replace a service's spec; an unknown name is an :class:`AmlError`."""
+
+    @abstractmethod
+    def delete_service(self, name: str) -> None:
+        """Forget a service and remove its folder (an unknown name is fine). Its processes
+        must have been stopped: the store never signals them."""
+
+    @abstractmethod
+    def service_folder(self, name: str) -> ServiceFolder:
+        """The live folder of a service on this machine (pid, ready flag, log, statistics,
+        its copies of models and source): :class:`.service_folder.ServiceFolder`."""
 
     # the connection -------------------------------------------------------------------------
     @abstractmethod

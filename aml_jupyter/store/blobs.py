@@ -48,6 +48,20 @@ class BlobStore:
         check_sha256(sha256)
         return self.root / sha256[:2] / sha256[2:]
 
+    def open(self, sha256: str) -> BinaryIO:
+        """The blob opened for binary reading (the caller closes it)."""
+        return open(self.path(sha256), "rb")
+
+    def size(self, sha256: str) -> int:
+        """The blob's size in bytes (FileNotFoundError when it is not here)."""
+        return self.path(sha256).stat().st_size
+
+    def temp_file(self) -> tuple[int, str]:
+        """A new temp file inside the store, ``(fd, path)``: bytes arriving for a blob are
+        written there, then :meth:`commit_temp` renames them into place."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+
     def __contains__(self, sha256: object) -> bool:
         return _SHA256.fullmatch(str(sha256)) is not None and self.path(str(sha256)).is_file()
 

@@ -14,13 +14,15 @@ from .database import Database
 from .registry import ModelRegistry
 from .run_listing import RunListing
 from .run_records import RunRecords
+from .run_streams import RunStreams
+from .services import ServiceRegistry
 from .types import ExperimentRecord
 
 #: The metadata file inside a workspace folder.
 DB_NAME = "aml.db"
 
 
-class EmbeddedStore(RunRecords, RunListing, Catalog, ModelRegistry):
+class EmbeddedStore(RunRecords, RunListing, RunStreams, Catalog, ModelRegistry, ServiceRegistry):
     """The workspace store of one folder (see :class:`.base.WorkspaceStore`)."""
 
     def __init__(self, folder: Path) -> None:

@@ -233,6 +233,21 @@ MIGRATIONS: list[str] = [
     DELETE FROM run_search;
     {_search_index(_SEARCH_TEXT_5)}
     """,
+    # 6: deployed scoring services (their live files stay in services/<name>/). Workspaces
+    # made before kept each spec in services/<name>/service.json: the pending import is done
+    # once, by the first process that reads services (store/services.py), not in SQL.
+    """
+    CREATE TABLE services (
+        name TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        created_utc REAL NOT NULL,
+        updated_utc REAL NOT NULL
+    );
+    CREATE TABLE pending_imports (
+        what TEXT PRIMARY KEY
+    );
+    INSERT INTO pending_imports (what) VALUES ('services');
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

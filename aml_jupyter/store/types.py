@@ -114,6 +114,18 @@ class ModelRecord(NamedTuple):
     experiment: str | None = None
 
 
+# services ---------------------------------------------------------------------------------
+class ServiceRecord(NamedTuple):
+    """A deployed scoring service: its name and spec (port, workers, models, entry script,
+    Python ... as :mod:`aml_jupyter.registry.deployment` wrote it). Its live files (pid, log,
+    statistics) are in its :class:`~.service_folder.ServiceFolder`."""
+
+    name: str
+    spec: Mapping[str, Any]
+    created_utc: float
+    updated_utc: float
+
+
 __all__ = [
     "ComputeTargetRecord",
     "EnvironmentRecord",
@@ -122,4 +134,5 @@ __all__ = [
     "FileRecord",
     "ModelRecord",
     "RunRecord",
+    "ServiceRecord",
 ]

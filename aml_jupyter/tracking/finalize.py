@@ -17,16 +17,15 @@ from typing import TYPE_CHECKING, Any
 from ..paths import utf8_name
 from ..status import RunStatus
 from ..store.database import is_disk_full
-from ..store.metrics import summarize_files
+from ..store.run_folder import TRACKED_FOLDERS, USER_LOGS, RunFolder
 from . import targets
-from .run_files import TRACKED_FOLDERS, USER_LOGS
 
 if TYPE_CHECKING:
     from .workspace import Workspace
 
 log = logging.getLogger(__name__)
-#: Room kept free for finalizing: released when the disk fills, so the end can be recorded.
-SPACE_RESERVE = "system_logs/space_reserve"
+#: Room kept free for finalizing (``RunFolder.space_reserve``): released when the disk fills,
+#: so the end can be recorded.
 _RESERVE_BYTES = 1 << 20
 #: At most this many skipped links are named in the driver log.
 _LINKS_NAMED = 20
@@ -34,9 +33,9 @@ _LINKS_NAMED = 20
 _SUBMITTED = "azureml.scriptrun"
 
 
-def reserve_space(run_dir: Path) -> None:
+def reserve_space(folder: RunFolder) -> None:
     """Hold 1 MiB in the run's folder for finalizing (best effort)."""
-    path = run_dir / SPACE_RESERVE
+    path = folder.space_reserve
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as f:
@@ -72,10 +71,10 @@ def harvest_folder(ws: Workspace, run_id: str, folder: Path, prefix: str, move: 
     return links
 
 
-def _note(run_dir: Path, text: str) -> None:
+def _note(folder: RunFolder, text: str) -> None:
     """A line for whoever reads the driver log; never fails the run."""
     try:
-        with open(run_dir / USER_LOGS / "std_log.txt", "a") as f:
+        with open(folder.driver_log, "a") as f:
             f.write(f"[aml] {text}\n")
     except OSError:
         pass
@@ -101,8 +100,8 @@ def finalize_run(
     if row.status in RunStatus.TERMINAL:
         return
     records.set_status(run_id, RunStatus.FINALIZING)
-    run_dir = ws.run_dir(run_id)
-    work = run_dir / "work"
+    folder = records.run_folder(run_id)
+    work = folder.work
     problems: list[str] = []
     disk_full = False
 
@@ -114,7 +113,7 @@ def finalize_run(
             log.exception("finalizing %s: %s failed", run_id, what)
             if is_disk_full(exc) and not disk_full:
                 disk_full = True
-                (run_dir / SPACE_RESERVE).unlink(missing_ok=True)  # room to record the end
+                folder.space_reserve.unlink(missing_ok=True)  # room to record the end
             problems.append(f"{what}: {exc}")
             return None
 
@@ -130,12 +129,10 @@ def finalize_run(
         step("keeping ./outputs", harvest_folder, ws, run_id, outputs_dir, "outputs", False)
     if links:
         shown = ", ".join(links[:_LINKS_NAMED]) + (" ..." if len(links) > _LINKS_NAMED else "")
-        _note(
-            run_dir, f"{len(links)} symbolic link(s) not kept (links are never followed): {shown}"
-        )
-    if (run_dir / USER_LOGS).is_dir():  # the driver log, and one per process of a distributed job
-        step("keeping the logs", harvest_folder, ws, run_id, run_dir / USER_LOGS, USER_LOGS, False)
-    step("summarizing metrics", save_summary, ws, run_id)
+        _note(folder, f"{len(links)} symbolic link(s) not kept (links are never followed): {shown}")
+    if folder.user_logs.is_dir():  # the driver log, and one per process of a distributed job
+        step("keeping the logs", harvest_folder, ws, run_id, folder.user_logs, USER_LOGS, False)
+    step("summarizing metrics", records.summarize_metrics, run_id, final=True)
     for child in (
         step("listing child runs", records.list_runs, parent_id=run_id, status=RunStatus.ACTIVE)
         or []
@@ -155,22 +152,6 @@ def finalize_run(
     if work.exists():  # before the end is announced: whoever waits sees the final folder
         step("removing the working folder", _remove_work_folder, work)
     records.set_status(run_id, status, error=error, exit_code=exit_code)
-
-
-def save_summary(ws: Workspace, run_id: str) -> None:
-    """Keep the last value of each scalar metric in the database, for listings, and index the
-    run's metrics for fast reading (bounded memory whatever the run's size)."""
-    # Imported here: the supervisor imports this module as it starts, and the index is
-    # needed only once the script has ended (keeps ~10 ms of imports off the way to Running).
-    from ..store.metric_index import build_index
-
-    folder = ws.run_dir(run_id) / "metrics"
-    try:
-        summary = build_index(folder)
-    except OSError:  # no room for the index (a full disk): the summary alone, still bounded
-        log.exception("could not index the metrics of run %s", run_id)
-        summary = summarize_files(folder)
-    ws.store.save_metric_summary(run_id, summary)
 
 
 def _remove_work_folder(work: Path) -> None:
@@ -203,7 +184,7 @@ def end_failed(ws: Workspace, run_id: str, exc: BaseException, what: str, code: 
     disk as such: the space reserve is released so the end can be recorded)."""
     full = is_disk_full(exc)
     if full:
-        (ws.run_dir(run_id) / SPACE_RESERVE).unlink(missing_ok=True)
+        ws.store.run_folder(run_id).space_reserve.unlink(missing_ok=True)
     error = {
         "code": "DiskFull" if full else code,
         "message": f"The disk holding the workspace is full ({ws.folder}): {exc}"

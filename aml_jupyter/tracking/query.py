@@ -137,10 +137,9 @@ def last_values(ws: Workspace, row: RunRecord, summary: dict[str, Any] | None) -
     """The last value of each scalar metric of a run: its saved summary, or for a live run
     (no summary yet) read from the tails of its metric files."""
     from ..status import RunStatus
-    from ..store.metrics import latest_values
 
     if summary is None and row.status not in RunStatus.TERMINAL:
-        return latest_values(ws.run_dir(row.id) / "metrics")
+        return ws.store.live_metric_values(row.id)
     return summary or {}
 
 

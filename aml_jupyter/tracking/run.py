@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AmlError
 from ..status import RunStatus
 from ..store.limits import MAX_NAME_CHARS, MAX_TAG_VALUE_CHARS, check_tags, check_text
+from ..store.run_folder import DRIVER_LOG
 from ..store.types import RunRecord
 from . import plugins, targets
 from .run_children import RunChildren
-from .run_files import DRIVER_LOG
 from .run_logs import RunLogs
 from .run_metrics import RunMetrics
 
@@ -211,7 +211,7 @@ class Run(RunMetrics, RunLogs, RunChildren):
     @property
     def folder(self) -> Path:
         """The run's live folder in the workspace (driver log, metrics files, working folder)."""
-        return self._ws.run_dir(self._id)
+        return self._ws.store.run_folder(self._id).root
 
     def __repr__(self) -> str:
         return (
@@ -272,8 +272,8 @@ class Run(RunMetrics, RunLogs, RunChildren):
             "inputDatasets": [],
             "outputDatasets": [],
             "runDefinition": dict(row.definition),
-            "logFiles": {DRIVER_LOG: str(self.folder / DRIVER_LOG)}
-            if (self.folder / DRIVER_LOG).exists()
+            "logFiles": {DRIVER_LOG: str(self._ws.store.run_folder(self._id).driver_log)}
+            if self._ws.store.log_size(self._id) is not None
             else {},
             "submittedBy": os.environ.get("USER", ""),
         }

@@ -14,17 +14,11 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import AmlError
-from ..paths import checked_relative_name, utf8_name
+from ..paths import checked_relative_name
 
 if TYPE_CHECKING:
     from .workspace import Workspace
 
-#: The folder of a run's own logs: the driver log, one log per process of a distributed job.
-USER_LOGS = "user_logs"
-#: Where the driver log (the script's stdout and stderr) lives among a run's files.
-DRIVER_LOG = f"{USER_LOGS}/std_log.txt"
-#: Folders of the working directory that belong to the run.
-TRACKED_FOLDERS = ("outputs", "logs")
 #: TensorBoard event files, by name: ``logs/**/events.out.tfevents.*``.
 EVENTS_MARK = "events.out.tfevents."
 
@@ -40,45 +34,10 @@ class RunFiles:
     _ws: Workspace
     _id: str
 
-    @property
-    def folder(self) -> Path:  # provided by Run
-        raise NotImplementedError
-
-    def _live_files(self) -> dict[str, Path]:
-        """Files not (yet) in the store: the driver log and a live run's outputs and logs.
-
-        Symbolic links are never listed or followed (a script's ``outputs/passwd ->
-        /etc/passwd`` must not serve the machine's files), nor is a tracked folder that is
-        itself a link.
-        """
-        live: dict[str, Path] = {}
-        work = self.folder / "work"
-        for root, sub in [(self.folder, USER_LOGS)] + [(work, s) for s in TRACKED_FOLDERS]:
-            if (root / sub).is_symlink():
-                continue
-            for dirpath, _, filenames in os.walk(root / sub):
-                for f in filenames:
-                    full = Path(dirpath) / f
-                    if not full.is_symlink():
-                        live[utf8_name(full.relative_to(root).as_posix())] = full
-        return live
-
-    def _open_live(self, path: Path) -> BinaryIO:
-        """Open a live file without following a link, and only inside the run's folder."""
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError as exc:
-            raise AmlError(f"Run {self._id}: {path.name!r} cannot be read ({exc}).") from exc
-        real = Path(os.path.realpath(f"/proc/self/fd/{fd}" if os.path.isdir("/proc") else path))
-        if not real.is_relative_to(Path(os.path.realpath(self.folder))):
-            os.close(fd)  # a folder on its path was swapped for a link since it was listed
-            raise AmlError(f"Run {self._id}: {path.name!r} lies outside the run; not served.")
-        return os.fdopen(fd, "rb")
-
     def get_file_names(self) -> list[str]:
         """Names of every file of the run, sorted."""
         stored = {r.name for r in self._ws.store.list_files(self._id)}
-        return sorted(stored | set(self._live_files()))
+        return sorted(stored | set(self._ws.store.live_files(self._id)))
 
     def get_file_info(self) -> list[dict[str, object]]:
         """Every file of the run with its size, sorted by name.
@@ -90,12 +49,9 @@ class RunFiles:
             r.name: {"name": r.name, "size": r.size, "live": False}
             for r in self._ws.store.list_files(self._id)
         }
-        for name, path in self._live_files().items():
+        for name, size in self._ws.store.live_files(self._id).items():
             if name not in files:
-                try:
-                    files[name] = {"name": name, "size": path.stat().st_size, "live": True}
-                except FileNotFoundError:  # deleted by the script since the folder was walked
-                    continue
+                files[name] = {"name": name, "size": size, "live": True}
         return [files[n] for n in sorted(files)]
 
     def open_file(self, name: str) -> BinaryIO:
@@ -103,13 +59,8 @@ class RunFiles:
         name = checked_relative_name(name, "run file name")
         row = self._ws.store.get_file(self._id, name)
         if row is not None:
-            return open(self._ws.blobs.path(row.sha256), "rb")
-        path = self._live_files().get(name)
-        if path is None:
-            raise AmlError(
-                f"Run {self._id} has no file {name!r}. run.get_file_names() lists its files."
-            )
-        return self._open_live(path)
+            return self._ws.blobs.open(row.sha256)
+        return self._ws.store.open_live_file(self._id, name)
 
     def upload_file(
         self,
@@ -170,14 +121,10 @@ class RunFiles:
         if row is not None:
             self._ws.blobs.copy_to(row.sha256, destination)
             return
-        live = self._live_files().get(name)
-        if live is None:
-            raise AmlError(
-                f"Run {self._id} has no file {name!r}. run.get_file_names() lists its files."
-            )
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        with self._open_live(live) as src, open(destination, "wb") as out:
-            shutil.copyfileobj(src, out)
+        with self._ws.store.open_live_file(self._id, name) as src:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with open(destination, "wb") as out:
+                shutil.copyfileobj(src, out)
 
     def download_file(
         self,

@@ -7,12 +7,11 @@ from __future__ import annotations
 import codecs
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ActivityFailedException, AmlError
 from ..status import RunStatus
-from .run_files import DRIVER_LOG
+from ..store.run_folder import DRIVER_LOG
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -33,9 +32,6 @@ class RunLogs:
     _id: str
 
     if TYPE_CHECKING:
-
-        @property
-        def folder(self) -> Path: ...
 
         def get_status(self) -> str: ...
 
@@ -58,16 +54,29 @@ class RunLogs:
         follower never shows a broken character or loses its place. ``max_bytes`` caps one
         read (call again from the returned offset for the rest).
         """
-        try:
-            with open(self.folder / DRIVER_LOG, "rb") as f:
-                f.seek(offset)
-                data = f.read(-1 if max_bytes is None else max_bytes)
-        except FileNotFoundError:
-            return "", offset
+        data = self._ws.store.read_log(self._id, offset, max_bytes)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         text = decoder.decode(data, final=False)
         pending = len(decoder.getstate()[0])
         return text, offset + len(data) - pending
+
+    def get_log_size(self) -> int:
+        """How many bytes the driver log has so far (0 before the script wrote any)."""
+        return self._ws.store.log_size(self._id) or 0
+
+    def get_log_tail_offset(self, max_bytes: int) -> int:
+        """Where to read from to show the driver log's last lines: the first line that starts
+        within its last ``max_bytes`` (0 for a shorter log)."""
+        position = max(0, self.get_log_size() - max_bytes)
+        if position == 0:
+            return 0
+        at = position - 1
+        while chunk := self._ws.store.read_log(self._id, at, 65536):
+            newline = chunk.find(b"\n")
+            if newline >= 0:
+                return at + newline + 1
+            at += len(chunk)
+        return position
 
     def stream_log(self, out: Writer | None = None, timeout_seconds: float | None = None) -> str:
         """Write the driver log to ``out`` as it grows (``tail -f``) until the run ends.

@@ -13,17 +13,11 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
-from ..store.metric_index import read_history, read_metrics
-from ..store.metric_writer import MetricWriter
-from ..store.metrics import (
-    IMAGE,
-    KIND_NAMES,
-    LIST,
-    ROW,
-    TABLE,
-    read_new_points,
-)
+from ..store.metrics import IMAGE, KIND_NAMES, LIST, ROW, TABLE
 from .run_files import RunFiles
+
+if TYPE_CHECKING:
+    from ..store.metric_writer import MetricWriter
 
 #: Image formats by their first bytes: what a browser shows in an <img>.
 _IMAGE_MAGIC = {
@@ -80,7 +74,7 @@ class RunMetrics(RunFiles):
 
     def _metrics(self) -> MetricWriter:
         if self._writer is None:
-            self._writer = MetricWriter(self.folder / "metrics")
+            self._writer = self._ws.store.metric_writer(self.id)
         return self._writer
 
     def _say(self, text: str) -> None:
@@ -159,11 +153,11 @@ class RunMetrics(RunFiles):
         if recursive:
             runs = [self, *self.get_children(recursive=True, type=run_type)]
             return {r.id: r.get_metrics(name) for r in runs}
-        return read_metrics(self.folder / "metrics", name)  # the index once the run ended
+        return self._ws.store.read_metrics(self.id, name)
 
     def get_metric_history(self, name: str) -> list[dict[str, Any]]:
         """Every logged value of one scalar metric with its step and time, oldest first."""
-        return read_history(self.folder / "metrics", name)
+        return self._ws.store.metric_history(self.id, name)
 
     def get_metric_points(self, cursor: str | None = None) -> tuple[list[dict[str, Any]], str]:
         """Metric values logged since ``cursor`` (None: all), oldest first, and the next cursor.
@@ -172,7 +166,7 @@ class RunMetrics(RunFiles):
         ``list``, ``row``, ``table`` or ``image``). Poll with the returned cursor to get only
         what is new: this is what live views (widgets, the sidebar) read.
         """
-        points, next_cursor = read_new_points(self.folder / "metrics", cursor)
+        points, next_cursor = self._ws.store.metric_points(self.id, cursor)
         return [
             {"kind": KIND_NAMES[k], "name": n, "value": v, "step": s, "time": t / 1e6}
             for k, n, v, s, t in points

@@ -1,12 +1,6 @@
-"""The workspace: one folder (``.aml/``) holding every experiment, run and file.
-
-Layout::
-
-    .aml/
-      aml.db          SQLite metadata (WAL)
-      blobs/          content-addressed files: snapshots, outputs, uploads
-      runs/<run_id>/  live run folders: metrics/*.jsonl, user_logs/std_log.txt, work/
-"""
+"""The workspace: one folder (``.aml/``) holding every experiment, run and file, kept by the
+store its address picks (:func:`aml_jupyter.store.open_store`; the folder's layout is the
+embedded store's business)."""
 
 from __future__ import annotations
 
@@ -72,7 +66,6 @@ class Workspace:
         #: Where everything about the workspace is kept (see :class:`WorkspaceStore`).
         self.store: WorkspaceStore = open_store(folder)
         self.blobs = self.store.blobs
-        self.runs_root = folder / "runs"
         self._db_identity = self._database_identity()
 
     def _database_identity(self) -> tuple[int, int] | None:
@@ -189,10 +182,6 @@ class Workspace:
     def get_details(self) -> dict[str, Any]:
         """A dict describing the workspace, as v1's ``get_details``."""
         return {"name": self.name, "path": str(self.folder), "kind": "local"}
-
-    def run_dir(self, run_id: str) -> Path:
-        """The live folder of a run (metrics files, driver log, working folder)."""
-        return self.runs_root / run_id
 
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, path={str(self.folder)!r})"

@@ -26,11 +26,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ...status import RunStatus
-from ...tracking.run_files import DRIVER_LOG
+from ...store.run_folder import DRIVER_LOG, STREAMED, USER_LOGS
 from ...tracking.workspace import Workspace
 
-#: Run-folder parts sent as chunks while the run goes (the driver log goes as plain lines).
-STREAMED = ("user_logs", "metrics", "work/logs")
 CHUNK = 192 * 1024
 PUMP_S = 0.2
 
@@ -41,7 +39,7 @@ class Forwarder:
     def __init__(self, ws: Workspace, run_id: str, nonce: str, out: TextIO) -> None:
         self.ws = ws
         self.run_id = run_id
-        self.run_dir = ws.run_dir(run_id)
+        self.folder = ws.store.run_folder(run_id)
         self.prefix = f"@@aml:{nonce}:"
         self.out = out
         self.sent: dict[str, int] = {}
@@ -60,17 +58,18 @@ class Forwarder:
                 self.frame("status", status)
                 self.status = status
             self._driver_log(final)
-            for folder in STREAMED:
-                for dirpath, _, names in os.walk(self.run_dir / folder):
+            root = self.folder.root
+            for folder in STREAMED:  # the run-folder parts sent as chunks while the run goes
+                for dirpath, _, names in os.walk(root / folder):
                     for name in sorted(names):
                         path = Path(dirpath) / name
-                        rel = path.relative_to(self.run_dir).as_posix()
+                        rel = path.relative_to(root).as_posix()
                         if rel != DRIVER_LOG:
                             self._chunks(path, rel)
             self.out.flush()
 
     def _driver_log(self, final: bool) -> None:
-        path = self.run_dir / DRIVER_LOG
+        path = self.folder.driver_log
         if not path.exists():
             return
         held = self.sent.get(DRIVER_LOG, 0)
@@ -103,9 +102,9 @@ class Forwarder:
         for name, sha, size in (
             (f.name, f.sha256, f.size) for f in records.list_files(self.run_id)
         ):
-            if name.startswith(("user_logs/", "logs/")):
+            if name.startswith((f"{USER_LOGS}/", "logs/")):
                 continue  # streamed live; the submitter stores its copies
-            with open(self.ws.blobs.path(sha), "rb") as f:
+            with self.ws.blobs.open(sha) as f:
                 while data := f.read(CHUNK):
                     self.frame("blob", f"{name}:{base64.b64encode(data).decode()}")
             self.frame("file", json.dumps([name, sha, size]))
@@ -139,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     run_id, nonce = spec["id"], spec["nonce"]
     scratch = tempfile.mkdtemp(prefix="aml-ray-")
     ws = Workspace.create(scratch)
-    (ws.run_dir(run_id) / "user_logs").mkdir(parents=True)
+    ws.store.run_folder(run_id).user_logs.mkdir(parents=True)
     definition = dict(spec["definition"])
     definition["python"] = sys.executable  # Ray made the job's environment
     definition["environment"] = None

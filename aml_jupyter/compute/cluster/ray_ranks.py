@@ -28,16 +28,23 @@ from typing import Any
 from ...errors import AmlError
 from ...paths import checked_relative_name
 from ...status import RunStatus
-from ...tracking.run_files import TRACKED_FOLDERS
+from ...store.run_folder import (
+    METRICS,
+    STREAMED,
+    TRACKED_FOLDERS,
+    USER_LOGS,
+    WORK_LOGS,
+    process_log_name,
+)
 from ...tracking.workspace import Workspace
-from ..local.ranks import free_port, process_environments, process_log_name
+from ..local.ranks import free_port, process_environments
 from ..local.supervisor import Supervisor, command_line, script_environment
 from ..remote import append_chunk
 from ..untrusted import checked_mapping
 
 PUMP_S = 0.2
-#: Where what a rank sends may land in the run folder (after _local_name).
-RANK_FOLDERS = ("user_logs", "metrics", "work/logs")
+#: A rank's log in its own run folder, by the name it is sent under (the driver renames it).
+RANK_LOG = f"{USER_LOGS}/rank.txt"
 
 
 class RankProcess:
@@ -49,8 +56,8 @@ class RankProcess:
         # A workspace of the rank's own, so Run.get_context() works on any node.
         self.ws = Workspace.create(self.home)
         self.ws.store.create_run(experiment, "azureml.scriptrun", RunStatus.RUNNING, run_id=run_id)
-        self.run_dir = self.ws.run_dir(run_id)
-        self.work = self.run_dir / "work"
+        self.folder = self.ws.store.run_folder(run_id)
+        self.work = self.folder.work
         self.proc: subprocess.Popen[bytes] | None = None
         self.experiment = experiment
 
@@ -65,9 +72,9 @@ class RankProcess:
         shutil.copytree(os.getcwd(), self.work)
         for sub in TRACKED_FOLDERS:
             (self.work / sub).mkdir(exist_ok=True)
-        (self.run_dir / "user_logs").mkdir(parents=True, exist_ok=True)
+        self.folder.user_logs.mkdir(parents=True, exist_ok=True)
         env = {**script_environment(self.ws, self.run_id, self.experiment), **rank_env}
-        with open(self.run_dir / "user_logs" / "rank.txt", "ab") as log:
+        with open(self.folder.path(RANK_LOG), "ab") as log:
             self.proc = subprocess.Popen(
                 command_line(definition),
                 cwd=self.work,
@@ -92,13 +99,13 @@ class RankProcess:
 
     def poll(self, offsets: dict[str, int]) -> dict[str, bytes]:
         """What the rank's log, metrics (and for rank 0 its ./logs) gained past ``offsets``."""
-        folders = ["user_logs", "metrics"] + (["work/logs"] if self.rank == 0 else [])
-        chunks = {}
+        folders = (USER_LOGS, METRICS) + ((WORK_LOGS,) if self.rank == 0 else ())
+        root, chunks = self.folder.root, {}
         for folder in folders:
-            for dirpath, _, names in os.walk(self.run_dir / folder):
+            for dirpath, _, names in os.walk(root / folder):
                 for name in names:
                     path = Path(dirpath) / name
-                    rel = path.relative_to(self.run_dir).as_posix()
+                    rel = path.relative_to(root).as_posix()
                     held = offsets.get(rel, 0)
                     if path.stat().st_size > held:
                         with open(path, "rb") as f:
@@ -109,7 +116,7 @@ class RankProcess:
     def results(self) -> dict[str, Any]:
         """Rank 0's ./outputs files and the tags and properties its script set."""
         outputs = {}
-        for path in sorted((self.work / "outputs").rglob("*")):
+        for path in sorted(self.folder.outputs.rglob("*")):
             if path.is_file() and not path.is_symlink():
                 outputs[path.relative_to(self.work).as_posix()] = path.read_bytes()
         records = self.ws.store
@@ -219,25 +226,25 @@ class RaySupervisor(Supervisor):
                     continue
                 for name, data in chunks.items():
                     local = self._local_name(rank, str(name))
-                    append_chunk(self.run_dir, local, data, RANK_FOLDERS, f"rank {rank}")
+                    append_chunk(self.folder.root, local, data, STREAMED, f"rank {rank}")
 
     def _local_name(self, rank: int, name: str) -> str:
-        if name == "user_logs/rank.txt":
+        if name == RANK_LOG:
             return process_log_name(rank)
-        if name.startswith("metrics/"):
-            return f"metrics/rank{rank}-{name.removeprefix('metrics/')}"
+        if name.startswith(f"{METRICS}/"):
+            return f"{METRICS}/rank{rank}-{name.removeprefix(f'{METRICS}/')}"
         return name
 
     def _offsets(self, rank: int) -> dict[str, int]:
         offsets = {}
-        log = self.run_dir / process_log_name(rank)
-        offsets["user_logs/rank.txt"] = log.stat().st_size if log.exists() else 0
-        for path in (self.run_dir / "metrics").glob(f"rank{rank}-*"):
-            offsets[f"metrics/{path.name.removeprefix(f'rank{rank}-')}"] = path.stat().st_size
+        log = self.folder.process_log(rank)
+        offsets[RANK_LOG] = log.stat().st_size if log.exists() else 0
+        for path in self.folder.metrics.glob(f"rank{rank}-*"):
+            offsets[f"{METRICS}/{path.name.removeprefix(f'rank{rank}-')}"] = path.stat().st_size
         if rank == 0:
-            for path in (self.run_dir / "work" / "logs").rglob("*"):
+            for path in self.folder.logs.rglob("*"):
                 if path.is_file():
-                    offsets[path.relative_to(self.run_dir).as_posix()] = path.stat().st_size
+                    offsets[path.relative_to(self.folder.root).as_posix()] = path.stat().st_size
         return offsets
 
     def _signal_all(self, procs: list[Any], sig: int) -> None:
@@ -259,7 +266,7 @@ class RaySupervisor(Supervisor):
             clean = checked_relative_name(name, "output file name of rank 0")
             if not clean.startswith("outputs/"):
                 raise AmlError(f"Rank 0 sent an output outside ./outputs: {name!r}.")
-            path = self.run_dir / "work" / clean
+            path = self.folder.work / clean
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         tags = checked_mapping(results["tags"], "tags", "rank 0")

@@ -26,22 +26,21 @@ from typing import TYPE_CHECKING, Any
 from ...errors import AmlError
 from ...paths import PACKAGE_DIR
 from ...status import RunStatus
-from ...tracking.run_files import DRIVER_LOG
+from ...store.run_folder import DRIVER_LOG, INCOMING, STREAMED, USER_LOGS
 from .. import ComputeTarget, check_target_name
 from ..remote import POLL_S, RemoteGone, RemoteState, RemoteUnreachable, append_chunk
 from ..untrusted import BlobSink, checked_file_row, checked_state, checked_status
 
 if TYPE_CHECKING:
     from ...snapshot.snapshot import Snapshot
+    from ...store.run_folder import RunFolder
     from ...tracking.workspace import Workspace
 
 KIND = "ComputeCluster"
 #: Ray refuses a job package (working_dir) over 500 MiB; we say so first, with our advice.
 RAY_PACKAGE_LIMIT = 500 * 1024 * 1024
-_STREAMED = ("user_logs", "metrics", "work/logs")
 #: What the job's driver asks for when the processes have bundles of their own.
 DRIVER_CPUS = 0.1
-_STAGING = "system_logs/.incoming"
 
 
 def _client(address: str) -> Any:
@@ -98,7 +97,7 @@ class _RayRemote:
             self._client = _client(self.address)
         return self._client
 
-    def sync(self, run_dir: Path) -> RemoteState:
+    def sync(self, folder: RunFolder) -> RemoteState:
         from ray.job_submission import JobStatus
 
         client = self._connect()
@@ -113,7 +112,7 @@ class _RayRemote:
             self._client = None
             raise RemoteUnreachable(str(exc).splitlines()[0] if str(exc) else repr(exc)) from None
         ended = info.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED)
-        self._read(run_dir, logs[self._consumed :], final=ended)
+        self._read(folder.root, logs[self._consumed :], final=ended)
         self._consumed = len(logs)
         if self._end is not None:
             return self._end
@@ -127,12 +126,12 @@ class _RayRemote:
                 # Ray holds a stop for a job that never got resources until it gets them; none
                 # of it runs, so the run ends here (the job stops the moment it would start).
                 note = "[aml] Canceled while the Ray job waited for resources; it never started.\n"
-                append_chunk(run_dir, DRIVER_LOG, note.encode(), ("user_logs",))
+                append_chunk(folder.root, DRIVER_LOG, note.encode(), (USER_LOGS,))
                 return RemoteState(RunStatus.CANCELED)
             return RemoteState(RunStatus.QUEUED)  # waiting for resources or its runtime_env
         return RemoteState(self._status)
 
-    def _read(self, run_dir: Path, text: str, final: bool) -> None:
+    def _read(self, root: Path, text: str, final: bool) -> None:
         """Split the job's new log text into driver-log lines and frames."""
         text = self._partial + text
         lines = text.split("\n")
@@ -144,16 +143,16 @@ class _RayRemote:
             if line.startswith(self.prefix):
                 if driver_lines:
                     append_chunk(
-                        run_dir, DRIVER_LOG, "".join(driver_lines).encode(), ("user_logs",)
+                        root, DRIVER_LOG, "".join(driver_lines).encode(), (USER_LOGS,)
                     )  # our own name: the driver log
                     driver_lines = []
-                self._frame(run_dir, line[len(self.prefix) :])
+                self._frame(root, line[len(self.prefix) :])
             elif line or not final:
                 driver_lines.append(line + "\n")
         if driver_lines:
-            append_chunk(run_dir, DRIVER_LOG, "".join(driver_lines).encode(), ("user_logs",))
+            append_chunk(root, DRIVER_LOG, "".join(driver_lines).encode(), (USER_LOGS,))
 
-    def _frame(self, run_dir: Path, frame: str) -> None:
+    def _frame(self, root: Path, frame: str) -> None:
         """One frame of the driver's; what it names is checked before it is used."""
         kind, _, payload = frame.partition(":")
         if kind == "status":
@@ -167,9 +166,9 @@ class _RayRemote:
                     f"The {self.where} sent bytes for {name!r} that are not base64."
                 ) from None
             if kind == "chunk":
-                append_chunk(run_dir, name, raw, _STREAMED, self.where)
+                append_chunk(root, name, raw, STREAMED, self.where)
             else:
-                append_chunk(run_dir, f"{_STAGING}/{name}", raw, (_STAGING,), self.where)
+                append_chunk(root, f"{INCOMING}/{name}", raw, (INCOMING,), self.where)
         elif kind == "file":
             self._files.append(checked_file_row(self._json(payload), self.where))
         elif kind == "end":
@@ -199,18 +198,18 @@ class _RayRemote:
     def collect(self, ws: Workspace, run_id: str) -> None:
         import shutil
 
-        run_dir = ws.run_dir(run_id)
+        incoming = ws.store.run_folder(run_id).incoming
         rows = []
         try:
             for name, sha, _ in self._files:  # names and hashes checked in _frame()
-                staged = run_dir / _STAGING / name
+                staged = incoming / name
                 if staged.is_file():
                     _store_checked(ws, staged, sha, name)
                 elif sha not in ws.blobs:
                     raise AmlError(f"The run file {name!r} did not arrive.")
-                rows.append((name, sha, ws.blobs.path(sha).stat().st_size))
+                rows.append((name, sha, ws.blobs.size(sha)))
         finally:
-            shutil.rmtree(run_dir / _STAGING, ignore_errors=True)
+            shutil.rmtree(incoming, ignore_errors=True)
         ws.store.add_files(run_id, rows)
 
 

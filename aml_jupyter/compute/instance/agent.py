@@ -34,10 +34,10 @@ from ...errors import AmlError
 from ...paths import checked_relative_name
 from ...status import RunStatus
 from ...store.blobs import check_sha256
+from ...store.run_folder import MIRRORED, RunFolder
 from ...tracking.targets import check_active_run
 from ...tracking.workspace import Workspace
 from ...version import __version__
-from ..remote import MIRRORED_FOLDERS
 from ..untrusted import BlobSink
 from .agent_http import (
     MAX_BLOB_BYTES,
@@ -159,12 +159,13 @@ class _Blob(_Base):
         self.finish({"sha256": sha})
 
     async def get(self, sha: str) -> None:
-        path = self.ws.blobs.path(sha)
-        if not path.is_file():
-            raise ApiError(404, f"No blob {sha}.")
+        try:
+            f = self.ws.blobs.open(sha)
+        except FileNotFoundError:
+            raise ApiError(404, f"No blob {sha}.") from None
         self.set_header("Content-Type", "application/octet-stream")
-        self.set_header("Content-Length", str(path.stat().st_size))
-        with open(path, "rb") as f:
+        self.set_header("Content-Length", str(os.fstat(f.fileno()).st_size))
+        with f:
             while piece := f.read(BLOB_PIECE_BYTES):
                 self.write(piece)
                 try:
@@ -267,12 +268,12 @@ class _Sync(_Base):
             raise ApiError(400, "offsets must map file paths to byte counts.")
         if not isinstance(wait, (int, float)) or not 0 <= wait <= 10:
             raise ApiError(400, "wait must be a number of seconds from 0 to 10.")
-        run_dir = self.ws.run_dir(run_id)
+        folder = self.ws.store.run_folder(run_id)
         deadline = time.monotonic() + wait
         while True:
             row = self.run_row(run_id)
             grown = [
-                (name, size) for name, size in _folder_files(run_dir) if size > offsets.get(name, 0)
+                (name, size) for name, size in _folder_files(folder) if size > offsets.get(name, 0)
             ]
             if grown or row.status != seen or time.monotonic() >= deadline:
                 break
@@ -283,7 +284,7 @@ class _Sync(_Base):
         self, run_id: str, row: Any, grown: list[tuple[str, int]], offsets: dict[str, int]
     ) -> dict[str, Any]:
         records = self.ws.store
-        run_dir = self.ws.run_dir(run_id)
+        folder = self.ws.store.run_folder(run_id)
         chunks: dict[str, str] = {}
         budget, more = SYNC_CHUNK_BYTES, False
         for name, size in grown:
@@ -291,7 +292,7 @@ class _Sync(_Base):
                 more = True
                 break
             held = offsets.get(name, 0)
-            with open(run_dir / name, "rb") as f:
+            with open(folder.path(name), "rb") as f:
                 f.seek(held)
                 data = f.read(min(size - held, budget))
             budget -= len(data)
@@ -312,15 +313,16 @@ class _Sync(_Base):
         }
 
 
-def _folder_files(run_dir: Path) -> list[tuple[str, int]]:
+def _folder_files(run_folder: RunFolder) -> list[tuple[str, int]]:
     """``(relative path, size)`` of every mirrored file of a run folder."""
     found = []
-    for folder in MIRRORED_FOLDERS:
-        for dirpath, _, names in os.walk(run_dir / folder):
+    root = run_folder.root
+    for folder in MIRRORED:
+        for dirpath, _, names in os.walk(root / folder):
             for name in sorted(names):
                 path = Path(dirpath) / name
                 if path.is_file() and not path.is_symlink():
-                    found.append((path.relative_to(run_dir).as_posix(), path.stat().st_size))
+                    found.append((path.relative_to(root).as_posix(), path.stat().st_size))
     return found
 
 

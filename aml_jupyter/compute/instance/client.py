@@ -182,9 +182,8 @@ class AgentClient:
                 )
             missing += answer
         for sha in missing:
-            path = ws.blobs.path(sha)
-            with open(path, "rb") as f:
-                self._call("PUT", f"/blobs/{sha}", data=f, length=path.stat().st_size)
+            with ws.blobs.open(sha) as f:
+                self._call("PUT", f"/blobs/{sha}", data=f, length=ws.blobs.size(sha))
         return len(missing)
 
     def download(self, ws: Workspace, sha: str, size: int | None = None) -> None:

@@ -15,13 +15,12 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...errors import AmlError
+from ...store.run_folder import MIRRORED
 from .. import ComputeTarget, check_target_name
 from ..remote import (
-    MIRRORED_FOLDERS,
     RemoteGone,
     RemoteState,
     RemoteUnreachable,
@@ -33,6 +32,7 @@ from .client import AgentClient
 
 if TYPE_CHECKING:
     from ...snapshot.snapshot import Snapshot
+    from ...store.run_folder import RunFolder
     from ...tracking.workspace import Workspace
 
 KIND = "ComputeInstance"
@@ -51,18 +51,18 @@ class _AgentRemote:
         self._files: list[tuple[str, str, int]] = []
         self._seen: str | None = None
 
-    def sync(self, run_dir: Path) -> RemoteState:
+    def sync(self, folder: RunFolder) -> RemoteState:
         wait = LONG_POLL_S  # the agent answers at once when anything changed
         while True:
             answer = self.client.sync(
-                self.run_id, local_sizes(run_dir, MIRRORED_FOLDERS), self._seen, wait
+                self.run_id, local_sizes(folder.root, MIRRORED), self._seen, wait
             )
             state = checked_state(answer, self.where)
             chunks = answer.get("chunks")
             if not isinstance(chunks, dict):
                 raise RemoteGone(f"The {self.where} sent file bytes that are not an object.")
             for name, data in chunks.items():
-                append_chunk(run_dir, name, self._decoded(name, data), MIRRORED_FOLDERS, self.where)
+                append_chunk(folder.root, name, self._decoded(name, data), MIRRORED, self.where)
             self._seen = state.status
             if not answer.get("more"):
                 break
@@ -87,7 +87,7 @@ class _AgentRemote:
         for name, sha, size in self._files:  # checked in sync()
             if sha not in ws.blobs:
                 self.client.download(ws, sha, size)
-            rows.append((name, sha, ws.blobs.path(sha).stat().st_size))
+            rows.append((name, sha, ws.blobs.size(sha)))
         ws.store.add_files(run_id, rows)
 
 

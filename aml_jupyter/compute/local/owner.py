@@ -16,29 +16,26 @@ import os
 import signal
 import time
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ...status import RunStatus
-from ...store.metrics import latest_values, summarize_files
 from . import liveness
 
 if TYPE_CHECKING:
+    from ...store.run_folder import RunFolder
     from ...store.types import RunRecord
     from ...tracking.workspace import Workspace
 
 #: A run whose owner has not touched its heartbeat file for this long is declared dead.
 HEARTBEAT_TIMEOUT_S = 30.0
-#: Metrics files up to this size are read whole to summarize a dead run; beyond, their tails.
-_SUMMARY_READ_BYTES = 16 << 20
 
 log = logging.getLogger(__name__)
 _unburied: set[str] = set()  # runs whose end failed, said once each
 
 
-def heartbeat(run_dir: Path) -> None:
+def heartbeat(folder: RunFolder) -> None:
     """Touch the run's heartbeat file: 'my owner is alive'."""
-    path = run_dir / "heartbeat"
+    path = folder.heartbeat
     try:
         os.utime(path)
     except FileNotFoundError:
@@ -61,7 +58,7 @@ def death_reason(ws: Workspace, record: RunRecord, now: float) -> str | None:
         )
     if alive is None and record.pid:  # an owner on another host: its heartbeat tells
         try:
-            last = (ws.run_dir(record.id) / "heartbeat").stat().st_mtime
+            last = ws.store.run_folder(record.id).heartbeat.stat().st_mtime
         except FileNotFoundError:
             last = record.created_utc
         if now - last > HEARTBEAT_TIMEOUT_S:
@@ -78,7 +75,7 @@ def end_orphan(ws: Workspace, record: RunRecord, reason: str) -> None:
     """
     store = ws.store
     try:
-        store.save_metric_summary(record.id, bounded_summary(ws.run_dir(record.id) / "metrics"))
+        store.summarize_metrics(record.id, final=False)  # bounded: a big run's from the tails
     except Exception:  # the status below matters more than the summary
         log.exception("could not summarize the metrics of run %s", record.id)
     if record.status == RunStatus.CANCEL_REQUESTED:
@@ -94,15 +91,6 @@ def end_orphan(ws: Workspace, record: RunRecord, reason: str) -> None:
                 os.killpg(child, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-
-
-def bounded_summary(folder: Path) -> dict[str, tuple[Any, int]]:
-    """The metric summary of a run, in bounded time: whole files when small, else their tails
-    (a metric last logged before the tail is then missing, and counts are unknown: 0)."""
-    size = sum(p.stat().st_size for p in folder.glob("*.jsonl")) if folder.is_dir() else 0
-    if size <= _SUMMARY_READ_BYTES:
-        return summarize_files(folder)
-    return {name: (value, 0) for name, value in latest_values(folder, 1 << 20).items()}
 
 
 class LocalTarget:

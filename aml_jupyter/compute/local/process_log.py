@@ -1,5 +1,5 @@
 """The log of a process that owns a run (a supervisor, a mirror): stdout and stderr into a file
-of the run's ``system_logs/``, in a way that never raises."""
+among the run's system logs, in a way that never raises."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The processes of a distributed job on one machine: their environment variables, their logs.
+"""The processes of a distributed job on one machine: their environment variables (their logs
+are the run folder's, :meth:`~aml_jupyter.store.run_folder.RunFolder.process_log`).
 
 Every target starts a job's ranks through these (the local supervisor, a compute instance's
 agent, each Ray node), so each rank sees the same ``RANK``/``WORLD_SIZE``/``MASTER_*`` names.
@@ -8,8 +9,6 @@ from __future__ import annotations
 
 import socket
 from typing import Any
-
-from ...tracking.run_files import DRIVER_LOG
 
 
 def free_port() -> int:
@@ -47,8 +46,3 @@ def process_environments(spec: dict[str, Any] | None, master_port: int) -> list[
         }
         envs.append({k: str(v) for k, v in env.items()})
     return envs
-
-
-def process_log_name(rank: int) -> str:
-    """Run file name of a process's output: rank 0 writes the driver log."""
-    return DRIVER_LOG if rank == 0 else f"user_logs/std_log_process_{rank}.txt"

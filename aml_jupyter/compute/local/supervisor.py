@@ -27,13 +27,13 @@ from ...paths import PACKAGE_DIR, SHIM_DIR
 from ...snapshot.worktree import FOLDER as WORKTREES_FOLDER
 from ...snapshot.worktree import WorkTreeLease, WorkTrees
 from ...status import RunStatus
+from ...store.run_folder import BUILD_LOG, TRACKED_FOLDERS
 from ...tracking.finalize import end_failed, finalize_run, reserve_space
-from ...tracking.run_files import TRACKED_FOLDERS
 from ...tracking.workspace import Workspace
 from .owner import claim_owner, heartbeat
 from .process_log import log_to
 from .processes import escalate
-from .ranks import free_port, process_environments, process_log_name
+from .ranks import free_port, process_environments
 
 HEARTBEAT_INTERVAL_S = 2.0
 #: A failed script with less free space than this left on the workspace's disk: "disk full".
@@ -42,8 +42,6 @@ DISK_FULL_BYTES = 1 << 20
 GRACE_S = float(os.environ.get("AML_CANCEL_GRACE_SECONDS", "5"))
 #: The folder holding the ``azureml`` shim, so v1 imports resolve to aml_jupyter in runs.
 PACKAGE_PARENT = PACKAGE_DIR.parent
-#: The environment build's output, among the run's files.
-BUILD_LOG = "user_logs/environment_build.txt"
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Warning)\b.*")
 
 
@@ -122,7 +120,7 @@ class Supervisor:
     def __init__(self, ws: Workspace, run_id: str) -> None:
         self.ws = ws
         self.run_id = run_id
-        self.run_dir = ws.run_dir(run_id)
+        self.folder = ws.store.run_folder(run_id)
         self.cancel_requested = threading.Event()
         self.finished = threading.Event()
         self.work_tree: WorkTreeLease | None = None
@@ -130,7 +128,7 @@ class Supervisor:
     def _beat(self) -> None:
         claimed = False
         while not self.finished.wait(HEARTBEAT_INTERVAL_S):
-            heartbeat(self.run_dir)
+            heartbeat(self.folder)
             if not claimed:
                 # Whoever started us recorded us as the run's owner already (submission's
                 # record_run); saying so ourselves loads psutil (~20 ms), so it waits until
@@ -167,10 +165,10 @@ class Supervisor:
         and ``./logs`` of its own: the cached tree of the last run of this snapshot (or of
         this source folder), checked and refreshed where it differs, else a fresh copy (see
         :mod:`aml_jupyter.snapshot.worktree`)."""
-        work = self.run_dir / "work"
+        work = self.folder.work
         trees = WorkTrees(self.ws.folder / WORKTREES_FOLDER, self.ws.blobs)
         self.work_tree = trees.lease(snapshot_id, work, keep=TRACKED_FOLDERS, family=source)
-        print(self.work_tree.describe(), flush=True)  # into system_logs/supervisor.log
+        print(self.work_tree.describe(), flush=True)  # into the supervisor's own log
         for sub in TRACKED_FOLDERS:
             (work / sub).mkdir(exist_ok=True)
         return work
@@ -189,15 +187,15 @@ class Supervisor:
         """Prepare, start, watch and finalize; never raises (a failure ends the run Failed)."""
 
         records = self.ws.store
-        heartbeat(self.run_dir)
+        heartbeat(self.folder)
         signal.signal(signal.SIGTERM, lambda *_: self.cancel_requested.set())
         threading.Thread(target=self._beat, daemon=True).start()
         row = records.get_run(self.run_id)
         definition = dict(row.definition)
         try:
             records.set_status(self.run_id, RunStatus.PREPARING)
-            (self.run_dir / "user_logs").mkdir(parents=True, exist_ok=True)
-            reserve_space(self.run_dir)
+            self.folder.user_logs.mkdir(parents=True, exist_ok=True)
+            reserve_space(self.folder)
             environment = definition.get("environment")
             if isinstance(environment, dict):
                 try:
@@ -235,19 +233,19 @@ class Supervisor:
         """The run environment's Python; a build is announced in the driver log, so whoever
         follows the run (``aml run logs -f``, the widget, the sidebar) sees why it waits."""
         if envbuild.is_ready(self.ws.folder, environment):
-            python = envbuild.resolve(self.ws.folder, environment, self.run_dir / BUILD_LOG)
-            with open(self.run_dir / process_log_name(0), "a") as driver_log:
+            python = envbuild.resolve(self.ws.folder, environment, self.folder.build_log)
+            with open(self.folder.driver_log, "a") as driver_log:
                 driver_log.write(envbuild.interpreter_line(environment, python) + "\n")
             return python
         how = "its docker image" if environment["docker"]["enabled"] else "it with uv"
-        with open(self.run_dir / process_log_name(0), "a") as driver_log:
+        with open(self.folder.driver_log, "a") as driver_log:
             driver_log.write(
                 f"[aml] Preparing environment {environment['name']!r}: building {how} "
                 f"(once; its log is {BUILD_LOG})\n"
             )
             driver_log.flush()
             start = time.monotonic()
-            python = envbuild.resolve(self.ws.folder, environment, self.run_dir / BUILD_LOG)
+            python = envbuild.resolve(self.ws.folder, environment, self.folder.build_log)
             driver_log.write(
                 f"[aml] Environment {environment['name']!r} ready in "
                 f"{time.monotonic() - start:.1f} s\n"
@@ -297,7 +295,7 @@ class Supervisor:
                 if sys.version_info >= (3, 11)
                 else {"preexec_fn": functools.partial(os.setpgid, 0, leader)}
             )
-            with open(self.run_dir / process_log_name(rank), "ab") as log:
+            with open(self.folder.process_log(rank), "ab") as log:
                 procs.append(
                     subprocess.Popen(
                         argv,
@@ -354,7 +352,7 @@ class Supervisor:
         ]
         rank = failed[0] if failed else 0
         code = codes[rank]
-        log_path = self.run_dir / process_log_name(rank)
+        log_path = self.folder.process_log(rank)
         requested = self.ws.store.get_run(self.run_id).error
         if outcome == "canceled":
             finalize_run(self.ws, self.run_id, RunStatus.CANCELED, exit_code=code)
@@ -369,7 +367,7 @@ class Supervisor:
             if len(procs) > 1:
                 message = f"Process {rank} of {len(procs)}: {message}"
             error = {"code": "UserError", "message": message}
-            free = _free_bytes(self.run_dir)
+            free = _free_bytes(self.folder.root)
             if free is not None and free < DISK_FULL_BYTES:
                 error = {
                     "code": "DiskFull",
@@ -402,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     run_id = args[1] if len(args) > 1 else sys.stdin.readline().strip()
     if not run_id:
         return 0
-    log_to(ws.run_dir(run_id) / "system_logs" / "supervisor.log")
+    log_to(ws.store.run_folder(run_id).system_log("supervisor.log"))
     supervisor = Supervisor(ws, run_id)
     try:
         supervisor.run()

@@ -58,19 +58,6 @@ def _list_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _line_start(path: Path, position: int) -> int:
-    """The offset of the first line that starts at or after ``position`` in ``path``."""
-    if position == 0:
-        return 0
-    with open(path, "rb") as f:
-        f.seek(position - 1)
-        while chunk := f.read(65536):
-            newline = chunk.find(b"\n")
-            if newline >= 0:
-                return f.tell() - len(chunk) + newline + 1
-    return position
-
-
 class WorkspaceService:
     """The workspace one Jupyter server shows: found lazily, so one created later appears.
 
@@ -259,19 +246,13 @@ class WorkspaceService:
         return has_event_files(run.get_file_names())
 
     def log(self, run_id: str, offset: int | None, tail: int | None) -> dict[str, Any]:
-        from ...tracking.run_files import DRIVER_LOG
-
         run = self._run(run_id)
         terminal = run.status in RunStatus.TERMINAL  # read first: no line is missed at the end
-        path = run.folder / DRIVER_LOG
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            size = 0
+        size = run.get_log_size()
         if offset is None:
             if tail is not None:
                 _check_offset(tail, "tail", low=1)
-            start = _line_start(path, max(0, size - (tail or LOG_CHUNK_BYTES)))
+            start = run.get_log_tail_offset(tail or LOG_CHUNK_BYTES)
         else:
             _check_offset(offset)
             start = offset

@@ -23,7 +23,7 @@ def run_folders(
     folders: list[tuple[str, Path]] = []
     names: set[str] = set()
     for run in runs:
-        live = run.folder / "work" / "logs"
+        live = run.experiment.workspace.store.run_folder(run.id).logs
         # A submitted run that has not started yet gets its live folder soon: watch it.
         if live.is_dir() or (run.type == SCRIPT_RUN and run.get_status() in RunStatus.ACTIVE):
             folder = live

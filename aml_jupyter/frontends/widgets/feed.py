@@ -7,14 +7,12 @@ so a poller can call them several times a second on a run that logs millions of 
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ...status import RunStatus
-from ...tracking.run_files import DRIVER_LOG
 from .charts import MetricSeries
 
 if TYPE_CHECKING:
@@ -178,9 +176,8 @@ class RunFeed:
         before its end, since only the tail is shown.
         """
         if not self._log_opened:
-            try:
-                size = os.path.getsize(self.run.folder / DRIVER_LOG)
-            except OSError:
+            size = self.run.get_log_size()
+            if not size:
                 return False  # not written yet
             self._log_opened = True
             if size > FIRST_READ_BYTES:
