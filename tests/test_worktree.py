@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from aml_jupyter import AmlError, Experiment, Run, ScriptRunConfig, Workspace
 from aml_jupyter.paths import checked_relative_name
 from aml_jupyter.snapshot.snapshot import entry_name, load_snapshot, take_snapshot
-from aml_jupyter.snapshot.worktree import FOLDER, STALE_S, STATE, TREE, WorkTrees
+from aml_jupyter.snapshot.worktree import FOLDER, MIN_FILES, STALE_S, STATE, TREE, WorkTrees
 from tests.conftest import write
 
 #: The script of every run here: ``mess`` changes its working folder every way it can;
@@ -81,6 +81,13 @@ if mode == "race":
     with open("outputs/mine.txt", "w") as f:
         f.write(open("a.txt").read())
 """
+
+
+@pytest.fixture(autouse=True)
+def cache_small_trees(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These projects have a handful of files: cache their trees all the same (by default a
+    snapshot of fewer than MIN_FILES files is copied fresh), in every run's supervisor too."""
+    monkeypatch.setenv("AML_WORKTREE_CACHE_MIN_FILES", "0")
 
 
 def make_project(project: Path) -> None:
@@ -304,6 +311,26 @@ def test_the_cache_keeps_the_most_recent_trees_within_its_limits(
     off = WorkTrees(ws.folder / FOLDER, ws.blobs, max_trees=0)
     lease = off.lease(ids[0], tmp_path / "off")
     assert not lease.give_back() and (tmp_path / "off" / "v.txt").read_text() == "version 0"
+
+
+def test_a_snapshot_of_a_few_files_is_copied_fresh_and_not_cached(
+    ws: Workspace, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AML_WORKTREE_CACHE_MIN_FILES")
+    write(project, "v.txt", "small")
+    snapshot = take_snapshot(ws.store, project).id
+    trees = WorkTrees(ws.folder / FOLDER, ws.blobs)
+    assert trees.min_files == MIN_FILES > 1
+    lease = trees.lease(snapshot, tmp_path / "w")
+    assert (tmp_path / "w" / "v.txt").read_text() == "small"
+    assert "copied fresh" in lease.describe()
+    assert not lease.give_back()
+    assert not (trees.root.is_dir() and list(trees.root.iterdir()))  # nothing was cached
+    for i in range(MIN_FILES):
+        write(project, f"f{i}.txt", str(i))
+    bigger = take_snapshot(ws.store, project).id
+    lease = trees.lease(bigger, tmp_path / "w2")
+    assert lease.give_back() and [p.name for p in trees.root.iterdir()] == [bigger]
 
 
 @given(st.text(alphabet=st.sampled_from(list("ab./\\: \x00é")), max_size=12))

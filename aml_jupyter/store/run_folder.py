@@ -41,6 +41,7 @@ STREAMED = (USER_LOGS, METRICS, WORK_LOGS)
 MIRRORED = (USER_LOGS, SYSTEM_LOGS, METRICS, WORK_LOGS)
 #: Room held for finalizing, released when the disk fills so the end can be recorded.
 SPACE_RESERVE = f"{SYSTEM_LOGS}/space_reserve"
+_RESERVE_BYTES = 1 << 20
 #: Where a remote run's stored files (its ./outputs) arrive, until their hashes are checked.
 INCOMING = f"{SYSTEM_LOGS}/.incoming"
 
@@ -110,6 +111,17 @@ class RunFolder(NamedTuple):
     def incoming(self) -> Path:
         """Where a remote run's stored files arrive, until their hashes are checked."""
         return self.root / INCOMING
+
+    def reserve_space(self) -> None:
+        """Hold room in the folder for finalizing (best effort): released when the disk fills,
+        so the run's end can still be recorded."""
+        path = self.space_reserve
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(b"\0" * _RESERVE_BYTES)
+        except OSError:
+            path.unlink(missing_ok=True)
 
     def path(self, name: str) -> Path:
         """A file by its name relative to the folder (names the caller checked already)."""

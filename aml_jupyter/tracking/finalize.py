@@ -24,24 +24,10 @@ if TYPE_CHECKING:
     from .workspace import Workspace
 
 log = logging.getLogger(__name__)
-#: Room kept free for finalizing (``RunFolder.space_reserve``): released when the disk fills,
-#: so the end can be recorded.
-_RESERVE_BYTES = 1 << 20
 #: At most this many skipped links are named in the driver log.
 _LINKS_NAMED = 20
 #: The type of a submitted run (``tracking.run.SCRIPT_RUN``; run imports this module).
 _SUBMITTED = "azureml.scriptrun"
-
-
-def reserve_space(folder: RunFolder) -> None:
-    """Hold 1 MiB in the run's folder for finalizing (best effort)."""
-    path = folder.space_reserve
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(b"\0" * _RESERVE_BYTES)
-    except OSError:
-        path.unlink(missing_ok=True)
 
 
 def harvest_folder(ws: Workspace, run_id: str, folder: Path, prefix: str, move: bool) -> list[str]:
