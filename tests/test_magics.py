@@ -133,6 +133,16 @@ def test_help_text_lists_the_options() -> None:
         assert option in (magic.__doc__ or ""), option
 
 
+def test_every_magics_help_starts_with_what_it_does(shell: InteractiveShell) -> None:
+    # IPython's magic_arguments writes reST: a "::" line and the usage came first.
+    for kind, names in MAGICS.items():
+        for name in names:
+            doc = shell.magics_manager.magics[kind][name].__doc__ or ""
+            first = doc.lstrip().splitlines()[0]
+            assert not first.startswith(("::", "%", "usage")), (name, first)
+            assert first[0].isupper() and "\nUsage:\n  %" in doc, (name, doc[:200])
+
+
 def test_question_mark_shows_the_help(ip: Any, capsys: pytest.CaptureFixture[str]) -> None:
     ip.run_cell("%aml_submit?")
     assert "--experiment NAME" in capsys.readouterr().out
@@ -574,6 +584,7 @@ def test_a_notebook_submits_a_cell(tmp_path: Path) -> None:
             )
         ),
         nbformat.v4.new_code_cell("print(_.get_status(), _.get_metrics())"),
+        nbformat.v4.new_code_cell("_"),
     ]
     client = NotebookClient(
         nb,
@@ -605,9 +616,15 @@ def test_a_notebook_submits_a_cell(tmp_path: Path) -> None:
     assert run.get_status() == RunStatus.COMPLETED
     assert run.get_metrics() == {"score": 3}
     assert run.read_log() == "from the notebook 7\n"
-    results = [o for o in submit_cell.outputs if o["output_type"] == "execute_result"]
-    assert len(results) == 1 and run.id in results[0]["data"]["text/plain"]
+    # The widget is the cell's view: no one-row summary rendered once (and soon stale) under it.
+    assert [o for o in submit_cell.outputs if o["output_type"] == "execute_result"] == []
     assert stdout(nb.cells[2]) == "Completed {'score': 3}\n"
+    # In a later cell the run shows its summary as ever, as it is then.
+    shown = [
+        o for o in nb.cells[3].outputs if o["output_type"] in ("execute_result", "display_data")
+    ]
+    assert len(shown) == 1 and run.id in shown[0]["data"]["text/plain"]
+    assert "Completed" in shown[0]["data"]["text/html"]
 
 
 @pytest.fixture(autouse=True)

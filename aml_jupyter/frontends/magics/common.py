@@ -62,7 +62,27 @@ def _friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             print(f"aml: {exc}", file=sys.stderr)
         return None
 
+    wrapper.__doc__ = readable_help(func.__doc__)
     return wrapper
+
+
+_SECTIONS = ("positional arguments:", "options:", "optional arguments:")
+
+
+def readable_help(doc: str | None) -> str | None:
+    """A magic's help (``%aml_submit?``) that starts with what it does: IPython's
+    ``magic_arguments`` writes it as reST, a ``::`` line and the usage first."""
+    if not doc or not doc.lstrip().startswith("::"):
+        return doc
+    lines = doc.lstrip()[2:].lstrip("\n").split("\n")
+    end = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
+    usage, rest = lines[:end], lines[end:]
+    cut = next((i for i, line in enumerate(rest) if line.strip() in _SECTIONS), len(rest))
+    description = "\n".join(rest[:cut]).strip()
+    options = "\n".join(rest[cut:]).strip()
+    usage_text = "\n".join(line[2:] if line.startswith("  ") else line for line in usage)
+    parts = [description, f"Usage:\n  {usage_text.strip()}", options]
+    return "\n\n".join(p for p in parts if p) + "\n"
 
 
 def _split_line(line: str) -> tuple[list[str], list[str]]:

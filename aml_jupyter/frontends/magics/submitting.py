@@ -236,6 +236,7 @@ class SubmitMagics(Magics):
 
             details = RunDetails(run)
             details.show()
+            _no_summary_in_this_cell(self.shell, run)
         if args.wait:
             try:
                 run.wait_for_completion(show_output=details is None, raise_on_error=False)
@@ -288,3 +289,19 @@ class SubmitMagics(Magics):
 
         set_outputs_when_done(run, self._user_ns, on_set=done, on_error=failed)
         print(f"{', '.join(outputs)} will be set here when run {run.id} completes.")
+
+
+def _no_summary_in_this_cell(shell: Any, run: Run) -> None:
+    """The live widget is this cell's view of the run: its one-row summary (``Out[n]``,
+    rendered once, "Queued" under a widget that says Completed) is left out. In a later cell
+    the run shows its summary as ever."""
+    cell = shell.execution_count
+
+    def display() -> None:
+        if shell.execution_count != cell:
+            del run._ipython_display_  # type: ignore[attr-defined]
+            from IPython.display import display as show
+
+            show(run)
+
+    run._ipython_display_ = display  # type: ignore[attr-defined]
