@@ -121,8 +121,21 @@ def run_notebook(path: Path, demos: Path, work_root: Path, kernel: str, timeout:
     finally:
         result.seconds = time.monotonic() - started
         nbformat.write(nb, target)
+        stop_tensorboards(folder)
     result.runs = collect_runs(folder)
     return result
+
+
+def stop_tensorboards(folder: Path) -> None:
+    """Stop what a demo left serving: 03-tensorboard keeps TensorBoard up for Run All (its
+    page must load), and a headless run has no one to look at it."""
+    from aml_jupyter.frontends.tensorboard.server import Instances, terminate
+
+    for registry in folder.rglob("tensorboard/instances.json"):
+        with Instances(registry.parent).entries() as entries:
+            for entry in entries:
+                terminate(entry)
+            entries.clear()
 
 
 def table(rows: list[list[str]]) -> str:

@@ -37,7 +37,10 @@ def test_tensorboard_demo(aml_kernel: str, tmp_path: Path) -> None:
     shutil.copytree(DEMOS / "tb_train", tmp_path / "tb_train")
     nb = nbformat.read(tmp_path / NOTEBOOK, as_version=4)
     at = next(i for i, c in enumerate(nb.cells) if "tb = Tensorboard([run])" in c.source)
-    nb.cells.insert(at + 1, nbformat.v4.new_code_cell(PROBE))
+    nb.cells.insert(at + 1, nbformat.v4.new_code_cell(PROBE + "print('IFRAME', tb._html())"))
+    # The demo leaves TensorBoard up for Run All (its page must load); we stop it at the end.
+    assert nb.cells[-1].source.strip() == "# tb.stop()"
+    nb.cells[-1].source = "tb.stop()"
     client = NotebookClient(
         nb, timeout=120, kernel_name=aml_kernel, resources={"metadata": {"path": str(tmp_path)}}
     )
@@ -74,7 +77,10 @@ def test_tensorboard_demo(aml_kernel: str, tmp_path: Path) -> None:
     port = re.search(r"TensorBoard started on port (\d+) \(pid (\d+)\)", text)
     assert port is not None and int(port.group(2)) == pid
     url = f"http://127.0.0.1:{port.group(1)}/"
-    assert f'<iframe src="{url}"' in html and f'<a href="{url}"' in html
+    assert f'<iframe src="{url}"' in text and f'<a href="{url}"' in text
     assert f"Stopped TensorBoard on port {port.group(1)} (pid {pid})." in text
+    # Where the page was shown, stop() says it stopped (no proxy error page for Run All).
+    assert "<iframe" not in html
+    assert f"TensorBoard stopped (it served 1 run on port {port.group(1)})" in html
     assert gone(pid)
     assert json.loads((tmp_path / ".aml" / "tensorboard" / "instances.json").read_text()) == []

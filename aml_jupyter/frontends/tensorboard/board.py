@@ -74,6 +74,8 @@ class Tensorboard:
         self._use_display_name = use_display_name
         self._instance: dict[str, Any] | None = None
         self._display_handle: Any = None
+        #: Every output showing this TensorBoard here, so stop() can say so in each.
+        self._shown: list[Any] = []
 
     # what it serves -------------------------------------------------------------------------
     def _logdir(self, copy: bool) -> tuple[str, str]:
@@ -139,6 +141,22 @@ class Tensorboard:
             ]
         self._instance = None
         print(f"Stopped TensorBoard on port {entry['port']} (pid {entry['pid']}).")
+        self._say_stopped(int(entry["port"]))
+
+    def _say_stopped(self, port: int) -> None:
+        """Replace the iframes shown here: a page that has not loaded yet (Run All reaches
+        ``stop()`` first) would show the proxy's "500: Internal Server Error" instead."""
+        if not self._shown:
+            return
+        from IPython.display import HTML
+
+        note = HTML(
+            f"<p>TensorBoard stopped (it served {_count(len(self._runs), 'run')} on port "
+            f"{port}); <code>start()</code> starts it again.</p>"
+        )
+        for handle in self._shown:
+            if handle is not None:  # None: shown outside IPython, as plain text
+                handle.update(note)
 
     # where it is ------------------------------------------------------------------------------
     @property
@@ -174,6 +192,12 @@ class Tensorboard:
         """TensorBoard inline (an iframe) and a link to open it in its own tab."""
         return self._html()
 
+    def _ipython_display_(self) -> None:
+        """As :meth:`_repr_html_`, in an output :meth:`stop` can update."""
+        from IPython.display import HTML, display
+
+        self._shown.append(display(HTML(self._html()), display_id=True))
+
     def display(self, height: int = 800) -> None:
         """Show TensorBoard in the notebook; called again, it updates the same output."""
         from IPython.display import HTML, display
@@ -181,6 +205,7 @@ class Tensorboard:
         view = HTML(self._html(height))
         if self._display_handle is None:
             self._display_handle = display(view, display_id=True)
+            self._shown.append(self._display_handle)
         else:
             self._display_handle.update(view)
 
