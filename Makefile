@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 PORT ?= 8888
 
-.PHONY: setup lab test lint bench demo clean browser labextension torch docker
+.PHONY: setup lab test lint bench demo clean browser labextension dist torch docker
 
 # The JupyterLab sidebar (TypeScript in labextension/) is built from source with node into
 # aml_jupyter/labextension/, which the install below copies to .venv/share/jupyter/labextensions/.
@@ -32,6 +32,11 @@ labextension: $(BIN)/jlpm  ## build the JupyterLab sidebar from source (needs no
 	cd labextension && PATH="$(CURDIR)/$(BIN):$$PATH" ../$(BIN)/jlpm build:prod
 
 setup: $(STAMP)  ## create .venv and install everything
+
+# Both carry the built sidebar and the "Python 3 (aml)" kernel, so neither needs node to install.
+dist: labextension  ## build the sdist and the wheel into dist/
+	rm -rf dist
+	$(BIN)/uv build --python $(BIN)/python --out-dir dist
 
 lab: torch  ## JupyterLab on demo-notebooks/, magics preloaded (kernel "Python 3 (aml)")
 	cd demo-notebooks && ../$(BIN)/jupyter lab --no-browser --port=$(PORT) $(ROOT_FLAG) \
@@ -92,6 +97,6 @@ bench: $(STAMP)  ## benchmarks next to MLflow (installs the bench extra)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts dist
 	rm -rf labextension/node_modules labextension/lib labextension/tsconfig.tsbuildinfo \
 		aml_jupyter/labextension

@@ -1,7 +1,10 @@
 """Install the "Python 3 (aml)" kernelspec: an ipykernel that loads the magics at start.
 
-``python -m aml_jupyter.frontends.kernelspec [--user | --sys-prefix | --prefix P]``. The spec ships in
-``kernels/aml/kernel.json`` (inside the wheel as ``aml_jupyter/kernel.json``); ``python`` in its argv becomes this interpreter's path.
+``python -m aml_jupyter.frontends.kernelspec [--user | --sys-prefix | --prefix P]``. Installing
+the wheel or the sdist already puts the spec (``kernels/aml/kernel.json``) into the environment's
+``share/jupyter/kernels/aml/``, where Jupyter runs its ``python`` as the server's interpreter.
+This command installs it elsewhere (for the user, another prefix) with this interpreter's path
+in argv; the wheel carries the spec for it as ``aml_jupyter/kernel.json``.
 """
 
 from __future__ import annotations
