@@ -5,7 +5,7 @@ Rules, as Azure ML v1 (minus its pain points):
 * ``.amlignore`` in the folder if present, else its ``.gitignore`` (gitwildmatch syntax);
 * never ``.git``, ``__pycache__``, ``.ipynb_checkpoints``, a workspace folder, or a virtualenv
   (any folder holding ``pyvenv.cfg``), whatever the ignore file says;
-* at most 300 MB and 2000 files unless configured otherwise (``max_bytes``/``max_files`` or
+* at most 300 MiB and 2000 files unless configured otherwise (``max_bytes``/``max_files`` or
   ``AML_SNAPSHOT_MAX_BYTES``/``AML_SNAPSHOT_MAX_FILES``); the error names the largest offenders.
 
 Each file is stored once by content; a stat cache means an unchanged folder is not even
@@ -123,14 +123,32 @@ def _check_limits(
         entry[0] += st.st_size
         entry[1] += 1
     worst = sorted(per_top.items(), key=lambda kv: (kv[1][0], kv[1][1]), reverse=True)[:5]
-    listing = ", ".join(f"{name} ({size / 1e6:.1f} MB, {n} files)" for name, (size, n) in worst)
+    listing = ", ".join(f"{name} ({_size(size)}, {_files(n)})" for name, (size, n) in worst)
     ignore_file = ".amlignore" if (source / ".amlignore").exists() else ".amlignore (or .gitignore)"
+    limits = [_files(max_files)] if len(files) > max_files else []
+    limits += [_size(max_bytes)] if total > max_bytes else []
     raise AmlError(
-        f"The snapshot of {source} has {len(files)} files, {total / 1e6:.1f} MB: over the limit of "
-        f"{max_files} files / {max_bytes / 1e6:.1f} MB. Largest: {listing}. Add what the run does "
+        f"The snapshot of {source} has {_files(len(files))}, {_size(total)}: over the limit of "
+        f"{' and '.join(limits)}. Largest: {listing}. Add what the run does "
         f"not need to {ignore_file} in that folder (e.g. a line 'data/'), or raise the limit with "
         "snapshot_max_bytes=/snapshot_max_files= or AML_SNAPSHOT_MAX_BYTES/AML_SNAPSHOT_MAX_FILES."
     )
+
+
+def _files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
+
+
+def _size(count: int) -> str:
+    """A size for people, in the README's binary units: ``1 byte``, ``12 KiB``, ``300 MiB``."""
+    if count < 1024:
+        return "1 byte" if count == 1 else f"{count} bytes"
+    value = float(count)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
 
 
 def take_snapshot(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -131,10 +132,35 @@ def _seconds(text: str) -> float:
 
 # workspace and run lookup ---------------------------------------------------------------------
 def _workspace(args: argparse.Namespace) -> Workspace:
-    """The workspace ``-w`` (or the current folder, or ``$AML_WORKSPACE``) leads to.
+    """The existing workspace ``-w`` (or ``$AML_WORKSPACE``, or the nearest ``.aml`` from the
+    current folder up) leads to. None there is an ``AmlError`` saying how to make one: commands
+    that only read or change what a workspace holds never create one (exit code 2)."""
+    from ...errors import AmlError
+    from ...store import is_server_address
+    from ...tracking.workspace import DB_NAME, ENV_VAR, Workspace
 
-    None found: a new ``.aml`` is created where the search started, and one stderr line says so.
-    """
+    path = args.workspace
+    if path and is_server_address(path):
+        return Workspace(path)  # says that a team workspace server cannot be opened yet
+    folder = Workspace.find(path)
+    if folder is not None and (folder / DB_NAME).is_file():
+        return Workspace(folder)
+    env = os.environ.get(ENV_VAR)
+    if path:
+        where = f"{path} (-w) or its parents"
+    elif env:
+        where = f"{env} (${ENV_VAR})"
+    else:
+        where = f"{os.getcwd()} or its parents"
+    raise AmlError(
+        f"No workspace in {where}. Make one with `aml workspace create` in the project folder, "
+        f"or point to one with -w PATH or ${ENV_VAR}."
+    )
+
+
+def _workspace_or_create(args: argparse.Namespace) -> Workspace:
+    """The workspace :func:`_workspace` finds, or a new ``.aml`` where the search started (for
+    ``aml run submit-script``: the first run needs no setup); one stderr line says so."""
     from ...tracking.workspace import Workspace
 
     ws, created = Workspace.from_config_or_create(args.workspace)

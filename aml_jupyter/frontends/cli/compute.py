@@ -108,10 +108,12 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--ca-file", metavar="FILE", help="CA bundle for an https agent")
     p.set_defaults(func=cmd_compute_attach, parser=p)
     p = cmds.add_parser("detach", parents=[common], help="forget a target")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="the target's name (aml compute list)")
     p.set_defaults(func=cmd_compute_detach, parser=p)
 
-    instance_parser = groups.add_parser("instance", help="the compute-instance agent")
+    instance_parser = groups.add_parser(
+        "instance", help="the compute-instance agent: run submitted runs on this machine"
+    )
     instance_parser.set_defaults(parser=instance_parser)
     cmds = instance_parser.add_subparsers(title="instance commands", metavar="COMMAND")
     p = cmds.add_parser(

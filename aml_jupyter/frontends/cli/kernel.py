@@ -20,7 +20,9 @@ def cmd_kernel_install(args: argparse.Namespace) -> int:
 
 def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``aml kernel`` group (its commands take no workspace, so ``common`` is unused)."""
-    kernel_parser = groups.add_parser("kernel", help="the 'Python 3 (aml)' Jupyter kernel")
+    kernel_parser = groups.add_parser(
+        "kernel", help="install the 'Python 3 (aml)' Jupyter kernel (magics preloaded)"
+    )
     kernel_parser.set_defaults(parser=kernel_parser)
     kernel_cmds = kernel_parser.add_subparsers(title="kernel commands", metavar="COMMAND")
     p = kernel_cmds.add_parser(

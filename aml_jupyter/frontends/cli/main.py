@@ -10,8 +10,8 @@ else to stderr, so ``RID=$(aml run submit-script train.py)`` works::
     aml run logs RUN_ID --follow
     aml run download RUN_ID --prefix outputs -o results/
 
-Exit codes: 0 success; 1 a waited-for run ended Failed or Canceled; 2 bad input (an
-``aml: error:`` line says what to fix); 130 interrupted.
+Exit codes: 0 success; 1 a waited-for run ended Failed or Canceled; 2 bad input, a mistyped
+command or no workspace (an ``aml:`` line on stderr says what to fix); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -19,8 +19,60 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from .common import _note
+
+#: What `aml --help` ends with: where to start, and what the exit codes mean.
+EPILOG = """\
+Start with `aml workspace create` in the project folder, then
+`aml run submit-script train.py -- --lr 0.1` (script arguments go after '--').
+Only `aml workspace create` and `aml run submit-script` make a workspace; every
+other command needs one (-w PATH, $AML_WORKSPACE, or a .aml here or above).
+
+exit codes: 0 success; 1 a waited-for run ended Failed or Canceled; 2 bad input,
+a mistyped command or no workspace (a line on stderr says what to fix);
+130 interrupted."""
+
+
+class _UnknownCommand(Exception):
+    """A word where a command belongs that is none of them; the message suggests the nearest."""
+
+    def __init__(self, prog: str, word: str, commands: list[str]) -> None:
+        import difflib  # only a mistyped command pays for it
+
+        starting = [c for c in commands if c.startswith(word)] if word else []
+        nearest = (
+            starting[:1] if len(starting) == 1 else difflib.get_close_matches(word, commands, 1)
+        )
+        if nearest:
+            hint = f"Did you mean {nearest[0]!r}?"
+        else:
+            hint = f"The commands are: {', '.join(commands)} (`{prog} --help` says more)."
+        super().__init__(f"{prog}: {word!r} is not a command. {hint}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, but a mistyped command is answered with the nearest one."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
+            raise _UnknownCommand(self.prog, str(value), list(action.choices))
+        super()._check_value(action, value)
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Give every command without a description its one-line help as one, so that
+    `aml GROUP COMMAND --help` says what the command does, not only its usage."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for listed in action._choices_actions:
+            sub = action.choices[listed.dest]
+            if sub.description is None and listed.help:
+                text = str(listed.help)
+                sub.description = text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+            _describe(sub)
 
 
 # the parser -----------------------------------------------------------------------------------
@@ -28,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``aml`` argument parser (each command's function is its ``func`` default)."""
     from ...version import __version__
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "-w",
         "--workspace",
@@ -38,10 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         "$AML_WORKSPACE, else the nearest .aml from the current folder up",
     )
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="aml",
         description="Azure ML v1 workspaces, experiments and runs, local-first.",
-        epilog="Script arguments go after '--': aml run submit-script train.py -- --lr 0.1",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--version", action="version", version=f"aml {__version__}", help="print the version"
@@ -71,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_compute.add_commands(groups, common)  # aml compute ..., aml instance serve
     cli_model.add_commands(groups, common)
     cli_kernel.add_commands(groups, common)
+    _describe(parser)
     return parser
 
 
@@ -102,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
             args.script_args = script_args
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except _UnknownCommand as exc:
+        print(exc, file=sys.stderr)
+        return 2  # what argparse answers any other usage error with
     if args.func is None:
         sub.print_help(sys.stderr)
         return 2

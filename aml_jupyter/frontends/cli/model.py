@@ -160,30 +160,39 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     p = cmds.add_parser(
         "register", parents=[common], help="register a file or folder; prints NAME:VERSION"
     )
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="the model's name (a new name starts at version 1)")
     p.add_argument("path", metavar="PATH", help="a local path, or with --run a run's file/folder")
     p.add_argument("--run", metavar="RUN", help="take PATH from this run's files (lineage kept)")
-    p.add_argument("--tag", action="append", type=_tag, metavar="KEY=VALUE", help="repeatable")
+    p.add_argument(
+        "--tag", action="append", type=_tag, metavar="KEY=VALUE", help="tag it (repeatable)"
+    )
     p.add_argument("--framework", metavar="F", help="e.g. ScikitLearn, PyTorch, Onnx")
-    p.add_argument("--framework-version", metavar="V")
-    p.add_argument("--description", metavar="TEXT")
+    p.add_argument("--framework-version", metavar="V", help="the framework's version, e.g. 1.4")
+    p.add_argument("--description", metavar="TEXT", help="a line saying what the model is")
     p.set_defaults(func=cmd_model_register, parser=p)
     p = cmds.add_parser("list", parents=[common], help="versions, newest first")
     p.add_argument("--name", metavar="NAME", help="only this model")
-    p.add_argument("--tag", action="append", type=_tag, metavar="KEY[=VALUE]", help="repeatable")
+    p.add_argument(
+        "--tag",
+        action="append",
+        type=_tag,
+        metavar="KEY[=VALUE]",
+        help="only versions with this tag (repeatable; a bare KEY matches any value)",
+    )
     p.add_argument("--latest", action="store_true", help="only the latest version of each")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_model_list, parser=p)
+    model_arg = "a model, NAME:VERSION or NAME (its latest version)"
     p = cmds.add_parser("show", parents=[common], help="one version as JSON")
-    p.add_argument("model", metavar="NAME[:VERSION]")
+    p.add_argument("model", metavar="NAME[:VERSION]", help=model_arg)
     p.set_defaults(func=cmd_model_show, parser=p)
     p = cmds.add_parser("download", parents=[common], help="copy a version's file or folder")
-    p.add_argument("model", metavar="NAME[:VERSION]")
+    p.add_argument("model", metavar="NAME[:VERSION]", help=model_arg)
     p.add_argument("-o", "--output", default=".", metavar="DIR", help="folder (default: .)")
     p.add_argument("--exist-ok", action="store_true", help="overwrite what is there")
     p.set_defaults(func=cmd_model_download, parser=p)
     p = cmds.add_parser("delete", parents=[common], help="remove one version")
-    p.add_argument("model", metavar="NAME:VERSION")
+    p.add_argument("model", metavar="NAME:VERSION", help="the version to remove")
     p.set_defaults(func=cmd_model_delete, parser=p)
 
     parser = groups.add_parser("service", help="deploy models as local scoring services")
@@ -192,10 +201,17 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     p = cmds.add_parser(
         "deploy", parents=[common], help="start a scoring service; prints its scoring URI"
     )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("models", nargs="+", metavar="MODEL[:VERSION]")
+    p.add_argument("name", metavar="NAME", help="the service's name")
+    p.add_argument(
+        "models", nargs="+", metavar="MODEL[:VERSION]", help="the models it serves (latest: no :V)"
+    )
     p.add_argument("--entry-script", metavar="FILE", help="score.py with init() and run()")
-    p.add_argument("--source-directory", default=".", metavar="DIR", help="its folder")
+    p.add_argument(
+        "--source-directory",
+        default=".",
+        metavar="DIR",
+        help="the folder holding the entry script (default: here)",
+    )
     p.add_argument("--port", type=int, metavar="N", help="default: a free port")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="processes (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace a service of that name")
@@ -203,13 +219,16 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     p = cmds.add_parser("list", parents=[common], help="services with state and latency")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_service_list, parser=p)
+    service_arg = "the service's name (aml service list)"
     p = cmds.add_parser("show", parents=[common], help="one service as JSON, with statistics")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help=service_arg)
     p.set_defaults(func=cmd_service_show, parser=p)
     p = cmds.add_parser("logs", parents=[common], help="a service's log")
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("--lines", type=int, default=5000, metavar="N", help="last N lines")
+    p.add_argument("name", metavar="NAME", help=service_arg)
+    p.add_argument(
+        "--lines", type=int, default=5000, metavar="N", help="the last N lines (default 5000)"
+    )
     p.set_defaults(func=cmd_service_logs, parser=p)
     p = cmds.add_parser("delete", parents=[common], help="stop a service and forget it")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help=service_arg)
     p.set_defaults(func=cmd_service_delete, parser=p)

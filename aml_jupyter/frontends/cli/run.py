@@ -18,6 +18,7 @@ from .common import (
     _tag,
     _value,
     _workspace,
+    _workspace_or_create,
 )
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def cmd_run_submit_script(args: argparse.Namespace) -> int:
     """
     from ..submit import distributed_config, submit_path
 
-    ws = _workspace(args)
+    ws = _workspace_or_create(args)
     run = submit_path(
         ws,
         args.script,

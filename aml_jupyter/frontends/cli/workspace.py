@@ -77,7 +77,7 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_workspace_show, parser=p)
 
     # aml experiment ...
-    exp_parser = groups.add_parser("experiment", help="list experiments")
+    exp_parser = groups.add_parser("experiment", help="list the workspace's experiments")
     exp_parser.set_defaults(parser=exp_parser)
     exp_cmds = exp_parser.add_subparsers(title="experiment commands", metavar="COMMAND")
     p = exp_cmds.add_parser("list", parents=[common], help="experiments with run counts")
