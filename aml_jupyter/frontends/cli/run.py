@@ -43,8 +43,9 @@ def cmd_run_submit_script(args: argparse.Namespace) -> int:
     With ``--wait`` the driver log streams to stdout until the run ends; the exit code is 0
     for Completed and 1 for Failed or Canceled.
     """
-    from ..submit import distributed_config, submit_path
+    from ..submit import distributed_config, resolve_script, submit_path
 
+    resolve_script(args.script, args.source_directory)  # a missing script makes no workspace
     ws = _workspace_or_create(args)
     run = submit_path(
         ws,
