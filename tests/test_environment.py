@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -120,6 +121,9 @@ def test_a_run_builds_once_is_isolated_and_reuses_the_build(exp: Experiment, pro
     driver_log = run.read_log()
     assert "[aml] Preparing environment 'tiny': building it with uv" in driver_log
     assert "[aml] Environment 'tiny' ready in" in driver_log
+    # uv's own lines reach the driver log as the build goes (the widget and sidebar show it).
+    assert "[aml]   $ uv pip install" in driver_log
+    assert re.search(r"^\[aml\]   (Resolved|Installed) \d+ package", driver_log, re.M), driver_log
     assert "user_logs/environment_build.txt" in run.get_file_names()
     log = Path(run.download_file("user_logs/environment_build.txt", str(project / "b1.txt")))
     assert "Environment ready" in log.read_text()

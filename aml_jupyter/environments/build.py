@@ -170,9 +170,10 @@ def is_ready(ws_folder: Path, spec: dict[str, Any]) -> bool:
     )
 
 
-def resolve(ws_folder: Path, spec: dict[str, Any], log_path: Path) -> str:
+def resolve(ws_folder: Path, spec: dict[str, Any], log_path: Path, echo: Any = None) -> str:
     """The Python executable for a run of this environment, built first when need be (in a
-    docker environment: the Python inside its image)."""
+    docker environment: the Python inside its image). A build's output goes to ``log_path``
+    and, line by line as it comes, to ``echo`` too (a run's driver log), each line marked."""
     if spec["docker"]["enabled"]:
         from . import docker_image as dockerenv
 
@@ -184,7 +185,8 @@ def resolve(ws_folder: Path, spec: dict[str, Any], log_path: Path) -> str:
     if (folder / READY).exists():
         return str(python)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f"{spec['hash']}.lock", "w") as lock, open(log_path, "a") as log:
+    with open(folder.parent / f"{spec['hash']}.lock", "w") as lock, open(log_path, "a") as file:
+        log = file if echo is None else _Echoed(file, echo)
         if not try_lock(lock):
             log.write(f"Waiting for another build of environment {spec['name']!r}...\n")
             log.flush()
@@ -194,6 +196,25 @@ def resolve(ws_folder: Path, spec: dict[str, Any], log_path: Path) -> str:
             return str(python)
         _build(folder, spec, log)
     return str(python)
+
+
+class _Echoed:
+    """A build log that also goes, one marked line at a time, to another text stream."""
+
+    def __init__(self, log: Any, echo: Any) -> None:
+        self.log, self.echo, self.partial = log, echo, ""
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        *lines, self.partial = (self.partial + text).split("\n")
+        for line in lines:
+            if line.strip():
+                self.echo.write(f"[aml]   {line.rstrip()}\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+        self.echo.flush()
 
 
 def _build(folder: Path, spec: dict[str, Any], log: Any) -> None:

@@ -46,22 +46,27 @@ def run(
     cwd: Path | None = None,
     python_version: str | None = None,
 ) -> None:
-    """Run ``uv args``, its output into ``log``; a failure raises what actually failed."""
+    """Run ``uv args``, its output into ``log`` line by line as uv writes it (whoever follows
+    the build sees it go); a failure raises what actually failed."""
     log.write("$ uv " + " ".join(args) + "\n")
     log.flush()
-    result = subprocess.run(
+    lines: list[str] = []
+    with subprocess.Popen(
         [*uv_command(), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        errors="replace",
         env=uv_env(),
         cwd=cwd,
-        check=False,
-    )
-    log.write(result.stdout)
-    log.flush()
-    if result.returncode != 0:
-        raise AmlError(failure_message(result.stdout, spec, python_version))
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            log.write(line)
+            log.flush()
+    if proc.returncode != 0:
+        raise AmlError(failure_message("".join(lines), spec, python_version))
 
 
 _BUILD_FAILED = re.compile(r"Failed to (?:download and )?build `([^`]+)`")

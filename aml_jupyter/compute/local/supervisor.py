@@ -265,7 +265,9 @@ class Supervisor:
             )
             driver_log.flush()
             start = time.monotonic()
-            python = envbuild.resolve(self.ws.folder, environment, self.folder.build_log)
+            python = envbuild.resolve(
+                self.ws.folder, environment, self.folder.build_log, echo=driver_log
+            )
             driver_log.write(
                 f"[aml] Environment {environment['name']!r} ready in "
                 f"{time.monotonic() - start:.1f} s\n"
