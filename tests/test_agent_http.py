@@ -1,16 +1,21 @@
 """The agent's HTTP edge: the token before any body, per-route body caps, streamed uploads,
-names and hashes refused."""
+names and hashes refused; the client's kept-alive connections and TLS checks (against a plain
+HTTP server that counts its connections)."""
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import socket
+import ssl
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,8 @@ import pytest
 
 from aml_jupyter import AmlError, ComputeInstance, Workspace
 from aml_jupyter.compute.distributed import free_port
+from aml_jupyter.compute.instance.client import AgentClient
+from aml_jupyter.compute.remote import RemoteUnreachable
 from aml_jupyter.store.blobs import hash_file
 from tests.test_compute_instance import Agent, _stop_agent_runs
 from tests.test_hostile_peers import _sha
@@ -232,3 +239,212 @@ def test_the_agent_client_keeps_one_connection_across_requests(ws: Workspace, ag
         assert _connections_to(agent.port) == set()
     finally:
         again.stop()
+
+
+class Peer:
+    """A plain HTTP server in a thread of the test: counts the TCP connections it accepts and
+    the requests it reads, and answers each by ``mode``: ``keep`` (kept alive), ``close``
+    (says ``Connection: close`` but keeps it open), ``http/1.0`` (an HTTP/1.0 answer, kept
+    open), ``closes-idle`` (closes after answering, saying nothing), ``short`` (fewer body
+    bytes than its Content-Length), ``drop`` (closes POSTs unanswered)."""
+
+    def __init__(self, mode: str = "keep", tls: tuple[Path, Path] | None = None) -> None:
+        peer, self.mode, self.accepted = self, mode, 0
+        self.requests: list[tuple[str, str, str | None]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def answer(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                peer.requests.append((self.command, self.path, self.headers["Authorization"]))
+                if peer.mode == "drop" and self.command == "POST":
+                    self.close_connection = True
+                    return
+                body = b'{"agent": "aml_jupyter"}'
+                if peer.mode == "http/1.0":
+                    self.protocol_version = "HTTP/1.0"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body) + 90 * (peer.mode == "short")))
+                if peer.mode == "close":
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body)
+                # Open whatever the answer said: only the client decides whether it is reused.
+                self.close_connection = peer.mode in ("closes-idle", "short")
+
+            do_GET = do_POST = answer
+
+            def do_CONNECT(self) -> None:  # as a proxy: a tunnel to the address asked for
+                peer.requests.append((self.command, self.path, self.headers["Authorization"]))
+                host, port = self.path.rsplit(":", 1)
+                with socket.create_connection((host, int(port))) as far:
+                    self.send_response(200)
+                    self.end_headers()
+                    _pump(self.connection, far)
+                self.close_connection = True
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def get_request(self) -> tuple[socket.socket, Any]:
+                accepted = super().get_request()  # with TLS: after the handshake
+                peer.accepted += 1
+                return accepted
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.address = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    def __enter__(self) -> Peer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _pump(one: socket.socket, other: socket.socket) -> None:
+    """Bytes both ways until either side closes."""
+    while True:
+        for ready in select.select([one, other], [], [], 30)[0]:
+            data = ready.recv(65536)
+            if not data:
+                return
+            (other if ready is one else one).sendall(data)
+
+
+def test_one_kept_alive_connection_carries_every_request() -> None:
+    with Peer() as peer:
+        client = AgentClient(peer.address, "t0ken")
+        for _ in range(20):
+            assert client.info() == {"agent": "aml_jupyter"}
+        client.with_timeout(5.0).info()
+        assert peer.accepted == 1 and len(peer.requests) == 21
+        assert set(peer.requests) == {("GET", "/api/v1/info", "Bearer t0ken")}
+        client.close()
+        assert _connections_to(peer.port) == set()
+
+
+def test_a_connection_the_agent_closed_while_idle_is_replaced() -> None:
+    with Peer("closes-idle") as peer:
+        client = AgentClient(peer.address, "t0ken")
+        for round in range(1, 4):
+            client.info()
+            deadline = time.monotonic() + 20
+            while not _closed_by_peer(peer.port):  # its close reached us: the idle one is dead
+                assert time.monotonic() < deadline, "the peer never closed the connection"
+                time.sleep(0.01)
+            assert peer.accepted == round
+        client.info()  # no error: a new connection, not the dead one
+        assert peer.accepted == 4
+
+
+def _closed_by_peer(port: int) -> bool:
+    states = {
+        c.status
+        for c in psutil.Process().net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == port
+    }
+    return psutil.CONN_CLOSE_WAIT in states and psutil.CONN_ESTABLISHED not in states
+
+
+@pytest.mark.parametrize("mode", ["close", "http/1.0"])
+def test_an_answer_that_ends_the_connection_is_not_reused(mode: str) -> None:
+    with Peer(mode) as peer:
+        client = AgentClient(peer.address, "t0ken")
+        for _ in range(5):
+            assert client.info() == {"agent": "aml_jupyter"}
+        assert peer.accepted == 5
+        assert _connections_to(peer.port) == set()  # each one closed, none left open
+
+
+def test_a_cut_answer_or_a_dropped_post_is_an_error_and_never_sent_again() -> None:
+    with Peer("short") as peer, pytest.raises(RemoteUnreachable, match=r"answer.*IncompleteRead"):
+        AgentClient(peer.address, "t0ken").info()
+    with Peer("drop") as peer:
+        client = AgentClient(peer.address, "t0ken")
+        client.info()  # the POST goes on a kept-alive connection, which then fails
+        with pytest.raises(RemoteUnreachable, match="does not answer"):
+            client.start_run("r1", "e", "s", {}, {})
+        assert [method for method, *_ in peer.requests] == ["GET", "POST"]
+
+
+def _certificate(folder: Path, name: str, alt_name: str) -> tuple[Path, Path]:
+    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
+    subprocess.run(
+        [
+            *(
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ),
+            *(
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                f"/CN={name}",
+                "-addext",
+                f"subjectAltName={alt_name}",
+            ),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_tls_checks_the_certificate_and_the_name(tmp_path: Path) -> None:
+    good = _certificate(tmp_path, "agent", "IP:127.0.0.1")
+    other = _certificate(tmp_path, "other", "IP:127.0.0.1")
+    named = _certificate(tmp_path, "named", "DNS:localhost")
+    with Peer(tls=good) as peer:
+        wrong = AgentClient(peer.address, "t0ken", ca_file=str(other[0]))
+        with pytest.raises(RemoteUnreachable, match=r"answer.*certificate verify failed"):
+            wrong.info()
+        with pytest.raises(RemoteUnreachable, match="certificate verify failed"):
+            AgentClient(peer.address, "t0ken").info()  # the system's CAs do not know it
+        client = AgentClient(peer.address, "t0ken", ca_file=str(good[0]))
+        for _ in range(20):
+            assert client.info() == {"agent": "aml_jupyter"}
+        assert peer.accepted == 1 and len(peer.requests) == 20
+    with Peer(tls=named) as peer:
+        client = AgentClient(peer.address, "t0ken", ca_file=str(named[0]))
+        with pytest.raises(RemoteUnreachable, match=r"certificate verify failed.*mismatch"):
+            client.info()
+        assert peer.requests == []  # the token never went out
+
+
+def test_a_proxy_gets_absolute_uris_for_http_and_a_tunnel_for_https(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = _certificate(tmp_path, "agent", "IP:127.0.0.1")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with Peer() as proxy, Peer(tls=good) as agent:
+        monkeypatch.setenv("http_proxy", proxy.address)
+        monkeypatch.setenv("https_proxy", proxy.address)
+        assert AgentClient("http://agent.example:8123", "t0ken").info()["agent"] == "aml_jupyter"
+        assert proxy.requests == [("GET", "http://agent.example:8123/api/v1/info", "Bearer t0ken")]
+        client = AgentClient(agent.address, "t0ken", ca_file=str(good[0]))
+        for _ in range(3):
+            client.info()
+        # One tunnel, kept alive, asked for without the token; the agent gets it through TLS.
+        assert proxy.requests[1:] == [("CONNECT", f"127.0.0.1:{agent.port}", None)]
+        assert agent.accepted == 1 and agent.requests[-1] == ("GET", "/api/v1/info", "Bearer t0ken")
+        client.close()

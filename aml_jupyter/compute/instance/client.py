@@ -1,24 +1,30 @@
 """The client of a compute-instance agent's HTTP API (JSON, a bearer token, optional TLS).
 
 One :class:`AgentClient` per target object: its connections are kept alive and reused by
-every request (a ``urllib3.PoolManager``, thread-safe, so threads may share a client), where
-a new connection per request would cost a TCP (and TLS) handshake each time. urllib3 rather
-than requests on top of it: the run's mirror is a process of its own that imports this on
-its way to following the run, and requests costs it ~70 ms more to import than it saves.
+every request (a small pool of idle ``http.client`` connections under a lock, so threads may
+share a client), where a new connection per request would cost a TCP (and TLS) handshake
+each time. The standard library's ``http.client`` rather than urllib3 (or requests): the
+run's mirror is a process of its own that imports this on its way to following the run:
+with urllib3 this module cost it ~85 ms of ~165 ms (urllib3's modules, ``importlib.metadata``
+for its HTTP/2 probe), with ``http.client`` ~35 ms of ~115 ms (``email.parser`` and ``ssl``,
+which ``http.client`` imports itself: so ``ssl`` is not put off to https addresses).
 Every failure becomes one of three errors: :class:`RemoteUnreachable` (no answer, or 5xx:
 try again), :class:`RemoteGone` (the agent refuses us or has no such thing), or
-:class:`AmlError` (a request the agent refused); none of them carries the token.
+:class:`AmlError` (a request the agent refused); none of them carries the token. A request
+once sent is never sent again (a POST /runs must not start two runs).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import select
 import ssl
+import threading
 import urllib.parse
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
-
-import urllib3
 
 from ...errors import AmlError
 from ...store.blobs import check_sha256
@@ -36,6 +42,10 @@ MAX_ERROR_BYTES = 64 * 1024
 MISSING_BATCH = 4096
 #: Bytes read from the answer at a time.
 PIECE_BYTES = 1024 * 1024
+#: Bytes of an uploaded file sent at a time (http.client's default is 8 KiB).
+SEND_BYTES = 256 * 1024
+#: Idle connections kept per agent address (more are closed when given back).
+IDLE_MAX = 4
 
 
 def _proxy_for(address: str) -> str | None:
@@ -53,24 +63,102 @@ def _proxy_for(address: str) -> str | None:
     return proxy
 
 
+def _host_port(url: str, default: int) -> tuple[str, int | None]:
+    """The host and port of ``url`` (None for a port that is not one: refused when used)."""
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        return parsed.hostname or "", parsed.port or default
+    except ValueError:
+        return parsed.hostname or "", None
+
+
 class _Connections:
-    """The kept-alive connections to one agent address (a pool, shared by threads)."""
+    """The kept-alive connections to one agent address: the idle ones in a list under a lock
+    (shared by threads and by ``with_timeout`` clients), the last one given back taken first."""
 
     def __init__(self, address: str, token: str, ca_file: str | None) -> None:
         # The agent never compresses: its bytes arrive as sent, and are counted so.
-        headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
-        options: dict[str, Any] = {"headers": headers, "retries": False}
-        if address.startswith("https:"):
+        self.headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
+        self.https = address.startswith("https:")
+        self.host, self.port = _host_port(address, 443 if self.https else 80)
+        self.context: ssl.SSLContext | None = None
+        if self.https:
             # The agent's certificate is checked against the attached CA file alone, else
-            # the system's CAs (never a bundle found in the environment).
-            options["ssl_context"] = ssl.create_default_context(cafile=ca_file)
+            # the system's CAs (never a bundle found in the environment); hostname checked.
+            self.context = ssl.create_default_context(cafile=ca_file)
+        self.prefix = "/api/v1"
+        self.proxy: tuple[str, int | None] | None = None
+        self.proxy_context: ssl.SSLContext | None = None
         proxy = _proxy_for(address)
-        self.pool: urllib3.PoolManager = (
-            urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
-        )
+        if proxy:
+            if "://" not in proxy:
+                proxy = f"http://{proxy}"
+            scheme = proxy.split("://", 1)[0].lower()
+            if scheme not in ("http", "https") or (scheme == "https" and self.https):
+                raise AmlError(
+                    f"The {scheme}:// proxy set for {address} cannot carry its requests; set "
+                    "an http:// proxy, or name the agent's host in $NO_PROXY."
+                )
+            self.proxy = _host_port(proxy, 443 if scheme == "https" else 80)
+            if scheme == "https":
+                self.proxy_context = ssl.create_default_context()
+            if not self.https:
+                self.prefix = f"{address}/api/v1"  # an absolute URI: the proxy forwards it
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def take(self, timeout: float) -> http.client.HTTPConnection:
+        """An idle connection still usable, else a new one (connected by its first request)."""
+        while True:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                return self._open(timeout)
+            if conn.sock is not None and _usable(conn.sock):
+                conn.sock.settimeout(timeout)
+                return conn
+            conn.close()  # the agent closed it while idle (or sent what nobody asked for)
+
+    def _open(self, timeout: float) -> http.client.HTTPConnection:
+        host, port = self.proxy or (self.host, self.port)
+        if port is None or self.port is None:
+            raise OSError("the port is not a number from 0 to 65535")
+        conn: http.client.HTTPConnection
+        if self.https or self.proxy_context:
+            context = self.proxy_context or self.context
+            conn = http.client.HTTPSConnection(
+                host, port, timeout=timeout, context=context, blocksize=SEND_BYTES
+            )
+            if self.https and self.proxy:
+                conn.set_tunnel(self.host, self.port)  # CONNECT, then TLS with the agent
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=timeout, blocksize=SEND_BYTES)
+        return conn
+
+    def give_back(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < IDLE_MAX:
+                self._idle.append(conn)
+                return
+        conn.close()
 
     def close(self) -> None:
-        self.pool.clear()
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+def _usable(sock: Any) -> bool:
+    """Whether an idle connection can carry a request: nothing to read on it (readable means
+    the agent closed it, or sent bytes nobody asked for), as urllib3 checks."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return False
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return not poller.poll(0)
+    return not select.select([sock], [], [], 0)[0]
 
 
 class AgentClient:
@@ -105,37 +193,49 @@ class AgentClient:
     ) -> bytes:
         """One request; the answer's bytes, or with ``sink`` streamed into it (at most its
         ``limit``): never more than :data:`MAX_ANSWER_BYTES` held in memory."""
-        headers = {}
+        connections = self._connections
+        headers = dict(connections.headers)
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         if length is not None:
             headers["Content-Length"] = str(length)
+        conn: http.client.HTTPConnection | None = None
+        answer: http.client.HTTPResponse | None = None
+        refusal: AmlError | None = None
+        got = b""
         try:
-            answer = self._connections.pool.request(
-                method,
-                f"{self.address}/api/v1{path}",
-                body=data,
-                headers={**self._connections.pool.headers, **headers},
-                timeout=urllib3.Timeout(connect=self._timeout, read=self._timeout),
-                redirect=False,  # the token goes to the attached address only
-                preload_content=False,
-                decode_content=False,
-            )
-            with answer:
-                if not 200 <= answer.status < 300:
-                    raise self._refused(answer)
-                if sink is not None:
-                    for piece in answer.stream(PIECE_BYTES, decode_content=False):
-                        sink.write(piece)  # refuses more than the announced size
-                    answer.release_conn()  # read to its end: the connection is reusable
-                    return b""
+            conn = connections.take(self._timeout)
+            cut = False
+            try:
+                # No redirect is followed: the token goes to the attached address only.
+                conn.request(method, connections.prefix + path, body=data, headers=headers)
+            except (BrokenPipeError, ConnectionResetError):
+                cut = True  # the agent may have refused before reading all of it: its answer
+            answer = conn.getresponse()
+            if not 200 <= answer.status < 300:
+                refusal = self._refused(answer)
+            elif sink is not None:
+                for piece in _pieces(answer):
+                    sink.write(piece)  # refuses more than the announced size
+            else:
                 got = _read(answer, MAX_ANSWER_BYTES + 1)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # Read to its end, kept alive by the agent: the connection serves the next request.
+            if answer.isclosed() and answer.version == 11 and not answer.will_close and not cut:
+                connections.give_back(conn)
+                conn = None
+        except (http.client.HTTPException, OSError) as exc:
             raise RemoteUnreachable(
                 f"the agent at {self.address} does not answer ({_reason(exc)}). Is "
                 "`aml instance serve` running there, and the address right?"
             ) from None
+        finally:
+            if conn is not None:  # cut off, failed, or not to be kept: closed with its answer
+                if answer is not None:
+                    answer.close()
+                conn.close()
+        if refusal is not None:
+            raise refusal
         if len(got) > MAX_ANSWER_BYTES:
             raise RemoteGone(
                 f"The agent at {self.address} sent an answer over {MAX_ANSWER_BYTES} bytes; "
@@ -143,7 +243,7 @@ class AgentClient:
             )
         return got
 
-    def _refused(self, answer: urllib3.BaseHTTPResponse) -> AmlError:
+    def _refused(self, answer: http.client.HTTPResponse) -> AmlError:
         """The error for an answer that is not a success."""
         code, message = answer.status, _message(answer)
         if code == 401:
@@ -233,32 +333,41 @@ class AgentClient:
         self._json("POST", f"/runs/{run_id}/cancel", {})
 
 
-def _read(answer: urllib3.BaseHTTPResponse, limit: int) -> bytes:
-    """At most ``limit`` bytes of the answer's body, as sent (not decompressed).
+def _pieces(answer: http.client.HTTPResponse) -> Iterator[bytes]:
+    """The answer's body in pieces of :data:`PIECE_BYTES` at most, as sent (not decompressed);
+    one cut short of its Content-Length is an error (http.client would just end it)."""
+    while piece := answer.read(PIECE_BYTES):
+        yield piece
+    if answer.length:
+        raise http.client.IncompleteRead(b"", answer.length)
 
-    An answer read to its end gives its connection back for the next request; one cut off
-    at ``limit`` leaves it to be closed with the answer.
+
+def _read(answer: http.client.HTTPResponse, limit: int) -> bytes:
+    """At most ``limit`` bytes of the answer's body.
+
+    An answer read to its end can give its connection back for the next request; one cut off
+    at ``limit`` is left unfinished, and its connection is closed.
     """
     got = bytearray()
-    for piece in answer.stream(PIECE_BYTES, decode_content=False):
+    for piece in _pieces(answer):
         got += piece
         if len(got) >= limit:
             return bytes(got[:limit])
-    answer.release_conn()
     return bytes(got)
 
 
-def _message(answer: urllib3.BaseHTTPResponse) -> str:
+def _message(answer: http.client.HTTPResponse) -> str:
     """The ``message`` of an error answer, else its reason phrase."""
     try:
         return str(json.loads(_read(answer, MAX_ERROR_BYTES)).get("message") or answer.reason)
-    except (ValueError, AttributeError, OSError, urllib3.exceptions.HTTPError):
+    except (ValueError, AttributeError, OSError, http.client.HTTPException):
         return str(answer.reason)
 
 
 def _reason(exc: BaseException) -> str:
-    """What went wrong underneath urllib3's wrappers: the socket's or TLS's own error."""
-    if isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)):
+    """What went wrong: the socket's or TLS's own error ("timed out", "Connection refused",
+    "certificate verify failed: ..."), looked for under any wrapper."""
+    if isinstance(exc, TimeoutError):
         return "timed out"
     seen: set[int] = set()
     while id(exc) not in seen:
