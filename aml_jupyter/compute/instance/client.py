@@ -23,7 +23,7 @@ import select
 import ssl
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ...errors import AmlError
@@ -270,8 +270,11 @@ class AgentClient:
         """Who the agent is (version, host, folder, Python, CPUs); checks address and token."""
         return dict(self._json("GET", "/info"))
 
-    def upload(self, ws: Workspace, shas: list[str]) -> int:
-        """Send the blobs the agent lacks; returns how many were sent."""
+    def upload(
+        self, ws: Workspace, shas: list[str], progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        """Send the blobs the agent lacks; returns how many were sent. ``progress(sent,
+        total)`` hears how many of the bytes to send have gone, as they go."""
         asked = sorted(set(shas))
         missing: list[str] = []
         for start in range(0, len(asked), MISSING_BATCH):
@@ -285,9 +288,15 @@ class AgentClient:
                     f"The agent at {self.address} asked for blobs it was not offered; refused."
                 )
             missing += answer
+        sizes = {sha: ws.blobs.size(sha) for sha in missing}
+        total, done = sum(sizes.values()), 0
         for sha in missing:
             with ws.blobs.open(sha) as f:
-                self._call("PUT", f"/blobs/{sha}", data=f, length=ws.blobs.size(sha))
+                body: Any = f if progress is None else _Counted(f, done, total, progress)
+                self._call("PUT", f"/blobs/{sha}", data=body, length=sizes[sha])
+            done += sizes[sha]
+        if progress is not None:
+            progress(done, total)
         return len(missing)
 
     def download(self, ws: Workspace, sha: str, size: int | None = None) -> None:
@@ -340,6 +349,19 @@ def _pieces(answer: http.client.HTTPResponse) -> Iterator[bytes]:
         yield piece
     if answer.length:
         raise http.client.IncompleteRead(b"", answer.length)
+
+
+class _Counted:
+    """A blob being sent, telling ``progress`` how far the upload is as it is read."""
+
+    def __init__(self, f: Any, before: int, total: int, progress: Callable[[int, int], None]):
+        self.f, self.sent, self.total, self.progress = f, before, total, progress
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.sent += len(data)
+        self.progress(self.sent, self.total)
+        return bytes(data)
 
 
 def _read(answer: http.client.HTTPResponse, limit: int) -> bytes:

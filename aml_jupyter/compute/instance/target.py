@@ -161,7 +161,14 @@ class ComputeInstance(ComputeTarget):
             raise AmlError(f"Cannot submit to {self.name!r}: {exc}") from None
 
     def _prepare(self, snapshot: Snapshot, definition: dict[str, Any]) -> None:
-        self.client().upload(self.workspace, [snapshot.id, *(f.sha256 for f in snapshot.files)])
+        from .progress import UploadProgress
+
+        progress = UploadProgress(self.name)
+        try:
+            shas = [snapshot.id, *(f.sha256 for f in snapshot.files)]
+            self.client().upload(self.workspace, shas, progress=progress)
+        finally:
+            progress.close()
 
     def _start(
         self,
