@@ -16,7 +16,9 @@ from nbclient import NotebookClient
 
 from aml_jupyter import Experiment, Run, RunStatus, ScriptRunConfig
 from aml_jupyter.frontends.widgets import RunDetails
+from aml_jupyter.frontends.widgets.chart_grid import OPEN_CHARTS
 from aml_jupyter.frontends.widgets.charts import MAX_DRAWN_POINTS, downsample
+from aml_jupyter.frontends.widgets.run_details import FIRST_CHARTS
 from tests.conftest import write
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -250,7 +252,12 @@ def test_100_metrics_of_10000_points_each(exp: Experiment, project: Path) -> Non
     details.start()  # follows it live: incremental reads while the script logs
     finish(details, timeout=120)
     assert len(details.charts) == 100
-    assert all(is_png(image) for image in details.charts.values())
+    # Only the open charts (the first ones) are drawn; the others wait behind a button.
+    assert details.charts_drawn == [f"metric_{m:03d}" for m in range(OPEN_CHARTS)]
+    assert all(is_png(details.charts[name]) for name in details.charts_drawn)
+    assert details.show_chart_buttons["metric_099"].layout.display != "none"
+    details.show_chart_buttons["metric_099"].click()
+    assert is_png(details.charts["metric_099"])
     assert details.metric_filter.layout.display != "none"  # many charts: a filter shows
     counts = {m["count"] for m in details.get_widget_data()["metrics"].values()}
     assert counts == {10_000}  # every point once: none lost or read twice
@@ -258,6 +265,150 @@ def test_100_metrics_of_10000_points_each(exp: Experiment, project: Path) -> Non
     assert {m["count"] for m in details.get_widget_data()["metrics"].values()} == {10_000}
     details.metric_filter.value = "metric_05"
     assert len(details._grid.grid.children) == 10
+
+
+SCALARS = """
+    import sys, time
+    from pathlib import Path
+    from aml_jupyter import Run
+
+    run = Run.get_context()
+    run.log("C", 1.0)
+    run.log("max_iter", 100)
+    for i in range(10):
+        run.log("loss", 1.0 / (i + 1), step=i)
+    run.log("accuracy", 0.93)
+    run.log_list("sizes", [3, 1, 2])
+    run.log("score", 0.5)
+    print("ready", flush=True)
+    deadline = time.time() + 30
+    while not Path(sys.argv[1]).exists() and time.time() < deadline:
+        time.sleep(0.05)
+    run.log("score", 0.75)  # logged twice: now a series
+"""
+
+
+def summary_rows(details: RunDetails, section: str) -> dict[str, str]:
+    """The summary table's rows of one section, name -> value text, read from its HTML."""
+    import re
+
+    rows = re.findall(
+        rf'<tr data-summary="{section}"><td[^>]*>(.*?)</td><td[^>]*><code[^>]*>(.*?)</code>',
+        details.summary_view.value,
+    )
+    return dict(rows)
+
+
+def test_values_logged_once_go_in_the_summary_and_series_in_charts(
+    exp: Experiment, project: Path, tmp_path: Path
+) -> None:
+    write(project, "scalars.py", SCALARS)
+    go = tmp_path / "go"
+    arguments = [str(go), "--C", "1.0", "--max_iter=100", "--verbose"]
+    run = exp.submit(
+        ScriptRunConfig(project, "scalars.py", arguments=arguments), tags={"team": "a"}
+    )
+    details = RunDetails(run)
+    details.start()
+    wait_until(lambda: "ready" in details.log_view.value and "score" in details.summary_view.value)
+
+    # Live: one value is a row of the table; "score" is there until it has a second number.
+    metrics = summary_rows(details, "metrics")
+    assert metrics == {"C": "1", "max_iter": "100", "accuracy": "0.93", "score": "0.5"}
+    assert list(details.charts) == ["loss"]
+    go.touch()
+    finish(details)
+    assert summary_rows(details, "metrics") == {"C": "1", "max_iter": "100", "accuracy": "0.93"}
+    assert list(details.charts) == ["loss", "score"] == details.charts_drawn
+    assert summary_rows(details, "arguments") == {
+        "C": "1.0",
+        "max_iter": "100",
+        "verbose": "true",
+        "argument 1": str(go),
+    }
+    assert summary_rows(details, "tags") == {"team": "a"}
+    # A list is a one-column table, as the sidebar's run panel shows it; not a chart.
+    assert "sizes" not in details.charts
+    assert details.get_widget_data()["tables"]["sizes"] == {"sizes": [3, 1, 2]}
+    assert "<table" in details.tables["sizes"].value
+
+    # The same run, finished: read once, the same table and exactly one chart per series.
+    again = RunDetails(run)
+    assert summary_rows(again, "metrics") == summary_rows(details, "metrics")
+    assert list(again.charts) == ["loss", "score"] == again.charts_drawn
+    assert again.get_widget_data()["summary"]["arguments"]["max_iter"] == "100"
+
+
+def test_charts_are_transparent_and_the_html_follows_the_theme(
+    exp: Experiment, project: Path
+) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    write(
+        project,
+        "curve.py",
+        """
+        from aml_jupyter import Run
+        run = Run.get_context()
+        for i in range(20):
+            run.log("loss", 1.0 / (i + 1), step=i)
+        run.log("accuracy", 0.9)
+        print("done")
+        """,
+    )
+    run = exp.submit(ScriptRunConfig(project, "curve.py"), tags={"lr": "0.1"})
+    run.wait_for_completion()
+    details = RunDetails(run)
+    image = Image.open(BytesIO(bytes(details.charts["loss"].value)))
+    assert image.mode == "RGBA"  # an alpha channel
+    alpha = image.getchannel("A")
+    width, height = image.size
+    corners = [(0, 0), (width - 1, 0), (0, height - 1), (width - 1, height - 1)]
+    assert [alpha.getpixel(corner) for corner in corners] == [0, 0, 0, 0]
+    histogram = alpha.histogram()
+    assert histogram[0] > 0.8 * width * height  # the background shows through, not white
+    assert histogram[255] > 0  # but the line and the axes are drawn
+    # The summary table and the log: JupyterLab's theme colours, no black or white of ours.
+    for html in (details.summary_view.value, details.log_view.value):
+        assert "var(--jp-" in html
+        for fixed in ("#fff", "#000", "white", "black"):
+            assert fixed not in html.replace("white-space", "")
+
+
+def test_a_finished_run_with_100_metrics_shows_before_its_charts_are_drawn(
+    exp: Experiment,
+) -> None:
+    run = exp.start_logging(snapshot_directory=None, outputs=None)
+    names = [f"metric_{m:03d}" for m in range(100)]
+    for step in range(10_000):
+        for m, name in enumerate(names):
+            run.log(name, (step * (m + 1)) % 997, step=step)
+    run.log("learning_rate", 0.01)
+    run.complete()
+
+    details = RunDetails(run)
+    # What the constructor returned with: status, log and summary, at most a few charts.
+    drawn = [name for name, image in details.charts.items() if image.value]
+    assert len(drawn) <= FIRST_CHARTS
+    assert drawn == details.charts_drawn
+    assert "Completed" in details.status_label.value
+    if details.background is not None:  # the points were still being read: wait for them
+        details.background.join(120)
+    assert len(details.charts) == 100
+    assert len(details.charts_drawn) <= FIRST_CHARTS  # nothing more until it is shown
+    assert "learning_rate" in details.summary_view.value
+    # On demand: one chart by its button, the open ones in the background once shown.
+    details.show_chart_buttons["metric_050"].click()
+    assert "metric_050" in details.charts_drawn and is_png(details.charts["metric_050"])
+    details.start()
+    assert details.thread is None  # no polling for an ended run
+    if details.background is not None:
+        details.background.join(60)
+    assert set(details.charts_drawn) == {*names[:OPEN_CHARTS], "metric_050"}
+    assert len(details._grid.grid.children) == 100  # each chart has its place (or button)
+    assert details.show_all_charts_button.layout.display != "none"
 
 
 def test_downsampling_keeps_spikes_and_order() -> None:
@@ -286,6 +437,7 @@ Path("src").mkdir(exist_ok=True)
 Path("src/train.py").write_text(
     "import time\\nfrom aml_jupyter import Run\\nrun = Run.get_context()\\n"
     "for i in range(5):\\n    run.log('loss', 1 / (i + 1), step=i)\\n    time.sleep(0.1)\\n"
+    "run.log('accuracy', 0.875)\\n"
     "print('hello from the kernel run')\\n"
 )
 run = Experiment(ws, "kernel").submit(ScriptRunConfig("src", "train.py"))
@@ -300,6 +452,7 @@ print(json.dumps({
     "status": details.status_label.value,
     "has_line": "hello from the kernel run" in details.log_view.value,
     "charts": sorted(details.charts),
+    "summary": details.summary_view.value,
     "watching": details.is_watching,
     "model": details.widget.model_id,
     "label_model": details.status_label.model_id,
@@ -326,7 +479,8 @@ def test_in_a_real_kernel_it_is_a_standard_widget(tmp_path: Path) -> None:
     state = json.loads(text.strip().splitlines()[-1])
     assert "Completed" in state["status"]
     assert state["has_line"] is True
-    assert state["charts"] == ["loss"]
+    assert state["charts"] == ["loss"]  # accuracy, logged once, is in the summary table
+    assert "accuracy" in state["summary"] and "0.875" in state["summary"]
     assert state["watching"] is False
     assert view["model_id"] == state["model"]
     bare = [o for o in nb.cells[2].outputs if o.get("output_type") == "execute_result"]

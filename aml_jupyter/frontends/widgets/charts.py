@@ -3,7 +3,8 @@
 A series keeps one metric's values in flat ``array('d')`` buffers, so appending the points of
 an incremental read is cheap however long the run logs. Charts are drawn with matplotlib's Agg
 canvas directly (a ``Figure`` of the widget's own, never pyplot): no global state, so the
-widget's background thread can draw while the notebook uses pyplot. Long series are cut to at
+widget's background thread can draw while the notebook uses pyplot. PNGs are transparent, in
+colours that read on light and dark themes. Long series are cut to at
 most :data:`MAX_DRAWN_POINTS` points keeping each bucket's minimum and maximum, so spikes stay
 visible and matplotlib's work is the same at 10,000 points as at 10 million.
 
@@ -33,12 +34,13 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float))
 
 
-def format_value(value: Any) -> str:
-    """A metric value, short: 4 significant digits for floats, as-is for the rest."""
+def format_value(value: Any, limit: int = 40) -> str:
+    """A metric value, short: 4 significant digits for floats, as-is for the rest (cut to
+    ``limit`` characters)."""
     if isinstance(value, float):
         return f"{value:.4g}"
     text = str(value)
-    return text if len(text) <= 40 else text[:39] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class MetricSeries:
@@ -68,6 +70,13 @@ class MetricSeries:
     def numeric(self) -> bool:
         """True when there is at least one number to draw."""
         return len(self.values) > 0
+
+    @property
+    def is_series(self) -> bool:
+        """True for a scalar metric with two numbers or more: one to chart. A value logged
+        once (``C``, ``max_iter``, a final ``accuracy``) belongs in the summary table, and a
+        ``log_list`` in a table, as the sidebar's run panel shows it."""
+        return self.kind == "scalar" and len(self.values) >= 2
 
     def add(self, value: Any, step: int | None, at: float) -> None:
         """Append one logged value (non-numbers are counted and shown, not drawn)."""
@@ -138,12 +147,20 @@ def downsample(
     return x[index], y[index]
 
 
+#: Colours that read on a light and a dark notebook alike (the PNG itself is transparent):
+#: a mid-tone blue line, and axes, ticks and grid in a neutral grey.
+LINE_COLOUR = "#3b8ad8"
+AXIS_COLOUR = "#8c8c8c"
+
+
 class Painter:
     """Draws one metric at a time as a line chart and hands out PNG bytes.
 
     One ``matplotlib.figure.Figure`` + ``FigureCanvasAgg`` (thread-safe: no pyplot state),
-    reused for every metric: the axes are rescaled and retitled for each, so a hundred charts
-    cost one figure's memory and no figure set-up per draw.
+    reused for every metric: the axes are rescaled for each, so a hundred charts cost one
+    figure's memory and no figure set-up per draw. The background is transparent and the
+    name and last value are not drawn (the widget shows them as themed HTML above the
+    image), so a chart reads on JupyterLab's light and dark themes and costs less text.
     """
 
     def __init__(self) -> None:
@@ -152,18 +169,23 @@ class Painter:
         from matplotlib.ticker import MaxNLocator
 
         self.figure = Figure(figsize=(CHART_WIDTH_PX / _DPI, CHART_HEIGHT_PX / _DPI), dpi=_DPI)
+        self.figure.patch.set_alpha(0.0)
         self.canvas = FigureCanvasAgg(self.figure)
         self.axes = self.figure.add_subplot()
-        (self.line,) = self.axes.plot([], [], linewidth=1.2, color="#1f77b4", markersize=3)
+        self.axes.set_facecolor("none")
+        (self.line,) = self.axes.plot([], [], linewidth=1.4, color=LINE_COLOUR, markersize=3)
         # Few ticks and small labels: the axis text is a large part of a redraw's cost.
         self.axes.xaxis.set_major_locator(MaxNLocator(4))
         self.axes.yaxis.set_major_locator(MaxNLocator(4))
-        self.axes.tick_params(labelsize=7)
-        self.axes.grid(True, alpha=0.3, linewidth=0.5)
-        self.figure.subplots_adjust(left=0.16, right=0.97, top=0.86, bottom=0.18)
+        self.axes.tick_params(labelsize=7, colors=AXIS_COLOUR)
+        for spine in self.axes.spines.values():
+            spine.set_color(AXIS_COLOUR)
+            spine.set_alpha(0.6)
+        self.axes.grid(True, color=AXIS_COLOUR, alpha=0.3, linewidth=0.5)
+        self.figure.subplots_adjust(left=0.15, right=0.97, top=0.95, bottom=0.12)
 
     def render(self, series: MetricSeries) -> bytes:
-        """``series`` drawn (downsampled) as a PNG."""
+        """``series`` drawn (downsampled) as a transparent PNG."""
         from PIL import Image as PILImage
 
         x, y = downsample(*series.xy())
@@ -171,9 +193,6 @@ class Painter:
         self.line.set_marker("o" if len(y) <= 30 else "")
         self.axes.relim()
         self.axes.autoscale_view()
-        name = series.name if len(series.name) <= 36 else series.name[:35] + "…"
-        self.axes.set_title(f"{name}   last: {format_value(series.last)}", fontsize=9)
-        self.axes.set_xlabel("step" if series.stepped else "index", fontsize=7, labelpad=1)
         self.canvas.draw()
         # Encode the canvas once with Pillow (print_png would draw the figure a second time).
         width, height = self.canvas.get_width_height()

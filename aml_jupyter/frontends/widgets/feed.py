@@ -29,6 +29,42 @@ def parse_utc(text: str | None) -> float | None:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
 
 
+def parse_arguments(arguments: list[Any]) -> dict[str, str]:
+    """A script's arguments as hyperparameters: ``--lr 0.1`` and ``--lr=0.1`` -> ``lr: 0.1``,
+    a lone ``--verbose`` -> ``verbose: true``, anything else ``argument N`` (from 1)."""
+    words = [str(a) for a in arguments]
+    found: dict[str, str] = {}
+
+    def is_option(word: str) -> bool:
+        return word.startswith("-") and len(word) > 1 and not _is_number(word)
+
+    index, position = 0, 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if is_option(word) and word != "--":
+            key, sep, value = word.lstrip("-").partition("=")
+            if not sep:
+                if index < len(words) and not is_option(words[index]):
+                    value = words[index]
+                    index += 1
+                else:
+                    value = "true"
+            found[key] = value
+        elif word != "--":
+            position += 1
+            found[f"argument {position}"] = word
+    return found
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
+
+
 def _last_rewrite(line: str) -> str:
     """What a terminal shows for ``line``: progress bars rewrite it after each ``\\r``."""
     if "\r" not in line:
@@ -212,7 +248,16 @@ class RunFeed:
     # metrics ----------------------------------------------------------------------------------
     def read_metrics(self) -> set[str]:
         """Fold in new metric points; returns the names that changed (of every kind)."""
+        return self.fold_metrics(self.fetch_metric_points())
+
+    def fetch_metric_points(self) -> list[dict[str, Any]]:
+        """The metric points logged since the last fetch (moves the cursor; no folding, so a
+        caller can fetch without holding the view's lock: seconds at a million points)."""
         points, self.metric_cursor = self.run.get_metric_points(self.metric_cursor)
+        return points
+
+    def fold_metrics(self, points: list[dict[str, Any]]) -> set[str]:
+        """Fold fetched points into the series and tables; the names that changed."""
         changed: set[str] = set()
         scalars: dict[str, list[dict[str, Any]]] = {}
         for point in points:
@@ -230,6 +275,9 @@ class RunFeed:
                 if entry is None:
                     entry = self.series[name] = MetricSeries(name, kind="list")
                 entry.replace(value, point["time"])
+                # A one-column table, as the sidebar's run panel shows a list.
+                items = list(value) if isinstance(value, (list, tuple)) else [value]
+                self.tables.setdefault(name, TableMetric()).replace({name: items})
             elif kind == "row":
                 self.tables.setdefault(name, TableMetric()).add_row(
                     value if isinstance(value, dict) else {"value": value}
@@ -249,8 +297,22 @@ class RunFeed:
         return changed
 
     def chartable(self) -> list[str]:
-        """Names of metrics with numbers to draw, in the order they were first logged."""
-        return [name for name, s in self.series.items() if s.numeric]
+        """Names of the metrics to chart (scalars with 2+ numbers), in first-logged order."""
+        return [name for name, s in self.series.items() if s.is_series]
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """The run at a glance, name -> value: its arguments, each metric logged once (or
+        only as text: not a series; lists are tables) with its last value, and its tags."""
+        definition = self.details.get("runDefinition") or {}
+        return {
+            "arguments": parse_arguments(definition.get("arguments") or []),
+            "metrics": {
+                name: s.last
+                for name, s in self.series.items()
+                if s.kind == "scalar" and not s.is_series
+            },
+            "tags": dict(self.details.get("tags") or {}),
+        }
 
     # children ---------------------------------------------------------------------------------
     def read_children(self) -> bool:
@@ -329,6 +391,7 @@ class RunFeed:
             "tags": dict(details.get("tags") or {}),
             "log": self.log_text,
             "metrics": self.metric_data(),
+            "summary": self.summary(),
             "tables": {name: t.data() for name, t in self.tables.items()},
             "images": dict(self.images),
             "children": [dict(c) for c in self.children],

@@ -3,7 +3,8 @@
 Plain functions from data to an HTML string, shown in standard ``ipywidgets.HTML`` widgets
 (no custom JavaScript, so the view renders wherever ipywidgets 8 does). Everything that comes
 from a run (names, log text, tag values, table cells) is escaped. Colours read well on light
-and dark notebook themes.
+and dark notebook themes: text and borders use JupyterLab's CSS variables (with fallbacks),
+never a hard-coded black or white.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ STATUS_LOOK: dict[str, tuple[str, str]] = {
     RunStatus.FAILED: ("✖", "#c62828"),
     RunStatus.CANCELED: ("■", "#616161"),
 }
-_BORDER = "1px solid rgba(128,128,128,0.35)"
+# JupyterLab's theme variables (Notebook 7 has them too), each with a fallback that reads on
+# light and dark alike where they are missing (VS Code): no hard-coded black or white text
+# on the page (only on the status badge, over its own colour).
+_TEXT = "var(--jp-ui-font-color1, inherit)"
+_MUTED = "var(--jp-ui-font-color2, inherit)"
+_PANEL = "var(--jp-layout-color2, rgba(128,128,128,0.07))"
+_BORDER = "1px solid var(--jp-border-color2, rgba(128,128,128,0.35))"
 _CELL = f"padding:2px 8px;border-bottom:{_BORDER};text-align:left;vertical-align:top"
 #: Rows shown in a table before "… N more".
 MAX_TABLE_ROWS = 200
@@ -85,7 +92,10 @@ def _table(headers: list[str], rows: list[list[str]], note: str = "") -> str:
         "<tr>" + "".join(f'<td style="{_CELL}">{c}</td>' for c in r) + "</tr>" for r in rows
     )
     extra = f'<div style="opacity:.7;font-size:90%">{note}</div>' if note else ""
-    return f'<table style="border-collapse:collapse"><tr>{head}</tr>{body}</table>{extra}'
+    return (
+        f'<table style="border-collapse:collapse;color:{_TEXT}"><tr>{head}</tr>{body}</table>'
+        f"{extra}"
+    )
 
 
 def title_html(details: dict[str, Any]) -> str:
@@ -157,9 +167,59 @@ def log_html(text: str, truncated: bool) -> str:
     # column-reverse anchors the scroll position at the bottom, as a terminal does.
     return (
         f'<div style="max-height:22em;overflow:auto;display:flex;flex-direction:column-reverse;'
-        f'border:{_BORDER};border-radius:4px;background:rgba(128,128,128,0.07)">'
-        f'<div>{note}<pre style="margin:0;padding:6px 8px;white-space:pre-wrap;'
+        f"border:{_BORDER};border-radius:4px;background:{_PANEL};"
+        f'color:var(--jp-content-font-color1, inherit)">'
+        f'<div>{note}<pre style="margin:0;padding:6px 8px;white-space:pre-wrap;color:inherit;'
+        f"font-family:var(--jp-code-font-family, monospace);"
         f'font-size:12px;line-height:1.35">{body}</pre></div></div>'
+    )
+
+
+#: The summary table's sections: (key in RunFeed.summary(), heading).
+SUMMARY_SECTIONS = (("arguments", "Arguments"), ("metrics", "Metrics"), ("tags", "Tags"))
+
+
+def summary_html(summary: dict[str, dict[str, Any]]) -> str:
+    """The run at a glance (as MLflow's parameters or W&B's run summary): its arguments,
+    the metrics logged once and its tags, name -> value; '' when there is none of them."""
+    rows = []
+    for key, heading in SUMMARY_SECTIONS:
+        items = summary.get(key) or {}
+        if not items:
+            continue
+        rows.append(
+            f'<tr><th colspan="2" style="{_CELL};color:{_MUTED};font-weight:600;'
+            f'padding-top:6px">{heading}</th></tr>'
+        )
+        for name, value in items.items():
+            shown = "" if value is None and key == "tags" else format_value(value, 200)
+            rows.append(
+                f'<tr data-summary="{escape(key, quote=True)}">'
+                f'<td style="{_CELL};color:{_MUTED}">{escape(str(name))}</td>'
+                f'<td style="{_CELL};color:{_TEXT}"><code style="color:inherit;'
+                f'background:none">{escape(shown)}</code></td></tr>'
+            )
+    if not rows:
+        return ""
+    return (
+        f'<table class="aml-summary" style="border-collapse:collapse;color:{_TEXT};'
+        f'margin:4px 0">{"".join(rows)}</table>'
+    )
+
+
+def chart_title_html(name: str, series: Any = None) -> str:
+    """A chart's heading: the metric's name and, once drawn, its last value and x axis."""
+    facts = ""
+    if series is not None:
+        axis = "step" if series.stepped else "index"
+        facts = (
+            f' <span style="color:{_MUTED}">last {escape(format_value(series.last))}'
+            f" · {series.count:,} points · x = {axis}</span>"
+        )
+    return (
+        f'<div style="color:{_TEXT};font-size:12px;white-space:nowrap;overflow:hidden;'
+        f'text-overflow:ellipsis" title="{escape(name, quote=True)}"><b>{escape(name)}</b>'
+        f"{facts}</div>"
     )
 
 
@@ -177,7 +237,7 @@ def table_html(table: TableMetric) -> str:
         except (TypeError, ValueError):  # cells pandas will not take: show the JSON instead
             pass
     text = json.dumps(table.data(), indent=1, default=str)
-    return f'<pre style="max-height:20em;overflow:auto">{escape(text)}</pre>'
+    return f'<pre style="max-height:20em;overflow:auto;color:{_TEXT}">{escape(text)}</pre>'
 
 
 def _frame_html(columns: dict[str, list[Any]]) -> str:
@@ -189,7 +249,7 @@ def _frame_html(columns: dict[str, list[Any]]) -> str:
     frame = pd.DataFrame({k: v[-MAX_TABLE_ROWS:] for k, v in columns.items()})
     html = frame.to_html(index=False, escape=True, border=0, na_rep="")
     note = f'<div style="opacity:.7">… {hidden} earlier rows not shown</div>' if hidden > 0 else ""
-    return f'{note}<div style="max-height:24em;overflow:auto">{html}</div>'
+    return f'{note}<div style="max-height:24em;overflow:auto;color:{_TEXT}">{html}</div>'
 
 
 def children_html(children: list[dict[str, Any]], now: float) -> str:

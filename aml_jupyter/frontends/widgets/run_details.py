@@ -8,16 +8,19 @@ One daemon thread per widget reads what is new (the log from a byte offset, metr
 cursor) and sets widget values; the kernel is never blocked and no ``with out:`` runs off
 the main thread. It polls every 0.2 s while output keeps coming, slows towards 2 s while the
 run is quiet, and ends after a final refresh once the run has ended.
+
+Big runs stay fast: the widget shows its status, summary table and log first; a finished
+run's metric points are read in a background thread when they take longer than
+:data:`READ_WAIT_S`; only open charts are drawn (:mod:`.chart_grid`), the first
+:data:`FIRST_CHARTS` before the widget returns and the rest in the background.
 """
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import time
 from datetime import datetime
 from html import escape
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -25,15 +28,21 @@ import ipywidgets as w
 from ...errors import AmlError
 from ...tracking.run import Run
 from . import render
-from .chart_grid import ChartGrid
+from .chart_grid import OPEN_CHARTS, ChartGrid
 from .feed import RunFeed, parse_utc
 from .files_panel import FilesPanel
+from .logged_panel import LoggedPanel
 
-_IMAGE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".svg": "svg+xml"}
 #: Seconds between reads of what changes rarely: details and tags, child runs, the file list.
 _SLOW_READS = {"details": 2.0, "children": 1.0, "files": 2.0}
 #: Consecutive failed refreshes after which the thread gives up (e.g. the workspace was deleted).
 _MAX_FAILURES = 10
+#: Seconds a finished run's metric points may take to read before the widget is shown without
+#: them (they then come from a background thread, as its charts do).
+READ_WAIT_S = 0.5
+#: Charts a finished run's widget draws before it returns; other open ones follow in the
+#: background once it is shown.
+FIRST_CHARTS = 4
 
 
 def _local_time(text: str | None) -> str:
@@ -44,27 +53,35 @@ def _local_time(text: str | None) -> str:
 class RunDetails:
     """A live view of ``run``: ``RunDetails(run).show()``, or ``RunDetails(run)`` last in a cell.
 
-    Shows the status, target, duration, script and arguments and tags; the driver log tail
-    (new lines within about 0.5 s); a chart per numeric metric (x = step when logged, else the
-    index); ``log_row``/``log_table`` tables; ``log_image`` images; child runs with their
-    status and last metrics; the run's files with a download button; a failed run's error;
-    an "Open TensorBoard" button when the run wrote TensorBoard event files under ``logs/``.
+    Shows the status, target, duration, script and arguments and tags; a summary table of
+    the arguments, the metrics logged once and the tags (name -> value); the driver log tail
+    (new lines within about 0.5 s); a chart per metric series (2+ numbers; x = step when
+    logged, else the index); ``log_row``/``log_table``/``log_list`` tables; ``log_image``
+    images; child runs with their status and last metrics; the run's files with a download
+    button; a failed run's error; an "Open TensorBoard" button when the run wrote TensorBoard
+    event files under ``logs/``. Charts are transparent PNGs and the HTML uses JupyterLab's
+    theme variables, so the view reads on light and dark themes.
 
-    A run that has already ended is read once, at construction: no thread. For an active run,
+    A run that has already ended is read once, at construction: no thread (but for a big run,
+    whose metrics are read and open charts drawn in the background). For an active run,
     :meth:`show` (or :meth:`start`) starts one daemon thread that keeps the view current and
     stops by itself after a final refresh when the run ends (or on :meth:`stop`).
 
     Keyword arguments: ``poll_interval`` (fastest poll, s), ``max_poll_interval`` (slowest,
     for quiet runs), ``chart_interval`` (least time between redraws of one chart),
-    ``log_lines`` (log tail length), ``draw_budget`` (seconds of chart drawing per poll).
+    ``log_lines`` (log tail length), ``draw_budget`` (seconds of chart drawing per poll),
+    ``open_charts`` (charts drawn without a click: the first that match the filter).
 
     Attributes (widgets; read them in tests, or place them in your own layouts):
 
     * ``widget``: the whole view (a ``VBox``).
     * ``status_label``: HTML; its value holds the status word with icon and colour.
     * ``duration_label``, ``title_view``, ``details_view``: HTML of the header.
+    * ``summary_view``: HTML table of arguments, single-value metrics and tags.
     * ``log_view``: HTML; its value holds the escaped log tail in a ``<pre>``.
-    * ``charts``: ``{metric name: ipywidgets.Image}`` (PNG), one per numeric metric.
+    * ``charts``: ``{metric name: ipywidgets.Image}`` (PNG), one per metric series; empty
+      until drawn. ``show_chart_buttons``: ``{name: Button}`` drawing one not open yet;
+      ``show_all_charts_button``; ``charts_drawn``: the names drawn so far.
     * ``chart_times``: ``{metric name: log time (epoch s) of the newest point drawn}``.
     * ``metric_filter``: Text that filters the chart grid (shown when there are many charts).
     * ``values_view``: HTML table of every metric's last value.
@@ -72,7 +89,8 @@ class RunDetails:
     * ``children_table``, ``files_view``, ``error_view``, ``notice``: HTML.
     * ``download_select``, ``download_button``, ``download_message``: save a run file here.
     * ``tensorboard_button``, ``tensorboard_link``: shown when there are event files.
-    * ``thread``: the polling thread (None when none was started).
+    * ``thread``: the polling thread (None when none was started); ``background``: the
+      thread reading a finished run's metrics or drawing its charts (None when none).
     """
 
     def __init__(
@@ -84,6 +102,7 @@ class RunDetails:
         chart_interval: float = 1.0,
         log_lines: int = 500,
         draw_budget: float = 0.25,
+        open_charts: int = OPEN_CHARTS,
     ) -> None:
         if not isinstance(run_instance, Run):
             raise AmlError(f"RunDetails takes a Run, got {type(run_instance).__name__}.")
@@ -93,24 +112,31 @@ class RunDetails:
         self.chart_interval = chart_interval
         self.draw_budget = draw_budget
         self.thread: threading.Thread | None = None
-        self.tables: dict[str, w.HTML] = {}
-        self.images: dict[str, w.Image] = {}
-        self._image_captions: dict[str, w.HTML] = {}
+        self.background: threading.Thread | None = None
+        self.open_charts = open_charts
+        self._logged = LoggedPanel(run_instance)
+        self.tables, self.images = self._logged.tables, self._logged.images
         self._feed = RunFeed(run_instance, log_lines=log_lines)
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the view's state: held briefly, never while reading
+        # One metric reader at a time (taken before _lock, never inside it): the cursor moves
+        # once per point however many threads refresh.
+        self._read_lock = threading.Lock()
+        self._started = False  # shown (or started): background drawing may begin
+        self._waiting = False  # the constructor still waits for a finished run's points
+        self._load_error = ""
         self._stop_event = threading.Event()
-        self._shown_versions: dict[tuple[str, str], int] = {}
         self._next_read = dict.fromkeys(_SLOW_READS, 0.0)
         self._behind = False  # charts left for the next poll (drawing budget spent)
         self._interval = poll_interval  # the polling thread's current interval
         self._build()
-        with self._lock:
+        with self._read_lock, self._lock:
             self._feed.read_status()
-            if self._feed.ended:
-                self.refresh()  # everything, once: a finished run needs no thread
-            else:
+            if not self._feed.ended:
                 self._feed.read_details()
                 self._show_details()
+                self._show_summary()
+                return
+        self._open_ended()
 
     # layout -----------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -120,9 +146,13 @@ class RunDetails:
         self.details_view = w.HTML()
         self.error_view = w.HTML(layout=w.Layout(display="none"))
         self.notice = w.HTML()
-        self._grid = ChartGrid(self._lock)
-        self.charts, self.chart_times = self._grid.charts, self._grid.chart_times
-        self.metric_filter = self._grid.metric_filter
+        self.summary_view = w.HTML()
+        self._grid = grid = ChartGrid(
+            self._lock, self._feed.series, self.open_charts, self._draw_in_background
+        )
+        self.charts, self.chart_times = grid.charts, grid.chart_times
+        self.metric_filter, self.show_chart_buttons = grid.metric_filter, grid.show_buttons
+        self.show_all_charts_button = grid.show_all_button
         self._files = files = FilesPanel(self.run)
         self.files_view, self.download_select = files.files_view, files.download_select
         self.download_button, self.download_message = files.download_button, files.download_message
@@ -132,15 +162,13 @@ class RunDetails:
         )
         self.log_view = w.HTML(render.log_html("", False))
         self.values_view = w.HTML(render.values_html({}))
-        self._tables_box = w.VBox()
-        self._images_box = w.HBox(layout=w.Layout(flex_flow="row wrap"))
         self.children_table = w.HTML(render.children_html([], 0))
         self._tabs = w.Tab(
             children=[
                 self.log_view,
                 self.values_view,
-                self._tables_box,
-                self._images_box,
+                self._logged.tables_box,
+                self._logged.images_box,
                 self.children_table,
                 files.view,
             ]
@@ -155,6 +183,7 @@ class RunDetails:
                 header,
                 self.details_view,
                 self.error_view,
+                self.summary_view,
                 files.tensorboard_box,
                 self._grid.box,
                 self._tabs,
@@ -199,9 +228,14 @@ class RunDetails:
         return self.thread is not None and self.thread.is_alive()
 
     def start(self) -> None:
-        """Start the polling thread (no-op when it runs already or the run has ended)."""
+        """Start the polling thread (no-op when it runs already or the run has ended; then
+        it draws the open charts still missing in the background)."""
         with self._lock:
-            if self._feed.ended or self.is_watching:
+            self._started = True
+            if self._feed.ended:
+                self._draw_in_background()
+                return
+            if self.is_watching:
                 return
             self._stop_event.clear()
             self.notice.value = ""
@@ -213,9 +247,9 @@ class RunDetails:
     def stop(self) -> None:
         """Stop following the run (it stops by itself when the run ends); :meth:`start` resumes."""
         self._stop_event.set()
-        thread = self.thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=10)
+        for thread in (self.thread, self.background):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=10)
         if not self._feed.ended:
             self.notice.value = _note("Stopped following the run; start() resumes.")
 
@@ -240,7 +274,7 @@ class RunDetails:
         failures = 0
         while not self._stop_event.is_set():
             try:
-                changed = self.refresh()
+                changed = self._refresh(draw_limit=FIRST_CHARTS)
             except Exception as exc:  # a busy or vanished workspace: say so, retry, give up
                 failures += 1
                 changed = False
@@ -251,7 +285,8 @@ class RunDetails:
                 self.notice.value = _note(f"{message}; retrying.")
             else:
                 if self._feed.ended:
-                    return  # that was the final refresh
+                    self._draw_rest()  # that was the final refresh: the charts it left
+                    return
                 if failures:
                     failures = 0
                     self.notice.value = ""
@@ -264,52 +299,139 @@ class RunDetails:
             if self._stop_event.wait(self._interval):
                 return
 
+    # a finished run, and drawing in the background ----------------------------------------------
+    def _open_ended(self) -> None:
+        """Show a run that has ended: all but its metrics at once; the metrics too when they
+        are read within READ_WAIT_S, else from a background thread that then draws charts."""
+        loaded = threading.Event()
+        self._waiting = True
+        self.background = threading.Thread(
+            target=self._load, args=(loaded,), name=f"RunDetails read {self.run.id}", daemon=True
+        )
+        self.background.start()  # it reads the metric points while the rest is read here
+        with self._lock:
+            self._show_run(final=True)
+            self._show_end()
+        loaded.wait(READ_WAIT_S)
+        with self._lock:
+            self._waiting = False
+            if not loaded.is_set():  # a big run: the status, summary and log show first
+                self.notice.value = _note("Reading the run's metrics…")
+                return
+        self.background.join()
+        self.background = None
+        with self._lock:
+            self._behind = self._grid.draw(self._feed.series, True, 0.0, 0.0, FIRST_CHARTS)
+            self._update_titles()
+
+    def _load(self, loaded: threading.Event) -> None:
+        """A finished run's metric points, read, shown, then (once shown) its charts drawn."""
+        try:
+            with self._read_lock:
+                points = self._feed.fetch_metric_points()
+                with self._lock:
+                    self._show_metrics(self._feed.fold_metrics(points))
+                    self._update_titles()
+                    if self._waiting:  # the constructor takes it from here
+                        loaded.set()
+                        return
+                    self._show_end()
+                    if not self._started:
+                        return  # start() (show) draws them
+        except Exception as exc:  # e.g. a vanished workspace: say so
+            with self._lock:
+                self._load_error = f" Could not read its metrics ({type(exc).__name__}: {exc})."
+                self._show_end()
+                loaded.set()
+            return
+        self._draw_rest()
+
+    def _draw_in_background(self) -> None:
+        """Draw open charts still missing from a thread (the poller draws a live run's)."""
+        with self._lock:
+            running = self.background is not None and self.background.is_alive()
+            if not self._started or not self._feed.ended or running or self.is_watching:
+                return
+            if not self._grid.pending():
+                return
+            self._stop_event.clear()
+            self.background = threading.Thread(
+                target=self._draw_rest, name=f"RunDetails charts {self.run.id}", daemon=True
+            )
+            self.background.start()
+
+    def _draw_rest(self) -> None:
+        """Draw the stale open charts one at a time, the lock taken for each only, so the
+        notebook's clicks and the kernel's own work go on between them."""
+        while not self._stop_event.is_set():
+            with self._lock:
+                if not self._grid.draw(self._feed.series, True, 0.0, 0.0, limit=1):
+                    self._behind = False
+                    return
+            time.sleep(0.001)  # hand the GIL to the kernel between charts
+
     # reading and showing ----------------------------------------------------------------------
     def refresh(self) -> bool:
         """Read what is new and update the view now; True when something changed.
 
         The thread calls this. Once the run has ended, it reads everything a last time and
-        draws every chart (the final refresh). Safe to call from any thread.
+        draws every open chart (the final refresh). Safe to call from any thread.
         """
-        with self._lock:
-            feed = self._feed
-            now = time.monotonic()
-            status_changed = feed.read_status()  # first: an ended run has written everything
-            final = feed.ended
-            changed = status_changed
+        return self._refresh(draw_limit=None)
 
-            def due(key: str) -> bool:
-                if final or status_changed or now >= self._next_read[key]:
-                    # A quiet run (long poll interval) has these read less often too.
-                    period = max(_SLOW_READS[key], 4 * self._interval)
-                    self._next_read[key] = now + period
-                    return True
-                return False
+    def _refresh(self, draw_limit: int | None) -> bool:
+        with self._read_lock:
+            # Status first: an ended run has written everything. Points are fetched outside
+            # the view's lock: clicks and the filter stay live while a big run is read.
+            status_changed = self._feed.read_status()
+            points = self._feed.fetch_metric_points()
+            with self._lock:
+                final = self._feed.ended
+                changed = self._show_run(final, status_changed)
+                names = self._feed.fold_metrics(points)
+                if names:
+                    changed = True
+                    self._show_metrics(names)
+                self._behind = self._grid.draw(
+                    self._feed.series,
+                    force=final,
+                    interval=self.chart_interval,
+                    budget=self.draw_budget,
+                    limit=draw_limit if final else None,
+                )
+                if final:
+                    self._show_end()
+                self._update_titles()
+                return changed
 
-            if due("details"):
-                changed |= feed.read_details()
-            self._show_details()
-            if feed.read_log():
-                changed = True
-                self.log_view.value = render.log_html(feed.log_text, feed.log_truncated)
-            names = feed.read_metrics()
-            if names:
-                changed = True
-                self._show_metrics(names)
-            if due("children") and feed.read_children():
-                changed = True
-            if feed.children:
-                self.children_table.value = render.children_html(feed.children, time.time())
-            if due("files") and feed.read_files():
-                changed = True
-                self._show_files()
-            self._behind = self._grid.draw(
-                feed.series, force=final, interval=self.chart_interval, budget=self.draw_budget
-            )
-            if final:
-                self._show_end()
-            self._update_titles()
-            return changed
+    def _show_run(self, final: bool, status_changed: bool = False) -> bool:
+        """Read and show all but the metrics: details, log, children, files."""
+        feed = self._feed
+        now = time.monotonic()
+        changed = status_changed
+
+        def due(key: str) -> bool:
+            if final or status_changed or now >= self._next_read[key]:
+                # A quiet run (long poll interval) has these read less often too.
+                self._next_read[key] = now + max(_SLOW_READS[key], 4 * self._interval)
+                return True
+            return False
+
+        if due("details") and feed.read_details():
+            changed = True
+            self._show_summary()
+        self._show_details()
+        if feed.read_log():
+            changed = True
+            self.log_view.value = render.log_html(feed.log_text, feed.log_truncated)
+        if due("children") and feed.read_children():
+            changed = True
+        if feed.children:
+            self.children_table.value = render.children_html(feed.children, time.time())
+        if due("files") and feed.read_files():
+            changed = True
+            self._show_files()
+        return changed
 
     def _show_details(self) -> None:
         feed = self._feed
@@ -319,50 +441,17 @@ class RunDetails:
             self.title_view.value = render.title_html(feed.details)
             self.details_view.value = render.details_html(feed.details, _local_time)
 
+    def _show_summary(self) -> None:
+        html = render.summary_html(self._feed.summary())
+        self.summary_view.value = html
+        self.summary_view.layout.display = "" if html else "none"
+
     def _show_metrics(self, names: set[str]) -> None:
         feed = self._feed
         self._grid.add(feed.chartable())
-        for name in sorted(names & feed.tables.keys()):
-            table = feed.tables[name]
-            if self._shown_versions.get(("table", name)) != table.version:
-                self._shown_versions[("table", name)] = table.version
-                if name not in self.tables:
-                    self.tables[name] = w.HTML()
-                    self._tables_box.children = (
-                        *self._tables_box.children,
-                        w.HTML(f"<b>{escape(name)}</b>"),
-                        self.tables[name],
-                    )
-                self.tables[name].value = render.table_html(table)
-        for name in sorted(names & feed.images.keys()):
-            self._show_image(name, feed.images[name])
+        self._show_summary()  # a value logged a second time moves from the table to a chart
+        self._logged.show(feed, names)
         self.values_view.value = render.values_html(feed.values())
-
-    def _show_image(self, name: str, file_name: str) -> None:
-        version = self._feed.image_versions[name]
-        if self._shown_versions.get(("image", name)) == version:
-            return
-        self._shown_versions[("image", name)] = version
-        kind = _IMAGE_FORMATS.get(Path(file_name).suffix.lower(), "png")
-        if name not in self.images:
-            self.images[name] = w.Image(format=kind, layout=w.Layout(max_width="480px"))
-            self._image_captions[name] = w.HTML(f"<b>{escape(name)}</b>")
-            self._images_box.children = (
-                *self._images_box.children,
-                w.VBox([self._image_captions[name], self.images[name]]),
-            )
-        try:
-            # Through the run's files API, so a stored upload and a live file both work.
-            with tempfile.TemporaryDirectory(prefix="aml-widget-") as folder:
-                path = self.run.download_file(file_name, Path(folder) / Path(file_name).name)
-                data = Path(path).read_bytes()
-        except (AmlError, OSError) as exc:
-            self._image_captions[
-                name
-            ].value = f"<b>{escape(name)}</b>: <i>cannot be read ({escape(str(exc))})</i>"
-            return
-        self.images[name].format = kind
-        self.images[name].value = data
 
     def _show_files(self) -> None:
         self._files.show(self._feed.files)
@@ -374,9 +463,14 @@ class RunDetails:
             self.error_view.value = render.error_html(error, feed.log_tail(20))
             self.error_view.layout.display = ""
         self.duration_label.value = render.duration_html(feed.duration(time.time()))
-        self.notice.value = _note(f"Run {feed.status}: this view is final.")
+        self.notice.value = _note(f"Run {feed.status}: this view is final.{self._load_error}")
 
     # as data ----------------------------------------------------------------------------------
+    @property
+    def charts_drawn(self) -> list[str]:
+        """Names of the charts drawn so far (the others wait to be opened or drawn)."""
+        return [name for name in self.charts if name in self._grid.drawn]
+
     def get_widget_data(self, widget_settings: Any = None) -> dict[str, Any]:
         """What the widget shows, as a plain dict (v1 name): status, details, log tail,
         metrics, tables, images, child runs, files and error. (``widget_settings`` is
@@ -385,6 +479,7 @@ class RunDetails:
             data = self._feed.as_data()
             data["command"] = render.command_text(self._feed.details)
             data["charts"] = list(self.charts)
+            data["charts_drawn"] = self.charts_drawn
             data["tensorboard"] = self._files.offers_tensorboard
             data["watching"] = self.is_watching
             return data
