@@ -118,8 +118,9 @@ def test_a_live_run_shows_everything_and_the_thread_stops(
     assert data["tags"] == {"lr": "0.1"} and "lr: 0.1" in details.details_view.value
     assert data["status"] == RunStatus.COMPLETED and data["watching"] is False
 
-    # The download button saves next to the notebook (here: the working folder), never over.
-    details.download_select.value = "outputs/model.txt"
+    # A file is chosen already (ipywidgets 8 left a new list unselected: an empty box), the
+    # first of ./outputs; the button saves it next to the notebook (here: the working folder).
+    assert details.download_select.value == "outputs/model.txt"
     details.download_button.click()
     details.download_button.click()
     assert (tmp_path / "model.txt").read_text() == "weights"
@@ -488,3 +489,23 @@ def test_in_a_real_kernel_it_is_a_standard_widget(tmp_path: Path) -> None:
     # What the front end got: the label's model state, updated from the widget's thread.
     models = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     assert "Completed" in models[state["label_model"]]["state"]["value"]
+
+
+def test_the_files_tab_offers_a_download_only_once_there_is_a_file(
+    exp: Experiment, project: Path
+) -> None:
+    from aml_jupyter.frontends.widgets.files_panel import FilesPanel
+
+    run = exp.start_logging(snapshot_directory=None, outputs=None)
+    try:
+        panel = FilesPanel(run)
+        panel.show([])
+        assert panel.download_row.layout.display == "none"  # no empty box to choose from
+        panel.show([("user_logs/std_log.txt", 3), ("outputs/b.txt", 1), ("outputs/a.txt", 1)])
+        assert panel.download_row.layout.display == ""
+        assert panel.download_select.value == "outputs/b.txt"
+        panel.download_select.value = "user_logs/std_log.txt"
+        panel.show([("user_logs/std_log.txt", 4), ("outputs/b.txt", 1), ("outputs/c.txt", 1)])
+        assert panel.download_select.value == "user_logs/std_log.txt"  # the choice stays
+    finally:
+        run.complete()

@@ -48,12 +48,12 @@ class FilesPanel:
         )
         self.download_button.on_click(self.download)
         self.download_message = w.HTML()
-        self.view = w.VBox(
-            [
-                self.files_view,
-                w.HBox([self.download_select, self.download_button, self.download_message]),
-            ]
+        self._picked: str | None = None  # the file chosen for the user, not by them
+        self.download_row = w.HBox(
+            [self.download_select, self.download_button, self.download_message],
+            layout=w.Layout(display="none"),  # until the run has a file
         )
+        self.view = w.VBox([self.files_view, self.download_row])
         self.tensorboard_button = w.Button(
             description="Open TensorBoard", icon="line-chart", tooltip="TensorBoard on ./logs"
         )
@@ -72,8 +72,15 @@ class FilesPanel:
         current = self.download_select.value
         if list(self.download_select.options) != names:
             self.download_select.options = names
-            if current in names:
-                self.download_select.value = current
+            # ipywidgets 8 leaves a new list unselected (an empty box): keep the choice, else
+            # offer the first of ./outputs, what a user most often wants.
+            # A file the user chose stays chosen; one we chose follows the rule as files come.
+            outputs = [n for n in names if n.startswith("outputs/")]
+            ours = current is None or current == self._picked or current not in names
+            chosen = (outputs or names or [None])[0] if ours else current
+            self.download_select.value = chosen
+            self._picked = chosen if ours else self._picked
+        self.download_row.layout.display = "" if names else "none"
         self.tensorboard_box.layout.display = "" if has_event_files(names) else "none"
 
     @property
