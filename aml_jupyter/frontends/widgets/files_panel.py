@@ -77,7 +77,8 @@ class FilesPanel:
             # A file the user chose stays chosen; one we chose follows the rule as files come.
             outputs = [n for n in names if n.startswith("outputs/")]
             ours = current is None or current == self._picked or current not in names
-            chosen = (outputs or names or [None])[0] if ours else current
+            first = (outputs or names or [""])[0] or None
+            chosen = first if ours else current
             self.download_select.value = chosen
             self._picked = chosen if ours else self._picked
         self.download_row.layout.display = "" if names else "none"
