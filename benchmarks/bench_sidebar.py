@@ -12,7 +12,9 @@ wall clock of the driving process; median of REPS where repeated):
   oldest run's row drawn (the rows in view are fetched then);
 * smooth scrolling: the list scrolled by 300 px every animation frame for 300 frames; the
   frame intervals the page saw (median and p95: 16.7 ms is 60 frames a second);
-* a 100,000-point chart: from clicking the run to its chart saying "100,000 points";
+* a 100,000-point chart: from clicking the run to its chart saying "100,000 points" (drawn
+  from the at most 2,000 the server sends for a first view), by the driving process's clock
+  (which adds Playwright's polling) and by the page's own (click event to that text);
 * a new run: from ``start_logging`` in this process to its row in the sidebar (the sidebar
   polls once a second while it is shown).
 
@@ -41,6 +43,7 @@ from bench_listing import N_RUNS, plan_runs, seed_aml
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 POINTS = 100_000
+BUILT = Path(__file__).resolve().parents[1] / "aml_jupyter" / "labextension"
 REPS = 5
 
 
@@ -68,6 +71,10 @@ def start_lab(tmp: Path, root: Path) -> tuple[subprocess.Popen, str]:
         f"--LabApp.user_settings_dir={state / 'settings'}",
         f"--LabApp.workspaces_dir={state / 'workspaces'}",
     ]
+    if (BUILT / "package.json").exists():
+        # The sidebar as built from labextension/ now, not the copy the last install made.
+        shutil.copytree(BUILT, state / "labextensions" / "aml-jupyter")
+        cmd.append(f"--LabApp.extra_labextensions_path={state / 'labextensions'}")
     if os.getuid() == 0:
         cmd.append("--allow-root")
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(state / "runtime")}
@@ -110,6 +117,24 @@ async () => {
     list.scrollTop += 300;
   }
   return intervals;
+}
+"""
+
+
+# In the page: the time of the click and of the first frame whose text holds the chart's
+# caption, so the figure leaves out how often the driving process looks.
+CHART_SEEN = """
+(text) => {
+  window.__amlSeen = null;
+  document.addEventListener('click', () => { window.__amlClick = performance.now(); },
+                            { capture: true, once: true });
+  const observer = new MutationObserver(() => {
+    if (window.__amlSeen === null && document.body.innerText.includes(text)) {
+      window.__amlSeen = performance.now();
+      observer.disconnect();
+    }
+  });
+  observer.observe(document.body, { subtree: true, childList: true, characterData: true });
 }
 """
 
@@ -179,6 +204,7 @@ def main() -> None:
                 page.get_by_test_id("aml-search").fill("100k-points")
                 row = page.locator(f'[data-testid="aml-run-row"][data-run-id="{big.id}"]')
                 row.wait_for(timeout=30_000)
+                page.evaluate(CHART_SEEN, f"{POINTS:,} points")
                 t0 = time.perf_counter()
                 row.click()
                 chart = page.locator(
@@ -187,6 +213,7 @@ def main() -> None:
                 )
                 chart.get_by_text(f"{POINTS:,} points").wait_for(timeout=60_000)
                 chart_s = time.perf_counter() - t0
+                chart_page_ms = page.evaluate("() => window.__amlSeen - window.__amlClick")
                 page.get_by_test_id("aml-search").fill("")
 
                 appear = []
@@ -217,7 +244,13 @@ def main() -> None:
             fmt_ms(percentile(intervals, 95) / 1000),
             "60 fps = 16.7 ms",
         ],
-        [f"open a run, chart of {POINTS:,} points drawn", fmt_ms(chart_s), "-", ""],
+        [f"open a run, chart of {POINTS:,} points drawn", fmt_ms(chart_s), "-", "<= 300 ms"],
+        [
+            "  the same, timed in the page (click to chart, no driver polling)",
+            fmt_ms(chart_page_ms / 1000),
+            "-",
+            "<= 300 ms",
+        ],
         [
             "new run -> its row in the sidebar",
             fmt_ms(median(appear)),

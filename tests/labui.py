@@ -21,7 +21,11 @@ from typing import Any
 from aml_jupyter.compute.distributed import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-EXTENSION = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "aml-jupyter"
+#: The sidebar as built from labextension/ (`jlpm build:prod`), which the tests load when it
+#: is there, so they test the sources as they are, not the copy the last install made.
+BUILT = Path(__file__).resolve().parents[1] / "aml_jupyter" / "labextension"
+INSTALLED = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "aml-jupyter"
+EXTENSION = BUILT if (BUILT / "package.json").exists() else INSTALLED
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "ui"
 #: JupyterLab's own start can be slow on a busy 2-core machine.
 START_TIMEOUT_S = 90
@@ -67,6 +71,7 @@ def start_lab(tmp_path: Path, root: Path, *extra: str) -> tuple[subprocess.Popen
         f"--LabApp.user_settings_dir={state / 'settings'}",
         f"--LabApp.workspaces_dir={state / 'workspaces'}",
         "--expose-app-in-browser",  # lets a test run notebook commands, as galata does
+        *extension_args(state),
         *extra,
     ]
     if os.getuid() == 0:
@@ -89,6 +94,16 @@ def start_lab(tmp_path: Path, root: Path, *extra: str) -> tuple[subprocess.Popen
     raise AssertionError(
         "jupyter lab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:]
     )
+
+
+def extension_args(state: Path) -> list[str]:
+    """Lab's arguments that load the sidebar from ``EXTENSION`` (found before the installed
+    one): a copy, so a rebuild while the lab runs does not pull files from under it."""
+    if EXTENSION == INSTALLED:
+        return []
+    folder = state / "labextensions"
+    shutil.copytree(EXTENSION, folder / "aml-jupyter", dirs_exist_ok=True)
+    return [f"--LabApp.extra_labextensions_path={folder}"]
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -66,6 +66,22 @@ async def test_no_workspace_says_how_to_make_one_and_a_new_one_appears(
     assert (await get(jp_fetch, "runs"))["runs"] == []
 
 
+async def test_the_first_run_state_creates_the_workspace_in_the_root_folder(
+    jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    assert (await get(jp_fetch, "workspace"))["workspace"] is None
+    response = await jp_fetch("aml", "api", "workspace", method="POST", body=b"")
+    answer = json.loads(response.body)
+    folder = jp_root_dir.resolve() / ".aml"
+    assert answer["workspace"] == {"name": Workspace(folder).name, "folder": str(folder)}
+    assert (await get(jp_fetch, "workspace"))["workspace"]["folder"] == str(folder)
+    assert (await get(jp_fetch, "runs"))["runs"] == []
+    # A second click changes nothing and says where the workspace is.
+    code, body = await refused(jp_fetch, "workspace", method="POST", body=b"")
+    assert code == 409
+    assert body["reason"] == "workspace-exists" and str(folder) in body["message"]
+
+
 @pytest.fixture
 def other_ws(tmp_path: Path) -> Workspace:
     return Workspace.create(tmp_path / "elsewhere")
@@ -192,6 +208,101 @@ async def test_a_live_run_shows_its_latest_metrics(jp_fetch: Any, exp: Experimen
     assert row["status"] == "Running"
     assert row["metrics"] == {"loss": 0.2}
     run.complete()
+
+
+POINTS = 100_000
+
+
+async def test_a_long_metric_is_downsampled_for_the_first_view_and_exact_when_zoomed(
+    jp_fetch: Any, exp: Experiment
+) -> None:
+    import math
+
+    run = exp.start_logging(snapshot_directory=None)
+    # A noisy curve with one spike and one dip far from the ends: a chart must show both.
+    values = [math.sin(i / 500) + 0.01 * ((i * 7919) % 13) for i in range(POINTS)]
+    values[31_337], values[77_777] = 50.0, -50.0
+    for value in values:
+        run.log("loss", value)
+    run.log("lr", 0.1, step=0)
+    run.log_row("table", epoch=1)
+
+    answer = await get(jp_fetch, "runs", run.id, "metrics", points="500")
+    loss = answer["scalars"]["loss"]
+    assert loss["downsampled"] is True and loss["count"] == POINTS
+    assert len(loss["values"]) == len(loss["steps"]) == len(loss["times"]) <= 500
+    # The first and last points exact, every step given (the client can no longer count).
+    assert (loss["steps"][0], loss["values"][0]) == (0, values[0])
+    assert (loss["steps"][-1], loss["values"][-1]) == (POINTS - 1, values[-1])
+    assert loss["steps"] == sorted(loss["steps"])
+    assert all(values[s] == v for s, v in zip(loss["steps"], loss["values"], strict=True))
+    # The series' extremes are kept, where they were.
+    assert max(loss["values"]) == 50.0 and loss["steps"][loss["values"].index(50.0)] == 31_337
+    assert min(loss["values"]) == -50.0 and loss["steps"][loss["values"].index(-50.0)] == 77_777
+    assert answer["scalars"]["lr"] == {
+        "steps": [0],
+        "values": [0.1],
+        "times": answer["scalars"]["lr"]["times"],
+        "count": 1,
+        "downsampled": False,
+    }
+    assert [p["value"] for p in answer["others"]] == [{"epoch": 1}]
+    default = (await get(jp_fetch, "runs", run.id, "metrics"))["scalars"]["loss"]
+    assert 500 < len(default["values"]) <= 2000 and default["count"] == POINTS
+
+    # Zoomed in: every point of the window, as logged.
+    window = await get(
+        jp_fetch, "runs", run.id, "metrics", metric="loss", from_step="31000", to_step="31999"
+    )
+    assert list(window["scalars"]) == ["loss"] and window["others"] == []
+    zoomed = window["scalars"]["loss"]
+    assert zoomed["downsampled"] is False and zoomed["count"] == 1000
+    assert zoomed["steps"] == list(range(31_000, 32_000))
+    assert zoomed["values"] == values[31_000:32_000]
+    wide = await get(
+        jp_fetch, "runs", run.id, "metrics", metric="loss", from_step="0", points="100"
+    )
+    assert wide["scalars"]["loss"]["count"] == POINTS
+    assert len(wide["scalars"]["loss"]["values"]) <= 100
+
+    # A live chart's cursor still gives only the new points, as logged.
+    for value in (1.5, 2.5, 3.5):
+        run.log("loss", value)
+    new = await get(jp_fetch, "runs", run.id, "metrics", cursor=answer["cursor"])
+    assert new["scalars"]["loss"]["values"] == [1.5, 2.5, 3.5]
+    assert new["scalars"]["loss"]["steps"] == [None, None, None]
+    assert new["scalars"]["loss"]["downsampled"] is False and new["others"] == []
+    run.complete()
+
+    for params, words in [
+        ({"points": "1"}, "points must be 4 to 20000"),
+        ({"points": "20001"}, "points must be 4 to 20000"),
+        ({"from_step": "x"}, "from_step must be a whole number"),
+        ({"from_step": "1", "cursor": answer["cursor"]}, "without a cursor"),
+    ]:
+        code, body = await refused(jp_fetch, "runs", run.id, "metrics", params=params)
+        assert code == 400 and words in body["message"], (params, body)
+
+
+async def test_downsampling_keeps_the_gaps_of_nan_and_the_finite_extremes(
+    jp_fetch: Any, exp: Experiment
+) -> None:
+    run = exp.start_logging(snapshot_directory=None)
+    values = [float(i % 17) for i in range(1000)]
+    values[100:200] = [float("nan")] * 100  # a stretch of gaps
+    values[500], values[700] = float("nan"), 99.0  # a lone gap beside the maximum
+    for step, value in enumerate(values):
+        run.log("loss", value, step=step * 10)
+    run.complete()
+    loss = (await get(jp_fetch, "runs", run.id, "metrics", points="50"))["scalars"]["loss"]
+    assert loss["downsampled"] is True and len(loss["values"]) <= 50
+    numbers = [v for v in loss["values"] if not isinstance(v, str)]
+    assert max(numbers) == 99.0 and min(numbers) == 0.0
+    assert loss["steps"][loss["values"].index(99.0)] == 7000
+    # The stretch of NaN still shows as a gap (non-finite values are strings on the wire).
+    assert any(
+        v == "NaN" and 1000 <= s < 2000 for s, v in zip(loss["steps"], loss["values"], strict=True)
+    )
 
 
 # one run -------------------------------------------------------------------------------------
@@ -453,6 +564,7 @@ async def test_tensorboard_starts_behind_the_proxy(
 # security and the spec ---------------------------------------------------------------------
 ROUTES = [
     ("GET", "workspace"),
+    ("POST", "workspace"),
     ("GET", "experiments"),
     ("GET", "compute"),
     ("GET", "openapi.yaml"),

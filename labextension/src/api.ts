@@ -125,10 +125,14 @@ export interface ILogChunk {
 export type NonFinite = 'NaN' | 'Infinity' | '-Infinity';
 
 export interface IScalarSeries {
-  /** A null step means "the point's index in the series". */
+  /** A null step means "the point's index in the series" (never in a downsampled one). */
   steps: (number | null)[];
   values: (number | NonFinite)[];
   times: number[];
+  /** Values of the series in the answer before any were left out. */
+  count?: number;
+  /** The server left points out (the first view of a long series): see `count`. */
+  downsampled?: boolean;
 }
 
 export interface IOtherMetric {
@@ -401,10 +405,40 @@ export function getLog(
   return request<ILogChunk>(['runs', id, 'log'], { ...from });
 }
 
+/** Points a chart asks for: about two a pixel of a wide chart. */
+export const CHART_POINTS = 2000;
+
+/**
+ * The points logged since `cursor`; without one, all, with long series downsampled
+ * on the server to `CHART_POINTS` (they say `downsampled` and their full `count`).
+ */
 export function getMetrics(id: string, cursor?: string | null): Promise<IMetricPoints> {
   return request<IMetricPoints>(['runs', id, 'metrics'], {
-    cursor: cursor ?? undefined
+    cursor: cursor ?? undefined,
+    points: cursor ? undefined : CHART_POINTS
   });
+}
+
+/** One metric's points with x (step, or index) from `from` to `to`: a zoomed chart's. */
+export async function getMetricRange(
+  id: string,
+  metric: string,
+  from: number,
+  to: number,
+  points: number = CHART_POINTS
+): Promise<IScalarSeries | null> {
+  const answer = await request<IMetricPoints>(['runs', id, 'metrics'], {
+    metric,
+    from_step: Math.floor(from),
+    to_step: Math.ceil(to),
+    points
+  });
+  return answer.scalars[metric] ?? null;
+}
+
+/** Creates the workspace this server shows (in its root folder); answers like `getWorkspace`. */
+export function createWorkspace(): Promise<IWorkspaceInfo> {
+  return request<IWorkspaceInfo>(['workspace'], {}, json('POST'));
 }
 
 export function getFiles(id: string): Promise<IFileList> {

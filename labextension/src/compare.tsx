@@ -11,7 +11,7 @@ import { AmlApiError, IRunDetails, getMetrics, getRun } from './api';
 import { ISeries, MetricChart, seriesColor } from './chart';
 import { formatDuration, formatValue, runDuration, runName } from './format';
 import { IMessage, INTERVAL_MS, MAX_INTERVAL_MS } from './model';
-import { MetricStore } from './runmodel';
+import { MetricStore, rangeLoader } from './runmodel';
 import { MessageBox, useSignal } from './sidebar';
 import { StatusBadge } from './status';
 import { PolledWidget } from './polled';
@@ -242,7 +242,9 @@ function CompareView(props: { model: CompareModel; openRun: (id: string) => void
               series.push({
                 label: run.details ? runName(run.details) : run.id,
                 xs: data?.xs ?? [],
-                ys: data?.ys ?? []
+                ys: data?.ys ?? [],
+                count: data?.count,
+                loadRange: data?.downsampled ? rangeLoader(run.id, name) : undefined
               });
             });
             return (

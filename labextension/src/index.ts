@@ -7,10 +7,17 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, IFrame, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
+import {
+  ICommandPalette,
+  IFrame,
+  IThemeManager,
+  MainAreaWidget,
+  WidgetTracker
+} from '@jupyterlab/apputils';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { serverUrl } from './api';
+import { themeChanged } from './chart';
 import { ComparePanel } from './compare';
 import { RunPanel } from './runpanel';
 import { AmlSidebar } from './sidebar';
@@ -39,13 +46,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'The AML sidebar: experiments and runs of the workspace, live.',
   autoStart: true,
-  optional: [ILayoutRestorer, ICommandPalette],
+  optional: [ILayoutRestorer, ICommandPalette, IThemeManager],
   activate: (
     app: JupyterFrontEnd,
     restorer: ILayoutRestorer | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    themes: IThemeManager | null
   ) => {
     const { commands, shell } = app;
+    // Charts draw on canvas with the theme's colours: they redraw when it changes.
+    themes?.themeChanged.connect(() => themeChanged());
 
     const runs = new WidgetTracker<MainAreaWidget<RunPanel>>({ namespace: 'aml-run' });
     const comparisons = new WidgetTracker<MainAreaWidget<ComparePanel>>({

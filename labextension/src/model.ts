@@ -27,6 +27,8 @@ import {
 export const PAGE_SIZE = 100;
 /** How often the sidebar refreshes while shown (ms): a new run shows within a second. */
 export const INTERVAL_MS = 600;
+/** Where the metric picked for the rows is remembered (localStorage). */
+export const METRIC_KEY = 'aml-jupyter:sidebar-metric';
 /** The slowest it polls after errors (ms). */
 export const MAX_INTERVAL_MS = 15000;
 
@@ -51,6 +53,11 @@ export interface IFilters {
 
 export class RunListModel implements IDisposable {
   constructor(options: { standby: () => boolean }) {
+    try {
+      this._metric = window.localStorage.getItem(METRIC_KEY) ?? '';
+    } catch {
+      this._metric = '';
+    }
     this._poll = new Poll({
       auto: false,
       factory: () => this._tick(),
@@ -110,17 +117,40 @@ export class RunListModel implements IDisposable {
     return this._selected;
   }
 
-  /** The metric shown in the rows ('' picks the first one seen). */
+  /**
+   * The metric shown in the rows: the one picked last (remembered across sessions), else
+   * the one most of the listed runs have (ties: by name).
+   */
   get metric(): string {
     if (this._metric) {
       return this._metric;
     }
-    const names = this.metricNames;
-    return names.length ? names[0] : '';
+    const counts = new Map<string, number>();
+    for (const page of this._pages.values()) {
+      for (const run of page) {
+        for (const name of Object.keys(run.metrics)) {
+          counts.set(name, (counts.get(name) ?? 0) + 1);
+        }
+      }
+    }
+    let best = '';
+    let most = 0;
+    for (const [name, n] of counts) {
+      if (n > most || (n === most && name.localeCompare(best) < 0)) {
+        best = name;
+        most = n;
+      }
+    }
+    return best;
   }
 
   set metric(name: string) {
     this._metric = name;
+    try {
+      window.localStorage.setItem(METRIC_KEY, name);
+    } catch {
+      // Storage may be off (private windows): the pick then lasts as long as the page.
+    }
     this._changed.emit();
   }
 

@@ -14,8 +14,10 @@ import {
   IOtherMetric,
   IRunDetails,
   IRunFile,
+  IScalarSeries,
   getFiles,
   getLog,
+  getMetricRange,
   getMetrics,
   getRun
 } from './api';
@@ -35,6 +37,27 @@ export interface IScalarData {
   ys: (number | null)[];
   /** The last value as logged ("NaN" and the like stay as the API wrote them). */
   last: number | string | null;
+  /** Points logged (more than `xs` holds when the server downsampled the first read). */
+  count: number;
+  /** The server left points out: a zoomed chart asks for its window in full. */
+  downsampled: boolean;
+}
+
+/** A series of the API as chart columns (non-finite values are gaps). */
+export function scalarColumns(series: IScalarSeries, firstIndex = 0): {
+  xs: number[];
+  ys: (number | null)[];
+} {
+  const xs: number[] = [];
+  const ys: (number | null)[] = [];
+  const n = series.values.length;
+  for (let i = 0; i < n; i++) {
+    const step = series.steps[i];
+    xs.push(step === null || step === undefined ? firstIndex + i : step);
+    const value = series.values[i];
+    ys.push(typeof value === 'number' ? value : null);
+  }
+  return { xs, ys };
 }
 
 /** A metric that is not a number series: rows, tables, lists, images, text. */
@@ -43,6 +66,17 @@ export interface IOtherData {
   kind: string;
   /** Every point logged under the name, oldest first (rows add up to a table). */
   points: IOtherMetric[];
+}
+
+/** What a zoomed chart of a downsampled metric calls: that window in full, from the server. */
+export function rangeLoader(
+  runId: string,
+  metric: string
+): (min: number, max: number) => Promise<{ xs: number[]; ys: (number | null)[] } | null> {
+  return async (min, max) => {
+    const series = await getMetricRange(runId, metric, min, max);
+    return series ? scalarColumns(series) : null;
+  };
 }
 
 /** Adds metric points (one `GET metrics` answer) to series kept by name. */
@@ -61,17 +95,21 @@ export class MetricStore {
     for (const [name, series] of Object.entries(points.scalars)) {
       let data = this.scalars.get(name);
       if (!data) {
-        data = { xs: [], ys: [], last: null };
+        data = { xs: [], ys: [], last: null, count: 0, downsampled: false };
         this.scalars.set(name, data);
       }
       const n = series.values.length;
+      // A point without a step is at its index in the whole series (not in `xs`).
+      const { xs, ys } = scalarColumns(series, data.count);
       for (let i = 0; i < n; i++) {
-        const step = series.steps[i];
-        data.xs.push(step === null || step === undefined ? data.xs.length : step);
-        const value = series.values[i];
-        data.ys.push(typeof value === 'number' ? value : null);
-        data.last = value;
+        data.xs.push(xs[i]);
+        data.ys.push(ys[i]);
       }
+      if (n) {
+        data.last = series.values[n - 1];
+      }
+      data.count += series.count ?? n;
+      data.downsampled = data.downsampled || !!series.downsampled;
       added = added || n > 0;
     }
     for (const point of points.others) {
@@ -248,7 +286,11 @@ export class RunModel implements IDisposable {
       this._metrics.add(points);
       const ended = details.terminal && (log?.terminal ?? false) && points.terminal;
       if (ended || this._ticks % 3 === 0) {
+        this._changed.emit(); // the charts need not wait for the file list
         this._files = (await getFiles(this.runId)).files;
+        if (this._isDisposed) {
+          return;
+        }
       }
       this._ticks++;
       this._message = null;

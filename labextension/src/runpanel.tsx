@@ -2,6 +2,7 @@
  * A run's panel in the main area: header, tags, live log, metric charts,
  * other metrics, files, child runs, Cancel and TensorBoard.
  */
+import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import {
@@ -23,7 +24,7 @@ import {
   runName
 } from './format';
 import { IMessage } from './model';
-import { IOtherData, RunModel } from './runmodel';
+import { IOtherData, RunModel, rangeLoader } from './runmodel';
 import { MessageBox, useSignal } from './sidebar';
 import { StatusBadge, StatusLabel } from './status';
 import { PolledWidget } from './polled';
@@ -60,6 +61,17 @@ function Header(props: { model: RunModel; details: IRunDetails; actions: IRunPan
   const { model, details, actions } = props;
   const [busy, setBusy] = React.useState<'' | 'cancel' | 'tensorboard'>('');
   const cancel = async () => {
+    const answer = await showDialog({
+      title: 'Cancel this run?',
+      body: `${runName(details)} stops now; what it wrote so far is kept.`,
+      buttons: [
+        Dialog.cancelButton({ label: 'Keep running' }),
+        Dialog.warnButton({ label: 'Cancel run' })
+      ]
+    });
+    if (!answer.button.accept) {
+      return;
+    }
     setBusy('cancel');
     try {
       await cancelRun(details.id);
@@ -90,13 +102,14 @@ function Header(props: { model: RunModel; details: IRunDetails; actions: IRunPan
       <div className="aml-RunHeader-title">
         <StatusLabel status={details.status} testId="aml-run-status" />
         <h2 className="aml-RunHeader-name">{runName(details)}</h2>
-        <span className="aml-RunHeader-id">
-          {details.experiment} #{details.number} · {details.id}
+        <span className="aml-RunHeader-id" data-testid="aml-run-header-id">
+          {details.experiment} #{details.number}
+          {runName(details) !== details.id ? ` · ${details.id}` : ''}
         </span>
         <span className="aml-Spacer" />
         {details.has_tensorboard ? (
           <button
-            className="aml-Button jp-mod-styled"
+            className="aml-Button jp-Button jp-mod-styled jp-mod-accept"
             data-testid="aml-open-tensorboard"
             disabled={busy === 'tensorboard'}
             onClick={() => void tensorboard()}
@@ -106,7 +119,7 @@ function Header(props: { model: RunModel; details: IRunDetails; actions: IRunPan
         ) : null}
         {!details.terminal ? (
           <button
-            className="aml-Button aml-mod-warn jp-mod-styled"
+            className="aml-Button jp-Button jp-mod-styled jp-mod-warn"
             data-testid="aml-cancel"
             disabled={busy === 'cancel' || details.status === 'CancelRequested'}
             onClick={() => void cancel()}
@@ -129,11 +142,18 @@ function Header(props: { model: RunModel; details: IRunDetails; actions: IRunPan
         <Field label="Started">{formatDateTime(details.started_utc)}</Field>
         <Field label="Ended">{formatDateTime(details.ended_utc)}</Field>
         <Field label="Duration">{formatDuration(runDuration(details))}</Field>
-        <Field label="Exit code">
-          {details.exit_code === null || details.exit_code === undefined
-            ? null
-            : String(details.exit_code)}
-        </Field>
+        {details.status === 'Canceled' ? (
+          // Its exit code is only the signal that stopped it (-15): not the script's own.
+          <Field label="Result">
+            <span data-testid="aml-run-result">Canceled</span>
+          </Field>
+        ) : (
+          <Field label="Exit code">
+            {details.exit_code === null || details.exit_code === undefined
+              ? null
+              : String(details.exit_code)}
+          </Field>
+        )}
         <Field label="Git">
           {git && git.commit ? (
             <span title={git.repository ?? ''}>
@@ -229,7 +249,7 @@ function Tags(props: { model: RunModel; details: IRunDetails }): JSX.Element {
         }}
       />
       <button
-        className="aml-Button jp-mod-styled"
+        className="aml-Button jp-Button jp-mod-styled jp-mod-reject"
         data-testid="aml-tag-add"
         disabled={busy || !text.trim()}
         onClick={() => void add()}
@@ -291,7 +311,16 @@ function Charts(props: { model: RunModel }): JSX.Element | null {
       <h3 className="aml-Section-title">Metrics</h3>
       <div className="aml-Charts">
         {[...store.scalars.entries()].map(([name, data]) => {
-          const series: ISeries[] = [{ label: name, xs: data.xs, ys: data.ys, last: data.last }];
+          const series: ISeries[] = [
+            {
+              label: name,
+              xs: data.xs,
+              ys: data.ys,
+              last: data.last,
+              count: data.count,
+              loadRange: data.downsampled ? rangeLoader(model.runId, name) : undefined
+            }
+          ];
           return (
             <MetricChart key={name} metric={name} series={series} version={store.version} />
           );

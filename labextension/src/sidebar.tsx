@@ -6,7 +6,7 @@
 import { ISignal } from '@lumino/signaling';
 import * as React from 'react';
 
-import { IRunRow, STATUSES } from './api';
+import { IRunRow, STATUSES, createWorkspace } from './api';
 import { formatDateTime, formatDuration, formatTime, formatValue, runDuration, runName } from './format';
 import { IMessage, RunListModel } from './model';
 import { StatusBadge } from './status';
@@ -28,20 +28,66 @@ export function useSignal(signal: ISignal<any, any>): void {
   }, [signal]);
 }
 
-/** The message box: an error with its fix, or a hint. */
-export function MessageBox(props: { message: IMessage }): JSX.Element {
+/** Kinds of message that are a hint (what to do next), not something gone wrong. */
+const HINTS: ReadonlySet<string> = new Set(['empty', 'no-match', 'no-workspace']);
+
+/** The message box: an error with its fix, or a hint (with a button, when given one). */
+export function MessageBox(props: {
+  message: IMessage;
+  children?: React.ReactNode;
+}): JSX.Element {
   const { message } = props;
+  const hint = HINTS.has(message.kind);
   return (
     <div
-      className={`aml-Message aml-Message-${message.kind}`}
+      className={`aml-Message aml-Message-${message.kind}${hint ? ' aml-mod-hint' : ''}`}
       data-testid="aml-message"
-      role={message.kind === 'empty' || message.kind === 'no-match' ? 'status' : 'alert'}
+      data-kind={message.kind}
+      role={hint ? 'status' : 'alert'}
     >
       <div className="aml-Message-text">{message.text}</div>
       {message.code?.length ? (
         <pre className="aml-Message-code">{message.code.join('\n')}</pre>
       ) : null}
-      {message.fix ? <div className="aml-Message-fix">Fix: {message.fix}</div> : null}
+      {props.children}
+      {message.fix ? (
+        <div className="aml-Message-fix">
+          {message.kind === 'no-workspace' ? 'Or: ' : 'Fix: '}
+          {message.fix}
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+/** The first-run state's button: makes the workspace in the server's root folder. */
+function CreateWorkspaceButton(props: { model: RunListModel }): JSX.Element {
+  const { model } = props;
+  const [busy, setBusy] = React.useState(false);
+  const [error, setError] = React.useState('');
+  const create = async () => {
+    setBusy(true);
+    setError('');
+    try {
+      await createWorkspace();
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    } finally {
+      setBusy(false);
+      model.refresh();
+    }
+  };
+  return (
+    <div className="aml-Message-actions">
+      <button
+        className="aml-Button jp-Button jp-mod-styled jp-mod-accept"
+        data-testid="aml-create-workspace"
+        disabled={busy}
+        onClick={() => void create()}
+      >
+        {busy ? 'Creating…' : 'Create workspace'}
+      </button>
+      {error ? <div className="aml-Message-error-text">{error}</div> : null}
     </div>
   );
 }
@@ -211,10 +257,14 @@ function Controls(props: ISidebarProps): JSX.Element {
             </option>
           ))}
         </select>
+        <label className="aml-MetricLabel" htmlFor="aml-metric-picker">
+          Metric
+        </label>
         <select
+          id="aml-metric-picker"
           className="aml-MetricPicker jp-mod-styled"
           data-testid="aml-metric-picker"
-          aria-label="Metric shown in the rows"
+          title="The metric whose last value each run row shows"
           value={model.metric}
           onChange={e => (model.metric = e.target.value)}
           disabled={names.length === 0}
@@ -229,7 +279,7 @@ function Controls(props: ISidebarProps): JSX.Element {
       </div>
       <div className="aml-ControlRow">
         <button
-          className="aml-Button aml-CompareButton jp-mod-styled"
+          className="aml-Button aml-CompareButton jp-Button jp-mod-styled jp-mod-accept"
           data-testid="aml-compare"
           disabled={selected.length === 0}
           title={
@@ -360,6 +410,8 @@ function SidebarView(props: ISidebarProps): JSX.Element {
   const { model } = props;
   useSignal(model.changed);
   const ws = model.workspace;
+  const message = model.message;
+  const listHint = !!message && (message.kind === 'empty' || message.kind === 'no-match');
   return (
     <div className="aml-Sidebar-content">
       <div className="aml-Sidebar-header">
@@ -378,11 +430,21 @@ function SidebarView(props: ISidebarProps): JSX.Element {
           {'\u21BB'}
         </button>
       </div>
-      {model.message ? <MessageBox message={model.message} /> : null}
+      {message && !listHint ? (
+        <MessageBox message={message}>
+          {message.kind === 'no-workspace' ? <CreateWorkspaceButton model={model} /> : null}
+        </MessageBox>
+      ) : null}
       <ExperimentList model={model} />
       <ModelList model={model} openRun={props.openRun} />
       {ws ? <Controls {...props} /> : null}
-      {ws ? <RunList {...props} /> : null}
+      {ws && listHint ? (
+        // Where the rows would be: it is about the list, not the workspace.
+        <div className="aml-RunList aml-RunList-empty" data-testid="aml-run-list-empty">
+          <MessageBox message={message!} />
+        </div>
+      ) : null}
+      {ws && !listHint ? <RunList {...props} /> : null}
     </div>
   );
 }

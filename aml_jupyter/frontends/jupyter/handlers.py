@@ -22,6 +22,7 @@ from tornado.ioloop import IOLoop
 from ...errors import AmlError
 from ...tracking.query import parse_tag
 from .boardproxy import BoardProxyHandler, BoardShimHandler
+from .chartdata import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
 from .service import MAX_OFFSET, MAX_PAGE, ApiError, WorkspaceService
 from .wire import BadBody, dumps, loads_body
 
@@ -110,6 +111,10 @@ class WorkspaceHandler(AmlHandler):
     async def get(self) -> None:
         await self.reply(self.service.workspace_info)
 
+    @web.authenticated
+    async def post(self) -> None:
+        await self.reply(self.service.create_workspace)
+
 
 class ExperimentsHandler(AmlHandler):
     @web.authenticated
@@ -168,7 +173,16 @@ class LogHandler(AmlHandler):
 class MetricsHandler(AmlHandler):
     @web.authenticated
     async def get(self, run_id: str) -> None:
-        await self.reply(self.service.metrics, run_id, self.get_query_argument("cursor", None))
+        await self.reply(
+            self.service.metrics,
+            run_id,
+            self.get_query_argument("cursor", None),
+            self.int_argument("points", DEFAULT_POINTS, low=MIN_POINTS, high=MAX_POINTS)
+            or DEFAULT_POINTS,
+            self.get_query_argument("metric", None) or None,
+            self.int_argument("from_step", None, low=-MAX_OFFSET),
+            self.int_argument("to_step", None, low=-MAX_OFFSET),
+        )
 
 
 class FilesHandler(AmlHandler):
