@@ -13,7 +13,8 @@ import pytest
 from aml_jupyter import AmlError, Experiment, Run, RunStatus, Workspace
 
 #: A real jupyter server for tests that need one (jp_fetch, jp_serverapp, ...).
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+#: ``labui``: a real ``jupyter lab`` and Chromium (fixtures ``lab``, ``browser``, ``page``).
+pytest_plugins = ["pytest_jupyter.jupyter_server", "labui"]
 
 
 @pytest.fixture(autouse=True)

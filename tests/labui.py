@@ -15,9 +15,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from aml_jupyter import Workspace
 from aml_jupyter.compute.distributed import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -157,3 +161,52 @@ def notebook(cells: list[str]) -> str:
             "nbformat_minor": 5,
         }
     )
+
+
+# fixtures of the UI tests (conftest.py registers this module as a plugin) -------------
+
+
+@pytest.fixture
+def lab(tmp_path: Path, project: Path) -> Iterator[Lab]:
+    Workspace.create(project)
+    proc, lab = start_lab(tmp_path, project)
+    try:
+        yield lab
+    finally:
+        stop(proc)
+        # Kernels the lab started are in its process group; runs started by them are not.
+        for experiment in Workspace(project / ".aml").experiments.values():
+            for run in experiment.get_runs():
+                run.cancel()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
