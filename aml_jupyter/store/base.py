@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
     from .blobs import BlobStore
+    from .metric_columns import MetricColumns
     from .metric_writer import MetricWriter
     from .metrics import Point
     from .run_folder import RunFolder
@@ -352,6 +353,12 @@ class WorkspaceStore(ABC):
     def metric_points(self, run_id: str, cursor: str | None = None) -> tuple[list[Point], str]:
         """Metric points logged since ``cursor`` (None: all), oldest first, and the cursor to
         ask from next time: what live views poll."""
+
+    @abstractmethod
+    def metric_columns(self, run_id: str, name: str | None = None) -> MetricColumns | None:
+        """An ended run's metrics (only ``name``'s when given) as columns per metric, with the
+        cursor past them, straight from what ending the run indexed; None where that is not
+        there (a live run): then :meth:`metric_points` gives the same points."""
 
     @abstractmethod
     def live_metric_values(self, run_id: str) -> dict[str, Any]:

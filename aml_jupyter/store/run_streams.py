@@ -16,6 +16,7 @@ from .metrics import latest_values, read_new_points, summarize_files
 from .run_folder import DRIVER_LOG, TRACKED_FOLDERS, USER_LOGS, RunFolder
 
 if TYPE_CHECKING:
+    from .metric_columns import MetricColumns
     from .metrics import Point
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,11 @@ class RunStreams(EmbeddedBase):
 
     def metric_points(self, run_id: str, cursor: str | None = None) -> tuple[list[Point], str]:
         return read_new_points(self.run_folder(run_id).metrics, cursor)
+
+    def metric_columns(self, run_id: str, name: str | None = None) -> MetricColumns | None:
+        from .metric_columns import read_columns
+
+        return read_columns(self.run_folder(run_id).metrics, name)
 
     def live_metric_values(self, run_id: str) -> dict[str, Any]:
         return latest_values(self.run_folder(run_id).metrics)
