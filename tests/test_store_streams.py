@@ -93,6 +93,7 @@ def test_live_files_are_listed_and_opened_never_through_links(
     secret = os.path.join(tmp_path, "secret")
     write(secret, b"secret")  # type: ignore[arg-type]
     os.symlink(secret, folder.outputs / "passwd")
+    os.symlink(tmp_path, folder.outputs / "linked")  # a folder of links: outputs/linked/secret
     assert store.live_files(run_id) == {
         DRIVER_LOG: 4,
         "outputs/model.pkl": 5,
@@ -100,7 +101,10 @@ def test_live_files_are_listed_and_opened_never_through_links(
     }
     with store.open_live_file(run_id, "outputs/model.pkl") as f:
         assert f.read() == b"12345"
-    for name in ("outputs/passwd", "work/scratch.txt", "outputs/none", "../secret"):
+    with store.open_live_file(run_id, DRIVER_LOG) as f:
+        assert f.read() == b"log\n"
+    names = ("outputs/passwd", "outputs/linked/secret", "outputs", "work/scratch.txt")
+    for name in (*names, "outputs/none", "../secret"):
         with pytest.raises(AmlError):
             store.open_live_file(run_id, name)
 

@@ -119,8 +119,23 @@ class RunStreams(EmbeddedBase):
                 continue
         return sizes
 
+    def _live_path(self, run_id: str, name: str) -> Path | None:
+        """The path of the live file ``live_files`` lists as ``name``, without walking the
+        folders (a download of every file of a live run would walk them once a file)."""
+        folder = self.run_folder(run_id)
+        top = name.split("/", 1)[0]
+        root = folder.root if top == USER_LOGS else folder.work if top in TRACKED_FOLDERS else None
+        if root is None or top == name:  # files lie in those folders, never are one
+            return None
+        path = root / name
+        if path.is_file() and not any(
+            (root / part).is_symlink() for part in _prefixes(name)
+        ):  # as the walk: never through a link, never a link itself
+            return path
+        return self._live_paths(run_id).get(name)  # a name not as stored (not UTF-8 on disk)
+
     def open_live_file(self, run_id: str, name: str) -> BinaryIO:
-        path = self._live_paths(run_id).get(checked_relative_name(name, "run file name"))
+        path = self._live_path(run_id, checked_relative_name(name, "run file name"))
         if path is None:
             raise AmlError(
                 f"Run {run_id} has no file {name!r}. run.get_file_names() lists its files."
@@ -134,6 +149,12 @@ class RunStreams(EmbeddedBase):
             os.close(fd)  # a folder on its path was swapped for a link since it was listed
             raise AmlError(f"Run {run_id}: {name!r} lies outside the run; not served.")
         return os.fdopen(fd, "rb")
+
+
+def _prefixes(name: str) -> list[str]:
+    """``a``, ``a/b``, ``a/b/c`` of ``a/b/c``."""
+    parts = name.split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _bounded_summary(folder: Path) -> dict[str, tuple[Any, int]]:
