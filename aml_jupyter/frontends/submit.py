@@ -52,6 +52,46 @@ def default_experiment(source_directory: str) -> str:
     return name[:255] or "default"
 
 
+def script_run_config(
+    path: str,
+    *,
+    arguments: list[str] | None = None,
+    source_directory: str | None = None,
+    target: str = "local",
+    distributed: Any = None,
+    environment: Any = None,
+) -> ScriptRunConfig:
+    """The checked :class:`ScriptRunConfig` of a script (or a folder's entry script): needs no
+    workspace, so a bad submit is refused before one is made."""
+    source, script = resolve_script(path, source_directory)
+    config = ScriptRunConfig(
+        source,
+        script,
+        arguments=arguments or [],
+        compute_target=target,
+        distributed_job_config=distributed,
+        environment=environment,
+    )
+    config.validate()
+    return config
+
+
+def submit_config(
+    ws: Workspace,
+    config: ScriptRunConfig,
+    *,
+    experiment: str | None = None,
+    tags: dict[str, Any] | None = None,
+    display_name: str | None = None,
+) -> Run:
+    """Submit ``config`` to ``experiment`` (default: named after its source folder)."""
+    name = experiment or default_experiment(config.source_directory)
+    run = Experiment(ws, name).submit(config, tags=tags)
+    if display_name:
+        run.display_name = display_name
+    return run
+
+
 def submit_path(
     ws: Workspace,
     path: str,
@@ -70,20 +110,15 @@ def submit_path(
     ``distributed`` is a distributed job config (see :func:`distributed_config`);
     ``environment`` an Environment or a registered ``"name[:version]"``.
     """
-    source, script = resolve_script(path, source_directory)
-    config = ScriptRunConfig(
-        source,
-        script,
-        arguments=arguments or [],
-        compute_target=target,
-        distributed_job_config=distributed,
+    config = script_run_config(
+        path,
+        arguments=arguments,
+        source_directory=source_directory,
+        target=target,
+        distributed=distributed,
         environment=environment,
     )
-    config.validate()  # before the experiment exists: a bad submit leaves nothing behind
-    run = Experiment(ws, experiment or default_experiment(source)).submit(config, tags=tags)
-    if display_name:
-        run.display_name = display_name
-    return run
+    return submit_config(ws, config, experiment=experiment, tags=tags, display_name=display_name)
 
 
 def distributed_config(nodes: int | None, procs: int | None, backend: str | None) -> Any:

@@ -43,21 +43,22 @@ def cmd_run_submit_script(args: argparse.Namespace) -> int:
     With ``--wait`` the driver log streams to stdout until the run ends; the exit code is 0
     for Completed and 1 for Failed or Canceled.
     """
-    from ..submit import distributed_config, resolve_script, submit_path
+    from ..submit import distributed_config, script_run_config, submit_config
 
-    resolve_script(args.script, args.source_directory)  # a missing script makes no workspace
-    ws = _workspace_or_create(args)
-    run = submit_path(
-        ws,
+    config = script_run_config(  # first: a missing script or bad option makes no workspace
         args.script,
         arguments=args.script_args,
-        experiment=args.experiment,
         source_directory=args.source_directory,
         target=args.target,
-        tags=dict(args.tag) or None,
-        display_name=args.name,
         distributed=distributed_config(args.nodes, args.procs, args.backend),
         environment=args.env,
+    )
+    run = submit_config(
+        _workspace_or_create(args),
+        config,
+        experiment=args.experiment,
+        tags=dict(args.tag) or None,
+        display_name=args.name,
     )
     print(run.id, flush=True)
     if not args.wait:
