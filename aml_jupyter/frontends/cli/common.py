@@ -167,3 +167,20 @@ def _workspace_or_create(args: argparse.Namespace) -> Workspace:
     if created:
         _note(f"no workspace found; created {ws.folder}")
     return ws
+
+
+# parser helpers -------------------------------------------------------------------------------
+def command_group(groups: Any, name: str, **kwargs: Any) -> Any:
+    """``aml NAME``: a group of commands (alone, it prints its help); its subcommands' parsers."""
+    parser = groups.add_parser(name, **kwargs)
+    parser.set_defaults(parser=parser)
+    return parser.add_subparsers(title=f"{name} commands", metavar="COMMAND")
+
+
+def command(
+    cmds: Any, name: str, func: Any, *parents: argparse.ArgumentParser, **kwargs: Any
+) -> argparse.ArgumentParser:
+    """``aml GROUP NAME``, run by ``func(args)``; ``parents`` add shared options (``-w``)."""
+    parser = cmds.add_parser(name, parents=list(parents), **kwargs)
+    parser.set_defaults(func=func, parser=parser)
+    return parser

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import _json, _note, _table, _workspace
+from .common import _json, _note, _table, _workspace, command, command_group
 
 
 def cmd_compute_list(args: argparse.Namespace) -> int:
@@ -79,15 +79,14 @@ def cmd_instance_serve(args: argparse.Namespace) -> int:
 
 def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     """The ``compute`` and ``instance`` command groups."""
-    compute_parser = groups.add_parser("compute", help="attach, list and detach compute targets")
-    compute_parser.set_defaults(parser=compute_parser)
-    cmds = compute_parser.add_subparsers(title="compute commands", metavar="COMMAND")
-    p = cmds.add_parser("list", parents=[common], help="targets, their addresses and status")
+    cmds = command_group(groups, "compute", help="attach, list and detach compute targets")
+    p = command(cmds, "list", cmd_compute_list, common, help="targets, their addresses and status")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=cmd_compute_list, parser=p)
-    p = cmds.add_parser(
+    p = command(
+        cmds,
         "attach",
-        parents=[common],
+        cmd_compute_attach,
+        common,
         help="register a compute instance (an `aml instance serve` agent) or a Ray cluster",
     )
     p.add_argument("name", metavar="NAME", help="the target's name, used as -t NAME")
@@ -106,18 +105,17 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--token-file", metavar="FILE", help="the agent's token file")
     p.add_argument("--token", metavar="TOKEN", help="the agent's token (prefer --token-file)")
     p.add_argument("--ca-file", metavar="FILE", help="CA bundle for an https agent")
-    p.set_defaults(func=cmd_compute_attach, parser=p)
-    p = cmds.add_parser("detach", parents=[common], help="forget a target")
+    p = command(cmds, "detach", cmd_compute_detach, common, help="forget a target")
     p.add_argument("name", metavar="NAME", help="the target's name (aml compute list)")
-    p.set_defaults(func=cmd_compute_detach, parser=p)
 
-    instance_parser = groups.add_parser(
-        "instance", help="the compute-instance agent: run submitted runs on this machine"
+    cmds = command_group(
+        groups, "instance", help="the compute-instance agent: run submitted runs on this machine"
     )
-    instance_parser.set_defaults(parser=instance_parser)
-    cmds = instance_parser.add_subparsers(title="instance commands", metavar="COMMAND")
-    p = cmds.add_parser(
-        "serve", help="run submitted runs on this machine (HTTP, token auth); Ctrl-C stops"
+    p = command(
+        cmds,
+        "serve",
+        cmd_instance_serve,
+        help="run submitted runs on this machine (HTTP, token auth); Ctrl-C stops",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8790, help="port (default 8790)")
@@ -135,4 +133,3 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--certfile", metavar="FILE", help="TLS certificate (serve https)")
     p.add_argument("--keyfile", metavar="FILE", help="TLS private key")
-    p.set_defaults(func=cmd_instance_serve, parser=p)

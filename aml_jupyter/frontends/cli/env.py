@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import _json, _note, _table, _workspace
+from .common import _json, _note, _table, _workspace, command, command_group
 
 
 def cmd_env_register(args: argparse.Namespace) -> int:
@@ -69,12 +69,12 @@ def cmd_env_show(args: argparse.Namespace) -> int:
 
 def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``aml env`` group; ``common`` holds ``-w``."""
-    env_parser = groups.add_parser("env", help="register, list and show environments")
-    env_parser.set_defaults(parser=env_parser)
-    env_cmds = env_parser.add_subparsers(title="env commands", metavar="COMMAND")
-    p = env_cmds.add_parser(
+    env_cmds = command_group(groups, "env", help="register, list and show environments")
+    p = command(
+        env_cmds,
         "register",
-        parents=[common],
+        cmd_env_register,
+        common,
         help="register an environment from a requirements file, a conda file or a Docker "
         "image; prints NAME:VERSION",
         description="Register environment NAME from exactly one of: a pip requirements file "
@@ -98,10 +98,7 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--image", metavar="IMAGE", help="a Docker image the run executes in, e.g. python:3.11"
     )
-    p.set_defaults(func=cmd_env_register, parser=p)
-    p = env_cmds.add_parser("list", parents=[common], help="latest version of each environment")
+    p = command(env_cmds, "list", cmd_env_list, common, help="latest version of each environment")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=cmd_env_list, parser=p)
-    p = env_cmds.add_parser("show", parents=[common], help="one environment's spec (JSON)")
+    p = command(env_cmds, "show", cmd_env_show, common, help="one environment's spec (JSON)")
     p.add_argument("name", metavar="NAME[:VERSION]", help="an environment (default: its latest)")
-    p.set_defaults(func=cmd_env_show, parser=p)

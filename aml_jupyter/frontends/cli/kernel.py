@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import _note
+from .common import _note, command, command_group
 
 
 def cmd_kernel_install(args: argparse.Namespace) -> int:
@@ -20,13 +20,14 @@ def cmd_kernel_install(args: argparse.Namespace) -> int:
 
 def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``aml kernel`` group (its commands take no workspace, so ``common`` is unused)."""
-    kernel_parser = groups.add_parser(
-        "kernel", help="install the 'Python 3 (aml)' Jupyter kernel (magics preloaded)"
+    kernel_cmds = command_group(
+        groups, "kernel", help="install the 'Python 3 (aml)' Jupyter kernel (magics preloaded)"
     )
-    kernel_parser.set_defaults(parser=kernel_parser)
-    kernel_cmds = kernel_parser.add_subparsers(title="kernel commands", metavar="COMMAND")
-    p = kernel_cmds.add_parser(
-        "install", help="install the kernelspec that preloads the %%aml_* magics"
+    p = command(
+        kernel_cmds,
+        "install",
+        cmd_kernel_install,
+        help="install the kernelspec that preloads the %%aml_* magics",
     )
     where = p.add_mutually_exclusive_group()
     where.add_argument("--user", action="store_true", help="for the current user")
@@ -34,4 +35,3 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
         "--sys-prefix", action="store_true", help="into this Python's prefix (default)"
     )
     where.add_argument("--prefix", metavar="PATH", help="under this prefix")
-    p.set_defaults(func=cmd_kernel_install, parser=p)

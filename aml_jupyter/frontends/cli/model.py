@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import _json, _note, _table, _tag, _when, _workspace
+from .common import _json, _note, _table, _tag, _when, _workspace, command, command_group
 
 
 def _model(args: argparse.Namespace, need_version: bool = False) -> Any:
@@ -154,11 +154,13 @@ def cmd_service_delete(args: argparse.Namespace) -> int:
 
 def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     """The ``model`` command group."""
-    parser = groups.add_parser("model", help="register, list, show, download and delete models")
-    parser.set_defaults(parser=parser)
-    cmds = parser.add_subparsers(title="model commands", metavar="COMMAND")
-    p = cmds.add_parser(
-        "register", parents=[common], help="register a file or folder; prints NAME:VERSION"
+    cmds = command_group(groups, "model", help="register, list, show, download and delete models")
+    p = command(
+        cmds,
+        "register",
+        cmd_model_register,
+        common,
+        help="register a file or folder; prints NAME:VERSION",
     )
     p.add_argument("name", metavar="NAME", help="the model's name (a new name starts at version 1)")
     p.add_argument("path", metavar="PATH", help="a local path, or with --run a run's file/folder")
@@ -169,8 +171,7 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--framework", metavar="F", help="e.g. ScikitLearn, PyTorch, Onnx")
     p.add_argument("--framework-version", metavar="V", help="the framework's version, e.g. 1.4")
     p.add_argument("--description", metavar="TEXT", help="a line saying what the model is")
-    p.set_defaults(func=cmd_model_register, parser=p)
-    p = cmds.add_parser("list", parents=[common], help="versions, newest first")
+    p = command(cmds, "list", cmd_model_list, common, help="versions, newest first")
     p.add_argument("--name", metavar="NAME", help="only this model")
     p.add_argument(
         "--tag",
@@ -181,25 +182,25 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--latest", action="store_true", help="only the latest version of each")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=cmd_model_list, parser=p)
     model_arg = "a model, NAME:VERSION or NAME (its latest version)"
-    p = cmds.add_parser("show", parents=[common], help="one version as JSON")
+    p = command(cmds, "show", cmd_model_show, common, help="one version as JSON")
     p.add_argument("model", metavar="NAME[:VERSION]", help=model_arg)
-    p.set_defaults(func=cmd_model_show, parser=p)
-    p = cmds.add_parser("download", parents=[common], help="copy a version's file or folder")
+    p = command(
+        cmds, "download", cmd_model_download, common, help="copy a version's file or folder"
+    )
     p.add_argument("model", metavar="NAME[:VERSION]", help=model_arg)
     p.add_argument("-o", "--output", default=".", metavar="DIR", help="folder (default: .)")
     p.add_argument("--exist-ok", action="store_true", help="overwrite what is there")
-    p.set_defaults(func=cmd_model_download, parser=p)
-    p = cmds.add_parser("delete", parents=[common], help="remove one version")
+    p = command(cmds, "delete", cmd_model_delete, common, help="remove one version")
     p.add_argument("model", metavar="NAME:VERSION", help="the version to remove")
-    p.set_defaults(func=cmd_model_delete, parser=p)
 
-    parser = groups.add_parser("service", help="deploy models as local scoring services")
-    parser.set_defaults(parser=parser)
-    cmds = parser.add_subparsers(title="service commands", metavar="COMMAND")
-    p = cmds.add_parser(
-        "deploy", parents=[common], help="start a scoring service; prints its scoring URI"
+    cmds = command_group(groups, "service", help="deploy models as local scoring services")
+    p = command(
+        cmds,
+        "deploy",
+        cmd_service_deploy,
+        common,
+        help="start a scoring service; prints its scoring URI",
     )
     p.add_argument("name", metavar="NAME", help="the service's name")
     p.add_argument(
@@ -215,20 +216,15 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, metavar="N", help="default: a free port")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="processes (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace a service of that name")
-    p.set_defaults(func=cmd_service_deploy, parser=p)
-    p = cmds.add_parser("list", parents=[common], help="services with state and latency")
+    p = command(cmds, "list", cmd_service_list, common, help="services with state and latency")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=cmd_service_list, parser=p)
     service_arg = "the service's name (aml service list)"
-    p = cmds.add_parser("show", parents=[common], help="one service as JSON, with statistics")
+    p = command(cmds, "show", cmd_service_show, common, help="one service as JSON, with statistics")
     p.add_argument("name", metavar="NAME", help=service_arg)
-    p.set_defaults(func=cmd_service_show, parser=p)
-    p = cmds.add_parser("logs", parents=[common], help="a service's log")
+    p = command(cmds, "logs", cmd_service_logs, common, help="a service's log")
     p.add_argument("name", metavar="NAME", help=service_arg)
     p.add_argument(
         "--lines", type=int, default=5000, metavar="N", help="the last N lines (default 5000)"
     )
-    p.set_defaults(func=cmd_service_logs, parser=p)
-    p = cmds.add_parser("delete", parents=[common], help="stop a service and forget it")
+    p = command(cmds, "delete", cmd_service_delete, common, help="stop a service and forget it")
     p.add_argument("name", metavar="NAME", help=service_arg)
-    p.set_defaults(func=cmd_service_delete, parser=p)

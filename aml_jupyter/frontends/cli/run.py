@@ -19,6 +19,8 @@ from .common import (
     _value,
     _workspace,
     _workspace_or_create,
+    command,
+    command_group,
 )
 
 if TYPE_CHECKING:
@@ -216,13 +218,13 @@ def cmd_run_download(args: argparse.Namespace) -> int:
 
 def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``aml run`` group to the ``aml`` parser's ``groups``; ``common`` holds ``-w``."""
-    run_parser = groups.add_parser("run", help="submit, list, inspect and cancel runs")
-    run_parser.set_defaults(parser=run_parser)
-    run_cmds = run_parser.add_subparsers(title="run commands", metavar="COMMAND")
+    run_cmds = command_group(groups, "run", help="submit, list, inspect and cancel runs")
 
-    p = run_cmds.add_parser(
+    p = command(
+        run_cmds,
         "submit-script",
-        parents=[common],
+        cmd_run_submit_script,
+        common,
         help="run a script as a new run; prints the run id",
         description="Submit SCRIPT (a .py file, or a folder with train.py/main.py) as a new "
         "run. Arguments for the script go after '--'.",
@@ -272,9 +274,9 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend", metavar="B", help="distributed job: nccl or gloo (default gloo), or mpi"
     )
-    p.set_defaults(func=cmd_run_submit_script, parser=p, script_args=[])
+    p.set_defaults(script_args=[])
 
-    p = run_cmds.add_parser("list", parents=[common], help="runs, newest first, with metrics")
+    p = command(run_cmds, "list", cmd_run_list, common, help="runs, newest first, with metrics")
     p.add_argument("-e", "--experiment", metavar="EXP", help="only runs of this experiment")
     p.add_argument(
         "--status",
@@ -296,15 +298,13 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
         "--top", metavar="N", type=_count, default=50, help="at most N runs (default 50; 0: all)"
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=cmd_run_list, parser=p)
 
     run_arg = "run id (a unique prefix is enough)"
-    p = run_cmds.add_parser("show", parents=[common], help="a run's details, metrics and files")
+    p = command(run_cmds, "show", cmd_run_show, common, help="a run's details, metrics and files")
     p.add_argument("run", metavar="RUN", help=run_arg)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.set_defaults(func=cmd_run_show, parser=p)
 
-    p = run_cmds.add_parser("logs", parents=[common], help="print a run's driver log")
+    p = command(run_cmds, "logs", cmd_run_logs, common, help="print a run's driver log")
     p.add_argument("run", metavar="RUN", help=run_arg)
     p.add_argument(
         "-f",
@@ -312,9 +312,8 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep printing new output until the run ends (like tail -f)",
     )
-    p.set_defaults(func=cmd_run_logs, parser=p)
 
-    p = run_cmds.add_parser("cancel", parents=[common], help="cancel a run; prints its status")
+    p = command(run_cmds, "cancel", cmd_run_cancel, common, help="cancel a run; prints its status")
     p.add_argument("run", metavar="RUN", help=run_arg)
     p.add_argument(
         "--timeout",
@@ -324,9 +323,8 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
         help="wait this long for the run to end before printing its status (default 30; 0: "
         "do not wait)",
     )
-    p.set_defaults(func=cmd_run_cancel, parser=p)
 
-    p = run_cmds.add_parser("download", parents=[common], help="copy a run's files here")
+    p = command(run_cmds, "download", cmd_run_download, common, help="copy a run's files here")
     p.add_argument("run", metavar="RUN", help=run_arg)
     p.add_argument("--prefix", metavar="P", help="only files under this path, e.g. outputs")
     p.add_argument(
@@ -336,4 +334,3 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
         default=".",
         help="folder to write into (default: here)",
     )
-    p.set_defaults(func=cmd_run_download, parser=p)

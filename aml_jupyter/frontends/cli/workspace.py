@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import _json, _note, _table, _when, _workspace
+from .common import _json, _note, _table, _when, _workspace, command, command_group
 
 
 def cmd_workspace_create(args: argparse.Namespace) -> int:
@@ -62,24 +62,23 @@ def cmd_experiment_list(args: argparse.Namespace) -> int:
 def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``aml workspace`` and ``aml experiment`` groups; ``common`` holds ``-w``."""
     # aml workspace ...
-    ws_parser = groups.add_parser("workspace", help="create or describe a workspace")
-    ws_parser.set_defaults(parser=ws_parser)
-    ws_cmds = ws_parser.add_subparsers(title="workspace commands", metavar="COMMAND")
-    p = ws_cmds.add_parser(
-        "create", parents=[common], help="create a workspace (PATH/.aml); prints its folder"
+    ws_cmds = command_group(groups, "workspace", help="create or describe a workspace")
+    p = command(
+        ws_cmds,
+        "create",
+        cmd_workspace_create,
+        common,
+        help="create a workspace (PATH/.aml); prints its folder",
     )
     p.add_argument(
         "path", nargs="?", metavar="PATH", help="project folder to hold .aml (default: here)"
     )
-    p.set_defaults(func=cmd_workspace_create, parser=p)
-    p = ws_cmds.add_parser("show", parents=[common], help="name, folder, experiment and run counts")
+    p = command(
+        ws_cmds, "show", cmd_workspace_show, common, help="name, folder, experiment and run counts"
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.set_defaults(func=cmd_workspace_show, parser=p)
 
     # aml experiment ...
-    exp_parser = groups.add_parser("experiment", help="list the workspace's experiments")
-    exp_parser.set_defaults(parser=exp_parser)
-    exp_cmds = exp_parser.add_subparsers(title="experiment commands", metavar="COMMAND")
-    p = exp_cmds.add_parser("list", parents=[common], help="experiments with run counts")
+    exp_cmds = command_group(groups, "experiment", help="list the workspace's experiments")
+    p = command(exp_cmds, "list", cmd_experiment_list, common, help="experiments with run counts")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=cmd_experiment_list, parser=p)
