@@ -20,7 +20,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -29,10 +28,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from ..errors import AmlError
 from ..paths import checked_relative_name
 from ..status import RunStatus
-from ..tracking.finalize import end_failed, finalize_run
+from ..tracking.finalize import finalize_run
 from ..tracking.workspace import Workspace
-from .local.owner import LocalTarget, claim_owner, heartbeat
-from .local.process_log import log_to
+from .local.owner import LocalTarget, claim_owner, heartbeat, owner_main
 
 if TYPE_CHECKING:
     from ..store.run_folder import RunFolder
@@ -220,22 +218,13 @@ class RemoteTarget(LocalTarget):
 REMOTE = RemoteTarget()
 
 
+def _follow(ws: Workspace, run_id: str) -> None:
+    Mirror(ws, run_id).run()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``remote WORKSPACE [RUN_ID]``; without RUN_ID it is read from stdin (an
-    empty stdin means the submit failed: leave quietly)."""
-    args = argv if argv is not None else sys.argv[1:]
-    ws = Workspace(args[0])  # opened while the submitter may still snapshot and upload
-    run_id = args[1] if len(args) > 1 else sys.stdin.readline().strip()
-    if not run_id:
-        return 0
-    log_to(ws.store.run_folder(run_id).system_log("mirror.log"))
-    mirror = Mirror(ws, run_id)
-    try:
-        mirror.run()
-    except Exception as exc:  # last resort: never leave the run looking alive
-        traceback.print_exc()
-        end_failed(ws, run_id, exc, "Following the remote run failed", "MirrorError")
-    return 0
+    """Entry point: ``remote WORKSPACE [RUN_ID]`` (see :func:`.local.owner.owner_main`)."""
+    return owner_main(argv, "mirror.log", _follow, "Following the remote run failed", "MirrorError")
 
 
 if __name__ == "__main__":

@@ -14,9 +14,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import traceback
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ...status import RunStatus
 from . import liveness
@@ -148,3 +150,37 @@ class LocalTarget:
 
 #: The handler tracking finds through its plugin table (``target.local``).
 LOCAL = LocalTarget()
+
+
+def owner_main(
+    argv: list[str] | None,
+    log_name: str,
+    own: Callable[[Workspace, str], Any],
+    failed: str,
+    error_type: str,
+) -> int:
+    """The entry point of a run's owner process: ``WORKSPACE [RUN_ID]``.
+
+    Without RUN_ID it is read from stdin: a submitter starts the owner early and sends the id
+    once the run is recorded; stdin closing with no id means the submit failed, and the owner
+    leaves quietly. ``own(ws, run_id)`` does the work, logging to the run's system log
+    ``log_name``; whatever it raises ends the run Failed (``failed``: the message's start), so
+    a run never stays looking alive.
+    """
+    from ...tracking.workspace import Workspace
+    from .process_log import log_to
+
+    args = argv if argv is not None else sys.argv[1:]
+    ws = Workspace(args[0])  # opened while the submitter may still be snapshotting
+    run_id = args[1] if len(args) > 1 else sys.stdin.readline().strip()
+    if not run_id:
+        return 0
+    log_to(ws.store.run_folder(run_id).system_log(log_name))
+    try:
+        own(ws, run_id)
+    except Exception as exc:  # last resort
+        traceback.print_exc()
+        from ...tracking.finalize import end_failed  # only now: the owner starts faster
+
+        end_failed(ws, run_id, exc, failed, error_type)
+    return 0

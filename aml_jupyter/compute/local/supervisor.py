@@ -28,8 +28,7 @@ from ...snapshot.worktree import WorkTreeLease, WorkTrees
 from ...status import RunStatus
 from ...store.run_folder import BUILD_LOG, TRACKED_FOLDERS
 from ...tracking.workspace import Workspace
-from .owner import claim_owner, heartbeat
-from .process_log import log_to
+from .owner import claim_owner, heartbeat, owner_main
 from .processes import escalate
 from .ranks import free_port, process_environments
 
@@ -411,29 +410,19 @@ def _free_bytes(folder: Path) -> int | None:
         return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``supervisor WORKSPACE [RUN_ID]``; without RUN_ID it is read from stdin.
-
-    A submitter starts us early and sends the run id once the run is recorded; stdin closing
-    with no id means the submit failed, and we leave quietly.
-    """
-    args = argv if argv is not None else sys.argv[1:]
-    ws = Workspace(args[0])  # opened while the submitter may still be snapshotting
-    run_id = args[1] if len(args) > 1 else sys.stdin.readline().strip()
-    if not run_id:
-        return 0
-    log_to(ws.store.run_folder(run_id).system_log("supervisor.log"))
+def _supervise(ws: Workspace, run_id: str) -> None:
     supervisor = Supervisor(ws, run_id)
     try:
         supervisor.run()
-    except Exception as exc:  # last resort: never leave the run looking alive
-        traceback.print_exc()
-        from ...tracking.finalize import end_failed
-
-        end_failed(ws, run_id, exc, "The run's supervisor failed", "SupervisorError")
     finally:
         supervisor.finished.set()
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``supervisor WORKSPACE [RUN_ID]`` (see :func:`.owner.owner_main`)."""
+    return owner_main(
+        argv, "supervisor.log", _supervise, "The run's supervisor failed", "SupervisorError"
+    )
 
 
 if __name__ == "__main__":
