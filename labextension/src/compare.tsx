@@ -1,6 +1,7 @@
 /**
- * Compare runs: their last metric values side by side, and per metric one
- * chart with every run overlaid. Kept live while any of the runs is going.
+ * Compare runs: a table of their parameters, arguments, tags and last metric
+ * values side by side (comparetable.tsx), and per metric one chart with every
+ * run overlaid. Kept live while any of the runs is going.
  */
 import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
@@ -8,12 +9,12 @@ import { ISignal, Signal } from '@lumino/signaling';
 import * as React from 'react';
 
 import { AmlApiError, IRunDetails, getMetrics, getRun } from './api';
-import { ISeries, MetricChart, seriesColor } from './chart';
-import { formatDuration, formatValue, runDuration, runName } from './format';
+import { ISeries, MetricChart } from './chart';
+import { CompareTable } from './comparetable';
+import { runName } from './format';
 import { IMessage, INTERVAL_MS, MAX_INTERVAL_MS } from './model';
 import { MetricStore, rangeLoader } from './runmodel';
 import { MessageBox, useSignal } from './sidebar';
-import { StatusBadge } from './status';
 import { PolledWidget } from './polled';
 
 /** The most runs one comparison shows. */
@@ -154,72 +155,6 @@ export class CompareModel implements IDisposable {
   private _version = 0;
 }
 
-function CompareTable(props: { model: CompareModel; openRun: (id: string) => void }) {
-  const { model } = props;
-  const names = model.metricNames();
-  return (
-    <table className="aml-Table aml-CompareTable" data-testid="aml-compare-table">
-      <thead>
-        <tr>
-          <th />
-          {model.runs.map((run, i) => (
-            <th key={run.id} data-run-id={run.id}>
-              <span className="aml-Swatch" style={{ background: seriesColor(i) }} />
-              <button className="aml-LinkButton" onClick={() => props.openRun(run.id)} title={run.id}>
-                {run.details ? runName(run.details) : run.id}
-              </button>
-            </th>
-          ))}
-        </tr>
-      </thead>
-      <tbody>
-        <tr>
-          <th>status</th>
-          {model.runs.map(run => (
-            <td key={run.id}>
-              {run.details ? (
-                <>
-                  <StatusBadge status={run.details.status} /> {run.details.status}
-                </>
-              ) : (
-                '…'
-              )}
-            </td>
-          ))}
-        </tr>
-        <tr>
-          <th>experiment</th>
-          {model.runs.map(run => (
-            <td key={run.id}>
-              {run.details ? `${run.details.experiment} #${run.details.number}` : ''}
-            </td>
-          ))}
-        </tr>
-        <tr>
-          <th>duration</th>
-          {model.runs.map(run => (
-            <td key={run.id}>{run.details ? formatDuration(runDuration(run.details)) : ''}</td>
-          ))}
-        </tr>
-        {names.map(name => (
-          <tr key={name} data-metric={name}>
-            <th>{name}</th>
-            {model.runs.map(run => {
-              const series = run.metrics.scalars.get(name);
-              const value = series?.ys.length ? series.last : run.details?.metrics[name];
-              return (
-                <td key={run.id} className="aml-Number">
-                  {formatValue(value)}
-                </td>
-              );
-            })}
-          </tr>
-        ))}
-      </tbody>
-    </table>
-  );
-}
-
 function CompareView(props: { model: CompareModel; openRun: (id: string) => void }) {
   const { model } = props;
   useSignal(model.changed);
@@ -229,8 +164,8 @@ function CompareView(props: { model: CompareModel; openRun: (id: string) => void
       <h2 className="aml-ComparePanel-title">Comparing {model.runs.length} runs</h2>
       {model.message ? <MessageBox message={model.message} /> : null}
       <section className="aml-Section">
-        <h3 className="aml-Section-title">Last values</h3>
-        <CompareTable model={model} openRun={props.openRun} />
+        <h3 className="aml-Section-title">Parameters, arguments and tags</h3>
+        <CompareTable runs={model.runs} openRun={props.openRun} />
       </section>
       <section className="aml-Section">
         <h3 className="aml-Section-title">Metrics</h3>
