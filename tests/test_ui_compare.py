@@ -131,6 +131,8 @@ def test_compare_shows_parameters_arguments_and_tags_with_differences_marked(
     expect(row("metrics", "loss")).to_have_attribute("data-differs", "true")
     chart = page.locator('.aml-ComparePanel [data-testid="aml-metric-chart"][data-metric="loss"]')
     expect(chart.locator("canvas").first).to_be_visible(timeout=10_000)
+    # C and max_iter, logged once, are rows above, not one-dot charts.
+    expect(page.locator('.aml-ComparePanel [data-testid="aml-metric-chart"]')).to_have_count(1)
 
     # Arguments: --name value and --name=value pairs, one row each.
     assert cells("arguments", "C") == ["0.5", "1.0", "2.0"]

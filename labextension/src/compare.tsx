@@ -10,7 +10,7 @@ import * as React from 'react';
 
 import { AmlApiError, IRunDetails, getMetrics, getRun } from './api';
 import { ISeries, MetricChart } from './chart';
-import { CompareTable } from './comparetable';
+import { CompareTable, isSeries } from './comparetable';
 import { runName } from './format';
 import { IMessage, INTERVAL_MS, MAX_INTERVAL_MS } from './model';
 import { MetricStore, rangeLoader } from './runmodel';
@@ -158,7 +158,10 @@ export class CompareModel implements IDisposable {
 function CompareView(props: { model: CompareModel; openRun: (id: string) => void }) {
   const { model } = props;
   useSignal(model.changed);
-  const names = model.metricNames();
+  // Series only: a metric logged once per run is a row of the table above, not a dot.
+  const names = model
+    .metricNames()
+    .filter(name => model.runs.some(run => isSeries(run.metrics.scalars.get(name))));
   return (
     <div className="aml-ComparePanel-body">
       <h2 className="aml-ComparePanel-title">Comparing {model.runs.length} runs</h2>
