@@ -119,3 +119,39 @@ def test_the_rest_api_reads_an_ended_runs_charts_from_its_index(
     assert zoom["scalars"]["loss"]["steps"] == list(range(10, 21)) and zoom["others"] == []
     # Polling on from the cursor finds nothing new, as from the files.
     assert service.metrics(run.id, ended["cursor"])["scalars"] == {}
+
+
+def test_the_widget_folds_an_ended_runs_index_as_its_points(exp: Experiment) -> None:
+    from aml_jupyter.frontends.widgets.feed import RunFeed
+
+    run = exp.start_logging()
+    for i in range(50):
+        run.log("loss", 1.0 / (i + 1), step=i)
+        run.log("acc", i / 50)  # no step
+    run.log("C", 0.5)
+    run.log("note", "text")  # a scalar that is no number
+    run.log("mixed", 1)
+    run.log("mixed", 2.5)  # an int among floats
+    run.log_list("sizes", [1, 2, 3])
+    run.log_row("curve", x=1, y=0.5)
+    run.log_row("curve", x=2, y=0.25)
+    run.log_table("t", {"a": [1, 2], "b": ["x", "y"]})
+    run.complete()
+
+    def folded(use_index: bool) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+        feed = RunFeed(run)
+        feed.read_status()
+        fetched = feed.fetch_metric_points()
+        assert isinstance(fetched, list) != use_index
+        feed.fold_metrics(fetched)
+        series = {
+            name: (s.kind, list(s.values), list(s.steps), s.stepped, s.count, s.last, s.last_step)
+            for name, s in feed.series.items()
+        }
+        return series, {n: t.data() for n, t in feed.tables.items()}, feed.metric_cursor
+
+    indexed = folded(True)
+    (run.workspace.store.run_folder(run.id).root / "metric_index" / "manifest.json").unlink()
+    from_files = folded(False)
+    assert canon(indexed) == canon(from_files)
+    assert sorted(indexed[0]) == ["C", "acc", "loss", "mixed", "note", "sizes"]

@@ -16,6 +16,7 @@ from ...status import RunStatus
 from .charts import MetricSeries
 
 if TYPE_CHECKING:
+    from ...store.metric_columns import MetricColumns
     from ...tracking.run import Run
 
 #: The first read of a long driver log starts this many bytes before its end.
@@ -250,14 +251,24 @@ class RunFeed:
         """Fold in new metric points; returns the names that changed (of every kind)."""
         return self.fold_metrics(self.fetch_metric_points())
 
-    def fetch_metric_points(self) -> list[dict[str, Any]]:
+    def fetch_metric_points(self) -> list[dict[str, Any]] | MetricColumns:
         """The metric points logged since the last fetch (moves the cursor; no folding, so a
-        caller can fetch without holding the view's lock: seconds at a million points)."""
+        caller can fetch without holding the view's lock: seconds at a million points).
+
+        An ended run's first fetch takes its metrics as columns from what ending it indexed
+        (100,000 points: ~40 ms, not ~400), where the store has them."""
+        if self.metric_cursor is None and self.ended:
+            columns = self.run.workspace.store.metric_columns(self.run.id)
+            if columns is not None:
+                self.metric_cursor = columns.cursor
+                return columns
         points, self.metric_cursor = self.run.get_metric_points(self.metric_cursor)
         return points
 
-    def fold_metrics(self, points: list[dict[str, Any]]) -> set[str]:
+    def fold_metrics(self, points: list[dict[str, Any]] | MetricColumns) -> set[str]:
         """Fold fetched points into the series and tables; the names that changed."""
+        if not isinstance(points, list):
+            return self._fold_columns(points)
         changed: set[str] = set()
         scalars: dict[str, list[dict[str, Any]]] = {}
         for point in points:
@@ -269,24 +280,7 @@ class RunFeed:
                 bucket.append(point)
                 continue
             changed.add(name)
-            value = point["value"]
-            if kind == "list":
-                entry = self.series.get(name)
-                if entry is None:
-                    entry = self.series[name] = MetricSeries(name, kind="list")
-                entry.replace(value, point["time"])
-                # A one-column table, as the sidebar's run panel shows a list.
-                items = list(value) if isinstance(value, (list, tuple)) else [value]
-                self.tables.setdefault(name, TableMetric()).replace({name: items})
-            elif kind == "row":
-                self.tables.setdefault(name, TableMetric()).add_row(
-                    value if isinstance(value, dict) else {"value": value}
-                )
-            elif kind == "table":
-                self.tables.setdefault(name, TableMetric()).replace(value)
-            elif kind == "image":
-                self.images[name] = str(value)
-                self.image_versions[name] = self.image_versions.get(name, 0) + 1
+            self._fold_other(kind, name, point["value"], point["time"])
         for name, bucket in scalars.items():
             entry = self.series.get(name)
             if entry is None:
@@ -295,6 +289,37 @@ class RunFeed:
             entry.extend(values, [p["step"] for p in bucket], bucket[-1]["time"])
             changed.add(name)
         return changed
+
+    def _fold_columns(self, columns: MetricColumns) -> set[str]:
+        """:meth:`fold_metrics` of an ended run's columns (the same series and tables)."""
+        for kind, name, value, _, at in columns.others:
+            self._fold_other(kind, name, value, at)
+        for name, (steps, values, seconds) in columns.scalars.items():
+            entry = self.series.get(name)
+            if entry is None:
+                entry = self.series[name] = MetricSeries(name)
+            entry.extend(values, steps, seconds[-1])
+        return {name for _, name, *_ in columns.others} | set(columns.scalars)
+
+    def _fold_other(self, kind: str, name: str, value: Any, at: float) -> None:
+        """Fold one logged list, row, table or image."""
+        if kind == "list":
+            entry = self.series.get(name)
+            if entry is None:
+                entry = self.series[name] = MetricSeries(name, kind="list")
+            entry.replace(value, at)
+            # A one-column table, as the sidebar's run panel shows a list.
+            items = list(value) if isinstance(value, (list, tuple)) else [value]
+            self.tables.setdefault(name, TableMetric()).replace({name: items})
+        elif kind == "row":
+            self.tables.setdefault(name, TableMetric()).add_row(
+                value if isinstance(value, dict) else {"value": value}
+            )
+        elif kind == "table":
+            self.tables.setdefault(name, TableMetric()).replace(value)
+        elif kind == "image":
+            self.images[name] = str(value)
+            self.image_versions[name] = self.image_versions.get(name, 0) + 1
 
     def chartable(self) -> list[str]:
         """Names of the metrics to chart (scalars with 2+ numbers), in first-logged order."""
