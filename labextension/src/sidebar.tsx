@@ -9,6 +9,7 @@ import * as React from 'react';
 import { IRunRow, STATUSES, createWorkspace } from './api';
 import { formatDateTime, formatDuration, formatTime, formatValue, runDuration, runName } from './format';
 import { IMessage, RunListModel } from './model';
+import { ServiceList } from './services';
 import { StatusBadge } from './status';
 import { VirtualList } from './virtuallist';
 import { PolledWidget } from './polled';
@@ -96,6 +97,7 @@ interface ISidebarProps {
   model: RunListModel;
   openRun: (id: string) => void;
   compare: (ids: string[]) => void;
+  openModel: (name: string, version: number) => void;
 }
 
 function ExperimentList(props: { model: RunListModel }): JSX.Element | null {
@@ -154,9 +156,14 @@ function ExperimentList(props: { model: RunListModel }): JSX.Element | null {
   );
 }
 
-/** Registered models (latest version of each); a click opens the run that made one. */
-function ModelList(props: { model: RunListModel; openRun: (id: string) => void }): JSX.Element | null {
-  const { model, openRun } = props;
+/** Registered models (latest version of each); a click opens the model's page, the small
+ * "run" link the run that made it. */
+function ModelList(props: {
+  model: RunListModel;
+  openRun: (id: string) => void;
+  openModel: (name: string, version: number) => void;
+}): JSX.Element | null {
+  const { model, openRun, openModel } = props;
   const [open, setOpen] = React.useState(false);
   const models = model.models;
   if (!model.workspace || !models.length) {
@@ -182,20 +189,39 @@ function ModelList(props: { model: RunListModel; openRun: (id: string) => void }
               className="aml-ExperimentRow"
               data-testid="aml-model-row"
               data-model={m.id}
+              tabIndex={0}
               title={[
-                `${m.id}: ${m.path}`,
+                `${m.id}: ${m.path} (click to open the model's page)`,
                 m.framework ? `framework ${m.framework}` : '',
-                m.runId ? `from run ${m.runId} (click to open it)` : 'registered from a local path',
+                m.runId ? `from run ${m.runId}` : 'registered from a local path',
                 Object.entries(m.tags)
                   .map(([k, v]) => (v === null ? k : `${k}=${v}`))
                   .join(', ')
               ]
                 .filter(Boolean)
                 .join('\n')}
-              onClick={() => m.runId && openRun(m.runId)}
+              onClick={() => openModel(m.name, m.version)}
+              onKeyDown={e => {
+                if (e.key === 'Enter') {
+                  openModel(m.name, m.version);
+                }
+              }}
             >
               <span className="aml-ExperimentName">{m.id}</span>
               <span className="aml-Count">{m.framework ?? ''}</span>
+              {m.runId ? (
+                <button
+                  className="aml-LinkButton aml-ModelRunLink"
+                  data-testid="aml-model-run-link"
+                  title={`Open run ${m.runId}, which made it`}
+                  onClick={e => {
+                    e.stopPropagation();
+                    openRun(m.runId!);
+                  }}
+                >
+                  run
+                </button>
+              ) : null}
             </li>
           ))}
         </ul>
@@ -436,7 +462,8 @@ function SidebarView(props: ISidebarProps): JSX.Element {
         </MessageBox>
       ) : null}
       <ExperimentList model={model} />
-      <ModelList model={model} openRun={props.openRun} />
+      <ModelList model={model} openRun={props.openRun} openModel={props.openModel} />
+      <ServiceList model={model} openModel={props.openModel} />
       {ws ? <Controls {...props} /> : null}
       {ws && listHint ? (
         // Where the rows would be: it is about the list, not the workspace.
@@ -461,8 +488,18 @@ export class AmlSidebar extends PolledWidget<RunListModel> {
   }
 
 
+  /** What a click on a model (or a service's model) does; the plugin sets it. */
+  openModel: (name: string, version: number) => void = () => undefined;
+
   render(): JSX.Element {
-    return <SidebarView model={this.model} openRun={this._openRun} compare={this._compare} />;
+    return (
+      <SidebarView
+        model={this.model}
+        openRun={this._openRun}
+        compare={this._compare}
+        openModel={(name, version) => this.openModel(name, version)}
+      />
+    );
   }
 
   private _openRun: (id: string) => void;
