@@ -171,3 +171,20 @@ def test_model_page_and_services(
     expect(panel.get_by_test_id("aml-model-deployments")).to_contain_text(
         "Not deployed", timeout=10_000
     )
+
+    # The tab comes back after a reload, at the version shown last; dark theme too.
+    page.reload()
+    page.wait_for_selector(".jp-LabShell", timeout=60_000)
+    page.locator(".lm-TabBar-tab", has_text="tiny:1").click(timeout=30_000)
+    restored = page.locator('[data-testid="aml-model-panel"][data-model="tiny"]')
+    expect(restored).to_have_attribute("data-version", "1", timeout=20_000)
+    expect(restored.get_by_test_id("aml-model-tag-list")).to_contain_text("stage=dev")
+    page.evaluate(
+        "() => window.jupyterapp.commands.execute('apputils:change-theme',"
+        " {theme: 'JupyterLab Dark'})"
+    )
+    page.wait_for_function(
+        "() => document.body.dataset.jpThemeName === 'JupyterLab Dark'", timeout=30_000
+    )
+    page.locator("#jupyterlab-splash").wait_for(state="detached", timeout=30_000)
+    shot(page, "model-page-dark")
