@@ -9,6 +9,7 @@ import * as React from 'react';
 import { IRunRow, STATUSES, createWorkspace } from './api';
 import { formatDateTime, formatDuration, formatTime, formatValue, runDuration, runName } from './format';
 import { IMessage, RunListModel } from './model';
+import { ModelList } from './modellist';
 import { ServiceList } from './services';
 import { StatusBadge } from './status';
 import { VirtualList } from './virtuallist';
@@ -148,80 +149,6 @@ function ExperimentList(props: { model: RunListModel }): JSX.Element | null {
             >
               <span className="aml-ExperimentName">{e.name}</span>
               <span className="aml-Count">{e.run_count}</span>
-            </li>
-          ))}
-        </ul>
-      ) : null}
-    </div>
-  );
-}
-
-/** Registered models (latest version of each); a click opens the model's page, the small
- * "run" link the run that made it. */
-function ModelList(props: {
-  model: RunListModel;
-  openRun: (id: string) => void;
-  openModel: (name: string, version: number) => void;
-}): JSX.Element | null {
-  const { model, openRun, openModel } = props;
-  const [open, setOpen] = React.useState(false);
-  const models = model.models;
-  if (!model.workspace || !models.length) {
-    return null;
-  }
-  return (
-    <div className="aml-Experiments aml-Models">
-      <button
-        className="aml-SectionTitle"
-        data-testid="aml-models-title"
-        onClick={() => setOpen(!open)}
-        aria-expanded={open}
-        title={open ? 'Hide the models' : 'Show the registered models'}
-      >
-        <span className="aml-Caret">{open ? '\u25BE' : '\u25B8'}</span>
-        Models ({models.length})
-      </button>
-      {open ? (
-        <ul className="aml-ExperimentList" role="list">
-          {models.map(m => (
-            <li
-              key={m.id}
-              className="aml-ExperimentRow"
-              data-testid="aml-model-row"
-              data-model={m.id}
-              tabIndex={0}
-              title={[
-                `${m.id}: ${m.path} (click to open the model's page)`,
-                m.framework ? `framework ${m.framework}` : '',
-                m.runId ? `from run ${m.runId}` : 'registered from a local path',
-                Object.entries(m.tags)
-                  .map(([k, v]) => (v === null ? k : `${k}=${v}`))
-                  .join(', ')
-              ]
-                .filter(Boolean)
-                .join('\n')}
-              onClick={() => openModel(m.name, m.version)}
-              onKeyDown={e => {
-                if (e.key === 'Enter') {
-                  openModel(m.name, m.version);
-                }
-              }}
-            >
-              <span className="aml-ExperimentName">{m.id}</span>
-              <span className="aml-Count">{m.framework ?? ''}</span>
-              {m.runId ? (
-                <button
-                  className="aml-LinkButton aml-ModelRunLink"
-                  data-testid="aml-model-run-link"
-                  title={`Open run ${m.runId}, which made it`}
-                  onClick={e => {
-                    e.stopPropagation();
-                    openRun(m.runId!);
-                  }}
-                >
-                  run
-                </button>
-              ) : null}
             </li>
           ))}
         </ul>
