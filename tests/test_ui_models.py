@@ -145,6 +145,8 @@ def test_model_page_and_services(
     row = sidebar.locator('[data-testid="aml-service-row"][data-service="tiny-svc"]')
     expect(row.get_by_test_id("aml-service-state")).to_have_text("Healthy", timeout=10_000)
     expect(row.get_by_test_id("aml-service-uri")).to_have_text(service.scoring_uri)
+    row.get_by_test_id("aml-service-copy").click()
+    expect(row.get_by_test_id("aml-service-copy")).to_have_text("copied")
     expect(row.get_by_test_id("aml-service-requests")).to_have_text("3 requests", timeout=10_000)
     expect(row.get_by_test_id("aml-service-errors")).to_have_text("1 error")
     expect(row.get_by_test_id("aml-service-p95")).to_contain_text(" ms")
