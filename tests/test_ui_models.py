@@ -190,3 +190,9 @@ def test_model_page_and_services(
     )
     page.locator("#jupyterlab-splash").wait_for(state="detached", timeout=30_000)
     shot(page, "model-page-dark")
+    # The command without a version opens the latest (in the same tab: one per model name).
+    page.evaluate(
+        "() => window.jupyterapp.commands.execute('aml:open-model', {name: 'tiny'}).then(() => 0)"
+    )
+    expect(restored).to_have_attribute("data-version", "2", timeout=20_000)
+    expect(page.locator('[data-testid="aml-model-panel"]')).to_have_count(1)

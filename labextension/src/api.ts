@@ -543,3 +543,9 @@ export function getServiceLogs(name: string, lines = 200): Promise<{ name: strin
 export function deleteService(name: string): Promise<{ deleted: string }> {
   return request<{ deleted: string }>(['services', name], {}, json('DELETE'));
 }
+
+/** The latest version of one model name, if it is registered. */
+export async function getLatestVersion(name: string): Promise<number | null> {
+  const { models } = await request<IModelList>(['models'], { name, latest: '1' });
+  return models.length ? models[0].version : null;
+}

@@ -19,6 +19,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { serverUrl } from './api';
 import { themeChanged } from './chart';
 import { ComparePanel } from './compare';
+import { getLatestVersion } from './api';
 import { ModelPanel } from './modelpanel';
 import { RunPanel } from './runpanel';
 import { AmlSidebar } from './sidebar';
@@ -177,10 +178,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     commands.addCommand(OPEN_MODEL, {
       label: args => (args.name ? `Open AML model ${args.name}` : 'Open AML model'),
-      execute: args => {
+      execute: async args => {
         const name = String(args.name ?? '');
-        const version = Number(args.version ?? 0);
-        if (!name || !Number.isInteger(version) || version < 1) {
+        if (!name) {
+          return;
+        }
+        // No version: the latest (a link or a call that names only the model).
+        const version =
+          args.version === undefined ? await getLatestVersion(name) : Number(args.version);
+        if (version === null || !Number.isInteger(version) || version < 1) {
           return;
         }
         const open = modelPages.find(w => w.content.modelName === name);
