@@ -225,7 +225,8 @@ def test_search_tags_and_compare(lab: Lab, page: Any, project: Path) -> None:
     expect(chart.locator("canvas").first).to_be_visible()
     shot(page, "06-compare")
 
-    # Registered models: the latest version of each; a click opens the run that made it.
+    # Registered models: the latest version of each; the row's "run" link opens the run that
+    # made it (a click on the row opens the model's page: test_ui_models.py).
     sidebar.get_by_test_id("aml-models-title").click()
     model_row = sidebar.locator('[data-testid="aml-model-row"][data-model="iris:1"]')
     expect(model_row).to_contain_text("ScikitLearn", timeout=10_000)
@@ -233,7 +234,9 @@ def test_search_tags_and_compare(lab: Lab, page: Any, project: Path) -> None:
     expect(sidebar.locator('[data-testid="aml-model-row"][data-model="iris:2"]')).to_be_visible(
         timeout=10_000
     )
-    sidebar.locator('[data-testid="aml-model-row"][data-model="iris:2"]').click()
+    sidebar.locator('[data-testid="aml-model-row"][data-model="iris:2"]').get_by_test_id(
+        "aml-model-run-link"
+    ).click()
     expect(
         page.locator(f'[data-testid="aml-run-panel"][data-run-id="{runs[0].id}"]')
     ).to_be_visible()

@@ -580,6 +580,8 @@ ROUTES = [
     ("GET", "models"),
     ("GET", "models/m/1"),
     ("GET", "services"),
+    ("DELETE", "services/svc"),
+    ("GET", "services/svc/logs"),
 ]
 
 
@@ -589,7 +591,7 @@ async def test_every_route_refuses_a_request_without_the_token(
     run = finished_run(exp, "r", {})
     for method, path in ROUTES:
         url = f"{jp_base_url}aml/api/{path.replace('R', run.id, 1) if path.startswith('runs/R') else path}"
-        body = b"{}" if method != "GET" else None
+        body = b"{}" if method in ("POST", "PATCH") else None
         with pytest.raises(HTTPClientError) as info:
             await http_server_client.fetch(url, method=method, body=body)
         assert info.value.code in (401, 403), (method, path)
@@ -611,7 +613,8 @@ def test_the_spec_lists_every_route() -> None:
             "/"
             + re.sub(r"^runs/R", "runs/{}", path)
             .replace("files/outputs/a.txt", "files/{}")
-            .replace("models/m/1", "models/{}/{}"),
+            .replace("models/m/1", "models/{}/{}")
+            .replace("services/svc", "services/{}"),
         )
         for method, path in ROUTES
     }

@@ -472,3 +472,80 @@ export function getCompute(): Promise<IComputeList> {
 export function getModels(): Promise<IModelList> {
   return request<IModelList>(['models'], { latest: '1' });
 }
+
+// ---- the model page and the Services section ----------------------------------------------
+
+/** One version of a model name, as its page lists them. */
+export interface IModelVersion {
+  version: number;
+  createdTime: string;
+  runId: string | null;
+}
+
+/** A service that serves a model version. */
+export interface IDeployment {
+  name: string;
+  state: string;
+  scoring_uri: string;
+}
+
+/** `GET models/{name}/{version}`: one version with what its page shows. */
+export interface IModelDetails extends IModel {
+  description: string | null;
+  frameworkVersion: string | null;
+  isFolder: boolean;
+  fileCount: number;
+  properties: Record<string, string>;
+  files: string[];
+  /** Every version of the name, newest first. */
+  versions: IModelVersion[];
+  deployments: IDeployment[];
+  /** The datasets it was trained on (none are recorded until datasets exist). */
+  datasets: unknown[];
+}
+
+/** Requests a service has answered (LocalWebservice.get_stats()). */
+export interface IServiceStats {
+  requests: number;
+  errors: number;
+  by_status: Record<string, number>;
+  p50_ms: number | null;
+  p95_ms: number | null;
+  max_ms: number | null;
+}
+
+/** One local scoring service (`GET services`). */
+export interface IService {
+  name: string;
+  /** Healthy, Transitioning, Unhealthy or Failed. */
+  state: string;
+  scoring_uri: string;
+  /** The deployed models' ids (`name:version`). */
+  models: string[];
+  workers: number;
+  stats: IServiceStats;
+}
+
+export function getModelDetails(name: string, version: number): Promise<IModelDetails> {
+  return request<IModelDetails>(['models', name, String(version)]);
+}
+
+export function getServices(): Promise<{ services: IService[] }> {
+  return request<{ services: IService[] }>(['services']);
+}
+
+/** The last `lines` lines of a service's log. */
+export function getServiceLogs(name: string, lines = 200): Promise<{ name: string; logs: string }> {
+  return request<{ name: string; logs: string }>(['services', name, 'logs'], { lines });
+}
+
+/** Stops the service and forgets it. */
+export function deleteService(name: string): Promise<{ deleted: string }> {
+  return request<{ deleted: string }>(['services', name], {}, json('DELETE'));
+}
+
+/** The latest version of one model name, if it is registered. */
+export async function getLatestVersion(name: string): Promise<number | null> {
+  const { models } = await request<IModelList>(['models'], { name, latest: '1' });
+  return models.length ? models[0].version : null;
+}

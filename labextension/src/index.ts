@@ -19,6 +19,8 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { serverUrl } from './api';
 import { themeChanged } from './chart';
 import { ComparePanel } from './compare';
+import { getLatestVersion } from './api';
+import { ModelPanel } from './modelpanel';
 import { RunPanel } from './runpanel';
 import { AmlSidebar } from './sidebar';
 
@@ -33,6 +35,9 @@ namespace CommandIDs {
   export const compare = 'aml:compare';
   export const tensorboard = 'aml:open-tensorboard';
 }
+
+/** The model page's command (a block of its own: see "model pages" below). */
+const OPEN_MODEL = 'aml:open-model';
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">
   <g class="jp-icon3" fill="#616161">
@@ -167,6 +172,52 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    // ---- model pages: one tab per model name, its versions switch inside it ----
+    const modelPages = new WidgetTracker<MainAreaWidget<ModelPanel>>({
+      namespace: 'aml-model'
+    });
+    commands.addCommand(OPEN_MODEL, {
+      label: args => (args.name ? `Open AML model ${args.name}` : 'Open AML model'),
+      execute: async args => {
+        const name = String(args.name ?? '');
+        if (!name) {
+          return;
+        }
+        // No version: the latest (a link or a call that names only the model).
+        const version =
+          args.version === undefined ? await getLatestVersion(name) : Number(args.version);
+        if (version === null || !Number.isInteger(version) || version < 1) {
+          return;
+        }
+        const open = modelPages.find(w => w.content.modelName === name);
+        if (open) {
+          open.content.model.setVersion(version);
+          shell.activateById(open.id);
+          return open;
+        }
+        const content = new ModelPanel(name, version, { openRun });
+        const widget = new MainAreaWidget({ content });
+        widget.id = `aml-model-${name}`;
+        widget.title.label = `${name}:${version}`;
+        widget.title.icon = amlIcon;
+        widget.title.closable = true;
+        // The restorer remembers the version shown last.
+        let saved = version;
+        content.model.changed.connect(() => {
+          if (content.version !== saved && !widget.isDisposed) {
+            saved = content.version;
+            void modelPages.save(widget);
+          }
+        });
+        void modelPages.add(widget);
+        shell.add(widget, 'main');
+        shell.activateById(widget.id);
+        return widget;
+      }
+    });
+    sidebar.openModel = (name, version) => void commands.execute(OPEN_MODEL, { name, version });
+    // ---- end of model pages ----
+
     if (palette) {
       palette.addItem({ command: CommandIDs.showSidebar, category: 'AML' });
     }
@@ -181,6 +232,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
         command: CommandIDs.compare,
         args: w => ({ ids: w.content.model.ids }),
         name: w => w.content.model.ids.join(',')
+      });
+      // model pages
+      void restorer.restore(modelPages, {
+        command: OPEN_MODEL,
+        args: w => ({ name: w.content.modelName, version: w.content.version }),
+        name: w => w.content.modelName
       });
     }
   }

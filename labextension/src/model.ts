@@ -16,10 +16,12 @@ import {
   IExperiment,
   IModel,
   IRunRow,
+  IService,
   IWorkspaceInfo,
   getExperiments,
   getModels,
   getRuns,
+  getServices,
   getWorkspace
 } from './api';
 
@@ -91,6 +93,17 @@ export class RunListModel implements IDisposable {
   /** The latest version of each registered model. */
   get models(): readonly IModel[] {
     return this._models;
+  }
+
+  /** The workspace's local scoring services, with their state and request statistics. */
+  get services(): readonly IService[] {
+    return this._services;
+  }
+
+  /** Drops a service from the list at once (it was just deleted; the next poll agrees). */
+  forgetService(name: string): void {
+    this._services = this._services.filter(s => s.name !== name);
+    this._changed.emit();
   }
 
   get filters(): Readonly<IFilters> {
@@ -306,13 +319,15 @@ export class RunListModel implements IDisposable {
         throw new AmlApiError('no-workspace', info.message ?? '', info.fix);
       }
       const generation = this._generation;
-      const [experiments, models] = await Promise.all([
+      const [experiments, models, services] = await Promise.all([
         getExperiments(),
         getModels(),
+        getServices(),
         ...this._pagesInView().map(i => this._fetchPage(i, generation))
       ]);
       this._experiments = experiments.experiments;
       this._models = models.models;
+      this._services = services.services;
       this._setMessage(this._hint());
       this._changed.emit();
     } catch (error) {
@@ -364,6 +379,7 @@ export class RunListModel implements IDisposable {
   private _message: IMessage | null = null;
   private _experiments: IExperiment[] = [];
   private _models: IModel[] = [];
+  private _services: IService[] = [];
   private _filters: IFilters = { experiment: null, status: '', q: '' };
   private _generation = 0;
   private _loaded = -1;

@@ -9,6 +9,8 @@ import * as React from 'react';
 import { IRunRow, STATUSES, createWorkspace } from './api';
 import { formatDateTime, formatDuration, formatTime, formatValue, runDuration, runName } from './format';
 import { IMessage, RunListModel } from './model';
+import { ModelList } from './modellist';
+import { ServiceList } from './services';
 import { StatusBadge } from './status';
 import { VirtualList } from './virtuallist';
 import { PolledWidget } from './polled';
@@ -96,6 +98,7 @@ interface ISidebarProps {
   model: RunListModel;
   openRun: (id: string) => void;
   compare: (ids: string[]) => void;
+  openModel: (name: string, version: number) => void;
 }
 
 function ExperimentList(props: { model: RunListModel }): JSX.Element | null {
@@ -146,56 +149,6 @@ function ExperimentList(props: { model: RunListModel }): JSX.Element | null {
             >
               <span className="aml-ExperimentName">{e.name}</span>
               <span className="aml-Count">{e.run_count}</span>
-            </li>
-          ))}
-        </ul>
-      ) : null}
-    </div>
-  );
-}
-
-/** Registered models (latest version of each); a click opens the run that made one. */
-function ModelList(props: { model: RunListModel; openRun: (id: string) => void }): JSX.Element | null {
-  const { model, openRun } = props;
-  const [open, setOpen] = React.useState(false);
-  const models = model.models;
-  if (!model.workspace || !models.length) {
-    return null;
-  }
-  return (
-    <div className="aml-Experiments aml-Models">
-      <button
-        className="aml-SectionTitle"
-        data-testid="aml-models-title"
-        onClick={() => setOpen(!open)}
-        aria-expanded={open}
-        title={open ? 'Hide the models' : 'Show the registered models'}
-      >
-        <span className="aml-Caret">{open ? '\u25BE' : '\u25B8'}</span>
-        Models ({models.length})
-      </button>
-      {open ? (
-        <ul className="aml-ExperimentList" role="list">
-          {models.map(m => (
-            <li
-              key={m.id}
-              className="aml-ExperimentRow"
-              data-testid="aml-model-row"
-              data-model={m.id}
-              title={[
-                `${m.id}: ${m.path}`,
-                m.framework ? `framework ${m.framework}` : '',
-                m.runId ? `from run ${m.runId} (click to open it)` : 'registered from a local path',
-                Object.entries(m.tags)
-                  .map(([k, v]) => (v === null ? k : `${k}=${v}`))
-                  .join(', ')
-              ]
-                .filter(Boolean)
-                .join('\n')}
-              onClick={() => m.runId && openRun(m.runId)}
-            >
-              <span className="aml-ExperimentName">{m.id}</span>
-              <span className="aml-Count">{m.framework ?? ''}</span>
             </li>
           ))}
         </ul>
@@ -436,7 +389,8 @@ function SidebarView(props: ISidebarProps): JSX.Element {
         </MessageBox>
       ) : null}
       <ExperimentList model={model} />
-      <ModelList model={model} openRun={props.openRun} />
+      <ModelList model={model} openRun={props.openRun} openModel={props.openModel} />
+      <ServiceList model={model} openModel={props.openModel} />
       {ws ? <Controls {...props} /> : null}
       {ws && listHint ? (
         // Where the rows would be: it is about the list, not the workspace.
@@ -461,8 +415,18 @@ export class AmlSidebar extends PolledWidget<RunListModel> {
   }
 
 
+  /** What a click on a model (or a service's model) does; the plugin sets it. */
+  openModel: (name: string, version: number) => void = () => undefined;
+
   render(): JSX.Element {
-    return <SidebarView model={this.model} openRun={this._openRun} compare={this._compare} />;
+    return (
+      <SidebarView
+        model={this.model}
+        openRun={this._openRun}
+        compare={this._compare}
+        openModel={(name, version) => this.openModel(name, version)}
+      />
+    );
   }
 
   private _openRun: (id: string) => void;

@@ -23,7 +23,14 @@ from ...errors import AmlError
 from ...tracking.query import parse_tag
 from .boardproxy import BoardProxyHandler, BoardShimHandler
 from .chartdata import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
-from .service import MAX_OFFSET, MAX_PAGE, ApiError, WorkspaceService
+from .service import (
+    DEFAULT_LOG_LINES,
+    MAX_LOG_LINES,
+    MAX_OFFSET,
+    MAX_PAGE,
+    ApiError,
+    WorkspaceService,
+)
 from .wire import BadBody, dumps, loads_body
 
 #: Store work runs here: SQLite serialises per workspace anyway, a few threads keep the
@@ -251,6 +258,19 @@ class ServicesHandler(AmlHandler):
         await self.reply(self.service.services)
 
 
+class ServiceHandler(AmlHandler):
+    @web.authenticated
+    async def delete(self, name: str) -> None:
+        await self.reply(self.service.delete_service, name)
+
+
+class ServiceLogsHandler(AmlHandler):
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        lines = self.int_argument("lines", DEFAULT_LOG_LINES, low=1, high=MAX_LOG_LINES)
+        await self.reply(self.service.service_logs, name, lines or DEFAULT_LOG_LINES)
+
+
 class SpecHandler(AmlHandler):
     @web.authenticated
     def get(self) -> None:
@@ -262,6 +282,7 @@ def setup_handlers(web_app: Any) -> None:
     """Route ``<base_url>aml/api/...`` to the handlers above."""
     base = url_path_join(web_app.settings["base_url"], "aml", "api")
     run = r"/runs/(?P<run_id>[A-Za-z0-9_.-]+)"
+    service = r"/services/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,254})"
     routes: list[tuple[str, type[AmlHandler]]] = [
         ("/workspace", WorkspaceHandler),
         ("/experiments", ExperimentsHandler),
@@ -279,6 +300,8 @@ def setup_handlers(web_app: Any) -> None:
         ("/models", ModelsHandler),
         (r"/models/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)/(?P<version>[0-9]{1,9})", ModelHandler),
         ("/services", ServicesHandler),
+        (service, ServiceHandler),
+        (service + "/logs", ServiceLogsHandler),
     ]
     handlers: list[Any] = [(base + path, handler) for path, handler in routes]
     board = url_path_join(web_app.settings["base_url"], "aml", "tensorboard")

@@ -31,6 +31,9 @@ MAX_PAGE = 500
 MAX_OFFSET = (1 << 63) - 1
 #: List rows carry at most this many characters of a tag value (the run's details, all).
 TAG_PREVIEW_CHARS = 256
+#: A service's log lines one request returns by default, and at most.
+DEFAULT_LOG_LINES = 500
+MAX_LOG_LINES = 20000
 
 
 class ApiError(AmlError):
@@ -171,19 +174,58 @@ class WorkspaceService:
         return {"models": [m.serialize() for m in found]}
 
     def model(self, name: str, version: int) -> dict[str, Any]:
+        """One version with what its page shows: files, every version of the name (newest
+        first), the services that serve it, and the datasets it was trained on (none are
+        recorded yet: the Dataset API comes later)."""
+        from ...registry.deployment import LocalWebservice
         from ...registry.model import Model
 
+        ws = self._find()
         try:
-            model = Model(self._find(), name, version=version)
+            model = Model(ws, name, version=version)
         except AmlError as exc:
             raise ApiError(404, str(exc), "no-model") from None
-        return {**model.serialize(), "files": model.get_file_names()}
+        versions = [
+            {"version": m.version, "createdTime": m.created_time.isoformat(), "runId": m.run_id}
+            for m in Model.list(ws, name=name)
+        ]
+        deployments = [
+            {"name": s.name, "state": s.state, "scoring_uri": s.scoring_uri}
+            for s in LocalWebservice.list(ws)
+            if model.id in s.models
+        ]
+        return {
+            **model.serialize(),
+            "files": model.get_file_names(),
+            "versions": versions,
+            "deployments": deployments,
+            "datasets": [],
+        }
 
     def services(self) -> dict[str, Any]:
         from ...registry.deployment import LocalWebservice
 
         found = LocalWebservice.list(self._find())
         return {"services": [{**s.serialize(), "stats": s.get_stats()} for s in found]}
+
+    def _service(self, name: str) -> Any:
+        from ...registry.deployment import LocalWebservice
+
+        ws = self._find()
+        try:
+            return LocalWebservice(ws, name)
+        except AmlError as exc:  # the route checked the name: there is no such service
+            raise ApiError(404, str(exc), "no-service") from None
+
+    def service_logs(self, name: str, lines: int = DEFAULT_LOG_LINES) -> dict[str, Any]:
+        if not 1 <= lines <= MAX_LOG_LINES:
+            raise ApiError(400, f"lines must be 1 to {MAX_LOG_LINES}, got {lines}.", "bad-request")
+        return {"name": name, "logs": self._service(name).get_logs(lines)}
+
+    def delete_service(self, name: str) -> dict[str, Any]:
+        """Stop the service and forget it (``service.delete()``)."""
+        self._service(name).delete()
+        return {"deleted": name}
 
     # runs ----------------------------------------------------------------------------------
     def runs(
