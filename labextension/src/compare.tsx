@@ -11,6 +11,7 @@ import { AmlApiError, IRunDetails, getMetrics, getRun } from './api';
 import { ISeries, MetricChart, seriesColor } from './chart';
 import { formatDuration, formatValue, runDuration, runName } from './format';
 import { IMessage, INTERVAL_MS, MAX_INTERVAL_MS } from './model';
+import { NotFound } from './notfound';
 import { MetricStore, rangeLoader } from './runmodel';
 import { MessageBox, useSignal } from './sidebar';
 import { StatusBadge } from './status';
@@ -59,6 +60,11 @@ export class CompareModel implements IDisposable {
 
   get message(): IMessage | null {
     return this._message;
+  }
+
+  /** True when a compared run is not in the workspace (404 "no-run"): polling stopped. */
+  get notFound(): boolean {
+    return this._notFound;
   }
 
   get isDisposed(): boolean {
@@ -138,8 +144,12 @@ export class CompareModel implements IDisposable {
     } else {
       this._message = null;
     }
+    if (failed && failed.reason instanceof AmlApiError && failed.reason.reason === 'no-run') {
+      this._notFound = true;
+      this._poll.dispose();
+    }
     this._changed.emit();
-    if (failed) {
+    if (failed && !this._notFound) {
       throw failed.reason;
     }
     if (this.runs.every(r => r.done)) {
@@ -151,6 +161,7 @@ export class CompareModel implements IDisposable {
   private _isDisposed = false;
   private _poll: Poll;
   private _message: IMessage | null = null;
+  private _notFound = false;
   private _version = 0;
 }
 
@@ -220,10 +231,21 @@ function CompareTable(props: { model: CompareModel; openRun: (id: string) => voi
   );
 }
 
-function CompareView(props: { model: CompareModel; openRun: (id: string) => void }) {
+function CompareView(props: {
+  model: CompareModel;
+  openRun: (id: string) => void;
+  onClose: () => void;
+}) {
   const { model } = props;
   useSignal(model.changed);
   const names = model.metricNames();
+  if (model.notFound && model.message) {
+    return (
+      <div className="aml-ComparePanel-body">
+        <NotFound message={model.message} onClose={props.onClose} />
+      </div>
+    );
+  }
   return (
     <div className="aml-ComparePanel-body">
       <h2 className="aml-ComparePanel-title">Comparing {model.runs.length} runs</h2>
@@ -272,6 +294,7 @@ export class ComparePanel extends PolledWidget<CompareModel> {
 
 
   render(): JSX.Element {
-    return <CompareView model={this.model} openRun={this._openRun} />;
+    const close = () => (this.parent ?? this).close(); // its tab: the MainAreaWidget
+    return <CompareView model={this.model} openRun={this._openRun} onClose={close} />;
   }
 }
