@@ -153,7 +153,7 @@ def test_a_click_on_a_notebook_page_opens_the_run_in_a_new_browser_tab(
 ) -> None:
     from playwright.sync_api import expect
 
-    run = submit(project, "from-a-notebook")
+    run, other = submit(project, "from-a-notebook"), submit(project, "another")
     (project / "a.ipynb").write_text(notebook(["print('hello')"]))
     sidebar = open_sidebar(page, nb7, "notebooks/a.ipynb")
     expect(page.locator(".jp-NotebookPanel")).to_be_visible(timeout=30_000)
@@ -176,3 +176,15 @@ def test_a_click_on_a_notebook_page_opens_the_run_in_a_new_browser_tab(
     expect(page.locator(".jp-NotebookPanel")).to_be_visible()
     tab.set_viewport_size({"width": 1400, "height": 900})
     shot(tab, "notebook7-run-in-new-tab")
+
+    # Compare, too, opens that page in a new browser tab.
+    for each in (run, other):
+        row_of(sidebar, each.id).locator("input[type=checkbox]").check()
+    with page.context.expect_page() as opened:
+        sidebar.get_by_test_id("aml-compare").click()
+    compared = opened.value
+    table = compared.get_by_test_id("aml-compare-table")
+    expect(table).to_be_visible(timeout=90_000)
+    for each in (run, other):
+        expect(table.locator(f'th[data-run-id="{each.id}"]')).to_contain_text(each.display_name)
+    assert "aml-compare=" in compared.url, compared.url

@@ -99,7 +99,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         if (!id) {
           return;
         }
-        if (!showsTabs(app)) {
+        if (!showsTabs()) {
           openElsewhere(RUN_PARAM, id); // a Notebook 7 notebook or editor page
           return;
         }
@@ -134,7 +134,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         if (!ids.length) {
           return;
         }
-        if (!showsTabs(app)) {
+        if (!showsTabs()) {
           openElsewhere(COMPARE_PARAM, ids.join(','));
           return;
         }
@@ -170,7 +170,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         if (!url) {
           return;
         }
-        if (!showsTabs(app)) {
+        if (!showsTabs()) {
           // Its route sandboxes every answer (CSP), in a browser tab as in a frame.
           window.open(serverUrl(url), '_blank', 'noopener');
           return;

@@ -34,9 +34,10 @@ function treePanel(app: JupyterFrontEnd): TabPanel | null {
   return null;
 }
 
-/** Can this page show AML tabs itself (else `openElsewhere` opens a page that can)? */
-export function showsTabs(app: JupyterFrontEnd): boolean {
-  return notebookPage() === '' || treePanel(app) !== null;
+/** Can this page show AML tabs itself (else `openElsewhere` opens a page that can)?
+ * Never false on the page `openElsewhere` opens, so it cannot open tab after tab. */
+export function showsTabs(): boolean {
+  return notebookPage() === '' || notebookPage() === 'tree';
 }
 
 /** Add an AML tab to this page's main area and show it. */
