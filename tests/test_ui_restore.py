@@ -107,7 +107,10 @@ def test_run_and_compare_tabs_of_another_workspace_close_at_restore(
         wait(absent=(f"aml-run:{first.id}", f"aml-compare:{first.id},{second.id}"))
 
         # Opened by hand (a link, a command), the panel says what is wrong and closes.
-        page.evaluate("id => window.jupyterapp.commands.execute('aml:open-run', { id })", first.id)
+        page.evaluate(
+            "id => window.jupyterapp.commands.execute('aml:open-run', { id }).then(() => null)",
+            first.id,
+        )
         gone = page.locator(f'[data-testid="aml-run-panel"][data-run-id="{first.id}"]')
         missing = gone.get_by_test_id("aml-not-found")
         expect(missing).to_contain_text(f"No run '{first.id}' in this workspace", timeout=20_000)
@@ -115,5 +118,16 @@ def test_run_and_compare_tabs_of_another_workspace_close_at_restore(
         shot(page, "restore-run-not-found")
         missing.get_by_test_id("aml-close-tab").click()
         expect(gone).to_have_count(0)
+
+        # So does a comparison with a run that is not here.
+        page.evaluate(
+            "ids => window.jupyterapp.commands.execute('aml:compare', { ids }).then(() => null)",
+            [mine.id, first.id],
+        )
+        compare = page.get_by_test_id("aml-compare-panel")
+        missing = compare.get_by_test_id("aml-not-found")
+        expect(missing).to_contain_text(f"No run '{first.id}' in this workspace", timeout=20_000)
+        missing.get_by_test_id("aml-close-tab").click()
+        expect(compare).to_have_count(0)
     finally:
         stop(proc)
