@@ -36,18 +36,33 @@ START_TIMEOUT_S = 90
 
 
 class Lab:
-    """A running ``jupyter lab`` (its URL and token)."""
+    """A running ``jupyter lab`` or Notebook 7 (its URL and token, and its lab-state folder)."""
 
-    def __init__(self, url: str, token: str, root: Path) -> None:
+    def __init__(self, url: str, token: str, root: Path, state: Path | None = None) -> None:
         self.url, self.token, self.root = url, token, root
+        self.state = state
 
     def page_url(self, path: str = "lab") -> str:
         return f"{self.url}/{path}?token={self.token}"
 
 
-def start_lab(tmp_path: Path, root: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Lab]:
+#: ``start_lab``'s ``app``: the module that runs it and the name its settings go by.
+APPS = {"lab": ("jupyterlab", "LabApp"), "notebook": ("notebook", "JupyterNotebookApp")}
+
+
+def start_lab(
+    tmp_path: Path,
+    root: Path,
+    *extra: str,
+    app: str = "lab",
+    state: Path | None = None,
+) -> tuple[subprocess.Popen[bytes], Lab]:
+    """``app="notebook"`` starts Notebook 7 instead of JupyterLab; ``state`` is the folder of
+    settings and saved layouts (workspaces), ``tmp_path / "lab-state"`` unless given, so a
+    second lab can start where a first one left off."""
+    module, name = APPS[app]
     port, token = free_port(), secrets.token_hex(16)
-    state = tmp_path / "lab-state"
+    state = state or tmp_path / "lab-state"
     # No "get notified about Jupyter news?" toast over the screenshots (it would go online).
     news = (
         state
@@ -66,25 +81,28 @@ def start_lab(tmp_path: Path, root: Path, *extra: str) -> tuple[subprocess.Popen
     cmd = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        module,
         "--no-browser",
         f"--port={port}",
         "--ip=127.0.0.1",
         f"--ServerApp.token={token}",
         f"--ServerApp.root_dir={root}",
-        f"--LabApp.user_settings_dir={state / 'settings'}",
-        f"--LabApp.workspaces_dir={state / 'workspaces'}",
+        f"--{name}.user_settings_dir={state / 'settings'}",
+        f"--{name}.workspaces_dir={state / 'workspaces'}",
         "--expose-app-in-browser",  # lets a test run notebook commands, as galata does
-        *extension_args(state),
+        *extension_args(state, name),
         *extra,
     ]
     if os.getuid() == 0:
         cmd.append("--allow-root")
-    log = open(tmp_path / "lab.log", "wb")  # noqa: SIM115 - closed when the lab stops
+    log_path = tmp_path / ("lab.log" if app == "lab" else f"{app}.log")
+    if log_path.exists():  # a second lab in the same test: a log of its own
+        log_path = log_path.with_name(f"{log_path.stem}-{port}.log")
+    log = open(log_path, "wb")  # noqa: SIM115 - closed when the lab stops
     proc = subprocess.Popen(
         cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-    lab = Lab(f"http://127.0.0.1:{port}", token, root)
+    lab = Lab(f"http://127.0.0.1:{port}", token, root, state)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -95,19 +113,18 @@ def start_lab(tmp_path: Path, root: Path, *extra: str) -> tuple[subprocess.Popen
         except OSError:
             time.sleep(0.3)
     stop(proc)
-    raise AssertionError(
-        "jupyter lab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:]
-    )
+    raise AssertionError(f"jupyter {app} did not start:\n" + log_path.read_text()[-3000:])
 
 
-def extension_args(state: Path) -> list[str]:
+def extension_args(state: Path, app: str = "LabApp") -> list[str]:
     """Lab's arguments that load the sidebar from ``EXTENSION`` (found before the installed
     one): a copy, so a rebuild while the lab runs does not pull files from under it."""
     if EXTENSION == INSTALLED:
         return []
     folder = state / "labextensions"
     shutil.copytree(EXTENSION, folder / "aml-jupyter", dirs_exist_ok=True)
-    return [f"--LabApp.extra_labextensions_path={folder}"]
+    # Notebook 7 lists it in its pages, but JupyterLab's server extension serves its files.
+    return [f"--{name}.extra_labextensions_path={folder}" for name in {app, "LabApp"}]
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -128,6 +145,9 @@ def shot(page: Any, name: str) -> None:
 def open_sidebar(page: Any, lab: Lab, path: str = "lab") -> Any:
     page.goto(lab.page_url(path))
     page.wait_for_selector(".jp-LabShell", timeout=START_TIMEOUT_S * 1000)
+    # A restored layout may show the sidebar already: look once Lab has restored it.
+    page.wait_for_function("() => window.jupyterapp", timeout=START_TIMEOUT_S * 1000)
+    page.evaluate("() => window.jupyterapp.restored.then(() => true)")
     tab = page.locator('.lm-TabBar-tab[data-id="aml-sidebar"]')
     tab.wait_for(timeout=30_000)
     sidebar = page.get_by_test_id("aml-sidebar")

@@ -13,6 +13,7 @@ import { ISeries, MetricChart } from './chart';
 import { CompareTable, isSeries } from './comparetable';
 import { runName } from './format';
 import { IMessage, INTERVAL_MS, MAX_INTERVAL_MS } from './model';
+import { NotFound } from './notfound';
 import { MetricStore, rangeLoader } from './runmodel';
 import { MessageBox, useSignal } from './sidebar';
 import { PolledWidget } from './polled';
@@ -60,6 +61,11 @@ export class CompareModel implements IDisposable {
 
   get message(): IMessage | null {
     return this._message;
+  }
+
+  /** True when a compared run is not in the workspace (404 "no-run"): polling stopped. */
+  get notFound(): boolean {
+    return this._notFound;
   }
 
   get isDisposed(): boolean {
@@ -139,8 +145,12 @@ export class CompareModel implements IDisposable {
     } else {
       this._message = null;
     }
+    if (failed && failed.reason instanceof AmlApiError && failed.reason.reason === 'no-run') {
+      this._notFound = true;
+      this._poll.dispose();
+    }
     this._changed.emit();
-    if (failed) {
+    if (failed && !this._notFound) {
       throw failed.reason;
     }
     if (this.runs.every(r => r.done)) {
@@ -152,16 +162,28 @@ export class CompareModel implements IDisposable {
   private _isDisposed = false;
   private _poll: Poll;
   private _message: IMessage | null = null;
+  private _notFound = false;
   private _version = 0;
 }
 
-function CompareView(props: { model: CompareModel; openRun: (id: string) => void }) {
+function CompareView(props: {
+  model: CompareModel;
+  openRun: (id: string) => void;
+  onClose: () => void;
+}) {
   const { model } = props;
   useSignal(model.changed);
   // Series only: a metric logged once per run is a row of the table above, not a dot.
   const names = model
     .metricNames()
     .filter(name => model.runs.some(run => isSeries(run.metrics.scalars.get(name))));
+  if (model.notFound && model.message) {
+    return (
+      <div className="aml-ComparePanel-body">
+        <NotFound message={model.message} onClose={props.onClose} />
+      </div>
+    );
+  }
   return (
     <div className="aml-ComparePanel-body">
       <h2 className="aml-ComparePanel-title">Comparing {model.runs.length} runs</h2>
@@ -210,6 +232,7 @@ export class ComparePanel extends PolledWidget<CompareModel> {
 
 
   render(): JSX.Element {
-    return <CompareView model={this.model} openRun={this._openRun} />;
+    const close = () => (this.parent ?? this).close(); // its tab: the MainAreaWidget
+    return <CompareView model={this.model} openRun={this._openRun} onClose={close} />;
   }
 }

@@ -21,6 +21,17 @@ import { themeChanged } from './chart';
 import { ComparePanel } from './compare';
 import { getLatestVersion } from './api';
 import { ModelPanel } from './modelpanel';
+import {
+  addTab,
+  COMPARE_PARAM,
+  MODEL_PARAM,
+  openElsewhere,
+  requested,
+  RUN_PARAM,
+  showsTabs,
+  showTab
+} from './opening';
+import { RestoredTabs } from './restoring';
 import { RunPanel } from './runpanel';
 import { AmlSidebar } from './sidebar';
 
@@ -67,6 +78,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       namespace: 'aml-compare'
     });
     const boards = new Map<string, MainAreaWidget<IFrame>>();
+    // Tabs JupyterLab restores for runs this workspace does not have are closed, and said so.
+    const restored = new RestoredTabs(app);
 
     const openRun = (id: string) => void commands.execute(CommandIDs.openRun, { id });
     const compare = (ids: string[]) => void commands.execute(CommandIDs.compare, { ids });
@@ -87,15 +100,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     commands.addCommand(CommandIDs.openRun, {
       label: args => (args.id ? `Open AML run ${args.id}` : 'Open AML run'),
-      execute: args => {
+      execute: async args => {
         const id = String(args.id ?? '');
         if (!id) {
           return;
         }
+        if (!showsTabs()) {
+          openElsewhere(RUN_PARAM, id); // a Notebook 7 notebook or editor page
+          return;
+        }
         const open = runs.find(w => w.content.runId === id);
         if (open) {
-          shell.activateById(open.id);
+          showTab(app, open);
           return open;
+        }
+        if (restored.restoring && !(await restored.keep([id], 'run')).length) {
+          throw new Error(`AML run ${id} is not in this workspace`); // JupyterLab forgets the tab
         }
         const content = new RunPanel(id, {
           openRun,
@@ -108,24 +128,34 @@ const plugin: JupyterFrontEndPlugin<void> = {
         widget.title.icon = amlIcon;
         widget.title.closable = true;
         void runs.add(widget);
-        shell.add(widget, 'main');
-        shell.activateById(widget.id);
+        addTab(app, widget);
         return widget;
       }
     });
 
     commands.addCommand(CommandIDs.compare, {
       label: 'Compare AML runs',
-      execute: args => {
-        const ids = Array.isArray(args.ids) ? args.ids.map(String) : [];
+      execute: async args => {
+        let ids = Array.isArray(args.ids) ? args.ids.map(String) : [];
         if (!ids.length) {
+          return;
+        }
+        if (!showsTabs()) {
+          openElsewhere(COMPARE_PARAM, ids.join(','));
           return;
         }
         const key = ids.join(',');
         const open = comparisons.find(w => w.content.model.ids.join(',') === key);
         if (open) {
-          shell.activateById(open.id);
+          showTab(app, open);
           return open;
+        }
+        if (restored.restoring) {
+          // Restored: only the runs still here; none left, and JupyterLab forgets the tab.
+          ids = await restored.keep(ids, 'compare');
+          if (!ids.length) {
+            throw new Error('The compared AML runs are not in this workspace');
+          }
         }
         const content = new ComparePanel(ids, openRun);
         const widget = new MainAreaWidget({ content });
@@ -133,8 +163,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         widget.title.icon = amlIcon;
         widget.title.closable = true;
         void comparisons.add(widget);
-        shell.add(widget, 'main');
-        shell.activateById(widget.id);
+        addTab(app, widget);
         return widget;
       }
     });
@@ -147,9 +176,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
         if (!url) {
           return;
         }
+        if (!showsTabs()) {
+          // Its route sandboxes every answer (CSP), in a browser tab as in a frame.
+          window.open(serverUrl(url), '_blank', 'noopener');
+          return;
+        }
         const open = boards.get(id);
         if (open && !open.isDisposed) {
-          shell.activateById(open.id);
+          showTab(app, open);
           return;
         }
         // Never allow-same-origin: TensorBoard's pages get an opaque origin of their own, so
@@ -167,8 +201,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         widget.node.dataset.testid = 'aml-tensorboard';
         boards.set(id, widget);
         widget.disposed.connect(() => boards.delete(id));
-        shell.add(widget, 'main');
-        shell.activateById(widget.id);
+        addTab(app, widget);
       }
     });
 
@@ -183,6 +216,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
         if (!name) {
           return;
         }
+        if (!showsTabs()) {
+          // a Notebook 7 notebook or editor page
+          openElsewhere(MODEL_PARAM, args.version === undefined ? name : `${name}:${args.version}`);
+          return;
+        }
         // No version: the latest (a link or a call that names only the model).
         const version =
           args.version === undefined ? await getLatestVersion(name) : Number(args.version);
@@ -192,7 +230,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const open = modelPages.find(w => w.content.modelName === name);
         if (open) {
           open.content.model.setVersion(version);
-          shell.activateById(open.id);
+          showTab(app, open);
           return open;
         }
         const content = new ModelPanel(name, version, { openRun });
@@ -210,8 +248,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           }
         });
         void modelPages.add(widget);
-        shell.add(widget, 'main');
-        shell.activateById(widget.id);
+        addTab(app, widget);
         return widget;
       }
     });
@@ -240,6 +277,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
         name: w => w.content.modelName
       });
     }
+
+    // A Notebook 7 page opened by `openElsewhere` shows what its address asks for.
+    void app.restored.then(() => {
+      const asked = requested();
+      if (asked.run) {
+        void commands.execute(CommandIDs.openRun, { id: asked.run });
+      }
+      if (asked.compare.length) {
+        void commands.execute(CommandIDs.compare, { ids: asked.compare });
+      }
+      if (asked.model) {
+        const [name, version] = asked.model.split(':');
+        void commands.execute(OPEN_MODEL, version ? { name, version: Number(version) } : { name });
+      }
+    });
   }
 };
 

@@ -190,6 +190,11 @@ export class RunModel implements IDisposable {
     return this._files;
   }
 
+  /** True when the workspace has no such run (the API said 404 "no-run"). */
+  get notFound(): boolean {
+    return this._notFound;
+  }
+
   /** True once the run has ended and all of it has been read (no more polling). */
   get finished(): boolean {
     return this._finished;
@@ -318,6 +323,7 @@ export class RunModel implements IDisposable {
         if (error.reason === 'no-run') {
           // The run is gone (another workspace, or deleted): stop asking.
           this._finished = true;
+          this._notFound = true;
           this._changed.emit();
           this._poll.dispose();
           return;
@@ -332,6 +338,7 @@ export class RunModel implements IDisposable {
 
   private _changed = new Signal<this, void>(this);
   private _isDisposed = false;
+  private _notFound = false;
   private _poll: Poll;
   private _details: IRunDetails | null = null;
   private _message: IMessage | null = null;

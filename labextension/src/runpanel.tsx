@@ -24,6 +24,7 @@ import {
   runName
 } from './format';
 import { IMessage } from './model';
+import { NotFound } from './notfound';
 import { IOtherData, RunModel, rangeLoader } from './runmodel';
 import { MessageBox, useSignal } from './sidebar';
 import { StatusBadge, StatusLabel } from './status';
@@ -488,10 +489,21 @@ function Children(props: { rows: IRunRow[]; openRun: (id: string) => void }): JS
   );
 }
 
-function RunView(props: { model: RunModel; actions: IRunPanelActions }): JSX.Element {
+function RunView(props: {
+  model: RunModel;
+  actions: IRunPanelActions;
+  onClose: () => void;
+}): JSX.Element {
   const { model, actions } = props;
   useSignal(model.changed);
   const details = model.details;
+  if (model.notFound && model.message) {
+    return (
+      <div className="aml-RunPanel-body">
+        <NotFound message={model.message} onClose={props.onClose} />
+      </div>
+    );
+  }
   return (
     <div className="aml-RunPanel-body">
       {model.message ? <MessageBox message={model.message} /> : null}
@@ -527,7 +539,9 @@ export class RunPanel extends PolledWidget<RunModel> {
 
 
   render(): JSX.Element {
-    return <RunView model={this.model} actions={this._actions} />;
+    // Its tab is the MainAreaWidget around it.
+    const close = () => (this.parent ?? this).close();
+    return <RunView model={this.model} actions={this._actions} onClose={close} />;
   }
 
   private _onChanged(): void {
