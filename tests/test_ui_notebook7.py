@@ -188,3 +188,15 @@ def test_a_click_on_a_notebook_page_opens_the_run_in_a_new_browser_tab(
     for each in (run, other):
         expect(table.locator(f'th[data-run-id="{each.id}"]')).to_contain_text(each.display_name)
     assert "aml-compare=" in compared.url, compared.url
+
+    # A model's page, too (the run's outputs hold its file).
+    run.upload_file("outputs/weights.txt", str(write(project, "weights.txt", "w")))
+    run.register_model("tiny", "outputs/weights.txt")
+    sidebar.get_by_test_id("aml-models-title").click()
+    with page.context.expect_page() as opened:
+        sidebar.locator('[data-testid="aml-model-row"][data-model="tiny:1"]').click()
+    model_page = opened.value
+    assert "aml-model=tiny" in model_page.url, model_page.url
+    panel = model_page.locator('[data-testid="aml-model-panel"][data-model="tiny"]')
+    expect(panel).to_be_visible(timeout=90_000)
+    expect(panel).to_contain_text("version 1")
