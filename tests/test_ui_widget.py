@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import write
-from labui import CHROMIUM, EXTENSION, Lab, notebook, shot
+from labui import CHROMIUM, EXTENSION, Lab, notebook, shot, start_lab, stop
 
 pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed"),
@@ -190,3 +190,36 @@ def test_run_details_reads_on_light_and_dark_in_a_real_lab(
     )
     check_theme(page, dark=True)
     shot(page, "widget-dark")
+
+
+def test_run_details_shows_in_notebook_7(tmp_path: Path, project: Path, page: Any) -> None:
+    """The README says the widget renders in Notebook 7 too: seen there, not only claimed."""
+    from playwright.sync_api import expect
+
+    from aml_jupyter import Workspace
+
+    Workspace.create(project)
+    write(project, "train.py", TRAIN)
+    (project / "widget.ipynb").write_text(notebook(CELLS))
+    proc, server = start_lab(tmp_path, project, app="notebook")
+    try:
+        page.set_viewport_size({"width": 1400, "height": 1200})
+        page.goto(server.page_url("notebooks/widget.ipynb"))
+        page.wait_for_function(
+            "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
+            "?.status === 'idle'",
+            timeout=90_000,
+        )
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        widget = page.locator(WIDGET).first
+        expect(widget).to_contain_text("Completed", timeout=90_000)
+        expect(widget.locator('tr[data-summary="arguments"]')).to_contain_text("0.1")
+        page.wait_for_function(
+            f"() => document.querySelector('{WIDGET} .widget-image')?.naturalWidth > 0",
+            timeout=30_000,
+        )
+        widget.scroll_into_view_if_needed()
+        check_theme(page, dark=False)
+        shot(page, "notebook7-widget")
+    finally:
+        stop(proc)
