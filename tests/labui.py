@@ -31,6 +31,15 @@ BUILT = Path(__file__).resolve().parents[1] / "aml_jupyter" / "labextension"
 INSTALLED = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "aml-jupyter"
 EXTENSION = BUILT if (BUILT / "package.json").exists() else INSTALLED
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "ui"
+#: What every UI test needs: skipped only where chromium or the built extension is missing
+#: (``make test`` installs chromium as root and builds the extension).
+NEEDS_BROWSER = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed"),
+    pytest.mark.skipif(
+        not (EXTENSION / "package.json").exists(),
+        reason="the labextension is not built (make setup builds it)",
+    ),
+]
 #: JupyterLab's own start can be slow on a busy 2-core machine.
 START_TIMEOUT_S = 90
 

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 from conftest import wait_status, write
 from labui import (
-    CHROMIUM,
-    EXTENSION,
+    NEEDS_BROWSER,
     Lab,
     notebook,
     open_sidebar,
@@ -28,14 +27,7 @@ from labui import (
 
 from aml_jupyter import Experiment, Run, ScriptRunConfig, Workspace
 
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed"),
-    pytest.mark.skipif(
-        not (EXTENSION / "package.json").exists(),
-        reason="the labextension is not built (make setup builds it)",
-    ),
-    pytest.mark.timeout(240),
-]
+pytestmark = [*NEEDS_BROWSER, pytest.mark.timeout(240)]
 
 
 TRAIN = """

@@ -12,18 +12,11 @@ from typing import Any
 
 import pytest
 from conftest import wait_status, write
-from labui import CHROMIUM, EXTENSION, Lab, open_sidebar, row_of, shot
+from labui import NEEDS_BROWSER, Lab, open_sidebar, row_of, shot
 
 from aml_jupyter import Experiment, ScriptRunConfig, Workspace
 
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed"),
-    pytest.mark.skipif(
-        not (EXTENSION / "package.json").exists(),
-        reason="the labextension is not built (make setup builds it)",
-    ),
-    pytest.mark.timeout(240),
-]
+pytestmark = [*NEEDS_BROWSER, pytest.mark.timeout(240)]
 
 TRAIN = """
 import argparse

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import write
-from labui import CHROMIUM, EXTENSION, Lab, open_sidebar, shot
+from labui import NEEDS_BROWSER, Lab, open_sidebar, shot
 
 from aml_jupyter import (
     Experiment,
@@ -24,14 +24,7 @@ from aml_jupyter import (
     Workspace,
 )
 
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed"),
-    pytest.mark.skipif(
-        not (EXTENSION / "package.json").exists(),
-        reason="the labextension is not built (make setup builds it)",
-    ),
-    pytest.mark.timeout(240),
-]
+pytestmark = [*NEEDS_BROWSER, pytest.mark.timeout(240)]
 
 TRAIN = """
     import os

@@ -14,18 +14,11 @@ from typing import Any
 
 import pytest
 from conftest import wait_status, write
-from labui import CHROMIUM, EXTENSION, Lab, notebook, row_of, shot, start_lab, stop
+from labui import NEEDS_BROWSER, Lab, notebook, row_of, shot, start_lab, stop
 
 from aml_jupyter import Experiment, Run, ScriptRunConfig, Tensorboard, Workspace
 
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed"),
-    pytest.mark.skipif(
-        not (EXTENSION / "package.json").exists(),
-        reason="the labextension is not built (make setup builds it)",
-    ),
-    pytest.mark.timeout(300),
-]
+pytestmark = [*NEEDS_BROWSER, pytest.mark.timeout(300)]
 
 TRAIN = """
 from aml_jupyter import Run

@@ -13,18 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labui import CHROMIUM, EXTENSION, open_sidebar, row_of, shot, start_lab, stop
+from labui import NEEDS_BROWSER, open_sidebar, row_of, shot, start_lab, stop
 
 from aml_jupyter import Experiment, Run, Workspace
 
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed"),
-    pytest.mark.skipif(
-        not (EXTENSION / "package.json").exists(),
-        reason="the labextension is not built (make setup builds it)",
-    ),
-    pytest.mark.timeout(300),
-]
+pytestmark = [*NEEDS_BROWSER, pytest.mark.timeout(300)]
 
 
 def finished_run(folder: Path, name: str, loss: float) -> Run:

@@ -16,16 +16,9 @@ from typing import Any
 
 import pytest
 from conftest import write
-from labui import CHROMIUM, EXTENSION, Lab, notebook, shot, start_lab, stop
+from labui import NEEDS_BROWSER, Lab, notebook, shot, start_lab, stop
 
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed"),
-    pytest.mark.skipif(
-        not (EXTENSION / "package.json").exists(),
-        reason="the labextension is not built (make setup builds it)",
-    ),
-    pytest.mark.timeout(240),
-]
+pytestmark = [*NEEDS_BROWSER, pytest.mark.timeout(240)]
 
 TRAIN = """
 from aml_jupyter import Run
