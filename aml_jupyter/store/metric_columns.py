@@ -15,15 +15,19 @@ from typing import Any
 
 from .metric_index import _INDEX_TROUBLE, _View
 from .metric_series import OTHER_KINDS, merge
-from .metrics import KIND_NAMES, metric_files
+from .metrics import KIND_NAMES, SCALAR, metric_files
+
+#: The types of a scalar that a chart can draw (what JSON parsing gives for numbers).
+NUMBERS = (float, int, bool)
 
 
 @dataclass
 class MetricColumns:
     """``scalars``: per metric (in the order first logged), its scalar points as three lists
-    ``(steps, values, seconds)`` (step None where none was given); ``others``: every other point
-    as ``(kind name, metric, value, step, seconds)``, oldest first; ``cursor``: where a poller
-    of :meth:`~aml_jupyter.store.base.WorkspaceStore.metric_points` goes on from."""
+    ``(steps, values, seconds)`` (step None where none was given); ``others``: every point of
+    another kind, and every scalar that is not a number (text, None; also in ``scalars``), as
+    ``(kind name, metric, value, step, seconds)``, in read order; ``cursor``: where a poller of
+    :meth:`~aml_jupyter.store.base.WorkspaceStore.metric_points` goes on from."""
 
     scalars: dict[str, tuple[list[Any], list[Any], list[float]]] = field(default_factory=dict)
     others: list[tuple[str, str, Any, Any, float]] = field(default_factory=list)
@@ -66,7 +70,7 @@ def read_columns(folder: Path, name: str | None = None) -> MetricColumns | None:
                 out.scalars[key] = (merged.steps, merged.values, merged.seconds)
             for part in parts:
                 for seq, rank, kind, value, step, at in part.side:
-                    if kind in OTHER_KINDS:
+                    if kind in OTHER_KINDS or (kind == SCALAR and type(value) not in NUMBERS):
                         point = (KIND_NAMES[kind], key, value, step, at / 1e6)
                         others.append((at, rank, order, seq, point))
         # Metrics in the order first logged (time, then file), as the files' reading has them.
