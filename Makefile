@@ -86,8 +86,12 @@ docker:
 	docker info >/dev/null 2>&1 || { tail -20 $(DOCKERD_LOG); echo "dockerd did not start"; exit 1; }; \
 	docker image inspect $(DOCKER_BASE_IMAGE) >/dev/null 2>&1 || scripts/build_base_image.sh $(DOCKER_BASE_IMAGE)
 
+# Two test files run at a time (pytest-xdist, a file stays on one worker: its module fixtures,
+# a Ray head or a lab, are started once); most of a test's time is waiting on the processes it
+# started, so two share two cores well. TEST_WORKERS=0 runs them one by one.
+TEST_WORKERS ?= 2
 test: lint browser torch docker  ## every check, then every test (UI tests in a real browser included)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 demo: torch  ## run every demo notebook headless; a table of the runs each made
 	$(BIN)/python demo-notebooks/run_demos.py
