@@ -82,10 +82,10 @@ class RayJobs:
         self._port = parsed.port or (443 if self._https else 80)
         self._base = parsed.path  # a dashboard behind a path prefix keeps it
         self.timeout = timeout
-        self._headers = {"Accept-Encoding": "identity"}
+        self.headers = {"Accept-Encoding": "identity"}
         token = os.environ.get("RAY_AUTH_TOKEN", "").strip()
         if token:
-            self._headers["Authorization"] = f"Bearer {token}"
+            self.headers["Authorization"] = f"Bearer {token}"
         self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
 
@@ -122,7 +122,7 @@ class RayJobs:
     ) -> tuple[int, bytes]:
         """One request: ``(status, answer bytes)``. A reused connection the server had closed
         is retried once on a new one, unless the request was a POST (never sent twice)."""
-        headers = dict(self._headers)
+        headers = dict(self.headers)
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
@@ -244,7 +244,9 @@ class RayJobs:
 
     def submit(self, request: dict[str, Any]) -> str:
         """Submit a job (the body Ray's ``submit_job`` sends); its submission id."""
-        answer = self._json("POST", "/api/jobs/", {k: v for k, v in request.items() if v is not None})
+        answer = self._json(
+            "POST", "/api/jobs/", {k: v for k, v in request.items() if v is not None}
+        )
         return str(answer.get("submission_id") or request.get("submission_id"))
 
     def info(self, job_id: str) -> dict[str, Any] | None:

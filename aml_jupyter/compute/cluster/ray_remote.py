@@ -2,8 +2,8 @@
 
 A :class:`~aml_jupyter.compute.remote.Remote` over Ray's job API in plain HTTP
 (:mod:`.jobs_api`), so the mirror never imports Ray. Each poll asks for the job's status and,
-once it has started, its log: Ray 2.60 serves a job's log whole (``GET /logs``; its other
-way, a websocket tail, sleeps a second at each end of file) and we parse only what is new.
+once it has started, its log: read whole while small (``GET /logs``, Ray has no offset),
+then through Ray's websocket tail (:mod:`.log_tail`), parsing only what is new.
 A job that waits for resources says why in the driver log within seconds (what it asks,
 what the cluster has), and one that Ray gives up on (its start timeout) ends with that reason.
 """
@@ -27,7 +27,12 @@ if TYPE_CHECKING:
     from ...store.run_folder import RunFolder
     from ...tracking.workspace import Workspace
     from .jobs_api import RayJobs
+    from .log_tail import LogTail
 
+#: Characters of log read whole at each poll; past that, the websocket tail.
+WHOLE_READ_MAX = 1_000_000
+#: Most seconds the mirror waits to delete the job of a run canceled while it waited.
+LINGER_S = 960.0
 #: Seconds between looks at what the cluster has while a job waits (the first look at once).
 QUEUED_LOOK_S = 2.0
 #: Seconds a job that fits may take to start before the driver log says it still waits.
@@ -66,7 +71,7 @@ def waiting_note(asks: dict[str, float], cluster: dict[str, Any], waited: float)
     note += f"; the cluster has {' and '.join(has)} on {len(nodes)} node(s)."
     if short:
         note += (
-            f" {'; '.join(short).capitalize()}: it starts only if such a node joins (an "
+            f" N{'; '.join(short)[1:]}: it starts only if such a node joins (an "
             "autoscaler may add one), else Ray gives up after its start timeout "
             "(RAY_JOB_START_TIMEOUT_SECONDS on the head, 900 s by default)."
         )
@@ -102,7 +107,10 @@ class RayRemote:
         self._end: RemoteState | None = None
         self._status = RunStatus.QUEUED
         self._stop_sent = False
+        self._canceled_waiting = False
         self._pending_since: float | None = None
+        self._tail: LogTail | None = None
+        self._skip = 0
         self._looked = 0.0
         self._noted = False
 
@@ -121,7 +129,7 @@ class RayRemote:
         status = info["status"]
         ended = status in _ENDED
         if status != "PENDING":  # a job that has not started has no log yet
-            self._read(folder.root, jobs.logs(self.job_id)[self._consumed :], final=ended)
+            self._read(folder.root, self._new_log(ended), final=ended)
         if self._end is not None:
             return self._end
         if ended:
@@ -132,14 +140,39 @@ class RayRemote:
             if self._stop_sent:
                 note = (
                     "[aml] Canceled while the Ray job waited for resources; it never started. "
-                    "Ray holds the stop until the job would start (then it ends STOPPED), or "
-                    "fails it after its start timeout.\n"
+                    "Ray cannot drop a waiting job: it holds the stop until the job would "
+                    "start (then it ends STOPPED at once), or fails it after its start "
+                    "timeout; the job is deleted from Ray then.\n"
                 )
+                self._canceled_waiting = True
                 append_chunk(folder.root, DRIVER_LOG, note.encode(), (USER_LOGS,))
                 return RemoteState(RunStatus.CANCELED)
             self._note_waiting(folder)
             return RemoteState(RunStatus.QUEUED)  # waiting for resources or its runtime_env
         return RemoteState(self._status)
+
+    def _new_log(self, ended: bool) -> str:
+        """The log text past what was read: from the websocket tail once the log is large
+        (see :mod:`.log_tail`), else (and at the end, for the last of it) a whole read."""
+        if self._tail is not None:
+            if not ended and not self._tail.closed:
+                text = self._tail.read()
+                skip = min(self._skip, len(text))  # the tail starts at the log's beginning
+                self._skip -= skip
+                return text[skip:]
+            self._tail.close()
+            self._tail = None
+        logs = self._jobs().logs(self.job_id)
+        if not ended and len(logs) > WHOLE_READ_MAX:
+            from .log_tail import LogTail
+
+            try:
+                api = self._jobs()
+                self._tail = LogTail(self.address, self.job_id, api.headers, api.timeout)
+                self._skip = len(logs)
+            except AmlError:
+                pass  # whole reads, then
+        return logs[self._consumed :]
 
     def _note_waiting(self, folder: RunFolder) -> None:
         """While the job waits: once it is short of resources (or slow to start), what it
@@ -244,6 +277,32 @@ class RayRemote:
         except RayRefused as exc:
             if exc.status != 404:  # no such job: nothing to stop (sync says it is gone)
                 raise
+
+    def after_end(self) -> None:
+        """After a run canceled while its job waited: wait (in the mirror, in the
+        background) for Ray to end the job, then delete it, so no job of a canceled run is
+        left on the cluster. Bounded by Ray's default start timeout."""
+        if not self._canceled_waiting:
+            return
+        from .jobs_api import RayRefused
+
+        deadline, unreachable_since = time.monotonic() + LINGER_S, None
+        while time.monotonic() < deadline:
+            try:
+                info = self._jobs().info(self.job_id)
+                unreachable_since = None
+                if info is None:
+                    return
+                if info["status"] in _ENDED:
+                    self._jobs().delete(self.job_id)
+                    return
+            except RayRefused:
+                return
+            except AmlError:  # unreachable: tried for a while
+                unreachable_since = unreachable_since or time.monotonic()
+                if time.monotonic() - unreachable_since > 30:
+                    return
+            time.sleep(QUEUED_LOOK_S)
 
     def collect(self, ws: Workspace, run_id: str) -> None:
         import shutil

@@ -212,9 +212,7 @@ class ComputeCluster(ComputeTarget):
         if "nonce" not in cluster:
             raise AmlError(f"Run {run_id!r} was not submitted to a Ray cluster.")
         asks = cluster.get("asks")
-        return _RayRemote(
-            self.config["address"], cluster["job"], cluster["nonce"], self.name, asks
-        )
+        return _RayRemote(self.config["address"], cluster["job"], cluster["nonce"], self.name, asks)
 
 
 __all__ = ["ComputeCluster"]
