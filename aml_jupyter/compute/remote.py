@@ -63,7 +63,8 @@ class RemoteState(NamedTuple):
 
 
 class Remote(Protocol):
-    """How one kind of target is followed."""
+    """How one kind of target is followed. One may also have ``after_end()``: called once the
+    run is finalized here, to tidy the remote side (the mirror exits after it)."""
 
     where: str
     #: Seconds to wait between syncs (0 when ``sync`` itself waits for news: a long poll).
