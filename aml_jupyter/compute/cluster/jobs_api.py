@@ -66,9 +66,11 @@ def _last_line(text: str) -> str:
 def _usable(sock: Any) -> bool:
     """An idle kept-alive connection can carry a request: nothing to read on it (readable
     means the server closed it)."""
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return not poller.poll(0)
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return not poller.poll(0)
+    return not select.select([sock], [], [], 0)[0]
 
 
 class RayJobs:
