@@ -8,6 +8,14 @@ mechanism a user would otherwise use, in the same run (REPS rounds, medians):
   folder (``JobSubmissionClient.submit_job(entrypoint="python hello.py",
   runtime_env={"working_dir": folder})``), polled the same way.
 
+For the cluster, also: the Ray job's own end (its ``end_time``) for both, so the table shows
+aml-on-Ray's overhead at the job (submit -> SUCCEEDED) and at the run (submit -> Completed);
+and a ``submit()`` from a fresh process, the package already uploaded (FRESH_REPS, medians):
+ours (Ray's job API over HTTP, no ``import ray``) vs what a submit cost before (``import ray``,
+``JobSubmissionClient(address).submit_job(...)`` of the same folder); with ``--before PATH``
+(a folder holding an older ``aml_jupyter``, e.g. from ``git archive REV aml_jupyter``) also
+that version's own fresh-process submit.
+
 Then the cost of one request to an agent (a status poll: ``sync`` of a finished run, what the
 mirror asks), over HTTP and over TLS (a second agent with a self-signed certificate, when the
 ``openssl`` command is there): the client's kept-alive connection vs a new connection per
@@ -45,7 +53,11 @@ from _common import (
 from aml_jupyter.compute.distributed import free_port
 
 REPS = 5
+FRESH_REPS = 5
 POLL_S = 0.005
+#: The raw Ray job is polled over HTTP: at POLL_S (200 requests/s) its own polling slowed the
+#: 2-CPU head by ~0.8 s a job; at this rate, no more than aml's mirror asks (4 polls/s, 2 each).
+RAW_POLL_S = 0.1
 #: Status polls per variant for the per-request figure (in rounds of POLL_ROUND, interleaved).
 POLLS = 400
 POLL_ROUND = 50
@@ -73,9 +85,98 @@ def submit(exp: Any, folder: Path, target: str) -> tuple[float, float]:
     return (running if running is not None else done), done
 
 
-def raw_ray(client: Any, folder: Path) -> tuple[float, float]:
-    """The same folder as a raw Ray job: seconds to RUNNING and to SUCCEEDED."""
-    t0 = time.perf_counter()
+def job_end(address: str, job_id: str, wall0: float) -> float:
+    """Seconds from ``wall0`` (time.time() at submit) to the Ray job's own end_time."""
+    with urllib.request.urlopen(f"{address}/api/jobs/{job_id}", timeout=30) as answer:
+        info = json.loads(answer.read())
+    assert info["status"] == "SUCCEEDED", info
+    return float(info["end_time"]) / 1000 - wall0
+
+
+def submit_ray(exp: Any, folder: Path, address: str) -> tuple[float, float, float]:
+    """Seconds from submit() to Running, to Completed, and to the Ray job's SUCCEEDED."""
+    from aml_jupyter import RunStatus, ScriptRunConfig
+
+    wall0, t0 = time.time(), time.perf_counter()
+    run = exp.submit(ScriptRunConfig(folder, "hello.py", compute_target="ray"))
+    running = None
+    while (status := run.get_status()) not in RunStatus.TERMINAL:
+        if running is None and status in (RunStatus.RUNNING, RunStatus.FINALIZING):
+            running = time.perf_counter() - t0
+        time.sleep(POLL_S)
+    done = time.perf_counter() - t0
+    assert status == RunStatus.COMPLETED, run.get_details()
+    deadline = time.monotonic() + 30
+    while True:  # the driver exits just after the run's end frame
+        try:
+            return (running if running is not None else done), done, job_end(address, run.id, wall0)
+        except AssertionError:
+            assert time.monotonic() < deadline
+            time.sleep(POLL_S)
+
+
+FRESH_OURS = """
+import sys, time
+t0 = time.perf_counter()
+from aml_jupyter import Experiment, ScriptRunConfig, Workspace
+exp = Experiment(Workspace(sys.argv[1]), "targets")
+t1 = time.perf_counter()
+exp.submit(ScriptRunConfig(sys.argv[2], "hello.py", compute_target="ray"))
+t2 = time.perf_counter()
+assert "ray" not in sys.modules or sys.argv[3] == "before"
+print(t1 - t0, t2 - t1)
+"""
+
+FRESH_RAY = """
+import sys, time
+t0 = time.perf_counter()
+import logging
+from ray.job_submission import JobSubmissionClient
+logging.getLogger("ray.dashboard.modules.dashboard_sdk").setLevel(logging.WARNING)
+t1 = time.perf_counter()
+JobSubmissionClient(sys.argv[1]).submit_job(
+    entrypoint="python hello.py", runtime_env={"working_dir": sys.argv[2]}, entrypoint_num_cpus=1
+)
+print(t1 - t0, time.perf_counter() - t1)
+"""
+
+
+def fresh_submits(root: Path, project: Path, address: str, before: str | None) -> list[list[str]]:
+    """Seconds of a submit from a new process: its imports, the submit() call, the process."""
+    variants = {
+        "aml submit() (HTTP, no import ray)": (FRESH_OURS, [str(root), str(project), "now"], None),
+        "raw: import ray + JobSubmissionClient.submit_job": (
+            FRESH_RAY, [address, str(project)], None
+        ),
+    }  # fmt: skip
+    if before:
+        variants["aml submit(), --before version (JobSubmissionClient)"] = (
+            FRESH_OURS, [str(root), str(project), "before"], before
+        )  # fmt: skip
+    times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
+    for _ in range(FRESH_REPS):
+        for name, (code, args, path) in variants.items():
+            env = dict(os.environ)
+            if path:
+                env["PYTHONPATH"] = path
+            t0 = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True
+            )
+            wall = time.perf_counter() - t0
+            assert done.returncode == 0, done.stderr[-2000:]
+            imports, call = (float(x) for x in done.stdout.split())
+            times[name].append((imports, call, wall))
+    return [
+        [name, *(fmt_ms(median([t[i] for t in values])) for i in range(3))]
+        for name, values in times.items()
+    ]
+
+
+def raw_ray(client: Any, folder: Path) -> tuple[float, float, float]:
+    """The same folder as a raw Ray job: seconds to RUNNING, to SUCCEEDED (seen), and to its
+    own end_time."""
+    wall0, t0 = time.time(), time.perf_counter()
     job = client.submit_job(
         entrypoint="python hello.py",
         runtime_env={"working_dir": str(folder)},
@@ -85,10 +186,14 @@ def raw_ray(client: Any, folder: Path) -> tuple[float, float]:
     while (status := str(client.get_job_status(job))) not in ("SUCCEEDED", "FAILED", "STOPPED"):
         if running is None and status == "RUNNING":
             running = time.perf_counter() - t0
-        time.sleep(POLL_S)
+        time.sleep(RAW_POLL_S)
     done = time.perf_counter() - t0
     assert status == "SUCCEEDED", client.get_job_logs(job)
-    return (running if running is not None else done), done
+    return (
+        (running if running is not None else done),
+        done,
+        job_end(client.get_address(), job, wall0),
+    )
 
 
 def start_agent(
@@ -179,6 +284,7 @@ def main() -> int:
         "bench_targets", "submit -> Running / Completed per compute target, vs the raw mechanism"
     )
     use_ray = "--no-ray" not in sys.argv
+    before = sys.argv[sys.argv.index("--before") + 1] if "--before" in sys.argv else None
     from aml_jupyter import ComputeCluster, ComputeInstance, Experiment, Workspace
 
     with temp_folder("targets") as root, chdir(root):
@@ -193,7 +299,7 @@ def main() -> int:
         exp = Experiment(ws, "targets")
         agent, address, token = start_agent(root)
         tls_agent = head = None
-        results: dict[str, list[tuple[float, float]]] = {}
+        results: dict[str, list[tuple[float, ...]]] = {}
         try:
             ComputeInstance.attach(ws, "box", address, token)
             variants: dict[str, Any] = {
@@ -213,7 +319,7 @@ def main() -> int:
                 ComputeCluster.attach(ws, "ray", ray_address)
                 client = JobSubmissionClient(ray_address)
                 variants["raw Ray job (submit_job, working_dir)"] = lambda: raw_ray(client, project)
-                variants["cluster (aml on Ray)"] = lambda: submit(exp, project, "ray")
+                variants["cluster (aml on Ray)"] = lambda: submit_ray(exp, project, ray_address)
             for fn in variants.values():
                 fn()  # warm-up: caches, first upload of a package, imports
             for _ in range(REPS):
@@ -226,6 +332,7 @@ def main() -> int:
                 ComputeInstance.attach(ws, "tls-box", tls_address, tls_token, str(tls[0]))
                 agents["tls-box"] = (tls_address, tls_token, str(tls[0]))
             polls = request_cost(exp, project, agents)
+            fresh = fresh_submits(root, project, ray_address, before) if head else []
         finally:
             for proc in (agent, tls_agent):
                 if proc is not None:
@@ -233,26 +340,41 @@ def main() -> int:
                     proc.wait(timeout=10)
             if head is not None:
                 head.stop()
-    base = median([d for _, d in results["python hello.py"]])
-    raw = median([d for _, d in results.get("raw Ray job (submit_job, working_dir)", [(0, 0)])])
+    base = median([v[1] for v in results["python hello.py"]])
+    raw_name = "raw Ray job (submit_job, working_dir)"
+    raw = [median([v[i] for v in results[raw_name]]) for i in (1, 2)] if raw_name in results else []
     rows = []
     for name, values in results.items():
-        running = [r for r, _ in values if r is not None]
-        done = median([d for _, d in values])
-        over = done - (raw if "aml on Ray" in name else base)
+        running = [v[0] for v in values if v[0] is not None]
+        done = median([v[1] for v in values])
+        job = median([v[2] for v in values]) if len(values[0]) > 2 else None
+        if name == "python hello.py" or name.startswith("raw"):
+            over = "-"
+        elif "aml on Ray" in name:  # at the job's end and at the run's
+            assert job is not None
+            over = f"job {fmt_ms(job - raw[1])}, run {fmt_ms(done - raw[0])}"
+        else:
+            over = fmt_ms(done - base)
         rows.append(
             [
                 name,
                 fmt_ms(median(running)) if running else "-",
                 fmt_ms(done),
-                "-" if name == "python hello.py" or name.startswith("raw") else fmt_ms(over),
+                fmt_ms(job) if job is not None else "-",
+                over,
             ]
         )
     print_table(
         f"median of {REPS} (overhead: vs bare python; for aml on Ray: vs the raw Ray job)",
-        ["target", "submit -> Running", "submit -> Completed", "overhead"],
+        ["target", "submit -> Running", "submit -> Completed", "submit -> Ray job end", "overhead"],
         rows,
     )
+    if fresh:
+        print_table(
+            f"submit from a fresh process to the Ray head, package uploaded (median of {FRESH_REPS})",
+            ["what", "imports", "submit call", "process wall"],
+            fresh,
+        )
     if polls:
         print_table(
             f"one status poll of an agent (sync of a finished run, 127.0.0.1), {POLLS} each",

@@ -63,7 +63,8 @@ class RemoteState(NamedTuple):
 
 
 class Remote(Protocol):
-    """How one kind of target is followed."""
+    """How one kind of target is followed. One may also have ``after_end()``: called once the
+    run is finalized here, to tidy the remote side (the mirror exits after it)."""
 
     where: str
     #: Seconds to wait between syncs (0 when ``sync`` itself waits for news: a long poll).
@@ -166,6 +167,12 @@ class Mirror:
             last_contact = time.monotonic()
             if state.status in RunStatus.TERMINAL:
                 self._finish(remote, state)
+                after_end = getattr(remote, "after_end", None)
+                if after_end is not None:  # e.g. forget a job the remote side still holds
+                    try:
+                        after_end()
+                    except AmlError as exc:
+                        log.warning("after run %s ended: %s", self.run_id, exc)
                 return
             if state.status in _COPIED and local not in (state.status, RunStatus.CANCEL_REQUESTED):
                 records.set_status(self.run_id, state.status)

@@ -1,0 +1,214 @@
+"""The submit side of the cluster target against a real one-machine Ray head (2 CPUs): Ray's
+job API over plain HTTP (no ``import ray`` in the submitting process), a waiting job that says
+why, Ray's start timeout, cancel of a waiting job, a long log tailed whole and in order.
+
+The head is started once for the module with ``RAY_JOB_START_TIMEOUT_SECONDS`` short, so
+Ray's give-up on a job that never gets resources (900 s by default) is seen in seconds.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aml_jupyter import AmlError, ComputeCluster, Experiment, RunStatus, ScriptRunConfig, Workspace
+from aml_jupyter.compute.cluster.ray_local import LocalRayHead
+from aml_jupyter.compute.distributed import free_port
+from tests.conftest import wait_status, write
+
+pytest.importorskip("ray.job_submission", reason="the cluster target's tests need ray[default]")
+
+#: Ray's start timeout on this module's head (seconds a job may wait for resources).
+START_TIMEOUT_S = 20
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    if shutil.which("ray", path=os.path.dirname(sys.executable)) is None:
+        pytest.skip("the `ray` command is missing: pip install 'ray[default]'")
+    before = os.environ.get("RAY_JOB_START_TIMEOUT_SECONDS")
+    os.environ["RAY_JOB_START_TIMEOUT_SECONDS"] = str(START_TIMEOUT_S)  # the head inherits it
+    head = LocalRayHead(num_cpus=2)
+    try:
+        for attempt in range(3):  # a loaded machine can miss Ray's fixed 30 s raylet wait
+            try:
+                address = head.start()
+                break
+            except AmlError:
+                if attempt == 2:
+                    raise
+                head = LocalRayHead(num_cpus=2)
+        yield address
+    finally:
+        if before is None:
+            os.environ.pop("RAY_JOB_START_TIMEOUT_SECONDS", None)
+        else:
+            os.environ["RAY_JOB_START_TIMEOUT_SECONDS"] = before
+        head.stop()
+        assert head.pids() == []
+
+
+def _job(address: str, job_id: str) -> dict[str, Any] | None:
+    """The job as Ray's REST API has it (None: no such job)."""
+    try:
+        with urllib.request.urlopen(f"{address}/api/jobs/{job_id}", timeout=10) as answer:
+            return dict(json.loads(answer.read()))
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise
+
+
+def _wait_log(run: Any, text: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while text not in (log := run.read_log()):
+        assert time.monotonic() < deadline, log
+        time.sleep(0.2)
+    return log
+
+
+FRESH = """
+import sys, time
+from aml_jupyter import Experiment, ScriptRunConfig, Workspace
+run = Experiment(Workspace(sys.argv[1]), "tests").submit(
+    ScriptRunConfig(sys.argv[2], "hello.py", compute_target="ray")
+)
+print(run.id, sorted(m for m in sys.modules if m == "ray" or m.startswith("ray.")))
+"""
+
+
+def test_a_fresh_process_submits_without_importing_ray(
+    ws: Workspace, exp: Experiment, project: Path, ray_address: str
+) -> None:
+    ComputeCluster.attach(ws, "ray", ray_address)
+    write(project, "hello.py", "print('hello from the cluster')\n")
+    first = exp.submit(ScriptRunConfig(project, "hello.py", compute_target="ray"))
+    assert first.wait_for_completion()["status"] == RunStatus.COMPLETED  # packages uploaded
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", FRESH, str(ws.folder), str(project)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    run_id, modules = done.stdout.split(" ", 1)
+    assert modules.strip() == "[]"
+    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()]
+    assert "http.client" in imported  # -X importtime did report
+    assert not [m for m in imported if m == "ray" or m.startswith("ray.")]
+    run = exp.workspace.get_run(run_id)
+    assert run.wait_for_completion()["status"] == RunStatus.COMPLETED
+    assert "hello from the cluster" in run.read_log()
+
+
+def test_a_run_asking_more_than_the_cluster_has_says_why_and_ends_at_rays_timeout(
+    ws: Workspace, exp: Experiment, project: Path, ray_address: str
+) -> None:
+    ComputeCluster.attach(ws, "big", ray_address, cpus_per_process=8)
+    write(project, "hello.py", "print('never')\n")
+    run = exp.submit(ScriptRunConfig(project, "hello.py", compute_target="big"))
+    log = _wait_log(run, "[aml] Waiting for Ray", timeout=10)
+    # (free: as the cluster's last report has it; the test before may still hold a CPU)
+    assert re.search(r"the job asks for 8 CPUs; the cluster has 2 CPUs in all \([12] free\)", log)
+    assert "No node has 8 CPUs (the largest has 2)" in log
+    assert run.get_status() == RunStatus.QUEUED
+    details = run.wait_for_completion(raise_on_error=False)  # Ray gives up after 20 s
+    assert details["status"] == RunStatus.FAILED
+    error = run.get_details()["error"]["error"]
+    assert error["code"] == "ClusterQueueTimeout"
+    assert "start timeout" in error["message"] and "asking for 8 CPUs" in error["message"]
+    assert "never" not in run.read_log()
+
+
+def test_cancel_of_a_waiting_run_leaves_no_ray_job(
+    ws: Workspace, exp: Experiment, project: Path, ray_address: str
+) -> None:
+    ComputeCluster.attach(ws, "big", ray_address, cpus_per_process=8)
+    write(project, "hello.py", "print('never')\n")
+    run = exp.submit(ScriptRunConfig(project, "hello.py", compute_target="big"))
+    _wait_log(run, "[aml] Waiting for Ray", timeout=10)
+    assert _job(ray_address, run.id)["status"] == "PENDING"  # type: ignore[index]
+    run.cancel()
+    assert wait_status(run, RunStatus.TERMINAL, timeout=20) == RunStatus.CANCELED
+    assert "Canceled while the Ray job waited" in run.read_log()
+    # Ray cannot drop a waiting job: it ends it at its start timeout, then our mirror
+    # deletes it. It never ran meanwhile.
+    seen = set()
+    deadline = time.monotonic() + START_TIMEOUT_S + 30
+    while (job := _job(ray_address, run.id)) is not None:
+        seen.add(job["status"])
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.5)
+    assert seen <= {"PENDING", "FAILED", "STOPPED"}, seen
+
+
+LONG_LOG = """
+import sys, time
+for half in (0, 1):
+    for i in range(half * 20000, (half + 1) * 20000):
+        print(f"line {i:06d} " + "x" * 50)
+    sys.stdout.flush()
+    time.sleep(3)  # the log is past 1 MB now: the mirror reads it from Ray's tail
+print("done")
+"""
+
+
+def test_a_long_log_arrives_whole_and_in_order(
+    ws: Workspace, exp: Experiment, project: Path, ray_address: str
+) -> None:
+    ComputeCluster.attach(ws, "ray", ray_address)
+    write(project, "long.py", LONG_LOG)
+    run = exp.submit(ScriptRunConfig(project, "long.py", compute_target="ray"))
+    assert run.wait_for_completion(timeout_seconds=120)["status"] == RunStatus.COMPLETED
+    lines = [line for line in run.read_log().splitlines() if line.startswith("line ")]
+    assert lines == [f"line {i:06d} " + "x" * 50 for i in range(40000)]
+    assert run.read_log().rstrip().endswith("done")
+
+
+class _NotRay(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_bad_addresses_and_an_unreachable_cluster_give_clear_errors_and_no_run(
+    ws: Workspace, exp: Experiment, project: Path
+) -> None:
+    with pytest.raises(AmlError, match="does not answer"):
+        ComputeCluster.attach(ws, "nobody", f"http://127.0.0.1:{free_port()}")
+    for bad in ("127.0.0.1:8265", "http://127.0.0.1:notaport", "ftp://127.0.0.1:8265"):
+        with pytest.raises(AmlError, match="job-submission URL"):
+            ComputeCluster.attach(ws, "bad", bad)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotRay)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(AmlError, match="not as a Ray dashboard"):
+            ComputeCluster.attach(ws, "web", f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    # A cluster attached while it answered, gone since: the submit says so and leaves no run.
+    config = {"address": f"http://127.0.0.1:{free_port()}", "cpus_per_process": 1}
+    ws.store.attach_compute_target("gone", "ComputeCluster", config)
+    assert ComputeCluster(ws, "gone").get_status() == "Unreachable"
+    write(project, "hello.py", "print('hi')\n")
+    with pytest.raises(AmlError, match=r"Cannot submit to 'gone': the Ray cluster at .* does not"):
+        exp.submit(ScriptRunConfig(project, "hello.py", compute_target="gone"))
+    assert ws.store.list_runs() == []
