@@ -13,8 +13,9 @@ what a laptop cluster needs too, found on Ray 2.60:
   alike; the loopback addresses ``127.0.0.2``, ``127.0.0.3`` ... work on Linux with no setup
   (on macOS: ``sudo ifconfig lo0 alias 127.0.0.2``);
 - each node its own ``--temp-dir`` (short: Ray's socket paths are limited to ~100 bytes) and
-  its own ports (node manager, object manager, agents, metrics): fresh free ones at every
-  start, because the GCS marks a node that comes back on its old ports dead;
+  its own ports (node manager, object manager, agents, metrics; the dashboard agent's
+  default 52365 is bound on ``127.0.0.1`` too, so two nodes clash on it): fresh free ones at
+  every start, because the GCS marks a node that comes back on its old ports dead;
 - some patience on a busy machine: a raylet gives its dashboard agent only ~15 s to come up
   and then dies ("Timed out waiting for file ... dashboard_agent_listen_port"), so a node
   that fails so is started once more, on new ports.
