@@ -197,10 +197,11 @@ def _distributed(
     # The ranks' own output reaches us through the run folder, not Ray's log forwarding.
     ray.init(log_to_driver=False)
     print(f"[aml] ray.init() took {time.monotonic() - started:.2f} s", flush=True)
-    canceled = threading.Event()
-    # Ray's stop while the run waits: ended as Canceled here, not by Ray's signal dump.
-    signal.signal(signal.SIGTERM, lambda *_: canceled.set())
     placement = Placement(distributed, resources["cpus"], resources["gpus"])
+    supervisor = RaySupervisor(ws, run_id, placement)
+    # Ray's stop while the run waits ends it Canceled here (the supervisor looks again before
+    # it starts the ranks), not by the signal's default.
+    signal.signal(signal.SIGTERM, lambda *_: supervisor.cancel_requested.set())
     driver_log = ws.store.run_folder(run_id).driver_log
 
     def note(text: str) -> None:
@@ -208,13 +209,14 @@ def _distributed(
             f.write(text + "\n")
 
     started = time.monotonic()
-    group = placement.reserve(run_id, note, canceled)
+    group = placement.reserve(run_id, note, supervisor.cancel_requested)
     if group is None:
         note("[aml] Canceled while the run waited for Ray to place its ranks.")
         finalize_run(ws, run_id, RunStatus.CANCELED)
         return None
     print(f"[aml] Placement group ready in {time.monotonic() - started:.2f} s", flush=True)
-    return RaySupervisor(ws, run_id, group, placement)
+    supervisor.group = group
+    return supervisor
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,7 +49,7 @@ PUMP_S = 0.2
 #: Seconds a pull from a rank may take before it is tried again next time.
 PULL_TIMEOUT_S = 30.0
 #: Seconds to wait for Ray to call a dead rank's node dead (its GCS health checks).
-NODE_DEATH_WAIT_S = 60.0
+NODE_DEATH_WAIT_S = 30.0
 #: Seconds a rank's actor may stay unreachable before it counts as dead.
 UNAVAILABLE_S = 60.0
 #: The run property saying where each rank ran (JSON: rank, node rank, node id, IP).
@@ -74,7 +74,11 @@ class RankProcess:
 
     def node(self) -> dict[str, Any]:
         """This node's id and IP, and a free port (rank 0's: every rank's MASTER_ADDR/PORT)."""
-        return {**node_of_actor(), "port": free_port()}
+        import psutil
+
+        # How long this actor's process took from its start to here (Python, Ray, us).
+        up_s = time.time() - psutil.Process().create_time()
+        return {**node_of_actor(), "port": free_port(), "up_s": round(up_s, 2)}
 
     def start(self, definition: dict[str, Any], rank_env: dict[str, str]) -> None:
         """Start the script from the job's working_dir (the snapshot) on this node."""
@@ -179,9 +183,10 @@ class _Rank:
 class RaySupervisor(Supervisor):
     """The local supervisor with Ray actors as ranks (see the module docstring)."""
 
-    def __init__(self, ws: Workspace, run_id: str, group: Any, placement: Placement) -> None:
+    def __init__(self, ws: Workspace, run_id: str, placement: Placement) -> None:
         super().__init__(ws, run_id)
-        self.group, self.placement = group, placement
+        self.placement = placement
+        self.group: Any = None  # the placement group, once Ray has placed it
         self.actors: list[Any] = []
         #: Where each rank runs: node id, IP (and rank 0's port).
         self.nodes: list[dict[str, Any]] = []
@@ -211,7 +216,11 @@ class RaySupervisor(Supervisor):
             )
         started = time.monotonic()
         self.nodes = ray.get([a.node.remote() for a in self.actors])
-        print(f"[aml] Rank actors up in {time.monotonic() - started:.2f} s", flush=True)
+        print(
+            f"[aml] Rank actors up in {time.monotonic() - started:.2f} s; their processes took "
+            f"{', '.join(str(n.pop('up_s')) for n in self.nodes)} s from start to answering",
+            flush=True,
+        )
         self._record_nodes(envs)
         for env in envs:
             env.update(
