@@ -118,7 +118,7 @@ def test_node_count_puts_the_ranks_on_distinct_nodes(
     system = _system_log(run, project)
     assert "Connecting to existing Ray cluster" in system  # Ray's own lines are kept there
     assert _job_end(ray_cluster, run.id) == "SUCCEEDED"
-    timings = [line for line in system.splitlines() if re.search(r" in \d|ended \d", line)]
+    timings = [line for line in system.splitlines() if re.search(r" in \d| up \d|ended \d", line)]
     print(f"2-rank run on 2 nodes: {took:.1f} s end to end;", "; ".join(timings))
 
 

@@ -266,7 +266,10 @@ def _drive(ws: Workspace, spec: dict[str, Any], job_log: TextIO, begun: float) -
     forwarder = Forwarder(ws, run_id, nonce, job_log)
     _announce_statuses(ws, forwarder)
     forwarder.pump()  # Queued, at once
-    print(f"[aml] Driver up in {time.monotonic() - begun:.2f} s (since Python started it)")
+    import psutil
+
+    up = time.time() - psutil.Process().create_time()
+    print(f"[aml] Driver up {up:.2f} s after its process started")
     done = threading.Event()
 
     def pump_until_done() -> None:
@@ -287,7 +290,7 @@ def _drive(ws: Workspace, spec: dict[str, Any], job_log: TextIO, begun: float) -
     finally:
         done.set()
         pumping.join()
-    print(f"[aml] Run ended {time.monotonic() - begun:.2f} s after the driver started", flush=True)
+    print(f"[aml] Run ended {time.monotonic() - begun:.2f} s after the driver's start", flush=True)
     _keep_system_log(ws, run_id)
     forwarder.finish()
     return ws.store.get_run(run_id).status == RunStatus.FAILED
