@@ -1,4 +1,4 @@
-"""A real two-node Ray cluster on this machine for the cluster target's tests (fixture ``ray_cluster``).
+"""A real two-node Ray cluster on this machine for the cluster tests (fixture ``ray_cluster``).
 
 A head on ``127.0.0.2`` and a second node on ``127.0.0.3`` (2 CPUs each, ~100 MiB object
 store each; the second node also has 2 of a custom ``fake_gpu`` resource standing in for

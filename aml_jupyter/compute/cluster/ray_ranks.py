@@ -1,17 +1,19 @@
-"""Distributed runs on Ray: one placement-group bundle per process.
+"""Distributed runs on Ray: one rank actor per process, in its node's placement-group bundle.
 
-Used by :mod:`aml_jupyter.compute.cluster.ray_driver` (inside the run's Ray job) for a run with a
-``distributed_job_config``. The job's driver reserves a placement group with one bundle of
+Used by :mod:`aml_jupyter.compute.cluster.ray_driver` (inside the run's Ray job) for a run with
+a ``distributed_job_config``. The job's driver reserves a placement group with one bundle per
 node (:mod:`aml_jupyter.compute.cluster.ray_placement`: ``node_count`` distinct nodes) while
 the run shows ``Queued``, then :class:`RaySupervisor` (the local supervisor, with ranks that
 are Ray actors instead of child processes) starts one :class:`RankProcess` actor per rank in
-its node's bundle and records where each ran (property ``azureml.ray.nodes``). Each actor runs the script on its node, in a scratch
-workspace of its own, with ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` (rank 0's node) and the
-rest; the driver pulls each rank's log and metrics (and rank 0's ./logs, ./outputs and tags)
-into the run folder, which streams back to the submitter as for any Ray run. Cancel, a failing
-rank and the time limit stop every rank, as on ``local``. A rank runs on another node: the
-names, tags and properties it sends are checked before they are written, and a bad one fails
-the run.
+its node's bundle and records where each ran (property ``azureml.ray.nodes``). Each actor runs
+the script on its node, in a scratch workspace of its own, with ``RANK``, ``WORLD_SIZE``,
+``MASTER_ADDR`` (rank 0's node) and the rest; the driver pulls each rank's log and metrics (and
+rank 0's ./logs, ./outputs and tags) into the run folder, which streams back to the submitter
+as for any Ray run. Cancel, a failing rank and the time limit stop every rank, as on
+``local``. A rank runs on another node: the names, tags and properties it sends are checked
+before they are written, and a bad one fails the run. A rank whose node Ray loses ends the run
+Failed with ``NodeLost`` naming the node (no fault of the script's); a rank actor that dies
+otherwise, with ``SystemError``.
 """
 
 from __future__ import annotations
