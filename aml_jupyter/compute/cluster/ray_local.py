@@ -20,8 +20,10 @@ what a laptop cluster needs too, found on Ray 2.60:
   and then dies ("Timed out waiting for file ... dashboard_agent_listen_port"), so a node
   that fails so is started once more, on new ports.
 
-``fast_failure_detection`` (tests) has the GCS call a silent node dead after ~3 s instead of
-~15 s. :meth:`LocalRayNode.kill_raylet` SIGKILLs one node's raylet (a lost node, for tests).
+Each node's processes get ``TMPDIR`` in its temp folder, so :meth:`LocalRayNode.stop` leaves
+no scratch folder behind. ``fast_failure_detection`` (tests) has the GCS call a silent node
+dead after ~3 s instead of ~15 s. :meth:`LocalRayNode.kill_raylet` SIGKILLs one node's raylet
+(a lost node, for tests).
 """
 
 from __future__ import annotations
@@ -91,6 +93,10 @@ class LocalRayNode:
         ``ports`` free ports used (the last 6 are this node's own). Tried twice at most."""
         env = {**os.environ, **self.extra_env, self._marker[0]: self._marker[1]}
         env["RAY_USAGE_STATS_ENABLED"] = "0"
+        # What runs on the node keeps its temp files (the ranks' scratch workspaces too) in the
+        # node's folder: removed with it, even when the node was killed before they were.
+        env["TMPDIR"] = str(self.temp / "tmp")
+        (self.temp / "tmp").mkdir(parents=True, exist_ok=True)
         # A job's entrypoint runs `python` from the PATH: this Python, with its packages.
         env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
         output = ""
