@@ -14,7 +14,7 @@ from aml_jupyter import AmlError, Experiment, Run, RunStatus, Workspace
 
 #: A real jupyter server for tests that need one (jp_fetch, jp_serverapp, ...).
 #: ``labui``: a real ``jupyter lab`` and Chromium (fixtures ``lab``, ``browser``, ``page``).
-pytest_plugins = ["pytest_jupyter.jupyter_server", "labui"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "labui", "raycluster"]
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,12 @@ Jobs gives a submitter: the driver log as plain lines (readable in Ray's dashboa
 everything else as frames ``@@aml:<nonce>:<kind>:<payload>`` on lines of their own. The nonce
 comes from the submitter, so a script printing such a line cannot forge one.
 
+The job's log carries nothing else: what the driver process itself prints (Ray's own logs, its
+C++ stack traces and signal dumps, a node's death notices) goes to the run's system log
+``system_logs/ray_job.txt``, kept among the run's files when it ends. Every status the run
+passes through is sent as it is set (a run done in a blink still shows it ran). The driver
+exits 1 when the run failed, so Ray's job status agrees with the run's.
+
 Frames: ``status:<Status>``; ``chunk:<path>:<base64>`` (bytes appended to a run-folder file:
 metrics, other ranks' logs, ./logs); ``blob:<name>:<base64>`` (part of a stored run file, e.g.
 ./outputs); ``file:<json [name, sha256, size]>``; ``end:<json state>`` (status, error, exit
@@ -19,18 +25,23 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
+import time
+import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
 from ...status import RunStatus
-from ...store.run_folder import DRIVER_LOG, STREAMED, USER_LOGS
+from ...store.run_folder import DRIVER_LOG, STREAMED, SYSTEM_LOGS, USER_LOGS
 from ...tracking.workspace import Workspace
 
 CHUNK = 192 * 1024
 PUMP_S = 0.2
+#: The run's system log on Ray: what the job's driver process printed (see the docstring).
+SYSTEM_LOG = f"{SYSTEM_LOGS}/ray_job.txt"
 
 
 class Forwarder:
@@ -49,6 +60,14 @@ class Forwarder:
     def frame(self, kind: str, payload: str) -> None:
         # On a line of its own: driver-log text is only ever sent as whole lines.
         self.out.write(f"{self.prefix}{kind}:{payload}\n")
+
+    def status_changed(self, status: str) -> None:
+        """Send a status the moment it is set (the pump alone would miss a short one)."""
+        with self.lock:
+            if status != self.status and status not in RunStatus.TERMINAL:
+                self.frame("status", status)
+                self.status = status
+                self.out.flush()
 
     def pump(self, final: bool = False) -> None:
         """Send what is new; ``final`` also sends a last partial driver-log line."""
@@ -125,20 +144,114 @@ def encode_spec(spec: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(spec).encode()).decode()
 
 
+def _split_output(log: Path) -> TextIO:
+    """The job's log becomes the forwarder's alone; what this process (and Ray in it) writes to
+    stdout or stderr from now on goes to ``log``. Returns the job's log as a stream."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    job_log = os.fdopen(os.dup(1), "w", encoding="utf-8", errors="replace")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    return job_log
+
+
+def _announce_statuses(ws: Workspace, forwarder: Forwarder) -> None:
+    """Every status the run is set to goes out as a frame at once (see the docstring)."""
+    store = ws.store
+    set_status = store.set_status
+
+    def announcing(run_id: str, status: str, **kwargs: Any) -> bool:
+        changed = set_status(run_id, status, **kwargs)
+        if changed and run_id == forwarder.run_id:
+            forwarder.status_changed(status)
+        return changed
+
+    store.set_status = announcing  # type: ignore[method-assign]
+
+
+def _keep_system_log(ws: Workspace, run_id: str) -> None:
+    """The run's system log among its stored files (sent back with them)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    path = ws.store.run_folder(run_id).path(SYSTEM_LOG)
+    if path.is_file() and path.stat().st_size:
+        sha, size = ws.blobs.put_file(path)
+        ws.store.add_files(run_id, [(SYSTEM_LOG, sha, size)])
+
+
+def _distributed(
+    ws: Workspace, run_id: str, distributed: dict[str, Any], resources: dict[str, float]
+) -> Any:
+    """Join the cluster and reserve the ranks' bundles (the run shows Queued meanwhile);
+    returns the supervisor to run, or None when the run was canceled while it waited."""
+    import ray
+
+    from ..local.supervisor import finalize_run
+    from .ray_placement import Placement
+    from .ray_ranks import RaySupervisor
+
+    started = time.monotonic()
+    # The ranks' own output reaches us through the run folder, not Ray's log forwarding.
+    ray.init(log_to_driver=False)
+    print(f"[aml] ray.init() took {time.monotonic() - started:.2f} s", flush=True)
+    placement = Placement(distributed, resources["cpus"], resources["gpus"])
+    supervisor = RaySupervisor(ws, run_id, placement)
+    # Ray's stop while the run waits ends it Canceled here (the supervisor looks again before
+    # it starts the ranks), not by the signal's default.
+    signal.signal(signal.SIGTERM, lambda *_: supervisor.cancel_requested.set())
+    driver_log = ws.store.run_folder(run_id).driver_log
+
+    def note(text: str) -> None:
+        with open(driver_log, "a") as f:
+            f.write(text + "\n")
+
+    started = time.monotonic()
+    group = placement.reserve(run_id, note, supervisor.cancel_requested)
+    if group is None:
+        note("[aml] Canceled while the run waited for Ray to place its ranks.")
+        finalize_run(ws, run_id, RunStatus.CANCELED)
+        return None
+    print(f"[aml] Placement group ready in {time.monotonic() - started:.2f} s", flush=True)
+    supervisor.group = group
+    return supervisor
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the run given as argument, from the current folder (the job's working_dir)."""
     import shutil
 
+    begun = time.monotonic()
+    args = argv if argv is not None else sys.argv[1:]
+    spec = json.loads(base64.urlsafe_b64decode(args[0]))
+    scratch = tempfile.mkdtemp(prefix="aml-ray-")
+    ws = Workspace.create(scratch)
+    folder = ws.store.run_folder(spec["id"])
+    folder.user_logs.mkdir(parents=True)
+    job_log = _split_output(folder.path(SYSTEM_LOG))
+    try:
+        failed = _drive(ws, spec, job_log, begun)
+    except BaseException:
+        # Said where the submitter sees it too (the driver log), as well as in the system log.
+        text = traceback.format_exc()
+        sys.stderr.write(text)
+        job_log.write(f"[aml] The run's Ray driver failed:\n{text}")
+        job_log.flush()
+        raise
+    ws.store.close()
+    shutil.rmtree(scratch, ignore_errors=True)
+    return 1 if failed else 0
+
+
+def _drive(ws: Workspace, spec: dict[str, Any], job_log: TextIO, begun: float) -> bool:
+    """:func:`main` once the output is split: the run, to its end frame; True if it failed."""
     from ...snapshot.snapshot import take_snapshot
     from ...tracking.run import SCRIPT_RUN
     from ..local.supervisor import Supervisor
 
-    args = argv if argv is not None else sys.argv[1:]
-    spec = json.loads(base64.urlsafe_b64decode(args[0]))
     run_id, nonce = spec["id"], spec["nonce"]
-    scratch = tempfile.mkdtemp(prefix="aml-ray-")
-    ws = Workspace.create(scratch)
-    ws.store.run_folder(run_id).user_logs.mkdir(parents=True)
     definition = dict(spec["definition"])
     definition["python"] = sys.executable  # Ray made the job's environment
     definition["environment"] = None
@@ -150,7 +263,13 @@ def main(argv: list[str] | None = None) -> int:
     ws.store.update_run(run_id, snapshot_id=snapshot.id)
     if spec.get("tags"):
         ws.store.set_tags(run_id, spec["tags"])
-    forwarder = Forwarder(ws, run_id, nonce, sys.stdout)
+    forwarder = Forwarder(ws, run_id, nonce, job_log)
+    _announce_statuses(ws, forwarder)
+    forwarder.pump()  # Queued, at once
+    import psutil
+
+    up = time.time() - psutil.Process().create_time()
+    print(f"[aml] Driver up {up:.2f} s after its process started")
     done = threading.Event()
 
     def pump_until_done() -> None:
@@ -159,27 +278,22 @@ def main(argv: list[str] | None = None) -> int:
 
     pumping = threading.Thread(target=pump_until_done, daemon=True)
     pumping.start()
-    supervisor = Supervisor(ws, run_id)
-    if definition.get("distributed"):
-        import ray
-
-        from .ray_ranks import RaySupervisor, reserve_bundles
-
-        # The ranks' own output reaches us through the run folder, not Ray's log forwarding.
-        ray.init(log_to_driver=False)
-        cpus, gpus = spec["resources"]["cpus"], spec["resources"]["gpus"]
-        group = reserve_bundles(run_id, definition["distributed"], cpus, gpus)  # Queued meanwhile
-        supervisor = RaySupervisor(ws, run_id, group, cpus, gpus)
     try:
-        supervisor.run()  # main thread: Ray's stop (SIGTERM) becomes a cancel
+        supervisor = Supervisor(ws, run_id)
+        if definition.get("distributed"):
+            supervisor = _distributed(ws, run_id, definition["distributed"], spec["resources"])
+        if supervisor is not None:
+            try:
+                supervisor.run()  # main thread: Ray's stop (SIGTERM) becomes a cancel
+            finally:
+                supervisor.finished.set()
     finally:
-        supervisor.finished.set()
         done.set()
         pumping.join()
+    print(f"[aml] Run ended {time.monotonic() - begun:.2f} s after the driver's start", flush=True)
+    _keep_system_log(ws, run_id)
     forwarder.finish()
-    ws.store.close()
-    shutil.rmtree(scratch, ignore_errors=True)
-    return 0
+    return ws.store.get_run(run_id).status == RunStatus.FAILED
 
 
 if __name__ == "__main__":

@@ -1,27 +1,31 @@
-"""Distributed runs on Ray: one placement-group bundle per process.
+"""Distributed runs on Ray: one rank actor per process, in its node's placement-group bundle.
 
-Used by :mod:`aml_jupyter.compute.cluster.ray_driver` (inside the run's Ray job) for a run with a
-``distributed_job_config``. The job's driver reserves a placement group with one bundle of
-``cpus_per_process``/``gpus_per_process`` per process (``STRICT_PACK`` for one node,
-``SPREAD`` over several) while the run shows ``Queued``, then :class:`RaySupervisor` (the
-local supervisor, with ranks that are Ray actors instead of child processes) starts one
-:class:`RankProcess` actor in each bundle. Each actor runs the script on its node, in a scratch
-workspace of its own, with ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` (rank 0's node) and the
-rest; the driver pulls each rank's log and metrics (and rank 0's ./logs, ./outputs and tags)
-into the run folder, which streams back to the submitter as for any Ray run. Cancel, a failing
-rank and the time limit stop every rank, as on ``local``. A rank runs on another node: the
-names, tags and properties it sends are checked before they are written, and a bad one fails
-the run.
+Used by :mod:`aml_jupyter.compute.cluster.ray_driver` (inside the run's Ray job) for a run with
+a ``distributed_job_config``. The job's driver reserves a placement group with one bundle per
+node (:mod:`aml_jupyter.compute.cluster.ray_placement`: ``node_count`` distinct nodes) while
+the run shows ``Queued``, then :class:`RaySupervisor` (the local supervisor, with ranks that
+are Ray actors instead of child processes) starts one :class:`RankProcess` actor per rank in
+its node's bundle and records where each ran (property ``azureml.ray.nodes``). Each actor runs
+the script on its node, in a scratch workspace of its own, with ``RANK``, ``WORLD_SIZE``,
+``MASTER_ADDR`` (rank 0's node) and the rest; the driver pulls each rank's log and metrics (and
+rank 0's ./logs, ./outputs and tags) into the run folder, which streams back to the submitter
+as for any Ray run. Cancel, a failing rank and the time limit stop every rank, as on
+``local``. A rank runs on another node: the names, tags and properties it sends are checked
+before they are written, and a bad one fails the run. A rank whose node Ray loses ends the run
+Failed with ``NodeLost`` naming the node (no fault of the script's); a rank actor that dies
+otherwise, with ``SystemError``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +45,17 @@ from ..local.ranks import free_port, process_environments
 from ..local.supervisor import Supervisor, command_line, script_environment
 from ..remote import append_chunk
 from ..untrusted import checked_mapping
+from .ray_placement import Placement, node_lost, node_of_actor
 
 PUMP_S = 0.2
+#: Seconds a pull from a rank may take before it is tried again next time.
+PULL_TIMEOUT_S = 30.0
+#: Seconds to wait for Ray to call a dead rank's node dead (its GCS health checks).
+NODE_DEATH_WAIT_S = 30.0
+#: Seconds a rank's actor may stay unreachable before it counts as dead.
+UNAVAILABLE_S = 60.0
+#: The run property saying where each rank ran (JSON: rank, node rank, node id, IP).
+NODES_PROPERTY = "azureml.ray.nodes"
 #: A rank's log in its own run folder, by the name it is sent under (the driver renames it).
 RANK_LOG = f"{USER_LOGS}/rank.txt"
 
@@ -61,11 +74,13 @@ class RankProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.experiment = experiment
 
-    def node_address(self) -> tuple[str, int]:
-        """This node's IP and a free port (rank 0's are every rank's MASTER_ADDR/PORT)."""
-        import ray
+    def node(self) -> dict[str, Any]:
+        """This node's id and IP, and a free port (rank 0's: every rank's MASTER_ADDR/PORT)."""
+        import psutil
 
-        return ray.util.get_node_ip_address(), free_port()
+        # How long this actor's process took from its start to here (Python, Ray, us).
+        up_s = time.time() - psutil.Process().create_time()
+        return {**node_of_actor(), "port": free_port(), "up_s": round(up_s, 2)}
 
     def start(self, definition: dict[str, Any], rank_env: dict[str, str]) -> None:
         """Start the script from the job's working_dir (the snapshot) on this node."""
@@ -131,54 +146,54 @@ class RankProcess:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
-def reserve_bundles(run_id: str, spec: dict[str, Any], cpus: float, gpus: float) -> Any:
-    """A placement group with one bundle per process; returns once Ray has placed it."""
-    import ray
-    from ray.util.placement_group import placement_group
-
-    bundle = {"CPU": float(cpus)} if cpus else {}
-    if gpus:
-        bundle["GPU"] = float(gpus)
-    world = int(spec["nodeCount"]) * int(spec["processCountPerNode"])
-    strategy = "STRICT_PACK" if int(spec["nodeCount"]) == 1 else "SPREAD"
-    group = placement_group(
-        [dict(bundle) for _ in range(world)], strategy=strategy, name=f"aml-{run_id}"
-    )
-    ready = group.ready()
-    while not ray.wait([ready], timeout=30)[0]:
-        # Said in the driver log, so a run Queued for good (a cluster too small) says why.
-        total = {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
-        print(
-            f"[aml] Waiting for Ray to place {world} bundle(s) of {bundle} ({strategy}); the "
-            f"cluster has {total} in all, part of it used by this job's driver and others.",
-            flush=True,
-        )
-    return group
-
-
 class _Rank:
     """What the supervisor's watch loop needs of a process: ``wait()`` and a ``pid``."""
 
-    def __init__(self, actor: Any) -> None:
-        self.actor = actor
+    def __init__(self, supervisor: RaySupervisor, rank: int) -> None:
+        self.supervisor, self.rank = supervisor, rank
+        self.actor = supervisor.actors[rank]
         self.pid = None
+        self.code: int | None = None
 
     def wait(self) -> int:
+        """The script's exit code; -SIGKILL when its actor (or its node) is gone."""
+        if self.code is None:
+            self.code = self._wait()
+        return self.code
+
+    def _wait(self) -> int:
         import ray
 
-        try:
-            return int(ray.get(self.actor.wait.remote()))
-        except ray.exceptions.RayActorError:
-            return -int(signal.SIGKILL)  # the actor (its node) died
+        unavailable_since = None
+        while True:
+            try:
+                return int(ray.get(self.actor.wait.remote()))
+            except ray.exceptions.ActorUnavailableError as exc:
+                # Unreachable for now: its node may be going, or only slow to answer.
+                unavailable_since = unavailable_since or time.monotonic()
+                if time.monotonic() - unavailable_since > UNAVAILABLE_S or node_lost(
+                    self.supervisor.nodes[self.rank]["node_id"], 0
+                ):
+                    self.supervisor.actor_died(self.rank, exc)
+                    return -int(signal.SIGKILL)
+                time.sleep(1.0)
+            except ray.exceptions.RayActorError as exc:
+                self.supervisor.actor_died(self.rank, exc)
+                return -int(signal.SIGKILL)
 
 
 class RaySupervisor(Supervisor):
     """The local supervisor with Ray actors as ranks (see the module docstring)."""
 
-    def __init__(self, ws: Workspace, run_id: str, group: Any, cpus: float, gpus: float) -> None:
+    def __init__(self, ws: Workspace, run_id: str, placement: Placement) -> None:
         super().__init__(ws, run_id)
-        self.group, self.cpus, self.gpus = group, cpus, gpus
+        self.placement = placement
+        self.group: Any = None  # the placement group, once Ray has placed it
         self.actors: list[Any] = []
+        #: Where each rank runs: node id, IP (and rank 0's port).
+        self.nodes: list[dict[str, Any]] = []
+        #: Ranks whose actor died: rank -> (its node was lost, Ray's message).
+        self.dead: dict[int, tuple[bool, str]] = {}
         self._pumping = threading.Event()
         self._pump_lock = threading.Lock()
 
@@ -192,22 +207,67 @@ class RaySupervisor(Supervisor):
         envs = process_environments(definition["distributed"], 0)
         for rank in range(len(envs)):
             strategy = PlacementGroupSchedulingStrategy(
-                self.group, placement_group_bundle_index=rank
+                self.group, placement_group_bundle_index=self.placement.bundle_of(rank)
             )
             self.actors.append(
                 actor_class.options(
-                    num_cpus=self.cpus,
-                    num_gpus=self.gpus,
+                    **self.placement.actor_options(),
                     scheduling_strategy=strategy,
                     max_concurrency=4,
                 ).remote(self.run_id, experiment, rank)
             )
-        master, port = ray.get(self.actors[0].node_address.remote())
+        started = time.monotonic()
+        self.nodes = ray.get([a.node.remote() for a in self.actors])
+        print(
+            f"[aml] Rank actors up in {time.monotonic() - started:.2f} s; their processes took "
+            f"{', '.join(str(n.pop('up_s')) for n in self.nodes)} s from start to answering",
+            flush=True,
+        )
+        self._record_nodes(envs)
         for env in envs:
-            env.update({"MASTER_ADDR": master, "MASTER_PORT": str(port)})
+            env.update(
+                {"MASTER_ADDR": self.nodes[0]["ip"], "MASTER_PORT": str(self.nodes[0]["port"])}
+            )
         ray.get([a.start.remote(definition, e) for a, e in zip(self.actors, envs, strict=True)])
         threading.Thread(target=self._pump_until_done, daemon=True).start()
-        return [_Rank(a) for a in self.actors]
+        return [_Rank(self, rank) for rank in range(len(self.actors))]
+
+    def _record_nodes(self, envs: list[dict[str, str]]) -> None:
+        """Where each rank runs, as a run property (and a line in the job's system log)."""
+        where = [
+            {"rank": r, "node_rank": int(env["NODE_RANK"]), "node_id": n["node_id"], "ip": n["ip"]}
+            for r, (env, n) in enumerate(zip(envs, self.nodes, strict=True))
+        ]
+        print(f"[aml] Ranks placed: {json.dumps(where)}", flush=True)
+        self.ws.store.add_properties(self.run_id, {NODES_PROPERTY: json.dumps(where)})
+
+    def actor_died(self, rank: int, exc: Exception) -> None:
+        """Rank ``rank``'s actor is gone: find out whether Ray lost its node."""
+        lost = node_lost(self.nodes[rank]["node_id"], NODE_DEATH_WAIT_S)
+        self.dead[rank] = (lost, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        print(f"[aml] Rank {rank}'s actor died (node lost: {lost}): {exc}", flush=True)
+
+    def _system_error(self) -> dict[str, str] | None:
+        """A lost node (``NodeLost``) or a dead actor (``SystemError``), naming them."""
+        if not self.dead:
+            return None
+        lost = sorted(r for r, (node_gone, _) in self.dead.items() if node_gone)
+        if lost:
+            node = self.nodes[lost[0]]
+            ranks = [r for r in lost if self.nodes[r]["node_id"] == node["node_id"]]
+            which = f"rank {ranks[0]}" if len(ranks) == 1 else f"ranks {', '.join(map(str, ranks))}"
+            return {
+                "code": "NodeLost",
+                "message": f"Ray node {node['ip']} (id {node['node_id']}) was lost while {which} "
+                f"ran on it; the other ranks were stopped. This is not an error in the script: "
+                "submit the run again.",
+            }
+        rank = min(self.dead)
+        return {
+            "code": "SystemError",
+            "message": f"The Ray actor of rank {rank} (on node {self.nodes[rank]['ip']}) died: "
+            f"{self.dead[rank][1]}",
+        }
 
     def _pump_until_done(self) -> None:
         while not self._pumping.wait(PUMP_S):
@@ -219,10 +279,12 @@ class RaySupervisor(Supervisor):
 
         with self._pump_lock:
             for rank, actor in enumerate(self.actors):
+                if rank in self.dead:
+                    continue
                 offsets = self._offsets(rank)
                 try:
-                    chunks = ray.get(actor.poll.remote(offsets))
-                except ray.exceptions.RayActorError:
+                    chunks = ray.get(actor.poll.remote(offsets), timeout=PULL_TIMEOUT_S)
+                except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
                     continue
                 for name, data in chunks.items():
                     local = self._local_name(rank, str(name))
@@ -259,8 +321,8 @@ class RaySupervisor(Supervisor):
         self._pumping.set()
         self._pump()
         try:
-            results = ray.get(self.actors[0].results.remote())
-        except ray.exceptions.RayActorError:
+            results = ray.get(self.actors[0].results.remote(), timeout=PULL_TIMEOUT_S)
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
             results = {"outputs": {}, "tags": {}, "properties": {}}
         for name, data in results["outputs"].items():
             clean = checked_relative_name(name, "output file name of rank 0")
@@ -275,10 +337,11 @@ class RaySupervisor(Supervisor):
             self.ws.store.set_tags(self.run_id, tags)
         if properties:
             self.ws.store.add_properties(self.run_id, properties)
-        for actor in self.actors:
-            try:
-                ray.get(actor.cleanup.remote())
-            except ray.exceptions.RayActorError:
-                pass
+        for rank, actor in enumerate(self.actors):
+            if rank not in self.dead:
+                try:
+                    ray.get(actor.cleanup.remote(), timeout=PULL_TIMEOUT_S)
+                except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                    pass
             ray.kill(actor)
         remove_placement_group(self.group)

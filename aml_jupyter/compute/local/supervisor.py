@@ -176,6 +176,10 @@ class Supervisor:
     def _collect(self) -> None:
         """After the processes ended, before the run is finalized (Ray ranks fetch files)."""
 
+    def _system_error(self) -> dict[str, str] | None:
+        """What failed the run that was not its script (a Ray node lost), else None."""
+        return None
+
     def _materialise(self, snapshot_id: str, source: str | None) -> Path:
         """The run's working folder, holding exactly its snapshot, with empty ``./outputs``
         and ``./logs`` of its own: the cached tree of the last run of this snapshot (or of
@@ -383,6 +387,8 @@ class Supervisor:
                 "message": f"The run exceeded max_run_duration_seconds={max_duration:g} and was stopped.",
             }
             finalize_run(self.ws, self.run_id, RunStatus.FAILED, error=error, exit_code=code)
+        elif (system := self._system_error()) is not None:
+            finalize_run(self.ws, self.run_id, RunStatus.FAILED, error=system, exit_code=code)
         elif code != 0:
             message = error_from_log(log_path, code)
             if len(procs) > 1:

@@ -1,0 +1,68 @@
+"""A real two-node Ray cluster on this machine for the cluster tests (fixture ``ray_cluster``).
+
+A head on ``127.0.0.2`` and a second node on ``127.0.0.3`` (2 CPUs each, ~100 MiB object
+store each; the second node also has 2 of a custom ``fake_gpu`` resource standing in for
+GPUs), each with its own temp folder and free ports (see
+:mod:`aml_jupyter.compute.cluster.ray_local`). Started once per test module, stopped by PID at
+its end; the teardown checks that no process of either node is left.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from aml_jupyter.compute.cluster.ray_local import LocalRayHead, LocalRayNode
+
+HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
+#: The custom resource the second node has, standing in for GPUs.
+FAKE_GPU = "fake_gpu"
+
+
+class RayCluster:
+    """The running cluster: its addresses, its nodes, and Ray's own view of them."""
+
+    def __init__(self, head: LocalRayHead, worker: LocalRayNode) -> None:
+        self.head, self.worker = head, worker
+        assert head.address is not None
+        self.address: str = head.address  # the job-submission URL
+        self.head_ip, self.worker_ip = HEAD_IP, WORKER_IP
+
+    def kill_worker_raylet(self) -> int:
+        """SIGKILL the second node's raylet (the node is lost); returns its pid."""
+        return self.worker.kill_raylet()
+
+    def nodes(self) -> dict[str, Any]:
+        """Ray's state API: node id -> node state (ip, state, resources)."""
+        from ray.util.state import list_nodes
+
+        return {n.node_id: n for n in list_nodes(address=self.address, detail=True)}
+
+    def actors(self, class_name: str) -> list[Any]:
+        """Ray's state API: every actor of that class (alive or dead)."""
+        from ray.util.state import list_actors
+
+        return list_actors(
+            address=self.address, filters=[("class_name", "=", class_name)], detail=True, limit=1000
+        )
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[RayCluster]:
+    """The two-node cluster (see the module docstring), one per test module."""
+    pytest.importorskip("ray.job_submission", reason="the cluster target needs ray[default]")
+    if shutil.which("ray", path=os.path.dirname(sys.executable)) is None:
+        pytest.skip("the `ray` command is missing: pip install 'ray[default]'")
+    head = LocalRayHead(num_cpus=2, ip=HEAD_IP, object_store_mb=100, fast_failure_detection=True)
+    try:
+        head.start()
+        worker = head.add_node(2, WORKER_IP, {FAKE_GPU: 2}, object_store_mb=100)
+        yield RayCluster(head, worker)
+    finally:
+        head.stop()
+        assert head.pids() == []
