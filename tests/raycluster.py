@@ -2,7 +2,7 @@
 
 A head on ``127.0.0.2`` and a second node on ``127.0.0.3`` (2 CPUs each, ~100 MiB object
 store each; the second node also has 2 of a custom ``fake_gpu`` resource standing in for
-GPUs), each with its own temp folder and free ports (see
+GPUs, the head 1 of ``head_gpu``), each with its own temp folder and free ports (see
 :mod:`aml_jupyter.compute.cluster.ray_local`). Started once per test module, stopped by PID at
 its end; the teardown checks that no process of either node is left.
 """
@@ -22,6 +22,9 @@ from aml_jupyter.compute.cluster.ray_local import LocalRayHead, LocalRayNode
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 #: The custom resource the second node has, standing in for GPUs.
 FAKE_GPU = "fake_gpu"
+#: One the head alone has: a single-process run asking for it runs its driver there (Ray's log
+#: API reads a driver's log from the head's temp folder when all nodes share one machine).
+HEAD_GPU = "head_gpu"
 
 
 class RayCluster:
@@ -58,7 +61,13 @@ def ray_cluster() -> Iterator[RayCluster]:
     pytest.importorskip("ray.job_submission", reason="the cluster target needs ray[default]")
     if shutil.which("ray", path=os.path.dirname(sys.executable)) is None:
         pytest.skip("the `ray` command is missing: pip install 'ray[default]'")
-    head = LocalRayHead(num_cpus=2, ip=HEAD_IP, object_store_mb=100, fast_failure_detection=True)
+    head = LocalRayHead(
+        num_cpus=2,
+        ip=HEAD_IP,
+        resources={HEAD_GPU: 1},
+        object_store_mb=100,
+        fast_failure_detection=True,
+    )
     try:
         head.start()
         worker = head.add_node(2, WORKER_IP, {FAKE_GPU: 2}, object_store_mb=100)

@@ -27,7 +27,7 @@ from aml_jupyter import (
 from aml_jupyter.compute.cluster.ray_placement import GPU_RESOURCE_ENV
 from aml_jupyter.compute.cluster.ray_ranks import NODES_PROPERTY
 from tests.conftest import wait_status, write
-from tests.raycluster import FAKE_GPU, HEAD_IP, WORKER_IP, RayCluster
+from tests.raycluster import FAKE_GPU, HEAD_GPU, HEAD_IP, WORKER_IP, RayCluster
 
 pytest.importorskip("ray.job_submission", reason="the cluster target needs ray[default]")
 
@@ -135,6 +135,11 @@ def test_a_fast_run_sends_every_status_it_passed(
     )
     # Each status as it was set, Running too, however short (the pump alone saw Queued only).
     assert sent == [RunStatus.QUEUED, "Preparing", "Starting", RunStatus.RUNNING, "Finalizing"]
+    # ... and the run's record has its start, even when one poll saw Running and the end.
+    details = run.get_details()
+    assert details["startTimeUtc"] and details["endTimeUtc"], details
+    assert details["startTimeUtc"] <= details["endTimeUtc"]
+    assert "Runtime env is setting up" not in run.read_log()  # Ray's job manager: not the user's
 
 
 def test_more_nodes_than_the_cluster_has_waits_and_says_why(
@@ -194,6 +199,25 @@ def test_gpus_per_process_asks_for_the_mapped_resource_and_cancel_is_quiet(
     assert wait_status(run, RunStatus.TERMINAL, timeout=60) == RunStatus.CANCELED
     assert _job_end(ray_cluster, run.id) == "STOPPED"
     _assert_no_ray_noise(run)  # Ray's stop and its signal dumps stay out of the driver log
+
+
+def test_one_process_asks_for_the_mapped_gpu_resource_as_the_jobs_own(
+    ws: Workspace, exp: Experiment, project: Path, ray_cluster: RayCluster
+) -> None:
+    ComputeCluster.attach(
+        ws, "one-gpu", ray_cluster.address, cpus_per_process=0.5, gpus_per_process=1
+    )
+    env = Environment("head-gpu")
+    env.python.user_managed_dependencies = True
+    env.environment_variables = {GPU_RESOURCE_ENV: HEAD_GPU}
+    write(project, "one.py", "print('one process')\n")
+    config = ScriptRunConfig(project, "one.py", compute_target="one-gpu", environment=env)
+    run = exp.submit(config)
+    assert run.wait_for_completion()["status"] == RunStatus.COMPLETED
+    assert "one process" in run.read_log()
+    # Only the head has the stand-in: the job's driver (which runs the script) went there.
+    node = _client(ray_cluster).get_job_info(run.id).driver_node_id
+    assert ray_cluster.nodes()[node].node_ip == HEAD_IP
 
 
 def test_a_lost_node_fails_the_run_as_a_system_error(

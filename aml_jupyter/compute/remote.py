@@ -41,6 +41,7 @@ POLL_S = 0.25
 LOST_AFTER_S = float(os.environ.get("AML_REMOTE_TIMEOUT_SECONDS", "120"))
 #: Statuses a remote run reports that we copy as they are (Finalizing is ours to set).
 _COPIED = {RunStatus.QUEUED, RunStatus.PREPARING, RunStatus.STARTING, RunStatus.RUNNING}
+_BEFORE_RUNNING = {RunStatus.NOT_STARTED, RunStatus.QUEUED, RunStatus.PREPARING, RunStatus.STARTING}
 
 
 class RemoteGone(AmlError):
@@ -166,6 +167,9 @@ class Mirror:
                 continue
             last_contact = time.monotonic()
             if state.status in RunStatus.TERMINAL:
+                if state.exit_code is not None and local in _BEFORE_RUNNING:
+                    # It ran, faster than a poll saw it running: its start is recorded too.
+                    records.set_status(self.run_id, RunStatus.RUNNING)
                 self._finish(remote, state)
                 after_end = getattr(remote, "after_end", None)
                 if after_end is not None:  # e.g. forget a job the remote side still holds

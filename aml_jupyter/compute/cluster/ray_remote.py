@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import AmlError
 from ...status import RunStatus
-from ...store.run_folder import DRIVER_LOG, INCOMING, STREAMED, USER_LOGS
+from ...store.run_folder import DRIVER_LOG, INCOMING, STREAMED, SYSTEM_LOGS, USER_LOGS
 from ..remote import POLL_S, RemoteGone, RemoteState, append_chunk
 from ..untrusted import BlobSink, checked_file_row, checked_state, checked_status
 
@@ -39,11 +39,20 @@ QUEUED_LOOK_S = 2.0
 SLOW_START_S = 15.0
 _ENDED = ("SUCCEEDED", "FAILED", "STOPPED")
 _UNITS = {"CPU": "CPU", "GPU": "GPU"}
+#: What Ray's job manager says before our driver starts (a run file among its system logs).
+START_LOG = f"{SYSTEM_LOGS}/ray_job_start.txt"
 
 
 def _amount(value: float, unit: str) -> str:
     number = f"{value:g}"
     return f"{number} {unit}" + ("" if value == 1 else "s")
+
+
+def dashboard_key(resource: str) -> str:
+    """A resource's name as Ray's dashboard reports it: its JSON camel-cases every key
+    (``fake_gpu`` is ``fakeGpu`` in ``/api/cluster_status``)."""
+    first, *rest = resource.split("_")
+    return first + "".join(part.title() for part in rest)
 
 
 def waiting_note(asks: dict[str, float], cluster: dict[str, Any], waited: float) -> str | None:
@@ -57,10 +66,11 @@ def waiting_note(asks: dict[str, float], cluster: dict[str, Any], waited: float)
             continue
         unit = _UNITS.get(name, f"unit of {name!r}")
         asked.append(_amount(value, unit))
-        free = total.get(name, 0.0) - used.get(name, 0.0)
+        key = dashboard_key(name)
+        free = total.get(key, 0.0) - used.get(key, 0.0)
         busy = busy or free < value
-        has.append(f"{_amount(total.get(name, 0.0), unit)} in all ({free:g} free)")
-        biggest = max((float(n.get(name, 0.0)) for n in nodes), default=0.0)
+        has.append(f"{_amount(total.get(key, 0.0), unit)} in all ({free:g} free)")
+        biggest = max((float(n.get(key, 0.0)) for n in nodes), default=0.0)
         if nodes and biggest < value:
             short.append(f"no node has {_amount(value, unit)} (the largest has {biggest:g})")
     if not (short or busy) and waited < SLOW_START_S:
@@ -113,6 +123,7 @@ class RayRemote:
         self._skip = 0
         self._looked = 0.0
         self._noted = False
+        self._entered = False  # past Ray's own lines, at our driver's
 
     def _jobs(self) -> RayJobs:
         if self._api is None:
@@ -209,6 +220,17 @@ class RayRemote:
                     f"Ray said: {message}"
                 ),
             }
+        if info.get("status") == "SUCCEEDED" and not self._entered:
+            node = info.get("driver_node_id") or "?"
+            return {
+                "code": "ClusterLogMissing",
+                "message": (
+                    f"The Ray job succeeded, but its log holds none of the run's output (its "
+                    f"driver ran on node {node}). Ray's log API read another node's copy: on "
+                    "one machine with a temp folder per node, only a driver on the head is "
+                    "read back (the README's cluster section says how to set up such a cluster)."
+                ),
+            }
         return {
             "code": "ClusterJobFailed",
             "message": message or f"The Ray job ended {info['status']} before the run finished.",
@@ -223,7 +245,15 @@ class RayRemote:
         driver_lines: list[str] = []
         for line in lines:
             if line.startswith(self._entrypoint_line):
-                continue  # Ray echoes the entrypoint: our encoded spec, noise in a driver log
+                self._entered = True  # Ray echoes the entrypoint: our encoded spec, noise
+                continue
+            if not self._entered and not line.startswith(self.prefix):
+                # Ray's job manager before our driver starts ("Runtime env is setting up."):
+                # the run's system log, not the user's. Our driver's first frame ends it.
+                if line:
+                    append_chunk(root, START_LOG, (line + "\n").encode(), (SYSTEM_LOGS,))
+                continue
+            self._entered = True
             if line.startswith(self.prefix):
                 if driver_lines:
                     append_chunk(root, DRIVER_LOG, "".join(driver_lines).encode(), (USER_LOGS,))
@@ -319,6 +349,9 @@ class RayRemote:
                 rows.append((name, sha, ws.blobs.size(sha)))
         finally:
             shutil.rmtree(incoming, ignore_errors=True)
+        start_log = ws.store.run_folder(run_id).path(START_LOG)  # written here, by _read
+        if start_log.is_file() and start_log.stat().st_size:
+            rows.append((START_LOG, *ws.blobs.put_file(start_log)))
         ws.store.add_files(run_id, rows)
 
 

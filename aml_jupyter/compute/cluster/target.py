@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ...errors import AmlError
 from .. import ComputeTarget, check_target_name
 from ..remote import RemoteUnreachable
+from .ray_placement import GPU_RESOURCE_ENV
 from .ray_remote import RayRemote as _RayRemote
 
 if TYPE_CHECKING:
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
 KIND = "ComputeCluster"
 #: Ray refuses a job package (working_dir) over 500 MiB; we say so first, with our advice.
 RAY_PACKAGE_LIMIT = 500 * 1024 * 1024
-#: What the job's driver asks for when the processes have bundles of their own.
-DRIVER_CPUS = 0.1
 
 
 def _jobs(address: str) -> RayJobs:
@@ -150,9 +149,12 @@ class ComputeCluster(ComputeTarget):
         cpus = self.config.get("cpus_per_process", 1)
         gpus = self.config.get("gpus_per_process", 0)
         # One process: the driver runs it and asks for its share. Several: each has its own
-        # placement-group bundle, the driver only a sliver of a CPU.
+        # placement-group bundle and the driver asks for no CPU (Ray keeps it on the head), so
+        # a bundle can take a whole node.
         distributed = bool(definition.get("distributed"))
-        asks = {"CPU": DRIVER_CPUS if distributed else cpus, "GPU": 0 if distributed else gpus}
+        variables = (definition.get("environment") or {}).get("environment_variables") or {}
+        gpu = str(variables.get(GPU_RESOURCE_ENV, "")).strip() or "GPU"
+        asks = {"CPU": 0 if distributed else cpus, gpu: 0 if distributed else gpus}
         # Recorded: the mirror's key, and what the job asks for (said while it waits).
         definition["cluster"] = {"job": run_id, "nonce": nonce, "asks": asks}
         spec = {
@@ -170,8 +172,11 @@ class ComputeCluster(ComputeTarget):
             "runtime_env": runtime_env,
             "metadata": {"aml_run_id": run_id, "aml_experiment": experiment},
             "entrypoint_num_cpus": asks["CPU"],
-            "entrypoint_num_gpus": asks["GPU"],
         }
+        if gpu == "GPU":
+            request["entrypoint_num_gpus"] = asks["GPU"]
+        elif asks[gpu]:  # a resource standing for GPUs (AML_RAY_GPU_RESOURCE)
+            request["entrypoint_resources"] = {gpu: asks[gpu]}
         try:
             self._api().submit(request)
         except RemoteUnreachable as exc:
