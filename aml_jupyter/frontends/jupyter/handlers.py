@@ -21,16 +21,11 @@ from tornado.ioloop import IOLoop
 
 from ...errors import AmlError
 from ...tracking.query import parse_tag
+from .api_error import ApiError
 from .boardproxy import BoardProxyHandler, BoardShimHandler
 from .chartdata import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
-from .service import (
-    DEFAULT_LOG_LINES,
-    MAX_LOG_LINES,
-    MAX_OFFSET,
-    MAX_PAGE,
-    ApiError,
-    WorkspaceService,
-)
+from .registry_routes import DEFAULT_LOG_LINES, MAX_LOG_LINES
+from .service import MAX_OFFSET, MAX_PAGE, WorkspaceService
 from .wire import BadBody, dumps, loads_body
 
 #: Store work runs here: SQLite serialises per workspace anyway, a few threads keep the

@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 
 from ...errors import AmlError
 from ...status import RunStatus
+from .api_error import ApiError
 from .boardproxy import BoardKeys
 from .chartdata import (
     DEFAULT_POINTS,
@@ -22,6 +23,7 @@ from .chartdata import (
     indexed_chart_columns,
     no_gc_pauses,
 )
+from .registry_routes import RegistryRoutes
 
 #: The most log bytes one request returns; a client asks again from the new offset.
 LOG_CHUNK_BYTES = 1 << 20
@@ -31,19 +33,6 @@ MAX_PAGE = 500
 MAX_OFFSET = (1 << 63) - 1
 #: List rows carry at most this many characters of a tag value (the run's details, all).
 TAG_PREVIEW_CHARS = 256
-#: A service's log lines one request returns by default, and at most.
-DEFAULT_LOG_LINES = 500
-MAX_LOG_LINES = 20000
-
-
-class ApiError(AmlError):
-    """An error with the HTTP status it answers with (a kind of :class:`AmlError`)."""
-
-    def __init__(self, status: int, message: str, reason: str, fix: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.fix = fix
 
 
 def _fix_line(root: Path) -> str:
@@ -69,7 +58,7 @@ def _list_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-class WorkspaceService:
+class WorkspaceService(RegistryRoutes):
     """The workspace one Jupyter server shows: found lazily, so one created later appears.
 
     ``workspace`` (the ``AmlJupyter.workspace`` setting) wins over ``$AML_WORKSPACE``, which
@@ -165,67 +154,6 @@ class WorkspaceService:
                 for t in targets
             ]
         }
-
-    # models and services --------------------------------------------------------------------
-    def models(self, name: str | None = None, latest: bool = False) -> dict[str, Any]:
-        from ...registry.model import Model
-
-        found = Model.list(self._find(), name=name, latest=latest)
-        return {"models": [m.serialize() for m in found]}
-
-    def model(self, name: str, version: int) -> dict[str, Any]:
-        """One version with what its page shows: files, every version of the name (newest
-        first), the services that serve it, and the datasets it was trained on (none are
-        recorded yet: the Dataset API comes later)."""
-        from ...registry.deployment import LocalWebservice
-        from ...registry.model import Model
-
-        ws = self._find()
-        try:
-            model = Model(ws, name, version=version)
-        except AmlError as exc:
-            raise ApiError(404, str(exc), "no-model") from None
-        versions = [
-            {"version": m.version, "createdTime": m.created_time.isoformat(), "runId": m.run_id}
-            for m in Model.list(ws, name=name)
-        ]
-        deployments = [
-            {"name": s.name, "state": s.state, "scoring_uri": s.scoring_uri}
-            for s in LocalWebservice.list(ws)
-            if model.id in s.models
-        ]
-        return {
-            **model.serialize(),
-            "files": model.get_file_names(),
-            "versions": versions,
-            "deployments": deployments,
-            "datasets": [],
-        }
-
-    def services(self) -> dict[str, Any]:
-        from ...registry.deployment import LocalWebservice
-
-        found = LocalWebservice.list(self._find())
-        return {"services": [{**s.serialize(), "stats": s.get_stats()} for s in found]}
-
-    def _service(self, name: str) -> Any:
-        from ...registry.deployment import LocalWebservice
-
-        ws = self._find()
-        try:
-            return LocalWebservice(ws, name)
-        except AmlError as exc:  # the route checked the name: there is no such service
-            raise ApiError(404, str(exc), "no-service") from None
-
-    def service_logs(self, name: str, lines: int = DEFAULT_LOG_LINES) -> dict[str, Any]:
-        if not 1 <= lines <= MAX_LOG_LINES:
-            raise ApiError(400, f"lines must be 1 to {MAX_LOG_LINES}, got {lines}.", "bad-request")
-        return {"name": name, "logs": self._service(name).get_logs(lines)}
-
-    def delete_service(self, name: str) -> dict[str, Any]:
-        """Stop the service and forget it (``service.delete()``)."""
-        self._service(name).delete()
-        return {"deleted": name}
 
     # runs ----------------------------------------------------------------------------------
     def runs(
