@@ -6,9 +6,12 @@ test kills the second node, so it runs last.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import pytest
 
 from aml_jupyter import (
     ComputeCluster,
+    CondaDependencies,
     Environment,
     Experiment,
     PyTorchConfiguration,
@@ -218,6 +222,48 @@ def test_one_process_asks_for_the_mapped_gpu_resource_as_the_jobs_own(
     # Only the head has the stand-in: the job's driver (which runs the script) went there.
     node = _client(ray_cluster).get_job_info(run.id).driver_node_id
     assert ray_cluster.nodes()[node].node_ip == HEAD_IP
+
+
+def _wheel(folder: Path) -> Path:
+    """A tiny pure-Python wheel made here: the nodes install it with no index to reach."""
+    path = folder / "amlpiptest-0.1-py3-none-any.whl"
+    info = "amlpiptest-0.1.dist-info"
+    files = {
+        "amlpiptest/__init__.py": b"VALUE = 'from the wheel'\n",
+        f"{info}/METADATA": b"Metadata-Version: 2.1\nName: amlpiptest\nVersion: 0.1\n",
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(
+        f"{name},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}\n"
+        for name, data in files.items()
+    )
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, data in files.items():
+            wheel.writestr(name, data)
+        wheel.writestr(f"{info}/RECORD", record + f"{info}/RECORD,,\n")
+    return path
+
+
+def test_an_environments_pip_packages_are_installed_on_the_node(
+    ws: Workspace, exp: Experiment, project: Path, ray_cluster: RayCluster
+) -> None:
+    # The head's stand-in resource keeps the driver on the head: on one machine, Ray's log
+    # API reads only a driver on the head back (see ClusterLogMissing in the README).
+    ComputeCluster.attach(ws, "pip", ray_cluster.address, cpus_per_process=0.5, gpus_per_process=1)
+    env = Environment("pip-wheel")
+    env.python.conda_dependencies = CondaDependencies.create(
+        pip_packages=[str(_wheel(project.parent))]
+    )
+    env.environment_variables = {GPU_RESOURCE_ENV: HEAD_GPU}
+    write(project, "use.py", "import amlpiptest, sys\nprint('got', amlpiptest.VALUE, sys.prefix)\n")
+    run = exp.submit(ScriptRunConfig(project, "use.py", compute_target="pip", environment=env))
+    assert run.wait_for_completion()["status"] == RunStatus.COMPLETED
+    log = run.read_log()
+    # Imported from the wheel, in the virtualenv Ray made for the runtime_env on the node.
+    assert "got from the wheel" in log and "runtime_resources/pip/" in log, log
+    assert _client(ray_cluster).get_job_info(run.id).runtime_env["pip"]["packages"] == [
+        str(_wheel(project.parent))
+    ]
 
 
 def test_a_lost_node_fails_the_run_as_a_system_error(
