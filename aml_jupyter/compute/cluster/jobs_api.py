@@ -17,13 +17,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import select
 import threading
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from ...errors import AmlError
+from ..keepalive import connection_usable
 from ..remote import RemoteGone, RemoteUnreachable
 
 #: Most bytes of one answer held in memory (a job's whole log comes in one).
@@ -63,16 +63,6 @@ def _last_line(text: str) -> str:
     return line if len(line) <= 400 else line[:400] + "..."
 
 
-def _usable(sock: Any) -> bool:
-    """An idle kept-alive connection can carry a request: nothing to read on it (readable
-    means the server closed it)."""
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        return not poller.poll(0)
-    return not select.select([sock], [], [], 0)[0]
-
-
 class RayJobs:
     """The job-submission API of one Ray cluster (thread-safe; one connection kept alive)."""
 
@@ -100,7 +90,7 @@ class RayJobs:
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
         """The kept-alive connection if still usable (and True), else a new one."""
         conn, self._conn = self._conn, None
-        if conn is not None and conn.sock is not None and _usable(conn.sock):
+        if conn is not None and conn.sock is not None and connection_usable(conn.sock):
             conn.sock.settimeout(self.timeout)
             return conn, True
         if conn is not None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import select
 import ssl
 import threading
 import urllib.parse
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import AmlError
 from ...store.blobs import check_sha256
+from ..keepalive import connection_usable
 from ..remote import RemoteGone, RemoteUnreachable
 from ..untrusted import BlobSink
 
@@ -114,7 +114,7 @@ class _Connections:
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
                 return self._open(timeout)
-            if conn.sock is not None and _usable(conn.sock):
+            if conn.sock is not None and connection_usable(conn.sock):
                 conn.sock.settimeout(timeout)
                 return conn
             conn.close()  # the agent closed it while idle (or sent what nobody asked for)
@@ -147,18 +147,6 @@ class _Connections:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
-
-
-def _usable(sock: Any) -> bool:
-    """Whether an idle connection can carry a request: nothing to read on it (readable means
-    the agent closed it, or sent bytes nobody asked for), as urllib3 checks."""
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
-        return False
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        return not poller.poll(0)
-    return not select.select([sock], [], [], 0)[0]
 
 
 class AgentClient:
