@@ -69,8 +69,8 @@ def bare_python(folder: Path) -> float:
     return time.perf_counter() - t0
 
 
-def submit(exp: Any, folder: Path, target: str) -> tuple[float, float]:
-    """Seconds from submit() to Running (first seen) and to Completed."""
+def _submit_and_wait(exp: Any, folder: Path, target: str) -> tuple[Any, float, float]:
+    """The run, and seconds from submit() to Running (first seen) and to Completed."""
     from aml_jupyter import RunStatus, ScriptRunConfig
 
     t0 = time.perf_counter()
@@ -82,7 +82,13 @@ def submit(exp: Any, folder: Path, target: str) -> tuple[float, float]:
         time.sleep(POLL_S)
     done = time.perf_counter() - t0
     assert status == RunStatus.COMPLETED, run.get_details()
-    return (running if running is not None else done), done
+    return run, (running if running is not None else done), done
+
+
+def submit(exp: Any, folder: Path, target: str) -> tuple[float, float]:
+    """Seconds from submit() to Running (first seen) and to Completed."""
+    _, running, done = _submit_and_wait(exp, folder, target)
+    return running, done
 
 
 def job_end(address: str, job_id: str, wall0: float) -> float:
@@ -95,21 +101,12 @@ def job_end(address: str, job_id: str, wall0: float) -> float:
 
 def submit_ray(exp: Any, folder: Path, address: str) -> tuple[float, float, float]:
     """Seconds from submit() to Running, to Completed, and to the Ray job's SUCCEEDED."""
-    from aml_jupyter import RunStatus, ScriptRunConfig
-
-    wall0, t0 = time.time(), time.perf_counter()
-    run = exp.submit(ScriptRunConfig(folder, "hello.py", compute_target="ray"))
-    running = None
-    while (status := run.get_status()) not in RunStatus.TERMINAL:
-        if running is None and status in (RunStatus.RUNNING, RunStatus.FINALIZING):
-            running = time.perf_counter() - t0
-        time.sleep(POLL_S)
-    done = time.perf_counter() - t0
-    assert status == RunStatus.COMPLETED, run.get_details()
+    wall0 = time.time()
+    run, running, done = _submit_and_wait(exp, folder, "ray")
     deadline = time.monotonic() + 30
     while True:  # the driver exits just after the run's end frame
         try:
-            return (running if running is not None else done), done, job_end(address, run.id, wall0)
+            return running, done, job_end(address, run.id, wall0)
         except AssertionError:
             assert time.monotonic() < deadline
             time.sleep(POLL_S)
