@@ -133,6 +133,24 @@ def check_theme(page: Any, dark: bool) -> None:
     assert tick_contrast(page, chart_png(page)) >= 3, dark
 
 
+def run_notebook(page: Any, url: str) -> Any:
+    """Open widget.ipynb at ``url`` (JupyterLab's or Notebook 7's page), run all its cells once
+    its kernel is idle, and return the widget's output area once it says Completed."""
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 1400, "height": 1200})  # the whole widget in the shots
+    page.goto(url)
+    page.wait_for_function(
+        "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
+        "?.status === 'idle'",
+        timeout=90_000,
+    )
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    widget = page.locator(WIDGET).first
+    expect(widget).to_contain_text("Completed", timeout=90_000)
+    return widget
+
+
 def test_run_details_reads_on_light_and_dark_in_a_real_lab(
     lab: Lab, page: Any, project: Path
 ) -> None:
@@ -140,17 +158,7 @@ def test_run_details_reads_on_light_and_dark_in_a_real_lab(
 
     write(project, "train.py", TRAIN)
     (project / "widget.ipynb").write_text(notebook(CELLS))
-    page.set_viewport_size({"width": 1400, "height": 1200})  # the whole widget in the shots
-    page.goto(lab.page_url("lab/tree/widget.ipynb"))
-    page.wait_for_function(
-        "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
-        "?.status === 'idle'",
-        timeout=90_000,
-    )
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-
-    widget = page.locator(WIDGET).first
-    expect(widget).to_contain_text("Completed", timeout=90_000)
+    widget = run_notebook(page, lab.page_url("lab/tree/widget.ipynb"))
     summary = widget.locator("table.aml-summary")
     expect(summary.locator('tr[data-summary="arguments"]')).to_contain_text("0.1")
     expect(summary.locator('tr[data-summary="metrics"]').first).to_contain_text("0.5")
@@ -196,16 +204,7 @@ def test_run_details_shows_in_notebook_7(tmp_path: Path, project: Path, page: An
     (project / "widget.ipynb").write_text(notebook(CELLS))
     proc, server = start_lab(tmp_path, project, app="notebook")
     try:
-        page.set_viewport_size({"width": 1400, "height": 1200})
-        page.goto(server.page_url("notebooks/widget.ipynb"))
-        page.wait_for_function(
-            "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
-            "?.status === 'idle'",
-            timeout=90_000,
-        )
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        widget = page.locator(WIDGET).first
-        expect(widget).to_contain_text("Completed", timeout=90_000)
+        widget = run_notebook(page, server.page_url("notebooks/widget.ipynb"))
         expect(widget.locator('tr[data-summary="arguments"]')).to_contain_text("0.1")
         page.wait_for_function(
             f"() => document.querySelector('{WIDGET} .widget-image')?.naturalWidth > 0",
