@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from conftest import write
 from test_server_api import get, refused
+from tiny_service import SCORE
 from tornado.httpclient import HTTPClientError
 
 from aml_jupyter import (
@@ -28,22 +29,6 @@ TRAIN = """
     import os
     os.makedirs("outputs", exist_ok=True)
     open("outputs/weights.txt", "w").write("w-42")
-"""
-
-SCORE = """
-    import json
-    from azureml.core.model import Model
-
-    def init():
-        global weights
-        weights = open(Model.get_model_path("tiny")).read()
-        print("tiny service loaded", weights, flush=True)
-
-    def run(raw_data):
-        data = json.loads(raw_data)
-        if data.get("explode"):
-            raise RuntimeError("asked to explode")
-        return {"weights": weights, "echo": data}
 """
 
 

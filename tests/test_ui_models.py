@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from conftest import write
 from labui import NEEDS_BROWSER, Lab, open_sidebar, shot
+from tiny_service import SCORE
 
 from aml_jupyter import (
     Experiment,
@@ -32,22 +33,6 @@ TRAIN = """
     os.makedirs("outputs", exist_ok=True)
     open("outputs/weights.txt", "w").write("w-42")
     Run.get_context().log("accuracy", 0.93)
-"""
-
-SCORE = """
-    import json
-    from azureml.core.model import Model
-
-    def init():
-        global weights
-        weights = open(Model.get_model_path("tiny")).read()
-        print("tiny service loaded", weights, flush=True)
-
-    def run(raw_data):
-        data = json.loads(raw_data)
-        if data.get("explode"):
-            raise RuntimeError("asked to explode")
-        return {"weights": weights}
 """
 
 
