@@ -119,7 +119,10 @@ def test_run_panel_compare_and_tensorboard_open_as_tabs_of_the_file_browser_page
     table = page.get_by_test_id("aml-compare-table")
     expect(table).to_be_visible(timeout=20_000)
     for run in (first, second):
-        expect(table.locator(f'th[data-run-id="{run.id}"]')).to_contain_text(run.display_name)
+        # The name shows once the run's details are read: the id meanwhile.
+        expect(table.locator(f'th[data-run-id="{run.id}"]')).to_contain_text(
+            run.display_name, timeout=30_000
+        )
     expect(tabs).to_contain_text("Compare 2 runs")
     shot(page, "notebook7-compare")
 
@@ -179,7 +182,10 @@ def test_a_click_on_a_notebook_page_opens_the_run_in_a_new_browser_tab(
     table = compared.get_by_test_id("aml-compare-table")
     expect(table).to_be_visible(timeout=90_000)
     for each in (run, other):
-        expect(table.locator(f'th[data-run-id="{each.id}"]')).to_contain_text(each.display_name)
+        # The name shows once the run's details are read: the id meanwhile.
+        expect(table.locator(f'th[data-run-id="{each.id}"]')).to_contain_text(
+            each.display_name, timeout=30_000
+        )
     assert "aml-compare=" in compared.url, compared.url
 
     # A model's page, too (the run's outputs hold its file).
