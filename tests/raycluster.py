@@ -5,6 +5,10 @@ store each; the second node also has 2 of a custom ``fake_gpu`` resource standin
 GPUs, the head 1 of ``head_gpu``), each with its own temp folder and free ports (see
 :mod:`aml_jupyter.compute.cluster.ray_local`). Started once per test module, stopped by PID at
 its end; the teardown checks that no process of either node is left.
+
+``make test`` runs two test files at a time: :func:`ray_on_this_machine` lets one of them at a
+time start Ray, since two clusters starting at once on 2 cores overload each other's GCS
+(`ray start` then gives up after its fixed 30 s).
 """
 
 from __future__ import annotations
@@ -12,10 +16,13 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 from aml_jupyter.compute.cluster.ray_local import LocalRayHead, LocalRayNode
 
@@ -25,6 +32,13 @@ FAKE_GPU = "fake_gpu"
 #: One the head alone has: a single-process run asking for it runs its driver there (Ray's log
 #: API reads a driver's log from the head's temp folder when all nodes share one machine).
 HEAD_GPU = "head_gpu"
+
+
+@contextmanager
+def ray_on_this_machine() -> Iterator[None]:
+    """Held while a test's Ray cluster runs: one at a time across pytest-xdist's workers."""
+    with FileLock(os.path.join(tempfile.gettempdir(), "aml-jupyter-tests-ray.lock")):
+        yield
 
 
 class RayCluster:
@@ -68,10 +82,11 @@ def ray_cluster() -> Iterator[RayCluster]:
         object_store_mb=100,
         fast_failure_detection=True,
     )
-    try:
-        head.start()
-        worker = head.add_node(2, WORKER_IP, {FAKE_GPU: 2}, object_store_mb=100)
-        yield RayCluster(head, worker)
-    finally:
-        head.stop()
-        assert head.pids() == []
+    with ray_on_this_machine():
+        try:
+            head.start()
+            worker = head.add_node(2, WORKER_IP, {FAKE_GPU: 2}, object_store_mb=100)
+            yield RayCluster(head, worker)
+        finally:
+            head.stop()
+            assert head.pids() == []

@@ -30,6 +30,7 @@ from aml_jupyter.compute.cluster import target as cluster_module
 from aml_jupyter.compute.cluster.ray_local import LocalRayHead
 from aml_jupyter.compute.distributed import free_port
 from tests.conftest import wait_status, write
+from tests.raycluster import ray_on_this_machine
 
 pytest.importorskip("ray.job_submission", reason="the cluster target needs ray[default]")
 
@@ -61,11 +62,12 @@ def ray_address() -> Iterator[str]:
     if shutil.which("ray", path=os.path.dirname(sys.executable)) is None:
         pytest.skip("the `ray` command is missing: pip install 'ray[default]'")
     head = LocalRayHead(num_cpus=3)
-    try:
-        yield head.start()
-    finally:
-        head.stop()
-        assert head.pids() == []
+    with ray_on_this_machine():
+        try:
+            yield head.start()
+        finally:
+            head.stop()
+            assert head.pids() == []
 
 
 def _job_end(client: Any, job_id: str) -> str:

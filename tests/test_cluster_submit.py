@@ -29,6 +29,7 @@ from aml_jupyter import AmlError, ComputeCluster, Experiment, RunStatus, ScriptR
 from aml_jupyter.compute.cluster.ray_local import LocalRayHead
 from aml_jupyter.compute.distributed import free_port
 from tests.conftest import wait_status, write
+from tests.raycluster import ray_on_this_machine
 
 pytest.importorskip("ray.job_submission", reason="the cluster target's tests need ray[default]")
 
@@ -42,24 +43,25 @@ def ray_address() -> Iterator[str]:
         pytest.skip("the `ray` command is missing: pip install 'ray[default]'")
     before = os.environ.get("RAY_JOB_START_TIMEOUT_SECONDS")
     os.environ["RAY_JOB_START_TIMEOUT_SECONDS"] = str(START_TIMEOUT_S)  # the head inherits it
-    head = LocalRayHead(num_cpus=2)
-    try:
-        for attempt in range(3):  # a loaded machine can miss Ray's fixed 30 s raylet wait
-            try:
-                address = head.start()
-                break
-            except AmlError:
-                if attempt == 2:
-                    raise
-                head = LocalRayHead(num_cpus=2)
-        yield address
-    finally:
-        if before is None:
-            os.environ.pop("RAY_JOB_START_TIMEOUT_SECONDS", None)
-        else:
-            os.environ["RAY_JOB_START_TIMEOUT_SECONDS"] = before
-        head.stop()
-        assert head.pids() == []
+    with ray_on_this_machine():
+        head = LocalRayHead(num_cpus=2)
+        try:
+            for attempt in range(3):  # a loaded machine can miss Ray's fixed 30 s raylet wait
+                try:
+                    address = head.start()
+                    break
+                except AmlError:
+                    if attempt == 2:
+                        raise
+                    head = LocalRayHead(num_cpus=2)
+            yield address
+        finally:
+            if before is None:
+                os.environ.pop("RAY_JOB_START_TIMEOUT_SECONDS", None)
+            else:
+                os.environ["RAY_JOB_START_TIMEOUT_SECONDS"] = before
+            head.stop()
+            assert head.pids() == []
 
 
 def _job(address: str, job_id: str) -> dict[str, Any] | None:

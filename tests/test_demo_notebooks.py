@@ -14,6 +14,7 @@ import pytest
 
 from aml_jupyter import RunStatus, Workspace
 from tests.notebooks import DEMOS, execute, outputs_text
+from tests.raycluster import ray_on_this_machine
 
 
 def cell_stdout(nb: nbformat.NotebookNode, marker: str) -> str:
@@ -184,15 +185,16 @@ def test_compute_targets(aml_kernel: str, tmp_path: Path) -> None:
     pytest.importorskip("ray.job_submission", reason="ray[default] is a dev dependency")
     shutil.copy(DEMOS / "06-compute-targets.ipynb", tmp_path)
     shutil.copytree(DEMOS / "allreduce", tmp_path / "allreduce")
-    try:
-        nb = execute(
-            nbformat.read(tmp_path / "06-compute-targets.ipynb", as_version=4),
-            tmp_path,
-            aml_kernel,
-            timeout=600,  # starting a Ray head, then torch in a Ray job, on a busy CI machine
-        )
-    finally:
-        _stop_processes_in(tmp_path)  # the notebook stops them; this is for a failed cell
+    with ray_on_this_machine():  # the notebook starts a Ray head: not beside another test's
+        try:
+            nb = execute(
+                nbformat.read(tmp_path / "06-compute-targets.ipynb", as_version=4),
+                tmp_path,
+                aml_kernel,
+                timeout=600,  # starting a Ray head, then torch in a Ray job, on a busy CI machine
+            )
+        finally:
+            _stop_processes_in(tmp_path)  # the notebook stops them; this is for a failed cell
     text = outputs_text(nb)
     for target in ("local", "workstation", "ray"):
         assert f"{target}: Completed, sum = 3" in text
