@@ -157,13 +157,13 @@ def test_more_nodes_than_the_cluster_has_waits_and_says_why(
     run = exp.submit(config)
     _wait_for_log(run, None, "The run needs 3 nodes")
     log = run.read_log()
-    assert "3 bundle(s) of {'CPU': 1.0}, each on a node of its own (STRICT_SPREAD)" in log
+    assert "3 bundle(s) of CPU 1, each on a node of its own (STRICT_SPREAD)" in log
     assert f"The cluster has 2 node(s): {HEAD_IP} (CPU 2), {WORKER_IP} (CPU 2" in log
     assert run.get_status() == RunStatus.QUEUED
     run.cancel()
     assert wait_status(run, RunStatus.TERMINAL, timeout=60) == RunStatus.CANCELED
     assert _job_end(ray_cluster, run.id) == "STOPPED"
-    assert "Canceled while the run waited for Ray to place its ranks" in run.read_log()
+    assert "Canceled while the run waited for Ray to place its processes" in run.read_log()
     from ray.util.state import list_placement_groups
 
     groups = list_placement_groups(
@@ -266,8 +266,20 @@ def test_an_environments_pip_packages_are_installed_on_the_node(
     ]
 
 
+ONE_ON_THE_WORKER = """
+    import pathlib, sys, time
+    pathlib.Path(sys.argv[1]).write_text("started")
+    time.sleep(120)
+"""
+
+
 def test_a_lost_node_fails_the_run_as_a_system_error(
-    exp: Experiment, project: Path, ray_cluster: RayCluster, ray_target: ComputeCluster
+    ws: Workspace,
+    exp: Experiment,
+    project: Path,
+    ray_cluster: RayCluster,
+    ray_target: ComputeCluster,
+    tmp_path: Path,
 ) -> None:
     write(project, "ranks.py", RANKS)
     two = PyTorchConfiguration(process_count=2, node_count=2)
@@ -278,6 +290,26 @@ def test_a_lost_node_fails_the_run_as_a_system_error(
     _wait_for_log(run, None, "started")
     _wait_for_log(run, run.folder / "user_logs" / "std_log_process_1.txt", "started")
     assert run.get_status() == RunStatus.RUNNING
+    # And one process whose job's driver (which runs it) is on the worker: only it has the
+    # stand-in resource. (On one machine, Ray reads no log back from a driver there.)
+    ComputeCluster.attach(
+        ws, "worker", ray_cluster.address, cpus_per_process=0.5, gpus_per_process=1
+    )
+    env = Environment("worker-gpu")
+    env.python.user_managed_dependencies = True
+    env.environment_variables = {GPU_RESOURCE_ENV: FAKE_GPU}
+    write(project, "one.py", ONE_ON_THE_WORKER)
+    marker = tmp_path / "one-started"
+    one = exp.submit(
+        ScriptRunConfig(project, "one.py", [str(marker)], compute_target="worker", environment=env)
+    )
+    assert one.get_details()["runDefinition"]["cluster"]["placed"] is False
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert time.monotonic() < deadline and one.get_status() not in RunStatus.TERMINAL
+        time.sleep(0.2)
+    one_driver = _client(ray_cluster).get_job_info(one.id).driver_node_id
+    assert ray_cluster.nodes()[one_driver].node_ip == WORKER_IP
     # The driver runs on the head, so what is lost is one rank's node, not the driver's.
     driver_node = _client(ray_cluster).get_job_info(run.id).driver_node_id
     assert ray_cluster.nodes()[driver_node].node_ip == HEAD_IP
@@ -295,3 +327,11 @@ def test_a_lost_node_fails_the_run_as_a_system_error(
     assert ray_cluster.nodes()[lost["node_id"]].state == "DEAD"
     _assert_no_ray_noise(run)
     assert "marked dead" in _system_log(run, project)  # Ray's notice, kept for whoever digs
+    # The single process went with its driver's node: a lost node too, not the script's fault.
+    details = one.wait_for_completion(raise_on_error=False, timeout_seconds=120)
+    assert details["status"] == RunStatus.FAILED, details
+    error = details["error"]["error"]
+    assert error["code"] == "NodeLost", error
+    assert error["message"].startswith(
+        f"Ray node {WORKER_IP} (id {one_driver}) was lost while the run's driver ran on it"
+    ), error

@@ -117,12 +117,84 @@ def test_a_fresh_process_submits_without_importing_ray(
     assert "hello from the cluster" in run.read_log()
 
 
-def test_a_run_asking_more_than_the_cluster_has_says_why_and_ends_at_rays_timeout(
+@pytest.fixture
+def report_says_it_fits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job that asks Ray for its share and waits pending: what a submit gets when the
+    cluster's report (refreshed every second or so) still showed room another job has just
+    taken. That race cannot be made to happen on demand, so the fit check is told "it fits"."""
+    monkeypatch.setattr(ComputeCluster, "_fits", lambda self, asks: True)
+
+
+def test_a_run_asking_more_than_the_cluster_has_waits_in_its_driver_and_cancels_at_once(
     ws: Workspace, exp: Experiment, project: Path, ray_address: str
 ) -> None:
     ComputeCluster.attach(ws, "big", ray_address, cpus_per_process=8)
     write(project, "hello.py", "print('never')\n")
     run = exp.submit(ScriptRunConfig(project, "hello.py", compute_target="big"))
+    assert run.get_details()["runDefinition"]["cluster"]["placed"] is True
+    log = _wait_log(run, "[aml] Waiting for Ray to place the run's process (CPU 8)", timeout=60)
+    _wait_log(run, "No node has that much CPU", timeout=5)
+    assert "The cluster has 1 node(s)" in log
+    assert run.get_status() == RunStatus.QUEUED
+    # The job itself asks for nothing: Ray runs it (its driver waits), so Ray's start
+    # timeout, which ends only pending jobs, never applies.
+    assert _job(ray_address, run.id)["status"] == "RUNNING"  # type: ignore[index]
+    run.cancel()
+    assert wait_status(run, RunStatus.TERMINAL, timeout=30) == RunStatus.CANCELED
+    assert "Canceled while the run waited for Ray to place its processes" in run.read_log()
+    deadline = time.monotonic() + 30
+    while (job := _job(ray_address, run.id)) is not None and job["status"] == "RUNNING":
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    assert job is not None and job["status"] == "STOPPED", job  # nothing left waiting
+    assert "never" not in run.read_log()
+
+
+WAIT_FOR_FILE = """
+import pathlib, sys, time
+flag = pathlib.Path(sys.argv[1])
+print("first is running", flush=True)
+while not flag.exists():
+    time.sleep(0.1)
+"""
+
+
+def test_a_run_that_waited_runs_once_there_is_room_and_its_output_is_whole(
+    ws: Workspace, exp: Experiment, project: Path, ray_address: str, tmp_path: Path
+) -> None:
+    from aml_jupyter.compute.cluster.jobs_api import RayJobs
+
+    ComputeCluster.attach(ws, "whole", ray_address, cpus_per_process=2)
+    write(project, "first.py", WAIT_FOR_FILE)
+    write(project, "second.py", "print('line 1')\nprint('line 2')\n")
+    flag = tmp_path / "go"
+    first = exp.submit(ScriptRunConfig(project, "first.py", [str(flag)], compute_target="whole"))
+    _wait_log(first, "first is running", timeout=120)
+    deadline, jobs = time.monotonic() + 30, RayJobs(ray_address)
+    while jobs.resources()["used"].get("CPU", 0.0) < 2:  # the report shows the head full
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    second = exp.submit(ScriptRunConfig(project, "second.py", compute_target="whole"))
+    assert second.get_details()["runDefinition"]["cluster"]["placed"] is True
+    _wait_log(second, "[aml] Waiting for Ray to place the run's process (CPU 2)", timeout=60)
+    flag.touch()
+    assert first.wait_for_completion()["status"] == RunStatus.COMPLETED
+    details = second.wait_for_completion(timeout_seconds=120)
+    assert details["status"] == RunStatus.COMPLETED and details["startTimeUtc"]
+    log = second.read_log()
+    # The script's output whole, after what the driver said while the run waited.
+    assert log.index("Waiting for Ray to place") < log.index("line 1\nline 2\n"), log
+    placed = json.loads(details["properties"]["azureml.ray.nodes"])
+    assert [p["rank"] for p in placed] == [0]
+
+
+def test_a_run_ray_holds_pending_says_why_and_ends_at_rays_timeout(
+    ws: Workspace, exp: Experiment, project: Path, ray_address: str, report_says_it_fits: None
+) -> None:
+    ComputeCluster.attach(ws, "big", ray_address, cpus_per_process=8)
+    write(project, "hello.py", "print('never')\n")
+    run = exp.submit(ScriptRunConfig(project, "hello.py", compute_target="big"))
+    assert run.get_details()["runDefinition"]["cluster"]["placed"] is False
     log = _wait_log(run, "[aml] Waiting for Ray", timeout=10)
     # (free: as the cluster's last report has it; the test before may still hold a CPU)
     assert re.search(r"the job asks for 8 CPUs; the cluster has 2 CPUs in all \([12] free\)", log)
@@ -136,8 +208,8 @@ def test_a_run_asking_more_than_the_cluster_has_says_why_and_ends_at_rays_timeou
     assert "never" not in run.read_log()
 
 
-def test_cancel_of_a_waiting_run_leaves_no_ray_job(
-    ws: Workspace, exp: Experiment, project: Path, ray_address: str
+def test_cancel_of_a_run_ray_holds_pending_leaves_no_ray_job(
+    ws: Workspace, exp: Experiment, project: Path, ray_address: str, report_says_it_fits: None
 ) -> None:
     ComputeCluster.attach(ws, "big", ray_address, cpus_per_process=8)
     write(project, "hello.py", "print('never')\n")

@@ -190,21 +190,48 @@ class RayJobs:
         return str(answer["ray_version"])
 
     def resources(self) -> dict[str, Any]:
-        """What the cluster has: ``{"total": {name: n}, "used": {...}, "nodes": [{...}]}``
-        (the autoscaler's report, refreshed every few seconds)."""
-        data = self._json("GET", "/api/cluster_status").get("data") or {}
-        status = data.get("clusterStatus") or {}
-        report = status.get("loadMetricsReport") or {}
-        usage = report.get("usage") or {}
-        total = {k: float(v[1]) for k, v in usage.items() if isinstance(v, list) and len(v) == 2}
-        used = {k: float(v[0]) for k, v in usage.items() if isinstance(v, list) and len(v) == 2}
+        """What the cluster has (the autoscaler's report, refreshed every second or so):
+        ``{"total": {name: n}, "used": {...}, "nodes": [{name: n}], "free_by_node": [{name:
+        n}], "waiting": bool}``; names as the dashboard spells them (camel-cased), ``waiting``
+        when some request (a job's, a placement group's) waits for resources."""
+        answer = _mapping(self._json("GET", "/api/cluster_status"))
+        status = _mapping(_mapping(answer.get("data")).get("clusterStatus"))
+        report = _mapping(status.get("loadMetricsReport"))
+        total, used = _usage(report.get("usage"))
+        kinds = report.get("nodeTypes")
         nodes = [
-            dict(kind[0])
-            for kind in report.get("nodeTypes") or []
+            _numbers(kind[0])
+            for kind in (kinds if isinstance(kinds, list) else [])
             if isinstance(kind, list) and kind and isinstance(kind[0], dict)
-            for _ in range(int(kind[1]) if len(kind) > 1 else 1)
+            for _ in range(_count(kind[1]) if len(kind) > 1 else 1)
         ]
-        return {"total": total, "used": used, "nodes": nodes}
+        free_by_node = []
+        for usage in _mapping(report.get("usageByNode")).values():
+            node_total, node_used = _usage(usage)
+            free_by_node.append({k: node_total[k] - node_used.get(k, 0.0) for k in node_total})
+        waiting = bool(report.get("resourceDemand") or report.get("pgDemand"))
+        return {
+            "total": total,
+            "used": used,
+            "nodes": nodes,
+            "free_by_node": free_by_node,
+            "waiting": waiting,
+        }
+
+    def node(self, node_id: str) -> dict[str, Any] | None:
+        """One node as Ray's state API has it (``node_id``, ``node_ip``, ``state``: ``ALIVE``
+        or ``DEAD``), None if Ray does not know it."""
+        query = urllib.parse.urlencode(
+            {"filter_keys": "node_id", "filter_predicates": "=", "filter_values": node_id}
+        )
+        answer = self._json("GET", f"/api/v0/nodes?{query}")
+        data = answer.get("data") if isinstance(answer, dict) else None
+        listing = (data or {}).get("result") if isinstance(data, dict) else None
+        rows = (listing or {}).get("result") if isinstance(listing, dict) else None
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, dict) and row.get("node_id") == node_id:
+                return row
+        return None
 
     # -- packages (a working_dir or py_modules zip, kept by the cluster by name) -----------
 
@@ -295,3 +322,30 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
     return str(exc) or type(exc).__name__
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _numbers(values: dict[str, Any]) -> dict[str, float]:
+    return {str(k): float(v) for k, v in values.items() if _number(v)}
+
+
+def _count(value: Any) -> int:
+    """How many nodes of a kind the report says (a sane count, else one)."""
+    return int(value) if _number(value) and 0 <= value <= 100_000 else 1
+
+
+def _usage(usage: Any) -> tuple[dict[str, float], dict[str, float]]:
+    """A report's ``{name: [used, total]}`` as (total, used)."""
+    pairs = {
+        k: v
+        for k, v in (usage.items() if isinstance(usage, dict) else ())
+        if isinstance(v, list) and len(v) == 2 and all(_number(x) for x in v)
+    }
+    return {k: float(v[1]) for k, v in pairs.items()}, {k: float(v[0]) for k, v in pairs.items()}

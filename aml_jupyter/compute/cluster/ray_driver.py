@@ -1,12 +1,15 @@
 """A run's driver inside a Ray job: ``python -m aml_jupyter.compute.cluster.ray_driver`` (the entrypoint).
 
 Ray starts it in the job's ``working_dir`` (the run's snapshot), with the run (id, definition,
-a nonce) as its one argument, base64 JSON. It makes a
-scratch workspace on the node, runs the run there with the same :class:`Supervisor` as the
-``local`` target, and streams the run folder back through the job's log, the one channel Ray
-Jobs gives a submitter: the driver log as plain lines (readable in Ray's dashboard too), and
-everything else as frames ``@@aml:<nonce>:<kind>:<payload>`` on lines of their own. The nonce
-comes from the submitter, so a script printing such a line cannot forge one.
+a nonce) as its one argument, base64 JSON. It makes a scratch workspace on the node and runs
+the run there: a single process that fit when it was submitted with the same
+:class:`Supervisor` as the ``local`` target, as a child of this process; a distributed run, or
+a single process that had to wait, in a placement group it reserves first (the run shows Queued
+meanwhile, and a stop ends it Canceled at once), each process a Ray actor in its bundle
+(:mod:`.ray_ranks`). Then it streams the run folder back through the job's log, the one channel
+Ray Jobs gives a submitter: the driver log as plain lines (readable in Ray's dashboard too),
+and everything else as frames ``@@aml:<nonce>:<kind>:<payload>`` on lines of their own. The
+nonce comes from the submitter, so a script printing such a line cannot forge one.
 
 The job's log carries nothing else: what the driver process itself prints (Ray's own logs, its
 C++ stack traces and signal dumps, a node's death notices) goes to the run's system log
@@ -182,11 +185,12 @@ def _keep_system_log(ws: Workspace, run_id: str) -> None:
         ws.store.add_files(run_id, [(SYSTEM_LOG, sha, size)])
 
 
-def _distributed(
-    ws: Workspace, run_id: str, distributed: dict[str, Any], resources: dict[str, float]
+def _placed(
+    ws: Workspace, run_id: str, distributed: dict[str, Any] | None, resources: dict[str, float]
 ) -> Any:
-    """Join the cluster and reserve the ranks' bundles (the run shows Queued meanwhile);
-    returns the supervisor to run, or None when the run was canceled while it waited."""
+    """Join the cluster and reserve the processes' bundles (the run shows Queued meanwhile):
+    one per node of a distributed run, or the one process's; returns the supervisor to run,
+    or None when the run was canceled while it waited."""
     import ray
 
     from ..local.supervisor import finalize_run
@@ -197,7 +201,8 @@ def _distributed(
     # The ranks' own output reaches us through the run folder, not Ray's log forwarding.
     ray.init(log_to_driver=False)
     print(f"[aml] ray.init() took {time.monotonic() - started:.2f} s", flush=True)
-    placement = Placement(distributed, resources["cpus"], resources["gpus"])
+    one = {"nodeCount": 1, "processCountPerNode": 1}
+    placement = Placement(distributed or one, resources["cpus"], resources["gpus"])
     supervisor = RaySupervisor(ws, run_id, placement)
     # Ray's stop while the run waits ends it Canceled here (the supervisor looks again before
     # it starts the ranks), not by the signal's default.
@@ -211,7 +216,7 @@ def _distributed(
     started = time.monotonic()
     group = placement.reserve(run_id, note, supervisor.cancel_requested)
     if group is None:
-        note("[aml] Canceled while the run waited for Ray to place its ranks.")
+        note("[aml] Canceled while the run waited for Ray to place its processes.")
         finalize_run(ws, run_id, RunStatus.CANCELED)
         return None
     print(f"[aml] Placement group ready in {time.monotonic() - started:.2f} s", flush=True)
@@ -280,8 +285,8 @@ def _drive(ws: Workspace, spec: dict[str, Any], job_log: TextIO, begun: float) -
     pumping.start()
     try:
         supervisor = Supervisor(ws, run_id)
-        if definition.get("distributed"):
-            supervisor = _distributed(ws, run_id, definition["distributed"], spec["resources"])
+        if definition.get("distributed") or spec.get("placed"):
+            supervisor = _placed(ws, run_id, definition.get("distributed"), spec["resources"])
         if supervisor is not None:
             try:
                 supervisor.run()  # main thread: Ray's stop (SIGTERM) becomes a cancel

@@ -82,7 +82,11 @@ class Placement:
         alive = sorted(
             (n for n in ray.nodes() if n.get("Alive")), key=lambda n: n["NodeManagerAddress"]
         )
-        asked = f"{self.nodes} bundle(s) of {self.bundle()}"
+        bundle = self.bundle()
+        if self.nodes == 1 and self.per_node == 1:
+            asked = f"the run's process ({_resources(bundle, self.gpu_name)})"
+        else:
+            asked = f"{self.nodes} bundle(s) of {_resources(bundle, self.gpu_name)}"
         if self.nodes > 1:
             asked += f", each on a node of its own ({self.strategy})"
         shown = ", ".join(
@@ -95,10 +99,21 @@ class Placement:
             f"{shown}; free now: {free} (running jobs and their drivers, this one's too, hold "
             "the rest)."
         )
+        small = [
+            name
+            for name, value in bundle.items()
+            if all(n.get("Resources", {}).get(name, 0.0) < value for n in alive)
+        ]
         if self.nodes > len(alive):
             reason += (
                 f" The run needs {self.nodes} nodes: it waits until that many have joined (an "
                 "autoscaler may add them), or cancel it and ask for fewer (node_count)."
+            )
+        elif small:
+            reason += (
+                f" No node has that much {' or '.join(small)}: the run waits until such a node "
+                "joins (an autoscaler may add one), or cancel it and ask for less "
+                "(cpus_per_process, gpus_per_process)."
             )
         return reason
 

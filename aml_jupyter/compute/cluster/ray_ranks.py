@@ -1,7 +1,8 @@
 """Distributed runs on Ray: one rank actor per process, in its node's placement-group bundle.
 
 Used by :mod:`aml_jupyter.compute.cluster.ray_driver` (inside the run's Ray job) for a run with
-a ``distributed_job_config``. The job's driver reserves a placement group with one bundle per
+a ``distributed_job_config``, and for a single process that had to wait for room (one rank,
+its log the driver log, no rank variables). The job's driver reserves a placement group with one bundle per
 node (:mod:`aml_jupyter.compute.cluster.ray_placement`: ``node_count`` distinct nodes) while
 the run shows ``Queued``, then :class:`RaySupervisor` (the local supervisor, with ranks that
 are Ray actors instead of child processes) starts one :class:`RankProcess` actor per rank in
@@ -196,6 +197,9 @@ class RaySupervisor(Supervisor):
         self.dead: dict[int, tuple[bool, str]] = {}
         self._pumping = threading.Event()
         self._pump_lock = threading.Lock()
+        #: Bytes of each rank's log copied here (rank 0's lands in the driver log, which also
+        #: holds what the driver wrote before the ranks started: not an offset into the rank's).
+        self._log_copied: dict[int, int] = {}
 
     def _start_processes(
         self, definition: dict[str, Any], work: Path, experiment: str
@@ -204,7 +208,8 @@ class RaySupervisor(Supervisor):
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
         actor_class = ray.remote(RankProcess)
-        envs = process_environments(definition["distributed"], 0)
+        distributed = definition.get("distributed")  # None: one process, no rank variables
+        envs = process_environments(distributed, 0)
         for rank in range(len(envs)):
             strategy = PlacementGroupSchedulingStrategy(
                 self.group, placement_group_bundle_index=self.placement.bundle_of(rank)
@@ -224,7 +229,7 @@ class RaySupervisor(Supervisor):
             flush=True,
         )
         self._record_nodes(envs)
-        for env in envs:
+        for env in envs if distributed else ():
             env.update(
                 {"MASTER_ADDR": self.nodes[0]["ip"], "MASTER_PORT": str(self.nodes[0]["port"])}
             )
@@ -235,7 +240,12 @@ class RaySupervisor(Supervisor):
     def _record_nodes(self, envs: list[dict[str, str]]) -> None:
         """Where each rank runs, as a run property (and a line in the job's system log)."""
         where = [
-            {"rank": r, "node_rank": int(env["NODE_RANK"]), "node_id": n["node_id"], "ip": n["ip"]}
+            {
+                "rank": r,
+                "node_rank": int(env.get("NODE_RANK", 0)),
+                "node_id": n["node_id"],
+                "ip": n["ip"],
+            }
             for r, (env, n) in enumerate(zip(envs, self.nodes, strict=True))
         ]
         print(f"[aml] Ranks placed: {json.dumps(where)}", flush=True)
@@ -289,6 +299,8 @@ class RaySupervisor(Supervisor):
                 for name, data in chunks.items():
                     local = self._local_name(rank, str(name))
                     append_chunk(self.folder.root, local, data, STREAMED, f"rank {rank}")
+                    if name == RANK_LOG:
+                        self._log_copied[rank] = self._log_copied.get(rank, 0) + len(data)
 
     def _local_name(self, rank: int, name: str) -> str:
         if name == RANK_LOG:
@@ -298,9 +310,7 @@ class RaySupervisor(Supervisor):
         return name
 
     def _offsets(self, rank: int) -> dict[str, int]:
-        offsets = {}
-        log = self.folder.process_log(rank)
-        offsets[RANK_LOG] = log.stat().st_size if log.exists() else 0
+        offsets = {RANK_LOG: self._log_copied.get(rank, 0)}
         for path in self.folder.metrics.glob(f"rank{rank}-*"):
             offsets[f"{METRICS}/{path.name.removeprefix(f'rank{rank}-')}"] = path.stat().st_size
         if rank == 0:

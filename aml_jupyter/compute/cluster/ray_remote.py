@@ -22,6 +22,7 @@ from ...status import RunStatus
 from ...store.run_folder import DRIVER_LOG, INCOMING, STREAMED, SYSTEM_LOGS, USER_LOGS
 from ..remote import POLL_S, RemoteGone, RemoteState, append_chunk
 from ..untrusted import BlobSink, checked_file_row, checked_state, checked_status
+from .ray_resources import asked_text, waiting_note
 
 if TYPE_CHECKING:
     from ...store.run_folder import RunFolder
@@ -35,61 +36,11 @@ WHOLE_READ_MAX = 1_000_000
 LINGER_S = 960.0
 #: Seconds between looks at what the cluster has while a job waits (the first look at once).
 QUEUED_LOOK_S = 2.0
-#: Seconds a job that fits may take to start before the driver log says it still waits.
-SLOW_START_S = 15.0
+#: Seconds to wait for Ray to call a dead driver's node dead.
+NODE_DEATH_WAIT_S = 30.0
 _ENDED = ("SUCCEEDED", "FAILED", "STOPPED")
-_UNITS = {"CPU": "CPU", "GPU": "GPU"}
 #: What Ray's job manager says before our driver starts (a run file among its system logs).
 START_LOG = f"{SYSTEM_LOGS}/ray_job_start.txt"
-
-
-def _amount(value: float, unit: str) -> str:
-    number = f"{value:g}"
-    return f"{number} {unit}" + ("" if value == 1 else "s")
-
-
-def dashboard_key(resource: str) -> str:
-    """A resource's name as Ray's dashboard reports it: its JSON camel-cases every key
-    (``fake_gpu`` is ``fakeGpu`` in ``/api/cluster_status``)."""
-    first, *rest = resource.split("_")
-    return first + "".join(part.title() for part in rest)
-
-
-def waiting_note(asks: dict[str, float], cluster: dict[str, Any], waited: float) -> str | None:
-    """Why a job waits: ``[aml] Waiting for Ray: the job asks for 8 CPUs; the cluster has
-    2 CPUs in all (2 free)...`` (``cluster``: :meth:`RayJobs.resources`). None while it
-    fits what is free and has waited less than :data:`SLOW_START_S` (Ray is starting it)."""
-    total, used, nodes = cluster["total"], cluster["used"], cluster["nodes"]
-    asked, has, short, busy = [], [], [], False
-    for name, value in asks.items():
-        if not value:
-            continue
-        unit = _UNITS.get(name, f"unit of {name!r}")
-        asked.append(_amount(value, unit))
-        key = dashboard_key(name)
-        free = total.get(key, 0.0) - used.get(key, 0.0)
-        busy = busy or free < value
-        has.append(f"{_amount(total.get(key, 0.0), unit)} in all ({free:g} free)")
-        biggest = max((float(n.get(key, 0.0)) for n in nodes), default=0.0)
-        if nodes and biggest < value:
-            short.append(f"no node has {_amount(value, unit)} (the largest has {biggest:g})")
-    if not (short or busy) and waited < SLOW_START_S:
-        return None
-    if not asked or not total:
-        return "[aml] Waiting for Ray to start the job (its runtime environment, or resources).\n"
-    note = f"[aml] Waiting for Ray: the job asks for {' and '.join(asked)}"
-    note += f"; the cluster has {' and '.join(has)} on {len(nodes)} node(s)."
-    if short:
-        note += (
-            f" N{'; '.join(short)[1:]}: it starts only if such a node joins (an "
-            "autoscaler may add one), else Ray gives up after its start timeout "
-            "(RAY_JOB_START_TIMEOUT_SECONDS on the head, 900 s by default)."
-        )
-    elif busy:
-        note += " It starts when that much is free on one node."
-    else:
-        note += " Ray is still setting the job up (its runtime environment: pip packages?)."
-    return note + "\n"
 
 
 class RayRemote:
@@ -207,9 +158,7 @@ class RayRemote:
         """The run's error for a Ray job that ended before our driver said how the run did."""
         message = str(info.get("message") or "")
         if info.get("error_type") == "JOB_SUPERVISOR_ACTOR_START_TIMEOUT":
-            asked = " and ".join(
-                _amount(v, _UNITS.get(k, f"unit of {k!r}")) for k, v in self.asks.items() if v
-            )
+            asked = asked_text(self.asks)
             return {
                 "code": "ClusterQueueTimeout",
                 "message": (
@@ -231,10 +180,36 @@ class RayRemote:
                     "read back (the README's cluster section says how to set up such a cluster)."
                 ),
             }
+        lost = self._driver_node_lost(info)
+        if lost is not None:
+            return lost
         return {
             "code": "ClusterJobFailed",
             "message": message or f"The Ray job ended {info['status']} before the run finished.",
         }
+
+    def _driver_node_lost(self, info: dict[str, Any]) -> dict[str, str] | None:
+        """``NodeLost`` when the job ended because the node its driver ran on died (asked
+        for a while: the GCS needs a few missed health checks to call a node dead)."""
+        node_id = info.get("driver_node_id")
+        if info.get("error_type") != "JOB_SUPERVISOR_ACTOR_DIED" or not node_id:
+            return None
+        deadline = time.monotonic() + NODE_DEATH_WAIT_S
+        while True:
+            try:
+                node = self._jobs().node(str(node_id))
+            except AmlError:
+                node = None
+            if node is not None and node.get("state") == "DEAD":
+                return {
+                    "code": "NodeLost",
+                    "message": f"Ray node {node.get('node_ip') or '?'} (id {node_id}) was lost "
+                    "while the run's driver ran on it. This is not an error in the script: "
+                    "submit the run again.",
+                }
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(1.0)
 
     def _read(self, root: Path, text: str, final: bool) -> None:
         """Split the job's new log text into driver-log lines and frames."""

@@ -4,15 +4,17 @@
 --type cluster --address ...``) registers a cluster by its job-submission address. A submit
 takes the snapshot here (our limits, checked before Ray's), sends it as the job's
 ``working_dir`` (a zip named by the snapshot's hash: an unchanged folder is not sent again,
-:mod:`.packages`), the environment as ``runtime_env`` (pip packages, variables) and always
-sets the entrypoint's CPU (and GPU) request, so the job waits for a worker with room instead
-of landing anywhere. All of it over Ray's job API in plain HTTP (:mod:`.jobs_api`): Ray need
+:mod:`.packages`) and the environment as ``runtime_env`` (pip packages, variables). A single
+process that fits what the cluster has free runs in the job's driver, the job asking for the
+process's CPU (and GPU) itself; otherwise the job asks for nothing and its driver waits for a
+placement group the processes then run in (:mod:`.ray_driver`): a run that waits so can be
+canceled at once, which a job pending in Ray's queue cannot. All of it over Ray's job API in plain HTTP (:mod:`.jobs_api`): Ray need
 not be installed here, and a submit from a fresh process does not pay its ~7 s of imports.
 The entrypoint (:mod:`aml_jupyter.compute.cluster.ray_driver`) runs the same supervisor as
 ``local`` and streams the run folder back through the job's log; the mirror here
 (:mod:`aml_jupyter.compute.remote`, :mod:`.ray_remote`) writes it into this workspace,
 checking every name, hash and state a frame carries first
-(:mod:`aml_jupyter.compute.untrusted`). A job waiting for resources shows as ``Queued`` and
+(:mod:`aml_jupyter.compute.untrusted`). A run waiting for resources shows as ``Queued`` and
 says why in its driver log; ``run.cancel()`` stops the job.
 """
 
@@ -148,15 +150,20 @@ class ComputeCluster(ComputeTarget):
         nonce = secrets.token_hex(8)
         cpus = self.config.get("cpus_per_process", 1)
         gpus = self.config.get("gpus_per_process", 0)
-        # One process: the driver runs it and asks for its share. Several: each has its own
-        # placement-group bundle and the driver asks for no CPU (Ray keeps it on the head), so
-        # a bundle can take a whole node.
+        # One process that fits what is free now: the driver runs it and its job asks for the
+        # process's share, so Ray starts it at once on a node with room. Several processes, or
+        # one that would wait: the job asks for nothing (it starts at once, on the head) and
+        # its driver waits for a placement group (a bundle per node) the processes then run
+        # in. A run that waits so can be canceled at once and never hits Ray's start timeout.
         distributed = bool(definition.get("distributed"))
         variables = (definition.get("environment") or {}).get("environment_variables") or {}
         gpu = str(variables.get(GPU_RESOURCE_ENV, "")).strip() or "GPU"
-        asks = {"CPU": 0 if distributed else cpus, gpu: 0 if distributed else gpus}
-        # Recorded: the mirror's key, and what the job asks for (said while it waits).
-        definition["cluster"] = {"job": run_id, "nonce": nonce, "asks": asks}
+        own = {"CPU": cpus, gpu: gpus}
+        placed = distributed or not self._fits(own)
+        asks = {"CPU": 0, gpu: 0} if placed else own
+        # Recorded: the mirror's key, what the job asks for (said while it waits), and
+        # whether its processes wait in a placement group.
+        definition["cluster"] = {"job": run_id, "nonce": nonce, "asks": asks, "placed": placed}
         spec = {
             "id": run_id,
             "experiment": experiment,
@@ -164,6 +171,7 @@ class ComputeCluster(ComputeTarget):
             "definition": definition,
             "tags": tags or {},
             "resources": {"cpus": cpus, "gpus": gpus},
+            "placed": placed,
         }
         runtime_env = self._runtime_env(working_dir, module, definition.get("environment"))
         request = {
@@ -183,6 +191,15 @@ class ComputeCluster(ComputeTarget):
             raise AmlError(f"Cannot submit to {self.name!r}: {exc}") from None
         except RayRefused as exc:
             raise AmlError(f"Ray refused the job: {exc}") from None
+
+    def _fits(self, asks: dict[str, float]) -> bool:
+        """Whether the cluster has room for ``asks`` now, as its last report says."""
+        from .ray_resources import fits_now
+
+        try:
+            return fits_now(asks, self._api().resources())
+        except AmlError:  # no report to go by: the job asks Ray itself
+            return True
 
     @staticmethod
     def _runtime_env(
