@@ -160,6 +160,8 @@ def test_more_nodes_than_the_cluster_has_waits_and_says_why(
     assert "3 bundle(s) of CPU 1, each on a node of its own (STRICT_SPREAD)" in log
     assert f"The cluster has 2 node(s): {HEAD_IP} (CPU 2), {WORKER_IP} (CPU 2" in log
     assert run.get_status() == RunStatus.QUEUED
+    # The driver's system log arrives live, not only once the run has ended.
+    _wait_for_log(run, run.folder / "system_logs" / "ray_job.txt", "[aml] ray.init() took")
     run.cancel()
     assert wait_status(run, RunStatus.TERMINAL, timeout=60) == RunStatus.CANCELED
     assert _job_end(ray_cluster, run.id) == "STOPPED"

@@ -13,7 +13,7 @@ nonce comes from the submitter, so a script printing such a line cannot forge on
 
 The job's log carries nothing else: what the driver process itself prints (Ray's own logs, its
 C++ stack traces and signal dumps, a node's death notices) goes to the run's system log
-``system_logs/ray_job.txt``, kept among the run's files when it ends. Every status the run
+``system_logs/ray_job.txt``, streamed live and kept among the run's files. Every status the run
 passes through is sent as it is set (a run done in a blink still shows it ran). The driver
 exits 1 when the run failed, so Ray's job status agrees with the run's.
 
@@ -38,13 +38,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ...status import RunStatus
-from ...store.run_folder import DRIVER_LOG, STREAMED, SYSTEM_LOGS, USER_LOGS
+from ...store.run_folder import DRIVER_LOG, STREAMED, USER_LOGS
 from ...tracking.workspace import Workspace
+from .process_age import process_age_s
+from .ray_remote import SYSTEM_LOG
 
 CHUNK = 192 * 1024
 PUMP_S = 0.2
-#: The run's system log on Ray: what the job's driver process printed (see the docstring).
-SYSTEM_LOG = f"{SYSTEM_LOGS}/ray_job.txt"
 
 
 class Forwarder:
@@ -88,6 +88,9 @@ class Forwarder:
                         rel = path.relative_to(root).as_posix()
                         if rel != DRIVER_LOG:
                             self._chunks(path, rel)
+            system_log = self.folder.path(SYSTEM_LOG)
+            if system_log.exists():  # live too, for whoever digs while the run goes
+                self._chunks(system_log, SYSTEM_LOG)
             self.out.flush()
 
     def _driver_log(self, final: bool) -> None:
@@ -124,7 +127,7 @@ class Forwarder:
         for name, sha, size in (
             (f.name, f.sha256, f.size) for f in records.list_files(self.run_id)
         ):
-            if name.startswith((f"{USER_LOGS}/", "logs/")):
+            if name.startswith((f"{USER_LOGS}/", "logs/")) or name == SYSTEM_LOG:
                 continue  # streamed live; the submitter stores its copies
             with self.ws.blobs.open(sha) as f:
                 while data := f.read(CHUNK):
@@ -271,10 +274,9 @@ def _drive(ws: Workspace, spec: dict[str, Any], job_log: TextIO, begun: float) -
     forwarder = Forwarder(ws, run_id, nonce, job_log)
     _announce_statuses(ws, forwarder)
     forwarder.pump()  # Queued, at once
-    import psutil
-
-    up = time.time() - psutil.Process().create_time()
-    print(f"[aml] Driver up {up:.2f} s after its process started")
+    up = process_age_s()
+    if up is not None:
+        print(f"[aml] Driver up {up:.2f} s after its process started")
     done = threading.Event()
 
     def pump_until_done() -> None:

@@ -46,6 +46,7 @@ from ..local.ranks import free_port, process_environments
 from ..local.supervisor import Supervisor, command_line, script_environment
 from ..remote import append_chunk
 from ..untrusted import checked_mapping
+from .process_age import process_age_s
 from .ray_placement import Placement, node_lost, node_of_actor
 
 PUMP_S = 0.2
@@ -77,11 +78,9 @@ class RankProcess:
 
     def node(self) -> dict[str, Any]:
         """This node's id and IP, and a free port (rank 0's: every rank's MASTER_ADDR/PORT)."""
-        import psutil
-
         # How long this actor's process took from its start to here (Python, Ray, us).
-        up_s = time.time() - psutil.Process().create_time()
-        return {**node_of_actor(), "port": free_port(), "up_s": round(up_s, 2)}
+        up_s = process_age_s()
+        return {**node_of_actor(), "port": free_port(), "up_s": up_s and round(up_s, 2)}
 
     def start(self, definition: dict[str, Any], rank_env: dict[str, str]) -> None:
         """Start the script from the job's working_dir (the snapshot) on this node."""

@@ -41,6 +41,8 @@ NODE_DEATH_WAIT_S = 30.0
 _ENDED = ("SUCCEEDED", "FAILED", "STOPPED")
 #: What Ray's job manager says before our driver starts (a run file among its system logs).
 START_LOG = f"{SYSTEM_LOGS}/ray_job_start.txt"
+#: What the job's driver process printed (Ray's own lines in it): streamed like a log.
+SYSTEM_LOG = f"{SYSTEM_LOGS}/ray_job.txt"
 
 
 class RayRemote:
@@ -253,7 +255,9 @@ class RayRemote:
                     f"The {self.where} sent bytes for {name!r} that are not base64."
                 ) from None
             if kind == "chunk":
-                append_chunk(root, name, raw, STREAMED, self.where)
+                # Of the system logs, only the driver's own is sent (never the staging area).
+                where = (SYSTEM_LOGS,) if name == SYSTEM_LOG else STREAMED
+                append_chunk(root, name, raw, where, self.where)
             else:
                 append_chunk(root, f"{INCOMING}/{name}", raw, (INCOMING,), self.where)
         elif kind == "file":
@@ -324,9 +328,10 @@ class RayRemote:
                 rows.append((name, sha, ws.blobs.size(sha)))
         finally:
             shutil.rmtree(incoming, ignore_errors=True)
-        start_log = ws.store.run_folder(run_id).path(START_LOG)  # written here, by _read
-        if start_log.is_file() and start_log.stat().st_size:
-            rows.append((START_LOG, *ws.blobs.put_file(start_log)))
+        for name in (START_LOG, SYSTEM_LOG):  # written here: by _read, and streamed
+            path = ws.store.run_folder(run_id).path(name)
+            if path.is_file() and path.stat().st_size:
+                rows.append((name, *ws.blobs.put_file(path)))
         ws.store.add_files(run_id, rows)
 
 
