@@ -48,7 +48,7 @@ def _warn_once(name: str) -> None:
     # Point at the user's line, above every constructor of ours (SKLearn calls Estimator's).
     import sys
 
-    level, frame = 1, sys._getframe(1)
+    level, frame = 2, sys._getframe(1)  # level 2: the frame that called us
     here = str(Path(__file__).parent)
     while frame is not None and frame.f_code.co_filename.startswith(here):
         level, frame = level + 1, frame.f_back  # type: ignore[assignment]
