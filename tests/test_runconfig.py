@@ -165,7 +165,7 @@ def test_tensorflow_parameter_servers_are_refused_with_what_to_use(
     src = ScriptRunConfig(
         project, "a.py", distributed_job_config=TensorflowConfiguration(worker_count=2)
     )
-    with pytest.raises(AmlError, match="parameter-server training.*MpiConfiguration"):
+    with pytest.raises(AmlError, match=r"parameter-server training.*MpiConfiguration"):
         exp.submit(src)
     one = ScriptRunConfig(project, "a.py", distributed_job_config=TensorflowConfiguration(1, 0))
     run = exp.submit(one)
@@ -198,7 +198,7 @@ def test_save_makes_the_azureml_folder_and_load_finds_every_form(tmp_path: Path)
         assert loaded.environment.python.conda_dependencies.pip_packages == ["six==1.16.0"]
     (project / "other.runconfig").write_text(file.read_text())
     assert RunConfiguration.load(project, "other").arguments == ["--a", "1"]
-    with pytest.raises(AmlError, match="No run configuration 'nope'.*looked for"):
+    with pytest.raises(AmlError, match=r"No run configuration 'nope'.*looked for"):
         RunConfiguration.load(project, "nope")
 
 
@@ -462,7 +462,7 @@ _values = st.recursive(
     max_leaves=8,
 )
 _keys = st.sampled_from(
-    list(yaml.safe_load(V1_RUNCONFIG)) + ["python", "userManagedDependencies", "nodeCount"]
+    [*yaml.safe_load(V1_RUNCONFIG), "python", "userManagedDependencies", "nodeCount"]
 )
 
 
