@@ -488,3 +488,19 @@ def test_repr_reads_well() -> None:
     rc = RunConfiguration(script="x.py")
     assert "script='x.py'" in repr(rc) and "target='local'" in repr(rc)
     assert textwrap.shorten(repr(DockerConfiguration(True)), 60).startswith("DockerConfiguration")
+
+
+def test_docker_shm_size_reaches_the_container(exp: Experiment, project: Path) -> None:
+    from aml_jupyter.compute.local import container
+
+    src = ScriptRunConfig(
+        project, "a.py", docker_runtime_config=DockerConfiguration(True, shm_size="4g")
+    )
+    env = src.run_config._submission_environment(exp.workspace)
+    assert env is not None
+    argv = container.command(exp.workspace.folder, project, "r1", 0, env._spec(), {}, ["x"])
+    assert container._parse(argv[3:]).shm_size == "4g"
+    plain = ScriptRunConfig(project, "a.py", docker_runtime_config=DockerConfiguration(True))
+    env = plain.run_config._submission_environment(exp.workspace)
+    argv = container.command(exp.workspace.folder, project, "r2", 0, env._spec(), {}, ["x"])
+    assert container._parse(argv[3:]).shm_size == "2g"

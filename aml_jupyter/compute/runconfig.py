@@ -32,7 +32,9 @@ class DockerConfiguration:
     """Whether a run executes in a container (v1's ``docker_runtime_config``).
 
     ``use_docker=True`` runs the environment in docker as ``env.docker.enabled = True`` does
-    (either one is enough); ``shm_size`` and ``arguments`` are kept for v1 files.
+    (either one is enough; ``False`` does not turn off an environment's own docker);
+    ``shm_size`` is the container's ``/dev/shm``; ``shared_volumes`` and ``arguments`` are kept
+    for v1 files (the container always sees the run's folder and the workspace).
     """
 
     def __init__(
@@ -253,14 +255,19 @@ class RunConfiguration:
             env.python.user_managed_dependencies = True
             env.docker.enabled = use_docker
             env.environment_variables = variables
+            if self.docker is not None and self.docker.shm_size:
+                env.docker._kept["shmSize"] = self.docker.shm_size
             return env
         found = resolve_environment(workspace, self._environment)
         assert found is not None
         env = found
-        if variables or use_docker:
+        shm = self.docker.shm_size if self.docker is not None else None
+        if variables or use_docker or (env.docker.enabled and shm and shm != "2g"):
             env = copy.deepcopy(env)
             env.environment_variables = {**(env.environment_variables or {}), **variables}
             env.docker.enabled = bool(env.docker.enabled or use_docker)
+            if shm:  # the container's /dev/shm (a run setting: not part of the image's hash)
+                env.docker._kept["shmSize"] = shm
         return env
 
     def _copy(self) -> RunConfiguration:
