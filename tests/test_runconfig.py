@@ -504,3 +504,44 @@ def test_docker_shm_size_reaches_the_container(exp: Experiment, project: Path) -
     env = plain.run_config._submission_environment(exp.workspace)
     argv = container.command(exp.workspace.folder, project, "r2", 0, env._spec(), {}, ["x"])
     assert container._parse(argv[3:]).shm_size == "2g"
+
+
+def test_use_docker_runs_the_script_in_the_base_image_with_its_shm_size(
+    exp: Experiment, project: Path
+) -> None:
+    from aml_jupyter.environments import docker_image as dockerenv
+
+    try:
+        engine = dockerenv.client(timeout=10)
+    except AmlError:
+        pytest.skip("no docker engine answers (as root, `make docker` starts one)")
+    if dockerenv._find(engine, dockerenv.DEFAULT_BASE_IMAGE) is None:
+        pytest.skip(f"no base image {dockerenv.DEFAULT_BASE_IMAGE}: `make docker` builds it")
+    write(
+        project,
+        "shm.py",
+        "import os, sys; s = os.statvfs('/dev/shm'); print(sys.executable, s.f_blocks * s.f_frsize)",
+    )
+    src = ScriptRunConfig(project, "shm.py")
+    src.run_config.docker = DockerConfiguration(use_docker=True, shm_size="256m")
+    run = exp.submit(src)
+    assert run.wait_for_completion()["status"] == RunStatus.COMPLETED, run.read_log()
+    python, size = run.read_log().strip().splitlines()[-1].split()
+    assert python == "/usr/bin/python" and int(size) == 256 * 1024 * 1024
+
+
+def test_a_registered_environment_by_name_saves_as_its_name(exp: Experiment, project: Path) -> None:
+    env = Environment("named")
+    env.python.user_managed_dependencies = True
+    env.environment_variables["MY_VAR"] = "registered"
+    env.register(exp.workspace)
+    rc = RunConfiguration(script="show.py")
+    rc.environment = "named:1"
+    rc.save(project, "named")
+    back = RunConfiguration.load(project, "named")
+    assert back.environment == "named:1"
+    assert not (project / ".azureml" / "named_conda_dependencies.yml").exists()
+    write(project, "show.py", SHOW)
+    run = exp.submit(ScriptRunConfig(project, run_config=back))
+    assert run.wait_for_completion()["status"] == RunStatus.COMPLETED, run.read_log()
+    assert shown(run)["var"] == "registered"

@@ -72,7 +72,7 @@ def to_document(
         "priority": config.priority,
         "environment": environment
         if environment is not None
-        else environment_file.to_section(config.environment, conda_file),
+        else _environment_section(config.environment, conda_file),
         "history": {
             "outputCollection": config.history.output_collection,
             "snapshotProject": config.history.snapshot_project,
@@ -102,6 +102,15 @@ def to_document(
     for key, default in KEPT.items():
         doc[key] = config._kept.get(key, default)
     return doc
+
+
+def _environment_section(environment: Any, conda_file: str | None) -> Any:
+    """A registered environment named by ``"name[:version]"`` is written as just its name and
+    version (read back as that name); an Environment as its whole section."""
+    if isinstance(environment, str):
+        name, _, version = environment.partition(":")
+        return {"name": name, "version": version or None}
+    return environment_file.to_section(environment, conda_file)
 
 
 def save(
@@ -135,12 +144,14 @@ def save(
     stem = file.name[: -len(EXTENSION)] if file.name.endswith(EXTENSION) else file.name
     conda = folder / f"{stem}_conda_dependencies.yml"
     env_section = None
-    if separate_environment_yaml:
+    named = isinstance(config.environment, str)  # a registered one: no files of its own
+    if separate_environment_yaml and not named:
         env_file = folder / f"{stem}_environment.yml"
         section = environment_file.to_section(config.environment, _relative(conda, project))
         write_whole(env_file, yaml.safe_dump(section, sort_keys=False))
         env_section = _relative(env_file, project)
-    write_whole(conda, environment_file.conda_text(config.environment))
+    if not named:
+        write_whole(conda, environment_file.conda_text(config.environment))
     doc = to_document(config, _relative(conda, project), env_section)
     write_whole(file, yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
     config._name, config._path = stem, str(project)
@@ -264,6 +275,10 @@ def from_document(
     env_doc = doc.get("environment") if isinstance(doc, dict) else None
     if isinstance(env_doc, str):  # separate_environment_yaml: a path to the section
         config.environment = environment_file.load_section_file(env_doc, project, folder, source)
+    elif isinstance(env_doc, dict) and env_doc.get("name") and set(env_doc) <= {"name", "version"}:
+        # Only a name: a registered environment, found at submit (what save writes for one).
+        version = env_doc.get("version")
+        config.environment = str(env_doc["name"]) + (f":{version}" if version else "")
     elif env_doc is not None:
         config.environment = environment_file.from_section(
             env_doc, source, project, folder, "environment"
