@@ -338,3 +338,54 @@ def test_sdk_packages_are_not_installed(tmp_path: Path) -> None:
         env.python.conda_dependencies.add_pip_package(p)
     assert pip_requirements(env._spec(), tmp_path) == ["six"]
     assert os.path.basename(sys.executable)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 3) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+_env_keys = st.sampled_from(
+    ["name", "version", "environmentVariables", "python", "docker", "spark", "r"]
+)
+_section_keys = st.sampled_from(
+    ["userManagedDependencies", "interpreterPath", "condaDependencies", "enabled", "baseImage"]
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    doc=st.dictionaries(
+        _env_keys, _json | st.dictionaries(_section_keys, _json, max_size=3), max_size=5
+    )
+)
+def test_any_environment_json_loads_or_is_refused_with_an_aml_error(
+    tmp_path: Path, doc: dict
+) -> None:
+    folder = tmp_path / "fuzz"
+    folder.mkdir(exist_ok=True)
+    (folder / "azureml_environment.json").write_text(json.dumps(doc))
+    try:
+        env = Environment.load_from_directory(folder)
+    except AmlError as e:
+        assert "azureml_environment.json" in str(e) or "conda" in str(e)
+        return
+    env.save_to_directory(tmp_path / "again", overwrite=True)
+    assert Environment.load_from_directory(tmp_path / "again").hash == env.hash
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    doc=st.dictionaries(st.sampled_from(["name", "channels", "dependencies"]), _json, max_size=3)
+)
+def test_any_conda_file_parses_or_is_refused_with_an_aml_error(doc: dict) -> None:
+    try:
+        deps = CondaDependencies._from_yaml(yaml.safe_dump(doc), "env.yml")
+    except AmlError as e:
+        assert "env.yml" in str(e)
+        return
+    assert CondaDependencies._from_yaml(deps.serialize_to_string(), "again") == deps

@@ -545,3 +545,14 @@ def test_a_registered_environment_by_name_saves_as_its_name(exp: Experiment, pro
     run = exp.submit(ScriptRunConfig(project, run_config=back))
     assert run.wait_for_completion()["status"] == RunStatus.COMPLETED, run.read_log()
     assert shown(run)["var"] == "registered"
+
+
+def test_amlcompute_settings_are_kept_in_the_file(tmp_path: Path) -> None:
+    rc = RunConfiguration(script="a.py")
+    rc.amlcompute.vm_size = "STANDARD_D2_V2"
+    rc.amlcompute.cluster_max_node_count = 4
+    back = RunConfiguration.load(rc.save(tmp_path, "aml"))
+    assert back.amlcompute.vm_size == "STANDARD_D2_V2"
+    assert back.amlcompute.cluster_max_node_count == 4 and back.amlcompute.name is None
+    with pytest.raises(AttributeError):
+        rc.amlcompute.vmsize = "x"

@@ -79,6 +79,39 @@ class HistoryConfiguration:
         return f"HistoryConfiguration({vars(self)!r})"
 
 
+class AmlComputeSettings:
+    """``rc.amlcompute``: v1's run-based cluster settings (``vm_size``, ``vm_priority``,
+    ``retain_cluster``, ``name``, ``cluster_max_node_count``). Kept in the run configuration's
+    ``amlcompute`` section for its file; a local-first run picks its target by name."""
+
+    _KEYS = {
+        "vm_size": "vmSize",
+        "vm_priority": "vmPriority",
+        "retain_cluster": "retainCluster",
+        "name": "name",
+        "cluster_max_node_count": "clusterMaxNodeCount",
+    }
+
+    def __init__(self, kept: dict[str, Any]) -> None:
+        object.__setattr__(self, "_kept", kept)
+
+    def _section(self) -> dict[str, Any]:
+        from .runconfig_file import KEPT
+
+        section = self._kept.setdefault("amlcompute", copy.deepcopy(KEPT["amlcompute"]))
+        return section if isinstance(section, dict) else {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in AmlComputeSettings._KEYS:
+            raise AttributeError(name)
+        return self._section().get(AmlComputeSettings._KEYS[name])
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in AmlComputeSettings._KEYS:
+            raise AttributeError(f"amlcompute has no setting {name!r}")
+        self._section()[AmlComputeSettings._KEYS[name]] = value
+
+
 class RunConfiguration:
     """What to run and how, by v1's names (``script``, ``arguments``, ``target``,
     ``environment``, ``node_count``, ``framework``, ``communicator``, ``mpi``, ``pytorch``,
@@ -121,6 +154,10 @@ class RunConfiguration:
         self._path = _path
         if conda_dependencies is not None:
             self.environment.python.conda_dependencies = conda_dependencies
+
+    @property
+    def amlcompute(self) -> AmlComputeSettings:
+        return AmlComputeSettings(self._kept)
 
     # the environment ---------------------------------------------------------------------------
     @property
