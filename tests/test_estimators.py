@@ -237,3 +237,12 @@ def test_v1_module_paths_give_these_objects_inside_a_run(exp: Experiment, projec
     run = exp.submit(ScriptRunConfig(project, "paths.py"))
     assert run.wait_for_completion()["status"] == RunStatus.COMPLETED, run.read_log()
     assert "v1 paths ok aml-jupyter/python:3.11" in run.read_log()
+
+
+def test_an_estimator_submits_as_a_child_run_too(exp: Experiment, project: Path) -> None:
+    write(project, "child.py", "print('child ran')")
+    parent = exp.start_logging()
+    child = parent.submit_child(Estimator(project, entry_script="child.py"))
+    assert child.wait_for_completion()["status"] == RunStatus.COMPLETED, child.read_log()
+    assert child.parent.id == parent.id and "child ran" in child.read_log()
+    parent.complete()
