@@ -389,3 +389,27 @@ def test_any_conda_file_parses_or_is_refused_with_an_aml_error(doc: dict) -> Non
         assert "env.yml" in str(e)
         return
     assert CondaDependencies._from_yaml(deps.serialize_to_string(), "again") == deps
+
+
+def test_from_docker_image_with_requirements_builds_locally_then_runs_in_docker(
+    exp: Experiment, project: Path, tmp_path: Path
+) -> None:
+    engine = _engine()
+    if engine is None:
+        pytest.skip("no docker engine or base image (as root, `make docker` makes both)")
+    req = write(tmp_path, "requirements.txt", "six==1.16.0\n")
+    env = Environment.from_docker_image(
+        "img-six", dockerenv.DEFAULT_BASE_IMAGE, pip_requirements=req
+    )
+    image = dockerenv.image_name(env._spec())
+    try:
+        log = env.build_local(exp.workspace, useDocker=True)
+        assert f"Image {image} ready" in log
+        write(project, "six_.py", "import six, sys; print(sys.executable, six.__version__)")
+        run = exp.submit(ScriptRunConfig(project, "six_.py", environment=env))
+        assert run.wait_for_completion()["status"] == RunStatus.COMPLETED, run.read_log()
+        python, version = run.read_log().strip().splitlines()[-1].split()
+        assert version == "1.16.0" and python != sys.executable  # the image's Python
+    finally:
+        if dockerenv._find(engine, image) is not None:
+            engine.images.remove(image, force=True)  # type: ignore[attr-defined]
