@@ -120,7 +120,8 @@ def save(
     separate_environment_yaml: bool,
 ) -> Path:
     """See :meth:`RunConfiguration.save`."""
-    import yaml
+
+    from ..environments import fast_yaml
 
     base = Path(path if path is not None else ".").expanduser()
     if base.is_dir() or path is None:
@@ -148,12 +149,12 @@ def save(
     if separate_environment_yaml and not named:
         env_file = folder / f"{stem}_environment.yml"
         section = environment_file.to_section(config.environment, _relative(conda, project))
-        write_whole(env_file, yaml.safe_dump(section, sort_keys=False))
+        write_whole(env_file, fast_yaml.dump(section, sort_keys=False))
         env_section = _relative(env_file, project)
     if not named:
         write_whole(conda, environment_file.conda_text(config.environment))
     doc = to_document(config, _relative(conda, project), env_section)
-    write_whole(file, yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
+    write_whole(file, fast_yaml.dump(doc, sort_keys=False, default_flow_style=False))
     config._name, config._path = stem, str(project)
     return file
 
@@ -194,10 +195,12 @@ def load(path: str | os.PathLike[str], name: str | None) -> RunConfiguration:
     """See :meth:`RunConfiguration.load`."""
     import yaml
 
+    from ..environments import fast_yaml
+
     file = find(path, name)
     source = str(file)
     try:
-        doc = yaml.safe_load(file.read_text(encoding="utf-8"))
+        doc = fast_yaml.load(file.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise AmlError(f"{source} is not valid YAML: {exc}") from None
     except OSError as exc:

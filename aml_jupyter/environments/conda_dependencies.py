@@ -88,8 +88,10 @@ class CondaDependencies:
     def _read(self, text: str, source: str) -> None:
         import yaml
 
+        from . import fast_yaml
+
         try:
-            doc = yaml.safe_load(text) or {}
+            doc = fast_yaml.load(text) or {}
         except yaml.YAMLError as e:
             raise AmlError(f"{source} is not valid YAML: {e}") from None
         self._read_document(doc, source)
@@ -180,7 +182,8 @@ class CondaDependencies:
 
     def serialize_to_string(self) -> str:
         """The conda environment file (YAML) these dependencies make."""
-        import yaml
+
+        from . import fast_yaml
 
         deps: list[Any] = []
         if self._python:
@@ -192,7 +195,7 @@ class CondaDependencies:
         if self._channels:
             doc["channels"] = list(self._channels)
         doc["dependencies"] = deps
-        return str(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
+        return str(fast_yaml.dump(doc, sort_keys=False, default_flow_style=False))
 
     def save(self, path: str | os.PathLike[str] | None = None) -> str:
         """Write the file (``path``, default ``conda_dependencies.yml`` here); returns it."""

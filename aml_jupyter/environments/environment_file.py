@@ -142,9 +142,9 @@ def to_section(env: Environment, conda_file: str | None = None, inline: bool = F
         },
     }
     if inline:
-        import yaml
+        from . import fast_yaml
 
-        section["python"]["condaDependencies"] = yaml.safe_load(conda_text(env))
+        section["python"]["condaDependencies"] = fast_yaml.load(conda_text(env))
     for key, default in KEPT.items():
         section[key] = env._kept_sections.get(key, default)
     return section
@@ -206,6 +206,8 @@ def load_section_file(name: str, project: Path, folder: Path, source: str) -> En
     """The environment a ``.runconfig`` names by path (``separate_environment_yaml``)."""
     import yaml
 
+    from . import fast_yaml
+
     path = _locate(name, project, folder)
     if path is None:
         raise AmlError(
@@ -213,7 +215,7 @@ def load_section_file(name: str, project: Path, folder: Path, source: str) -> En
             f"{str(project)!r} or {str(folder)!r}."
         )
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = fast_yaml.load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise AmlError(f"{path} is not valid YAML: {exc}") from None
     return from_section(doc, str(path), project, path.parent)
