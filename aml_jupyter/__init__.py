@@ -31,6 +31,13 @@ _EXPORTS = {
     "CondaDependencies": "environments.environment",
     "MpiConfiguration": "compute.distributed",
     "PyTorchConfiguration": "compute.distributed",
+    "TensorflowConfiguration": "compute.distributed",
+    "RunConfiguration": "compute.runconfig",
+    "DockerConfiguration": "compute.runconfig",
+    "Estimator": "compute.estimator",
+    "SKLearn": "compute.frameworks",
+    "PyTorch": "compute.frameworks",
+    "TensorFlow": "compute.frameworks",
     "Tensorboard": "frontends.tensorboard",
     "RunDetails": "frontends.widgets",
 }
@@ -42,18 +49,25 @@ __all__ = [
     "ComputeInstance",
     "ComputeTarget",
     "CondaDependencies",
+    "DockerConfiguration",
     "Environment",
+    "Estimator",
     "Experiment",
     "InferenceConfig",
     "LocalWebservice",
     "Model",
     "MpiConfiguration",
+    "PyTorch",
     "PyTorchConfiguration",
     "Run",
+    "RunConfiguration",
     "RunDetails",
     "RunStatus",
+    "SKLearn",
     "ScriptRunConfig",
+    "TensorFlow",
     "Tensorboard",
+    "TensorflowConfiguration",
     "UserErrorException",
     "Workspace",
     "__version__",
@@ -65,8 +79,15 @@ if TYPE_CHECKING:
     from .compute import ComputeTarget
     from .compute.cluster.target import ComputeCluster
     from .compute.config import ScriptRunConfig
-    from .compute.distributed import MpiConfiguration, PyTorchConfiguration
+    from .compute.distributed import (
+        MpiConfiguration,
+        PyTorchConfiguration,
+        TensorflowConfiguration,
+    )
+    from .compute.estimator import Estimator
+    from .compute.frameworks import PyTorch, SKLearn, TensorFlow
     from .compute.instance.target import ComputeInstance
+    from .compute.runconfig import DockerConfiguration, RunConfiguration
     from .environments.environment import CondaDependencies, Environment
     from .errors import ActivityFailedException, AmlError, UserErrorException
     from .frontends.tensorboard import Tensorboard

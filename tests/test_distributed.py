@@ -118,7 +118,9 @@ def test_bad_distributed_configs(make: Any, match: str) -> None:
 
 def test_only_known_configs_are_accepted(exp: Experiment, project: Path) -> None:
     write(project, "x.py", "print(1)")
-    with pytest.raises(AmlError, match="PyTorchConfiguration or MpiConfiguration"):
+    with pytest.raises(
+        AmlError, match="PyTorchConfiguration, MpiConfiguration or TensorflowConfiguration"
+    ):
         exp.submit(ScriptRunConfig(project, "x.py", distributed_job_config={"nodes": 2}))
     assert list(exp.get_runs()) == []
 

@@ -45,7 +45,10 @@ class ScriptRunConfig:
 
     ``environment=None`` runs with the current Python interpreter, else an :class:`Environment`
     (or a registered environment's ``"name"`` / ``"name:version"``); ``compute_target`` is a
-    target name (``'local'``) or a :class:`ComputeTarget`. Signature as Azure ML v1.
+    target name (``'local'``, the default) or a :class:`ComputeTarget`. Signature as Azure ML
+    v1. Every setting is kept in ``run_config`` (a :class:`RunConfiguration`, a copy of the one
+    given): ``src.run_config.environment = env`` and ``environment=env`` are the same thing, and
+    the arguments given here win over the ``run_config``'s, as in v1.
     """
 
     def __init__(
@@ -54,7 +57,7 @@ class ScriptRunConfig:
         script: str | None = None,
         arguments: list[Any] | None = None,
         run_config: Any = None,
-        compute_target: Any = "local",
+        compute_target: Any = None,
         environment: Any = None,
         distributed_job_config: Any = None,
         resume_from: Any = None,
@@ -62,34 +65,126 @@ class ScriptRunConfig:
         command: list[str] | str | None = None,
         docker_runtime_config: Any = None,
     ) -> None:
+        from .runconfig import RunConfiguration
+
+        if run_config is not None and not isinstance(run_config, RunConfiguration):
+            raise AmlError(f"run_config takes a RunConfiguration, got {type(run_config).__name__}.")
+        # v1 copies the given one: changing it afterwards does not change this config.
+        #: Everything this config submits, except its folder (one copy of each setting).
+        self.run_config: RunConfiguration = (
+            RunConfiguration() if run_config is None else run_config._copy()
+        )
         self.source_directory = os.fspath(source_directory)
-        self.script = script
-        if isinstance(arguments, (str, bytes)):
-            # list("--lr 0.1") would pass each character as an argument.
-            raise AmlError(
-                f"arguments={arguments!r} is a string; give a list, e.g. "
-                f"arguments={shlex.split(arguments) if isinstance(arguments, str) else ['...']!r}."
-            )
-        self.arguments = list(arguments) if arguments is not None else []
-        self.run_config = run_config
-        self.compute_target = compute_target if compute_target is not None else "local"
-        self.environment = environment
-        self.distributed_job_config = distributed_job_config
+        if script is not None or run_config is None:
+            self.script = script
+        if arguments is not None or run_config is None:
+            self.arguments = arguments
+        if command is not None:
+            self.command = command
+        if compute_target is not None:
+            self.compute_target = compute_target
+        if environment is not None:
+            self.environment = environment
+        if distributed_job_config is not None:
+            self.distributed_job_config = distributed_job_config
+        if run_config is None or max_run_duration_seconds != DEFAULT_MAX_RUN_DURATION_SECONDS:
+            self.max_run_duration_seconds = max_run_duration_seconds
+        if docker_runtime_config is not None:
+            self.docker_runtime_config = docker_runtime_config
         self.resume_from = resume_from
-        self.max_run_duration_seconds = max_run_duration_seconds
-        self.command = command
-        self.docker_runtime_config = docker_runtime_config
         #: Files added to the snapshot without existing on disk (a notebook cell as a script).
         self.extra_files: dict[str, bytes] = {}
         #: Snapshot limits for this submit (None: defaults / environment variables).
         self.snapshot_max_bytes: int | None = None
         self.snapshot_max_files: int | None = None
 
+    # Each setting lives in run_config; these are its v1 spellings on ScriptRunConfig.
+    @property
+    def script(self) -> str | None:
+        return self.run_config.script
+
+    @script.setter
+    def script(self, value: str | None) -> None:
+        self.run_config.script = value
+
+    @property
+    def arguments(self) -> list[Any]:
+        return self.run_config.arguments
+
+    @arguments.setter
+    def arguments(self, value: list[Any] | None) -> None:
+        if isinstance(value, (str, bytes)):
+            # list("--lr 0.1") would pass each character as an argument.
+            raise AmlError(
+                f"arguments={value!r} is a string; give a list, e.g. "
+                f"arguments={shlex.split(value) if isinstance(value, str) else ['...']!r}."
+            )
+        self.run_config.arguments = list(value) if value is not None else []
+
+    @property
+    def command(self) -> list[str] | str | None:
+        return self.run_config.command
+
+    @command.setter
+    def command(self, value: list[str] | str | None) -> None:
+        self.run_config.command = value
+
+    @property
+    def compute_target(self) -> Any:
+        """A target name (``'local'``) or a :class:`ComputeTarget`: ``run_config.target``."""
+        return self.run_config.target
+
+    @compute_target.setter
+    def compute_target(self, value: Any) -> None:
+        self.run_config.target = value if value is not None else "local"
+
     @property
     def target(self) -> str:
         """The compute target's name."""
         target = self.compute_target
         return target if isinstance(target, str) else str(getattr(target, "name", target))
+
+    @property
+    def environment(self) -> Any:
+        """``run_config.environment``: an :class:`Environment` (left as made: the submitting
+        Python) or a registered environment's name."""
+        return self.run_config.environment
+
+    @environment.setter
+    def environment(self, value: Any) -> None:
+        self.run_config.environment = value
+
+    @property
+    def distributed_job_config(self) -> Any:
+        return self.run_config.distributed_job_config
+
+    @distributed_job_config.setter
+    def distributed_job_config(self, value: Any) -> None:
+        self.run_config.distributed_job_config = value
+
+    @property
+    def max_run_duration_seconds(self) -> int | float:
+        value = self.run_config.max_run_duration_seconds
+        return DEFAULT_MAX_RUN_DURATION_SECONDS if value is None else value
+
+    @max_run_duration_seconds.setter
+    def max_run_duration_seconds(self, value: int | float | None) -> None:
+        self.run_config.max_run_duration_seconds = value
+
+    @property
+    def docker_runtime_config(self) -> Any:
+        return self.run_config.docker
+
+    @docker_runtime_config.setter
+    def docker_runtime_config(self, value: Any) -> None:
+        from .runconfig import DockerConfiguration
+
+        if not isinstance(value, DockerConfiguration):
+            raise AmlError(
+                "docker_runtime_config takes a DockerConfiguration(use_docker=...), got "
+                f"{type(value).__name__}."
+            )
+        self.run_config.docker = value
 
     def validate(self) -> dict[str, Any]:
         """Check the config against the disk; return the run definition that gets recorded.
@@ -133,9 +228,9 @@ class ScriptRunConfig:
             raise AmlError(f"max_run_duration_seconds must be a positive number, got {duration!r}.")
         from .distributed import job_spec
 
-        env = self.environment
+        env = self.run_config._environment
         return {
-            "distributed": job_spec(self.distributed_job_config),
+            "distributed": job_spec(self.run_config._job_config()),
             "script": script,
             "arguments": [str(a) for a in self.arguments],
             "command": self.command if not isinstance(self.command, tuple) else list(self.command),

@@ -17,6 +17,7 @@ from .local.ranks import free_port, process_environments
 __all__ = [
     "MpiConfiguration",
     "PyTorchConfiguration",
+    "TensorflowConfiguration",
     "free_port",
     "job_spec",
     "process_environments",
@@ -30,7 +31,8 @@ def _positive(name: str, value: Any) -> int:
 
 
 class PyTorchConfiguration:
-    """``process_count`` processes in all over ``node_count`` nodes (v1's signature)."""
+    """``process_count`` processes in all over ``node_count`` nodes (v1's signature);
+    ``process_count=None``: one per node."""
 
     framework = "PyTorch"
 
@@ -42,21 +44,37 @@ class PyTorchConfiguration:
     ) -> None:
         self.communication_backend = communication_backend
         self.node_count = _positive("node_count", node_count)
-        self.process_count = _positive("process_count", process_count or node_count)
-        if self.process_count % self.node_count:
-            raise AmlError(
-                f"process_count={self.process_count} does not split evenly over "
-                f"node_count={self.node_count}; use a multiple of the node count."
-            )
+        self.process_count = process_count
+        self.spec()  # a bad count is refused here, not at submit
+
+    @property
+    def process_count(self) -> int:
+        return self._process_count or self.node_count
+
+    @process_count.setter
+    def process_count(self, value: int | None) -> None:
+        self._process_count = None if value is None else _positive("process_count", value)
 
     def spec(self) -> dict[str, Any]:
         """What the run records: framework, backend, nodes, processes per node."""
+        nodes = _positive("node_count", self.node_count)
+        if self.process_count % nodes:
+            raise AmlError(
+                f"process_count={self.process_count} does not split evenly over "
+                f"node_count={nodes}; use a multiple of the node count."
+            )
         return {
             "framework": self.framework,
             "backend": self.communication_backend,
-            "nodeCount": self.node_count,
-            "processCountPerNode": self.process_count // self.node_count,
+            "nodeCount": nodes,
+            "processCountPerNode": self.process_count // nodes,
         }
+
+    def __repr__(self) -> str:
+        return (
+            f"PyTorchConfiguration(communication_backend={self.communication_backend!r}, "
+            f"process_count={self.process_count!r}, node_count={self.node_count!r})"
+        )
 
 
 class MpiConfiguration:
@@ -73,18 +91,61 @@ class MpiConfiguration:
         return {
             "framework": self.framework,
             "backend": "IntelMpi",
-            "nodeCount": self.node_count,
-            "processCountPerNode": self.process_count_per_node,
+            "nodeCount": _positive("node_count", self.node_count),
+            "processCountPerNode": _positive("process_count_per_node", self.process_count_per_node),
         }
+
+    def __repr__(self) -> str:
+        return (
+            f"MpiConfiguration(process_count_per_node={self.process_count_per_node!r}, "
+            f"node_count={self.node_count!r})"
+        )
+
+
+class TensorflowConfiguration:
+    """v1's parameter-server TensorFlow job: ``worker_count`` workers and
+    ``parameter_server_count`` servers. One worker and no server runs as one process; more is
+    refused at submit (this version starts no parameter servers: use ``MpiConfiguration`` with
+    ``MultiWorkerMirroredStrategy``, or ``PyTorchConfiguration``)."""
+
+    framework = "TensorFlow"
+
+    def __init__(self, worker_count: int = 1, parameter_server_count: int = 1) -> None:
+        self.worker_count = _positive("worker_count", worker_count)
+        if not isinstance(parameter_server_count, int) or parameter_server_count < 0:
+            raise AmlError(
+                f"parameter_server_count must be a whole number >= 0, got "
+                f"{parameter_server_count!r}."
+            )
+        self.parameter_server_count = parameter_server_count
+        self.node_count = 1
+
+    def spec(self) -> dict[str, Any] | None:
+        """None (one process) for one worker and no server; else a clear refusal."""
+        if self.worker_count == 1 and self.parameter_server_count == 0:
+            return None
+        raise AmlError(
+            f"TensorflowConfiguration(worker_count={self.worker_count}, "
+            f"parameter_server_count={self.parameter_server_count}) asks for parameter-server "
+            "training, which this version does not start. Use worker_count=1, "
+            "parameter_server_count=0 for one process, or MpiConfiguration(process_count_per_node"
+            "=N) with tf.distribute.MultiWorkerMirroredStrategy for N workers."
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"TensorflowConfiguration(worker_count={self.worker_count!r}, "
+            f"parameter_server_count={self.parameter_server_count!r})"
+        )
 
 
 def job_spec(config: Any) -> dict[str, Any] | None:
     """The recorded form of a ``distributed_job_config`` (None: one process)."""
     if config is None:
         return None
-    if not isinstance(config, (PyTorchConfiguration, MpiConfiguration)):
+    if not isinstance(config, (PyTorchConfiguration, MpiConfiguration, TensorflowConfiguration)):
         raise AmlError(
-            f"distributed_job_config takes a PyTorchConfiguration or MpiConfiguration, got "
-            f"{type(config).__name__}."
+            "distributed_job_config takes a PyTorchConfiguration, MpiConfiguration or "
+            f"TensorflowConfiguration, got {type(config).__name__}."
         )
     return config.spec()

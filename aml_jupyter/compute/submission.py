@@ -78,11 +78,9 @@ def submit(
 def run_definition(ws: Workspace, config: ScriptRunConfig) -> dict[str, Any]:
     """What the run record keeps and the supervisor runs: the checked config, this Python,
     and the environment's whole spec (None: this Python as it is)."""
-    from ..environments.environment import resolve_environment
-
     definition = config.validate()
     definition["python"] = sys.executable
-    environment = resolve_environment(ws, config.environment)
+    environment = config.run_config._submission_environment(ws)
     definition["environment"] = None if environment is None else environment._spec()
     return definition
 

@@ -12,6 +12,7 @@ base image as it is.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -47,7 +48,15 @@ _PROBE = (
 )
 
 
+#: The repository of base images built from an environment's Dockerfile (from_dockerfile).
+DOCKERFILE_REPOSITORY = "aml-dockerfile"
+
+
 def base_image(spec: dict[str, Any]) -> str:
+    dockerfile = spec["docker"].get("base_dockerfile")
+    if dockerfile:  # built here from the Dockerfile, named by its content
+        digest = hashlib.sha256(dockerfile.encode()).hexdigest()[:16]
+        return f"{DOCKERFILE_REPOSITORY}:{digest}"
     return str(
         spec["docker"].get("base_image")
         or os.environ.get("AML_DOCKER_BASE_IMAGE")
@@ -111,6 +120,8 @@ def check(spec: dict[str, Any]) -> None:
     base = base_image(spec)
     if not spec["python"]["user_managed_dependencies"]:
         uv_command()  # the build installs the packages with it
+    if spec["docker"].get("base_dockerfile"):
+        return  # its base image is built from the Dockerfile while the run is Preparing
     if _find(engine, base) is None:
         how = (
             "`make docker` (or `sudo scripts/build_base_image.sh`) builds it with no registry"
@@ -134,6 +145,9 @@ def is_ready(spec: dict[str, Any]) -> bool:
 
 def resolve(ws_folder: Path, spec: dict[str, Any], log_path: Path) -> str:
     """The Python to start inside the environment's image, building the image first if need be."""
+    if spec["docker"].get("base_dockerfile"):
+        with open(log_path, "a") as log:
+            _dockerfile_base(client(), spec, log)
     if spec["python"]["user_managed_dependencies"]:
         return str(spec["python"]["interpreter_path"] or "python")
     engine = client()
@@ -209,6 +223,32 @@ def _build(engine: Any, spec: dict[str, Any], log: Any) -> str:
     log.write(f"Image {tag} ready in {time.monotonic() - start:.1f} s\n")
     log.flush()
     return str(python["executable"])
+
+
+def _dockerfile_base(engine: Any, spec: dict[str, Any], log: Any) -> None:
+    """Build the base image of a from_dockerfile environment, once per Dockerfile content."""
+    tag = base_image(spec)
+    if _find(engine, tag) is not None:
+        return
+    log.write(f"Building base image {tag} of environment {spec['name']!r} from its Dockerfile\n")
+    log.flush()
+    error = None
+    for chunk in engine.api.build(
+        fileobj=io.BytesIO(spec["docker"]["base_dockerfile"].encode()),
+        tag=tag,
+        rm=True,
+        forcerm=True,
+        decode=True,
+    ):
+        if "stream" in chunk:
+            log.write(chunk["stream"])
+            log.flush()
+        error = chunk.get("error") or error
+    if error:
+        raise AmlError(
+            f"Building the Dockerfile of environment {spec['name']!r} failed: {error} "
+            "(its whole output is in user_logs/environment_build.txt)."
+        )
 
 
 def _probe(engine: Any, spec: dict[str, Any], base: str) -> dict[str, Any]:

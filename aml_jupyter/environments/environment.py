@@ -12,122 +12,17 @@ import copy
 import hashlib
 import json
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
+from .conda_dependencies import CondaDependencies
 
 if TYPE_CHECKING:
     from ..tracking.workspace import Workspace
 
 #: v1's name for the environment a run gets when none is given.
 DEFAULT_NAME = "default-environment"
-
-
-class CondaDependencies:
-    """Packages and a Python version, as v1's ``CondaDependencies`` (pip part honoured)."""
-
-    def __init__(self) -> None:
-        self._python: str | None = None
-        self._pip: list[str] = []
-        self._conda: list[str] = []
-        #: A requirements file kept as it is (``compute/requirements.read``), or None.
-        self._requirements: dict[str, Any] | None = None
-
-    @staticmethod
-    def create(
-        pip_packages: list[str] | None = None,
-        conda_packages: list[str] | None = None,
-        python_version: str | None = None,
-        **kwargs: Any,
-    ) -> CondaDependencies:
-        deps = CondaDependencies()
-        for p in pip_packages or []:
-            deps.add_pip_package(p)
-        for p in conda_packages or []:
-            deps.add_conda_package(p)
-        if python_version:
-            deps.set_python_version(python_version)
-        return deps
-
-    @staticmethod
-    def _from_yaml(text: str, source: str) -> CondaDependencies:
-        import yaml
-
-        try:
-            doc = yaml.safe_load(text) or {}
-        except yaml.YAMLError as e:
-            raise AmlError(f"{source} is not valid YAML: {e}") from None
-        entries = doc.get("dependencies") if isinstance(doc, dict) else None
-        if not isinstance(entries, list):
-            raise AmlError(f"{source} has no 'dependencies:' list (a conda environment file).")
-        deps = CondaDependencies()
-        for entry in entries:
-            if isinstance(entry, dict) and isinstance(entry.get("pip"), list):
-                for p in entry["pip"]:
-                    deps.add_pip_package(str(p))
-            elif isinstance(entry, str):
-                name = re.split(r"[=<>!~\s]", entry.split("::")[-1], maxsplit=1)[0]
-                if name == "python":
-                    deps.set_python_version(entry.split("::")[-1][len("python") :].strip())
-                elif name != "pip":
-                    deps.add_conda_package(entry)
-            else:
-                raise AmlError(f"{source}: cannot read the dependency {entry!r}.")
-        return deps
-
-    def add_pip_package(self, pip_package: str) -> None:
-        if pip_package not in self._pip:
-            self._pip.append(pip_package)
-
-    def remove_pip_package(self, pip_package: str) -> None:
-        self._pip = [p for p in self._pip if p != pip_package]
-
-    def add_conda_package(self, conda_package: str) -> None:
-        if conda_package not in self._conda:
-            self._conda.append(conda_package)
-
-    def set_python_version(self, version: str) -> None:
-        """``3.11``, ``=3.11``, ``>=3.10``: the Python the environment is built with."""
-        self._python = version.strip().lstrip("=").strip() or None
-
-    def get_python_version(self) -> str | None:
-        return self._python
-
-    @property
-    def pip_packages(self) -> list[str]:
-        return list(self._pip)
-
-    @property
-    def conda_packages(self) -> list[str]:
-        return list(self._conda)
-
-    def serialize_to_string(self) -> str:
-        """The conda environment file (YAML) these dependencies make."""
-        lines = ["name: project_environment", "dependencies:"]
-        if self._python:
-            lines.append(f"- python={self._python}")
-        lines += [f"- {c}" for c in self._conda]
-        if self._pip:
-            lines += ["- pip", "- pip:"] + [f"  - {p}" for p in self._pip]
-        return "\n".join(lines) + "\n"
-
-    def _spec(self) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            "python": self._python,
-            "pip": list(self._pip),
-            "conda": list(self._conda),
-        }
-        if self._requirements is not None:  # absent otherwise: older hashes stay as they were
-            spec["requirements"] = copy.deepcopy(self._requirements)
-        return spec
-
-    @staticmethod
-    def _from_spec(spec: dict[str, Any]) -> CondaDependencies:
-        deps = CondaDependencies.create(spec.get("pip"), spec.get("conda"), spec.get("python"))
-        deps._requirements = copy.deepcopy(spec.get("requirements"))
-        return deps
 
 
 class PythonSection:
@@ -149,6 +44,10 @@ class DockerSection:
     def __init__(self) -> None:
         self.enabled = False
         self.base_image: str | None = None
+        #: A Dockerfile's text: built into the base image (``Environment.from_dockerfile``).
+        self.base_dockerfile: str | None = None
+        #: v1 fields kept as read (shm_size, arguments, platform, ...), written back on save.
+        self._kept: dict[str, Any] = {}
 
 
 class Environment:
@@ -163,6 +62,9 @@ class Environment:
         self.python = PythonSection()
         self.docker = DockerSection()
         self.environment_variables: dict[str, str] = {}
+        #: v1 sections kept as read from a file (spark, databricks, r, ...), written back.
+        self._kept_sections: dict[str, Any] = {}
+        self._labels: list[str] = []
 
     # making one ------------------------------------------------------------------------------
     @staticmethod
@@ -192,12 +94,118 @@ class Environment:
         return env
 
     @staticmethod
-    def from_docker_image(name: str, image: str, **kwargs: Any) -> Environment:
-        """An environment that runs in a container of ``image``."""
+    def from_docker_image(
+        name: str,
+        image: str,
+        container_registry: Any = None,
+        conda_specification: str | os.PathLike[str] | None = None,
+        pip_requirements: str | os.PathLike[str] | None = None,
+    ) -> Environment:
+        """An environment that runs in a container of ``image``, with the packages of a conda
+        ``environment.yml`` and/or a ``requirements.txt`` added to it (none: the image's
+        Python as it is). ``container_registry`` is accepted; images come from this engine."""
         env = Environment(name)
         env.docker.enabled = True
         env.docker.base_image = image
+        env._add_specifications(conda_specification, pip_requirements)
         return env
+
+    @staticmethod
+    def from_dockerfile(
+        name: str,
+        dockerfile: str | os.PathLike[str],
+        conda_specification: str | os.PathLike[str] | None = None,
+        pip_requirements: str | os.PathLike[str] | None = None,
+    ) -> Environment:
+        """An environment whose base image is built from ``dockerfile`` (its text, or the path
+        of a file), once per content, then run as :meth:`from_docker_image`'s is."""
+        text = str(dockerfile)
+        path = Path(text).expanduser()
+        if "\n" not in text and len(text) < 4096 and path.is_file():
+            text = path.read_text(encoding="utf-8")
+        if not any(line.strip().upper().startswith("FROM") for line in text.splitlines()):
+            raise AmlError(
+                f"from_dockerfile({name!r}, ...): the Dockerfile has no FROM line. Give its text "
+                "or the path of the file."
+            )
+        env = Environment(name)
+        env.docker.enabled = True
+        env.docker.base_dockerfile = text
+        env._add_specifications(conda_specification, pip_requirements)
+        return env
+
+    def _add_specifications(
+        self,
+        conda_specification: str | os.PathLike[str] | None,
+        pip_requirements: str | os.PathLike[str] | None,
+    ) -> None:
+        from . import requirements
+
+        if conda_specification is None and pip_requirements is None:
+            self.python.user_managed_dependencies = True  # the image's Python, as it is
+            return
+        if conda_specification is not None:
+            self.python.conda_dependencies = CondaDependencies._from_yaml(
+                _read(conda_specification), os.fspath(conda_specification)
+            )
+        if pip_requirements is not None:
+            self.python.conda_dependencies._requirements = requirements.read(pip_requirements)
+
+    @staticmethod
+    def from_existing_conda_environment(name: str, conda_environment_name: str) -> Environment:
+        """A user-managed environment running a conda environment's own Python (found with
+        ``conda``/``mamba``/``micromamba``); with no conda here, an error saying what to use."""
+        from .conda_envs import conda_python
+
+        env = Environment(name)
+        env.python.user_managed_dependencies = True
+        env.python.interpreter_path = conda_python(conda_environment_name)
+        return env
+
+    # v1's folder and JSON forms, labels, builds -----------------------------------------------
+    def save_to_directory(self, path: str | os.PathLike[str], overwrite: bool = False) -> None:
+        """Write v1's layout: ``azureml_environment.json`` + ``conda_dependencies.yml`` (and
+        the ``Dockerfile`` of a :meth:`from_dockerfile` environment) in folder ``path``."""
+        from .environment_file import save_to_directory
+
+        save_to_directory(self, Path(path), overwrite)
+
+    @staticmethod
+    def load_from_directory(path: str | os.PathLike[str]) -> Environment:
+        """An environment from a folder :meth:`save_to_directory` (or v1) wrote."""
+        from .environment_file import load_from_directory
+
+        return load_from_directory(Path(path))
+
+    def label(self, workspace: Workspace, name: str, version: str | int, labels: Any) -> None:
+        """Put ``labels`` (a name or a list) on version ``version`` of the registered
+        environment ``name`` (v1's signature: called on any Environment); a label names one
+        version of a name, so it moves off the version that had it."""
+        if isinstance(labels, str):
+            labels = [labels]
+        labels = [str(label).strip() for label in labels or []]
+        if not labels or not all(labels):
+            raise AmlError("label(workspace, name, version, labels) needs one or more labels.")
+        Environment.get(workspace, name, version)  # a clear error if there is no such version
+        workspace.store.label_environment(name, int(version), labels)
+
+    def build_local(self, workspace: Workspace, platform: Any = None, **kwargs: Any) -> Any:
+        """Build this environment now, as a run would (a virtualenv with uv, or its docker
+        image); ``useDocker=True`` builds the image. Returns the build log's text."""
+        from .build import check, resolve
+
+        env = copy.deepcopy(self)
+        if kwargs.pop("useDocker", None) or kwargs.pop("use_docker", None):
+            env.docker.enabled = True
+        folder = workspace.folder / "envs"
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / f"build_local_{env.hash}.txt"
+        log.unlink(missing_ok=True)
+        check(workspace.folder, env._spec())
+        python = resolve(workspace.folder, env._spec(), log)
+        text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        print(text + f"Environment {env.name!r} ready: {python}")
+        return text
 
     def clone(self, new_name: str) -> Environment:
         """A copy under another name (not registered)."""
@@ -216,7 +224,7 @@ class Environment:
                 "interpreter_path": self.python.interpreter_path,
                 "conda_dependencies": self.python.conda_dependencies._spec(),
             },
-            "docker": {"enabled": bool(self.docker.enabled), "base_image": self.docker.base_image},
+            "docker": self._docker_spec(),
             "environment_variables": {
                 str(k): str(v) for k, v in (self.environment_variables or {}).items()
             },
@@ -234,7 +242,20 @@ class Environment:
             "deps": self.python.conda_dependencies._spec(),
             "docker": [bool(self.docker.enabled), self.docker.base_image],
         }
+        if self.docker.base_dockerfile:  # absent otherwise: older hashes stay as they were
+            build["dockerfile"] = self.docker.base_dockerfile
         return hashlib.sha256(json.dumps(build, sort_keys=True).encode()).hexdigest()[:16]
+
+    def _docker_spec(self) -> dict[str, Any]:
+        docker: dict[str, Any] = {
+            "enabled": bool(self.docker.enabled),
+            "base_image": self.docker.base_image,
+        }
+        if self.docker.base_dockerfile:  # only when set: a registered spec stays as it was
+            docker["base_dockerfile"] = self.docker.base_dockerfile
+        if self.docker._kept:
+            docker["kept"] = dict(self.docker._kept)
+        return docker
 
     @staticmethod
     def _from_spec(spec: dict[str, Any]) -> Environment:
@@ -248,6 +269,8 @@ class Environment:
         )
         env.docker.enabled = spec.get("docker", {}).get("enabled", False)
         env.docker.base_image = spec.get("docker", {}).get("base_image")
+        env.docker.base_dockerfile = spec.get("docker", {}).get("base_dockerfile")
+        env.docker._kept = dict(spec.get("docker", {}).get("kept") or {})
         env.environment_variables = dict(spec.get("environment_variables", {}))
         return env
 
@@ -262,10 +285,32 @@ class Environment:
         return registered
 
     @staticmethod
-    def get(workspace: Workspace, name: str, version: str | int | None = None) -> Environment:
-        """A registered environment (its latest version unless ``version`` is given)."""
+    def get(
+        workspace: Workspace,
+        name: str,
+        version: str | int | None = None,
+        label: str | None = None,
+    ) -> Environment:
+        """A registered environment: its latest version, ``version``, or the version that
+        carries ``label``. v1's curated names (``AzureML-Minimal``, ``AzureML-sklearn-...``)
+        give their local equivalent (:mod:`aml_jupyter.environments.curated`)."""
+        if version is not None and label is not None:
+            raise AmlError("Environment.get takes version= or label=, not both.")
+        if label is not None:
+            found = workspace.store.environment_version_by_label(name, str(label))
+            if found is None:
+                raise AmlError(
+                    f"No version of environment {name!r} has the label {label!r}; put one on "
+                    "with env.label(ws, name, version, [label])."
+                )
+            version = found
         row = workspace.store.get_environment(name, None if version is None else int(version))
         if row is None:
+            from .curated import curated
+
+            local = curated(name) if version is None else None
+            if local is not None:
+                return local
             known = workspace.store.environment_versions()
             listing = ", ".join(f"{n}:{v}" for n, v in known) or "none yet"
             which = name if version is None else f"{name}:{version}"
@@ -273,7 +318,14 @@ class Environment:
                 f"No environment {which!r} in this workspace (registered: {listing}). "
                 "Register one with env.register(ws)."
             )
-        return Environment._from_spec({**row.spec, "version": str(row.version)})
+        env = Environment._from_spec({**row.spec, "version": str(row.version)})
+        env._labels = list(row.spec.get("_labels") or [])
+        return env
+
+    @property
+    def labels(self) -> list[str]:
+        """The labels of this registered version (as read)."""
+        return list(self._labels)
 
     @staticmethod
     def list(workspace: Workspace) -> dict[str, Environment]:

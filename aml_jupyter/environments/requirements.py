@@ -156,13 +156,37 @@ def flat_lines(kept: dict[str, Any]) -> list[str]:
 _CONDA_PIN = re.compile(r"^([A-Za-z0-9_.\-]+)\s*=\s*([^=<>!~\s]+)$")
 
 
+#: Azure ML v1 SDK packages: inside a run aml_jupyter serves ``azureml.core`` (and train,
+#: widgets, telemetry), so a v1 environment's ``azureml-defaults`` is not installed (it would
+#: pull the whole cloud SDK, and fails to build on today's Pythons).
+SDK_PACKAGES = frozenset(
+    {
+        "azureml-defaults",
+        "azureml-core",
+        "azureml-sdk",
+        "azureml-train",
+        "azureml-train-core",
+        "azureml-widgets",
+        "azureml-telemetry",
+        "azureml-mlflow",
+    }
+)
+
+
+def is_sdk_package(requirement: str) -> bool:
+    """Whether a pip line asks for one of :data:`SDK_PACKAGES` (any version or extras)."""
+    name = re.split(r"[=<>!~\[\s;@]", requirement.strip(), maxsplit=1)[0]
+    return name.lower().replace("_", "-") in SDK_PACKAGES
+
+
 def pip_requirements(spec: dict[str, Any], folder: Path | None = None) -> list[str]:
     """The lines of a requirements file that installs an environment: its pip packages, its
-    conda packages tried from PyPI (``numpy=1.26`` becomes ``numpy==1.26.*``), then ``-r`` its
+    conda packages tried from PyPI (``numpy=1.26`` becomes ``numpy==1.26.*``), Azure ML SDK
+    packages left out (:func:`is_sdk_package`), then ``-r`` its
     kept requirements file: the original when unchanged, else its copies written under
     ``folder`` (a new temporary folder when None)."""
     deps = spec["python"]["conda_dependencies"]
-    out = list(deps.get("pip", []))
+    out = [p for p in deps.get("pip", []) if not is_sdk_package(p)]
     for entry in deps.get("conda", []):
         entry = entry.split("::")[-1].strip()
         pin = _CONDA_PIN.match(entry)

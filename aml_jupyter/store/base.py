@@ -225,6 +225,14 @@ class WorkspaceStore(ABC):
         """One version of a registered environment (the latest when ``version`` is None)."""
 
     @abstractmethod
+    def label_environment(self, name: str, version: int, labels: list[str]) -> None:
+        """Put ``labels`` on one version of an environment (each leaves any other version)."""
+
+    @abstractmethod
+    def environment_version_by_label(self, name: str, label: str) -> int | None:
+        """The version of environment ``name`` that carries ``label``, or None."""
+
+    @abstractmethod
     def environment_versions(self) -> list[tuple[str, int]]:
         """Every ``(name, version)`` registered, by name then version."""
 

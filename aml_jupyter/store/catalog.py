@@ -13,6 +13,15 @@ from .run_records import CHUNK
 from .types import ComputeTargetRecord, EnvironmentRecord, FileHashRecord
 
 
+def _unlabelled(text: str) -> str:
+    """A stored spec without its labels (what a new registration is compared with)."""
+    if '"_labels"' not in text:
+        return text
+    spec = json.loads(text)
+    spec.pop("_labels", None)
+    return json.dumps(spec, sort_keys=True)
+
+
 class Catalog(EmbeddedBase):
     """Environments, snapshots and compute targets."""
 
@@ -24,7 +33,7 @@ class Catalog(EmbeddedBase):
                 "SELECT version, spec FROM environments WHERE name = ? ORDER BY version DESC LIMIT 1",
                 (name,),
             ).fetchone()
-            if latest is not None and latest["spec"] == text:
+            if latest is not None and _unlabelled(latest["spec"]) == text:
                 return int(latest["version"])
             version = 1 if latest is None else int(latest["version"]) + 1
             conn.execute(
@@ -52,6 +61,37 @@ class Catalog(EmbeddedBase):
             spec=loads(row["spec"], {}),
             created_utc=row["created_utc"],
         )
+
+    def label_environment(self, name: str, version: int, labels: list[str]) -> None:
+        # Labels live in the version's spec (key "_labels"), so no schema change; a label
+        # names one version of a name: it leaves the version that had it.
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT version, spec FROM environments WHERE name = ?", (name,)
+            ).fetchall()
+            for row in rows:
+                spec = loads(row["spec"], {})
+                had = list(spec.get("_labels") or [])
+                now = [lb for lb in had if lb not in labels]
+                if int(row["version"]) == version:
+                    now += labels
+                if now != had:
+                    if now:
+                        spec["_labels"] = now
+                    else:
+                        spec.pop("_labels", None)
+                    conn.execute(
+                        "UPDATE environments SET spec = ? WHERE name = ? AND version = ?",
+                        (json.dumps(spec, sort_keys=True), name, int(row["version"])),
+                    )
+
+    def environment_version_by_label(self, name: str, label: str) -> int | None:
+        for row in self.db.query(
+            "SELECT version, spec FROM environments WHERE name = ? ORDER BY version DESC", (name,)
+        ):
+            if label in (loads(row["spec"], {}).get("_labels") or []):
+                return int(row["version"])
+        return None
 
     def environment_versions(self) -> list[tuple[str, int]]:
         rows = self.db.query("SELECT name, version FROM environments ORDER BY name, version")

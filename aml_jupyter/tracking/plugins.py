@@ -30,6 +30,7 @@ BUILTIN: dict[str, str] = {
     # Configs Experiment.submit takes: importing one registers its submit function
     # (see tracking.submitting). Pipeline, HyperDriveConfig, AutoMLConfig … add theirs.
     "config.ScriptRunConfig": "aml_jupyter.compute.config:ScriptRunConfig",
+    "config.Estimator": "aml_jupyter.compute.estimator:Estimator",
 }
 
 _lock = threading.Lock()

@@ -218,8 +218,11 @@ class ComputeCluster(ComputeTarget):
             )
             python = environment["python"]
             if not python["user_managed_dependencies"]:
+                from ...environments.requirements import is_sdk_package
+
                 deps = python["conda_dependencies"]
-                packages = list(deps.get("pip", []))
+                # Azure ML SDK packages are ours inside a run (azureml.core): not installed.
+                packages = [p for p in deps.get("pip", []) if not is_sdk_package(p)]
                 if deps.get("requirements"):  # a kept requirements file, its -r files inlined
                     from ...environments.requirements import flat_lines
 

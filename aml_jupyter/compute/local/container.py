@@ -88,6 +88,8 @@ def command(
         f"aml.rank={rank}",
         *(a for m in mounts for a in ("-v", m)),
         *(a for k in sorted(keys) for a in ("-e", k)),
+        "--shm-size",
+        str((environment["docker"].get("kept") or {}).get("shmSize") or "2g"),
         "--",
         *argv,
     ]
@@ -101,6 +103,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--label", action="append", default=[])
     parser.add_argument("-v", "--volume", action="append", default=[], help="PATH[:ro]")
     parser.add_argument("-e", "--env", action="append", default=[], help="KEY or KEY=VALUE")
+    # v1's default (docker's 64 MB is too small for torch's DataLoader); DockerConfiguration's.
+    parser.add_argument("--shm-size", default="2g")
     parser.add_argument("command", nargs="+")
     return parser.parse_args(argv)
 
@@ -149,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         # The host's process ids: the script checks its supervisor is alive by pid (a private
         # namespace would make it look dead), and is not PID 1 (which ignores SIGTERM).
         pid_mode="host",
-        shm_size="2g",  # v1's default (docker's 64 MB is too small for torch's DataLoader)
+        shm_size=args.shm_size,
         name=args.name,
         labels=dict(label.partition("=")[::2] for label in args.label),
     )

@@ -1,0 +1,1 @@
+"""Azure ML v1's ``azureml.train`` (estimators), served by aml_jupyter."""
