@@ -38,7 +38,7 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
 def cancel_active_runs(workspace: Workspace) -> None:
     """Cancel every run of ``workspace`` that has not ended, and wait until it has."""
     try:
-        experiments = list(workspace.experiments.values())
+        experiments = Experiment.list(workspace, view_type="All")
     except AmlError:  # the test removed or replaced the workspace: nothing left to stop
         return
     for experiment in experiments:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
 from ..store import WorkspaceStore, is_server_address, open_store
+from .v1_config import CONFIG_NAME, find_v1_config_here, read_v1_config
+from .workspace_v1 import WorkspaceV1, open_for_v1_config
 
 if TYPE_CHECKING:
     from ..compute import ComputeTarget
@@ -32,11 +34,13 @@ def _workspace_folder(path: str | os.PathLike[str]) -> Path:
     return p / FOLDER_NAME
 
 
-class Workspace:
-    """A local workspace. Get one with :meth:`create` or :meth:`from_config`.
+class Workspace(WorkspaceV1):
+    """A local workspace. Get one with :meth:`create`, :meth:`from_config` or :meth:`get`.
 
     Mirrors Azure ML v1's ``Workspace``: ``experiments`` and ``compute_targets`` are dicts by
-    name. One object per folder and process is shared (``Workspace(path)`` returns it).
+    name; ``name``, ``subscription_id``, ``resource_group``, ``location``, ``write_config``
+    and ``get_details`` are in :class:`~.workspace_v1.WorkspaceV1`. One object per folder and
+    process is shared (``Workspace(path)`` returns it).
     """
 
     def __new__(cls, path: str | os.PathLike[str]) -> Workspace:
@@ -115,20 +119,42 @@ class Workspace:
         return None
 
     @staticmethod
-    def from_config(path: str | os.PathLike[str] | None = None, auth: Any = None) -> Workspace:
-        """Open the workspace in ``path`` or the nearest parent holding a ``.aml/`` folder.
+    def from_config(
+        path: str | os.PathLike[str] | None = None,
+        auth: Any = None,
+        _file_name: str | None = None,
+        **kwargs: Any,
+    ) -> Workspace:
+        """Open the workspace of ``path`` (default: here) or its nearest parent that has one.
 
-        ``$AML_WORKSPACE`` (a folder) overrides the search. ``auth`` is accepted and ignored
-        so v1 code runs unchanged.
+        In each folder, nearest first: a ``.aml/`` workspace, or v1's ``config.json`` (also in
+        ``.azureml/`` or ``aml_config/``; ``_file_name`` names it otherwise), which opens the
+        local workspace of that v1 project, ``<project folder>/.aml``, created (saying so in
+        one line) the first time: a v1 project folder works as it is. ``path`` may also be a
+        config file. ``$AML_WORKSPACE`` (a folder) overrides the search when no ``path`` is
+        given. ``auth`` is accepted and ignored so v1 code runs unchanged.
         """
-        folder = Workspace.find(path)
-        if folder is None:
-            where = path or os.getcwd()
-            raise AmlError(
-                f"No .aml workspace in {where} or its parents. Create one with "
-                "Workspace.create('.') or `aml workspace create`, or set AML_WORKSPACE."
-            )
-        return Workspace(folder)
+        env = os.environ.get(ENV_VAR)
+        if env and path is None:
+            return Workspace(_workspace_folder(env))
+        start = Path(path or os.getcwd()).expanduser().resolve()
+        if start.is_file():
+            return open_for_v1_config(read_v1_config(start))
+        name = _file_name or CONFIG_NAME
+        for folder in (start, *start.parents):
+            candidate = _workspace_folder(folder)
+            if candidate == folder and (candidate / DB_NAME).exists():
+                return Workspace(candidate)  # the search started inside a workspace folder
+            config = find_v1_config_here(folder, name)
+            if config is not None:
+                return open_for_v1_config(read_v1_config(config))
+            if (candidate / DB_NAME).exists():
+                return Workspace(candidate)
+        raise AmlError(
+            f"No .aml workspace or v1 {name} in {path or os.getcwd()} or its parents. Create "
+            "one with Workspace.create('.') or `aml workspace create`, put your v1 project's "
+            "config.json here, or set AML_WORKSPACE."
+        )
 
     @staticmethod
     def from_config_or_create(path: str | os.PathLike[str] | None = None) -> tuple[Workspace, bool]:
@@ -140,16 +166,14 @@ class Workspace:
 
     # what it holds ------------------------------------------------------------------------
     @property
-    def name(self) -> str:
-        """The name of the project folder that holds the workspace."""
-        return self.folder.parent.name if self.folder.name == FOLDER_NAME else self.folder.name
-
-    @property
     def experiments(self) -> dict[str, Experiment]:
-        """Every experiment, by name."""
+        """Every experiment that is not archived, by name (as v1)."""
         from .experiment import Experiment
 
-        return {n: Experiment(self, n) for n in self.store.experiment_names()}
+        return {
+            r.name: Experiment(self, r.name, _check_name=False)
+            for r in self.store.find_experiments()
+        }
 
     @property
     def environments(self) -> dict[str, Any]:
@@ -178,10 +202,6 @@ class Workspace:
         from .run import Run
 
         return Run.get(self, run_id)
-
-    def get_details(self) -> dict[str, Any]:
-        """A dict describing the workspace, as v1's ``get_details``."""
-        return {"name": self.name, "path": str(self.folder), "kind": "local"}
 
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, path={str(self.folder)!r})"
