@@ -30,6 +30,8 @@ BUILTIN: dict[str, str] = {
     # Configs Experiment.submit takes: importing one registers its submit function
     # (see tracking.submitting). Pipeline, HyperDriveConfig, AutoMLConfig … add theirs.
     "config.ScriptRunConfig": "aml_jupyter.compute.config:ScriptRunConfig",
+    # run.get_portal_url(): the run panel's link on a running Jupyter server, or None.
+    "run_url": "aml_jupyter.frontends.jupyter_links:run_url",
 }
 
 _lock = threading.Lock()
