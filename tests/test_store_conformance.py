@@ -518,3 +518,19 @@ def test_workspace_settings_are_kept_and_set_once_on_request(store: WorkspaceSto
     assert store.workspace_settings() == {"id": "1", "location": "local", "name": "ws"}
     store.set_workspace_settings({"id": "3"})
     assert store.workspace_settings()["id"] == "3"
+
+
+# the key vault ----------------------------------------------------------------------------------
+def test_secrets_are_set_read_listed_and_deleted(store: WorkspaceStore) -> None:
+    assert store.get_secret("db-password") is None and store.secret_names() == []
+    store.set_secrets({"db-password": "hunter2", "api-key": "k"})
+    store.set_secrets({"api-key": "k2"})
+    assert store.get_secret("db-password") == "hunter2" and store.get_secret("api-key") == "k2"
+    assert store.secret_names() == ["api-key", "db-password"]
+    with pytest.raises(AmlError, match="not allowed"):
+        store.set_secrets({"ok-name": "v", "bad name": "v"})
+    assert store.secret_names() == ["api-key", "db-password"]  # all or nothing
+    with pytest.raises(AmlError, match="must be a string"):
+        store.set_secrets({"n": 1})  # type: ignore[dict-item]
+    store.delete_secrets(["api-key", "unknown"])
+    assert store.secret_names() == ["db-password"]

@@ -94,6 +94,25 @@ class WorkspaceStore(ABC):
     def set_workspace_settings(self, settings: Mapping[str, str], replace: bool = True) -> None:
         """Set settings; with ``replace=False`` a key that exists keeps its value."""
 
+    # the key vault --------------------------------------------------------------------------
+    @abstractmethod
+    def set_secrets(self, secrets: Mapping[str, str]) -> None:
+        """Keep secrets encrypted (never their plain text in the workspace), all or nothing;
+        a name set again is replaced. Names as Key Vault's: 1-127 letters, digits, '-'."""
+
+    @abstractmethod
+    def get_secret(self, name: str) -> str | None:
+        """A secret's value (None: no such secret); an :class:`AmlError` when it cannot be
+        decrypted here (the key is not on this machine)."""
+
+    @abstractmethod
+    def secret_names(self) -> list[str]:
+        """Every secret's name, sorted."""
+
+    @abstractmethod
+    def delete_secrets(self, names: Iterable[str]) -> None:
+        """Forget secrets by name (unknown names are ignored)."""
+
     # runs -----------------------------------------------------------------------------------
     @abstractmethod
     def create_run(

@@ -15,6 +15,7 @@ from .registry import ModelRegistry
 from .run_listing import RunListing
 from .run_records import RunRecords
 from .run_streams import RunStreams
+from .secrets import SecretStore
 from .services import ServiceRegistry
 from .types import ExperimentRecord
 from .workspace_info import WorkspaceInfo
@@ -24,7 +25,14 @@ DB_NAME = "aml.db"
 
 
 class EmbeddedStore(
-    WorkspaceInfo, RunRecords, RunListing, RunStreams, Catalog, ModelRegistry, ServiceRegistry
+    WorkspaceInfo,
+    SecretStore,
+    RunRecords,
+    RunListing,
+    RunStreams,
+    Catalog,
+    ModelRegistry,
+    ServiceRegistry,
 ):
     """The workspace store of one folder (see :class:`.base.WorkspaceStore`)."""
 

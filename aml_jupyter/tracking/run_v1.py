@@ -1,5 +1,5 @@
 """Run methods v1 notebooks call around a run: ``get_all_logs``, ``get_detailed_status``,
-``get_portal_url``, ``take_snapshot`` (methods of :class:`aml_jupyter.Run`)."""
+``get_portal_url``, ``take_snapshot``, ``get_secret(s)`` (methods of :class:`aml_jupyter.Run`)."""
 
 from __future__ import annotations
 
@@ -108,3 +108,16 @@ class RunV1:
             self._ws.store.add_properties(self._id, {"ContentSnapshotId": snapshot.id})
             self.refresh()
         return snapshot.id
+
+    def get_secret(self, name: str) -> str:
+        """The value of the workspace's secret ``name`` (``ws.get_default_keyvault()``), for
+        the run's code: never printed or logged by us."""
+        from .keyvault import Keyvault
+
+        return Keyvault(self._ws).get_secret(name)
+
+    def get_secrets(self, secrets: list[str]) -> dict[str, str]:
+        """``{name: value}`` of the workspace's secrets named in ``secrets``."""
+        from .keyvault import Keyvault
+
+        return Keyvault(self._ws).get_secrets(secrets)

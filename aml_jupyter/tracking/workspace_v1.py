@@ -118,6 +118,13 @@ class WorkspaceV1:
             f"Workspace.create({name!r}), or put its v1 config.json in this folder."
         )
 
+    def get_default_keyvault(self) -> Any:
+        """The workspace's :class:`~.keyvault.Keyvault`: secrets kept encrypted, the key
+        outside the workspace (see :mod:`aml_jupyter.store.secrets`)."""
+        from .keyvault import Keyvault
+
+        return Keyvault(self)  # type: ignore[arg-type]
+
     def write_config(
         self, path: str | os.PathLike[str] | None = None, file_name: str | None = None
     ) -> str:

@@ -12,6 +12,7 @@ from aml_jupyter import (
     ScriptRunConfig,
     Workspace,
 )
+from aml_jupyter.tracking.keyvault import Keyvault
 from aml_jupyter.version import __version__
 
 #: v1 notebooks print it first ("SDK version: ..."): here aml_jupyter's version.
@@ -22,6 +23,7 @@ __all__ = [
     "ComputeTarget",
     "Environment",
     "Experiment",
+    "Keyvault",
     "Model",
     "MpiConfiguration",
     "PyTorchConfiguration",
