@@ -174,3 +174,21 @@ def test_a_notebook_in_a_v1_project_folder_runs_as_it_is(aml_kernel: str, tmp_pa
     assert lines[-4:] == ["ml-ws", "rg-ml", "local", "1234-abcd"]
     assert any(line.startswith("Created the local workspace 'ml-ws'") for line in lines)
     assert (tmp_path / ".aml" / "aml.db").exists()
+
+
+def test_create_in_v1_s_form_keeps_its_values(tmp_path: Path) -> None:
+    ws = Workspace.create(
+        name="myworkspace",
+        subscription_id="sub-9",
+        resource_group="myresourcegroup",
+        create_resource_group=True,
+        location="eastus2",
+    )
+    assert ws.folder == tmp_path / "myworkspace" / ".aml"
+    assert (ws.name, ws.subscription_id, ws.resource_group, ws.location) == (
+        "myworkspace",
+        "sub-9",
+        "myresourcegroup",
+        "eastus2",
+    )
+    assert Workspace.get("myworkspace", resource_group="myresourcegroup") == ws

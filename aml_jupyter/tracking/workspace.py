@@ -88,11 +88,25 @@ class Workspace(WorkspaceV1):
 
     # ways in ------------------------------------------------------------------------------
     @staticmethod
-    def create(path: str | os.PathLike[str] = ".", exist_ok: bool = True) -> Workspace:
+    def create(
+        path: str | os.PathLike[str] = ".",
+        exist_ok: bool = True,
+        *,
+        name: str | None = None,
+        subscription_id: str | None = None,
+        resource_group: str | None = None,
+        location: str | None = None,
+        **kwargs: Any,
+    ) -> Workspace:
         """Create a workspace in ``path/.aml`` (or at ``path`` if it ends in ``.aml``).
 
-        With ``exist_ok=False`` an existing workspace there is an error.
+        With ``exist_ok=False`` an existing workspace there is an error. v1's form works too:
+        ``Workspace.create(name='ws', subscription_id=..., resource_group=..., location=...)``
+        makes ``./ws/.aml`` and keeps those values (``ws.subscription_id`` ...); v1's other
+        arguments (``auth``, ``sku``, ``create_resource_group`` ...) are accepted and ignored.
         """
+        if name is not None and path == ".":
+            path = name
         if is_server_address(path):
             open_store(path)  # says that a team workspace server cannot be opened yet
         folder = _workspace_folder(path)
@@ -103,7 +117,12 @@ class Workspace(WorkspaceV1):
             folder.mkdir(parents=True, exist_ok=True)
             (folder / ".gitignore").write_text("# aml_jupyter workspace: not source code\n*\n")
             open_store(folder, create=True).close()
-        return Workspace(folder)
+        ws = Workspace(folder)
+        given = {"name": name, "subscription_id": subscription_id, "resource_group": resource_group}
+        given["location"] = location
+        if any(given.values()):
+            ws._set_settings({k: v for k, v in given.items() if v})
+        return ws
 
     @staticmethod
     def find(path: str | os.PathLike[str] | None = None) -> Path | None:
