@@ -84,7 +84,9 @@ def test_a_workspace_without_v1_config_has_documented_local_values(ws: Workspace
     details = ws.get_details()
     assert details["name"] == ws.name and details["path"] == str(ws.folder)
     assert details["id"].startswith("/subscriptions/local/resourceGroups/local/providers/")
-    assert details["workspaceid"] == ws.get_details()["workspaceid"]  # kept, not made anew
+    again = ws.get_details()
+    assert details["workspaceid"] == again["workspaceid"]  # kept, not made anew
+    assert details["creationTime"] == again["creationTime"] and details["creationTime"]
     assert details["kind"] == details["type"] == "local"
 
 

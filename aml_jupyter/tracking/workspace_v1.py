@@ -76,6 +76,18 @@ class WorkspaceV1:
             self._set_settings({"id": str(uuid.uuid4())}, replace=False)
         return self._settings()["id"]
 
+    @property
+    def _created_utc(self) -> float:
+        """When the workspace was made: its ``.gitignore``'s time (written once, at create),
+        kept in the workspace the first time it is asked for, so it never moves."""
+        if "created_utc" not in self._settings():
+            try:
+                made = (self.folder / ".gitignore").stat().st_mtime
+            except OSError:
+                made = datetime.now(timezone.utc).timestamp()
+            self._set_settings({"created_utc": repr(made)}, replace=False)
+        return float(self._settings()["created_utc"])
+
     @staticmethod
     def get(
         name: str,
@@ -141,11 +153,7 @@ class WorkspaceV1:
 
     def get_details(self) -> dict[str, Any]:
         """A dict describing the workspace, in v1's ``get_details`` keys where they apply."""
-        try:
-            created = datetime.fromtimestamp((self.folder / "aml.db").stat().st_ctime, timezone.utc)
-            created_text: str | None = created.isoformat()
-        except OSError:
-            created_text = None
+        created = datetime.fromtimestamp(self._created_utc, timezone.utc).isoformat()
         return {
             "id": (
                 f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
@@ -157,7 +165,7 @@ class WorkspaceV1:
             "subscriptionId": self.subscription_id,
             "resourceGroup": self.resource_group,
             "workspaceid": self._id,
-            "creationTime": created_text,
+            "creationTime": created,
             "type": "local",
             "kind": "local",
             "path": str(self.folder),
