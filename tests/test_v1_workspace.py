@@ -194,3 +194,14 @@ def test_create_in_v1_s_form_keeps_its_values(tmp_path: Path) -> None:
         "eastus2",
     )
     assert Workspace.get("myworkspace", resource_group="myresourcegroup") == ws
+
+
+def test_the_magics_and_cli_use_the_v1_project_s_workspace_too(tmp_path: Path) -> None:
+    # What %aml_submit and `aml` open (from_config_or_create): the config's, not a new ./.aml.
+    write_json(tmp_path / "config.json", V1)
+    (tmp_path / "notebooks").mkdir()
+    ws, created = Workspace.from_config_or_create(tmp_path / "notebooks")
+    assert ws.folder == tmp_path / ".aml" and created and ws.name == "ml-ws"
+    again, created = Workspace.from_config_or_create(tmp_path / "notebooks")
+    assert again is ws and not created
+    assert not (tmp_path / "notebooks" / ".aml").exists()

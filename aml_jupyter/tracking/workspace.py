@@ -153,35 +153,43 @@ class Workspace(WorkspaceV1):
         config file. ``$AML_WORKSPACE`` (a folder) overrides the search when no ``path`` is
         given. ``auth`` is accepted and ignored so v1 code runs unchanged.
         """
+        found = Workspace._locate(path, _file_name or CONFIG_NAME)
+        if found is None:
+            raise AmlError(
+                f"No .aml workspace or v1 {_file_name or CONFIG_NAME} in {path or os.getcwd()} "
+                "or its parents. Create one with Workspace.create('.') or `aml workspace "
+                "create`, put your v1 project's config.json here, or set AML_WORKSPACE."
+            )
+        return found[0]
+
+    @staticmethod
+    def _locate(
+        path: str | os.PathLike[str] | None, config_name: str
+    ) -> tuple[Workspace, bool] | None:
+        """What :meth:`from_config` opens and whether it was created, or None: nothing."""
         env = os.environ.get(ENV_VAR)
         if env and path is None:
-            return Workspace(_workspace_folder(env))
+            return Workspace(_workspace_folder(env)), False
         start = Path(path or os.getcwd()).expanduser().resolve()
         if start.is_file():
             return open_for_v1_config(read_v1_config(start))
-        name = _file_name or CONFIG_NAME
         for folder in (start, *start.parents):
             candidate = _workspace_folder(folder)
             if candidate == folder and (candidate / DB_NAME).exists():
-                return Workspace(candidate)  # the search started inside a workspace folder
-            config = find_v1_config_here(folder, name)
+                return Workspace(candidate), False  # the search started inside a workspace
+            config = find_v1_config_here(folder, config_name)
             if config is not None:
                 return open_for_v1_config(read_v1_config(config))
             if (candidate / DB_NAME).exists():
-                return Workspace(candidate)
-        raise AmlError(
-            f"No .aml workspace or v1 {name} in {path or os.getcwd()} or its parents. Create "
-            "one with Workspace.create('.') or `aml workspace create`, put your v1 project's "
-            "config.json here, or set AML_WORKSPACE."
-        )
+                return Workspace(candidate), False
+        return None
 
     @staticmethod
     def from_config_or_create(path: str | os.PathLike[str] | None = None) -> tuple[Workspace, bool]:
-        """The workspace ``from_config`` finds, or a new ``./.aml``; second item: created."""
-        folder = Workspace.find(path)
-        if folder is not None:
-            return Workspace(folder), False
-        return Workspace.create(path or "."), True
+        """The workspace ``from_config`` finds (a v1 config.json's too), or a new ``./.aml``;
+        second item: created."""
+        found = Workspace._locate(path, CONFIG_NAME)
+        return found if found is not None else (Workspace.create(path or "."), True)
 
     # what it holds ------------------------------------------------------------------------
     @property

@@ -172,10 +172,10 @@ class WorkspaceV1:
         }
 
 
-def open_for_v1_config(config: V1Config) -> Workspace:
+def open_for_v1_config(config: V1Config) -> tuple[Workspace, bool]:
     """The local workspace of a v1 project folder: the one its config names, else
-    ``<project folder>/.aml``, created (saying so in one line) when it is not there yet.
-    It takes the config's name, subscription and resource group."""
+    ``<project folder>/.aml``, created (saying so in one line) when it is not there yet;
+    second item: created. It takes the config's name, subscription and resource group."""
     from .workspace import DB_NAME, Workspace, _workspace_folder
 
     folder = _workspace_folder(config.workspace_folder or config.project_folder)
@@ -198,4 +198,4 @@ def open_for_v1_config(config: V1Config) -> Workspace:
             f"Created the local workspace {config.workspace_name!r} in {folder} for the v1 "
             f"config {config.path} (kept on this machine; nothing goes to Azure)."
         )
-    return ws
+    return ws, created
