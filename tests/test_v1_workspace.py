@@ -205,3 +205,26 @@ def test_the_magics_and_cli_use_the_v1_project_s_workspace_too(tmp_path: Path) -
     again, created = Workspace.from_config_or_create(tmp_path / "notebooks")
     assert again is ws and not created
     assert not (tmp_path / "notebooks" / ".aml").exists()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    depth=st.integers(0, 4),
+    level=st.integers(0, 4),
+    where=st.sampled_from([".azureml", "aml_config", ""]),
+    decoy_above=st.booleans(),
+)
+def test_from_config_opens_the_nearest_v1_project_s_workspace(
+    tmp_path_factory: pytest.TempPathFactory, depth: int, level: int, where: str, decoy_above: bool
+) -> None:
+    root = tmp_path_factory.mktemp("tree")
+    folders = [root]
+    for i in range(depth):
+        folders.append(folders[-1] / f"d{i}")
+    folders[-1].mkdir(parents=True, exist_ok=True)
+    project = folders[min(level, depth)]
+    write_json(project / where / "config.json" if where else project / "config.json", V1)
+    if decoy_above and project != root:  # a farther v1 project never wins over the nearer one
+        write_json(root / "config.json", {**V1, "workspace_name": "farther"})
+    ws = Workspace.from_config(folders[-1])
+    assert ws.folder == project / ".aml" and ws.name == "ml-ws"
