@@ -16,6 +16,7 @@ _EXPORTS = {
     "AmlError": "errors",
     "ActivityFailedException": "errors",
     "UserErrorException": "errors",
+    "V1NameNotSupported": "errors",
     "RunStatus": "status",
     "Workspace": "tracking.workspace",
     "Experiment": "tracking.experiment",
@@ -55,6 +56,7 @@ __all__ = [
     "ScriptRunConfig",
     "Tensorboard",
     "UserErrorException",
+    "V1NameNotSupported",
     "Workspace",
     "__version__",
     "load_ipython_extension",
@@ -68,7 +70,7 @@ if TYPE_CHECKING:
     from .compute.distributed import MpiConfiguration, PyTorchConfiguration
     from .compute.instance.target import ComputeInstance
     from .environments.environment import CondaDependencies, Environment
-    from .errors import ActivityFailedException, AmlError, UserErrorException
+    from .errors import ActivityFailedException, AmlError, UserErrorException, V1NameNotSupported
     from .frontends.tensorboard import Tensorboard
     from .frontends.widgets import RunDetails
     from .registry.deployment import InferenceConfig, LocalWebservice
