@@ -171,6 +171,22 @@ def test_submodules_import_on_first_attribute_access() -> None:
     assert "aml_jupyter.tracking.workspace.Workspace" in out.stdout
 
 
+def test_v1_sign_in_objects_are_accepted_and_keep_no_secret(tmp_path: Path) -> None:
+    code = """
+import aml_jupyter.azureml
+from azureml.core import Workspace
+from azureml.core.authentication import ServicePrincipalAuthentication
+auth = ServicePrincipalAuthentication(tenant_id="t", service_principal_id="i",
+                                      service_principal_password="pw-123")
+Workspace.create(".")
+print(Workspace.from_config(auth=auth).name, repr(auth), vars(auth))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    assert "no sign-in needed" in out.stdout and "pw-123" not in out.stdout
+
+
 def fake_azureml_core(site: Path) -> None:
     """An installed 'azureml-core' as pip lays it out: a package and its dist-info."""
     (site / "azureml" / "core").mkdir(parents=True)
