@@ -16,6 +16,7 @@ _EXPORTS = {
     "AmlError": "errors",
     "ActivityFailedException": "errors",
     "UserErrorException": "errors",
+    "V1NameNotSupported": "errors",
     "RunStatus": "status",
     "Workspace": "tracking.workspace",
     "Experiment": "tracking.experiment",
@@ -69,6 +70,7 @@ __all__ = [
     "Tensorboard",
     "TensorflowConfiguration",
     "UserErrorException",
+    "V1NameNotSupported",
     "Workspace",
     "__version__",
     "load_ipython_extension",
@@ -89,7 +91,7 @@ if TYPE_CHECKING:
     from .compute.instance.target import ComputeInstance
     from .compute.runconfig import DockerConfiguration, RunConfiguration
     from .environments.environment import CondaDependencies, Environment
-    from .errors import ActivityFailedException, AmlError, UserErrorException
+    from .errors import ActivityFailedException, AmlError, UserErrorException, V1NameNotSupported
     from .frontends.tensorboard import Tensorboard
     from .frontends.widgets import RunDetails
     from .registry.deployment import InferenceConfig, LocalWebservice

@@ -23,3 +23,17 @@ class ActivityFailedException(AmlError):
 
 #: Azure ML v1 raised ``UserErrorException`` for bad input; scripts that catch it keep working.
 UserErrorException = AmlError
+
+
+class V1NameNotSupported(AmlError, ImportError):
+    """An Azure ML v1 module or name (``azureml.pipeline.core``, ``azureml.core.Datastore``)
+    that aml_jupyter does not provide yet. An ``ImportError`` too, so v1 code that guards an
+    optional import with ``except ImportError`` keeps working."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name} is not supported by aml_jupyter yet. What the v1 names cover, module by "
+            "module: docs/azureml-v1-coverage.md. Use the covered names, or install Microsoft's "
+            "azureml-core to use Azure itself (aml_jupyter then leaves azureml alone).",
+            name=name,
+        )

@@ -23,6 +23,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("AML_WORKSPACE", "AML_RUN_ID", "AML_EXPERIMENT_NAME", "AZUREML_RUN_ID"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AML_CANCEL_GRACE_SECONDS", "1")
+    # Workspace secret keys in the test's folder (beside, not inside, its workspace).
+    monkeypatch.setenv("AML_SECRETS_KEY_DIR", str(tmp_path / "secret-keys"))
     monkeypatch.chdir(tmp_path)
 
 
@@ -38,7 +40,7 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
 def cancel_active_runs(workspace: Workspace) -> None:
     """Cancel every run of ``workspace`` that has not ended, and wait until it has."""
     try:
-        experiments = list(workspace.experiments.values())
+        experiments = Experiment.list(workspace, view_type="All")
     except AmlError:  # the test removed or replaced the workspace: nothing left to stop
         return
     for experiment in experiments:

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "aml_jupyter"
 #: Bottom up. The root modules (errors, paths, status) are the vocabulary every layer shares;
 #: the package itself (``aml_jupyter/__init__.py``: lazy re-exports) and the v1 shim sit on top.
 LAYERS = [
-    ("errors", "paths", "status", "version"),
+    ("errors", "paths", "status", "version", "_v1_imports"),
     ("store",),
     ("snapshot",),
     ("environments",),
@@ -29,7 +29,7 @@ LAYERS = [
     ("data",),
     ("workflows",),
     ("frontends",),
-    ("", "__main__", "_azureml_shim"),
+    ("", "__main__", "_azureml_shim", "azureml"),
 ]
 
 

@@ -470,3 +470,67 @@ class TestServices:
         assert not files.exists()
         store.delete_service("svc")  # twice is fine
         assert store.add_service("svc", self.SPEC).name == "svc"  # the name is free again
+
+
+# experiments: tags, archiving, finding; the workspace's settings --------------------------------
+def test_experiments_are_found_by_name_archived_state_and_tags(store: WorkspaceStore) -> None:
+    for name in ("a", "b", "c"):
+        store.ensure_experiment(name)
+    store.set_experiment_tags("a", {"team": "x", "flag": None})
+    store.set_experiment_tags("b", {"team": "y"})
+    store.set_experiment_archived("c", True)
+
+    def names(**kwargs: object) -> list[str]:
+        return [e.name for e in store.find_experiments(**kwargs)]  # type: ignore[arg-type]
+
+    assert names() == ["a", "b"]
+    assert names(archived=True) == ["c"]
+    assert names(archived=None) == ["a", "b", "c"]
+    assert names(tags={"team": None}) == ["a", "b"]
+    assert names(tags={"team": "y"}) == ["b"]
+    assert names(tags={"team": "x", "flag": None}) == ["a"]
+    assert names(name="c", archived=None) == ["c"]
+    assert [e.archived for e in store.experiment_summaries()] == [False, False, True]
+    store.set_experiment_archived("c", False)
+    assert names() == ["a", "b", "c"]
+
+
+def test_experiment_tags_are_set_replaced_and_removed(store: WorkspaceStore) -> None:
+    store.ensure_experiment("e")
+    store.set_experiment_tags("e", {"k": 1, "v": "x"})
+    store.set_experiment_tags("e", {"k": "2"})
+    assert store.experiment_tags("e") == {"k": "2", "v": "x"}
+    store.remove_experiment_tags("e", ["k", "unknown"])
+    assert store.experiment_tags("e") == {"v": "x"}
+    with pytest.raises(AmlError):
+        store.set_experiment_tags("e", {"ok": "1", "": "empty key"})
+    assert store.experiment_tags("e") == {"v": "x"}  # all or nothing
+    with pytest.raises(AmlError, match="No experiment named 'nope'"):
+        store.set_experiment_tags("nope", {"k": "v"})
+    with pytest.raises(AmlError, match="No experiment named 'nope'"):
+        store.set_experiment_archived("nope", True)
+
+
+def test_workspace_settings_are_kept_and_set_once_on_request(store: WorkspaceStore) -> None:
+    assert store.workspace_settings() == {}
+    store.set_workspace_settings({"name": "ws", "id": "1"})
+    store.set_workspace_settings({"id": "2", "location": "local"}, replace=False)
+    assert store.workspace_settings() == {"id": "1", "location": "local", "name": "ws"}
+    store.set_workspace_settings({"id": "3"})
+    assert store.workspace_settings()["id"] == "3"
+
+
+# the key vault ----------------------------------------------------------------------------------
+def test_secrets_are_set_read_listed_and_deleted(store: WorkspaceStore) -> None:
+    assert store.get_secret("db-password") is None and store.secret_names() == []
+    store.set_secrets({"db-password": "hunter2", "api-key": "k"})
+    store.set_secrets({"api-key": "k2"})
+    assert store.get_secret("db-password") == "hunter2" and store.get_secret("api-key") == "k2"
+    assert store.secret_names() == ["api-key", "db-password"]
+    with pytest.raises(AmlError, match="not allowed"):
+        store.set_secrets({"ok-name": "v", "bad name": "v"})
+    assert store.secret_names() == ["api-key", "db-password"]  # all or nothing
+    with pytest.raises(AmlError, match="must be a string"):
+        store.set_secrets({"n": 1})  # type: ignore[dict-item]
+    store.delete_secrets(["api-key", "unknown"])
+    assert store.secret_names() == ["db-password"]

@@ -57,6 +57,62 @@ class WorkspaceStore(ABC):
     def experiment_summaries(self) -> list[ExperimentRecord]:
         """Experiments, oldest first, with their top-level run counts and latest run time."""
 
+    @abstractmethod
+    def find_experiments(
+        self,
+        name: str | None = None,
+        archived: bool | None = False,
+        tags: Mapping[str, str | None] | None = None,
+    ) -> list[ExperimentRecord]:
+        """Experiments (oldest first, without run counts) matching every filter: ``name``;
+        ``archived`` True/False (None: both); ``tags`` key -> value (None: any value)."""
+
+    @abstractmethod
+    def set_experiment_archived(self, name: str, archived: bool) -> None:
+        """Archive an experiment (hidden from default listings, its runs kept) or undo it;
+        an unknown name is an :class:`AmlError`."""
+
+    @abstractmethod
+    def set_experiment_tags(self, name: str, tags: Mapping[str, Any]) -> None:
+        """Add or overwrite an experiment's tags (checked as run tags are: all or nothing)."""
+
+    @abstractmethod
+    def remove_experiment_tags(self, name: str, keys: Iterable[str]) -> None:
+        """Delete an experiment's tags by key (unknown keys are ignored)."""
+
+    @abstractmethod
+    def experiment_tags(self, name: str) -> dict[str, str | None]:
+        """All tags of an experiment."""
+
+    # the workspace's own settings -----------------------------------------------------------
+    @abstractmethod
+    def workspace_settings(self) -> dict[str, str]:
+        """What the workspace keeps about itself (``name``, ``subscription_id`` ... of a v1
+        config.json; ``id``), by key."""
+
+    @abstractmethod
+    def set_workspace_settings(self, settings: Mapping[str, str], replace: bool = True) -> None:
+        """Set settings; with ``replace=False`` a key that exists keeps its value."""
+
+    # the key vault --------------------------------------------------------------------------
+    @abstractmethod
+    def set_secrets(self, secrets: Mapping[str, str]) -> None:
+        """Keep secrets encrypted (never their plain text in the workspace), all or nothing;
+        a name set again is replaced. Names as Key Vault's: 1-127 letters, digits, '-'."""
+
+    @abstractmethod
+    def get_secret(self, name: str) -> str | None:
+        """A secret's value (None: no such secret); an :class:`AmlError` when it cannot be
+        decrypted here (the key is not on this machine)."""
+
+    @abstractmethod
+    def secret_names(self) -> list[str]:
+        """Every secret's name, sorted."""
+
+    @abstractmethod
+    def delete_secrets(self, names: Iterable[str]) -> None:
+        """Forget secrets by name (unknown names are ignored)."""
+
     # runs -----------------------------------------------------------------------------------
     @abstractmethod
     def create_run(

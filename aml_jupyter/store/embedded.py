@@ -15,14 +15,25 @@ from .registry import ModelRegistry
 from .run_listing import RunListing
 from .run_records import RunRecords
 from .run_streams import RunStreams
+from .secrets import SecretStore
 from .services import ServiceRegistry
 from .types import ExperimentRecord
+from .workspace_info import WorkspaceInfo
 
 #: The metadata file inside a workspace folder.
 DB_NAME = "aml.db"
 
 
-class EmbeddedStore(RunRecords, RunListing, RunStreams, Catalog, ModelRegistry, ServiceRegistry):
+class EmbeddedStore(
+    WorkspaceInfo,
+    SecretStore,
+    RunRecords,
+    RunListing,
+    RunStreams,
+    Catalog,
+    ModelRegistry,
+    ServiceRegistry,
+):
     """The workspace store of one folder (see :class:`.base.WorkspaceStore`)."""
 
     def __init__(self, folder: Path) -> None:
@@ -59,10 +70,13 @@ class EmbeddedStore(RunRecords, RunListing, RunStreams, Catalog, ModelRegistry, 
         top = "FROM runs r WHERE r.experiment_id = e.id AND r.parent_id IS NULL"
         rows = self.db.query(
             f"SELECT e.name, e.created_utc, (SELECT COUNT(*) {top}) AS run_count,"
-            f" (SELECT MAX(r.created_utc) {top}) AS last_run FROM experiments e ORDER BY e.id"
+            f" (SELECT MAX(r.created_utc) {top}) AS last_run, e.archived"
+            " FROM experiments e ORDER BY e.id"
         )
         return [
-            ExperimentRecord(r["name"], r["created_utc"], int(r["run_count"]), r["last_run"])
+            ExperimentRecord(
+                r["name"], r["created_utc"], int(r["run_count"]), r["last_run"], bool(r["archived"])
+            )
             for r in rows
         ]
 

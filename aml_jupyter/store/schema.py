@@ -248,6 +248,27 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO pending_imports (what) VALUES ('services');
     """,
+    # 7: what v1's control plane keeps about a workspace and its experiments: the workspace's
+    # identity (name, subscription, resource group from a v1 config.json), experiment tags
+    # (experiments.archived exists since 1), and the key vault's secrets, encrypted (the key
+    # is a file outside the workspace: store/secrets.py).
+    """
+    CREATE TABLE workspace_settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE experiment_tags (
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+        key TEXT NOT NULL,
+        value TEXT,
+        PRIMARY KEY (experiment_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE secrets (
+        name TEXT PRIMARY KEY,
+        token BLOB NOT NULL,
+        updated_utc REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

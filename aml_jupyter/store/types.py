@@ -21,6 +21,7 @@ class ExperimentRecord(NamedTuple):
     created_utc: float
     run_count: int = 0
     last_run_utc: float | None = None
+    archived: bool = False
 
 
 class RunRecord(NamedTuple):

@@ -28,6 +28,18 @@ def check_experiment_name(name: str) -> str:
     return name
 
 
+class ViewType:
+    """Which experiments ``Experiment.list`` shows, as v1 names them (its ``view_type``)."""
+
+    ACTIVE_ONLY = "ActiveOnly"
+    ARCHIVED_ONLY = "ArchivedOnly"
+    ALL = "All"
+
+
+#: ``view_type`` -> the archived filter of ``find_experiments`` (None: both).
+_VIEWS: dict[str, bool | None] = {"activeonly": False, "archivedonly": True, "all": None}
+
+
 class Experiment:
     """A named set of runs. ``Experiment(ws, name)`` creates it if it does not exist yet."""
 
@@ -46,13 +58,65 @@ class Experiment:
         view_type: str = "ActiveOnly",
         tags: Any = None,
     ) -> list[Experiment]:
-        """Every experiment of the workspace (or just ``experiment_name``)."""
-        names = workspace.store.experiment_names()
-        return [
-            Experiment(workspace, n, _check_name=False)
-            for n in names
-            if experiment_name is None or n == experiment_name
-        ]
+        """The workspace's experiments (or just ``experiment_name``), oldest first.
+
+        ``view_type``: :class:`ViewType` ``ACTIVE_ONLY`` (default), ``ARCHIVED_ONLY`` or
+        ``ALL``. ``tags``: a key, a list of keys or a dict of key/value (None: any value);
+        an experiment must have all of them.
+        """
+        from .run_children import _tag_filter
+
+        archived = _VIEWS.get(str(view_type).replace("_", "").lower(), "?")
+        if archived == "?":
+            raise AmlError(
+                f"view_type={view_type!r} is not one of ViewType.ACTIVE_ONLY ('ActiveOnly'), "
+                "ViewType.ARCHIVED_ONLY ('ArchivedOnly') or ViewType.ALL ('All')."
+            )
+        records = workspace.store.find_experiments(
+            name=experiment_name,
+            archived=archived,  # type: ignore[arg-type]
+            tags=_tag_filter(tags),
+        )
+        return [Experiment(workspace, r.name, _check_name=False) for r in records]
+
+    # tags and archiving ---------------------------------------------------------------------
+    @property
+    def tags(self) -> dict[str, str | None]:
+        """The experiment's tags (read now)."""
+        return self.workspace.store.experiment_tags(self.name)
+
+    def tag(self, key: str, value: Any = None) -> None:
+        """Set one tag (a key with no value is allowed)."""
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        """Add or overwrite tags."""
+        self.workspace.store.set_experiment_tags(self.name, tags)
+
+    def remove_tags(self, tags: Any) -> None:
+        """Delete tags by key (a key or a list of keys)."""
+        keys = [tags] if isinstance(tags, str) else list(tags)
+        self.workspace.store.remove_experiment_tags(self.name, keys)
+
+    @property
+    def archived(self) -> bool:
+        """Whether the experiment is archived (read now)."""
+        return bool(self.workspace.store.find_experiments(name=self.name, archived=True))
+
+    def archive(self) -> None:
+        """Hide the experiment from ``Experiment.list`` and ``ws.experiments`` by default;
+        its runs stay, readable and listed by ``get_runs``."""
+        self.workspace.store.set_experiment_archived(self.name, True)
+
+    def reactivate(self, new_name: str | None = None) -> None:
+        """Undo :meth:`archive`. Names stay unique here (v1 let a new experiment take an
+        archived one's name), so ``new_name`` may only repeat the experiment's own name."""
+        if new_name not in (None, self.name):
+            raise AmlError(
+                f"reactivate(new_name={new_name!r}): experiment names are unique in a local "
+                f"workspace, so {self.name!r} keeps its name; call reactivate() without it."
+            )
+        self.workspace.store.set_experiment_archived(self.name, False)
 
     def submit(self, config: Any, tags: dict[str, Any] | None = None, **kwargs: Any) -> Run:
         """Start ``config`` as a new run and return it at once (it runs on without you).

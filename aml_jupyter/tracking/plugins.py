@@ -31,6 +31,8 @@ BUILTIN: dict[str, str] = {
     # (see tracking.submitting). Pipeline, HyperDriveConfig, AutoMLConfig … add theirs.
     "config.ScriptRunConfig": "aml_jupyter.compute.config:ScriptRunConfig",
     "config.Estimator": "aml_jupyter.compute.estimator:Estimator",
+    # run.get_portal_url(): the run panel's link on a running Jupyter server, or None.
+    "run_url": "aml_jupyter.frontends.jupyter_links:run_url",
 }
 
 _lock = threading.Lock()

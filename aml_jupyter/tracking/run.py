@@ -23,6 +23,7 @@ from . import plugins, targets
 from .run_children import RunChildren
 from .run_logs import RunLogs
 from .run_metrics import RunMetrics
+from .run_v1 import RunV1
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -38,7 +39,7 @@ def _utc(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class Run(RunMetrics, RunLogs, RunChildren):
+class Run(RunMetrics, RunLogs, RunChildren, RunV1):
     """A run in an experiment. Get one from ``experiment.submit(...)``, ``Run.get_context()``,
     ``experiment.start_logging()``, ``Run.get(ws, run_id)`` or ``Run(experiment, run_id)``.
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
 from ..store import WorkspaceStore, is_server_address, open_store
+from .v1_config import CONFIG_NAME, find_v1_config_here, read_v1_config
+from .workspace_v1 import WorkspaceV1, open_for_v1_config
 
 if TYPE_CHECKING:
     from ..compute import ComputeTarget
@@ -32,11 +34,13 @@ def _workspace_folder(path: str | os.PathLike[str]) -> Path:
     return p / FOLDER_NAME
 
 
-class Workspace:
-    """A local workspace. Get one with :meth:`create` or :meth:`from_config`.
+class Workspace(WorkspaceV1):
+    """A local workspace. Get one with :meth:`create`, :meth:`from_config` or :meth:`get`.
 
     Mirrors Azure ML v1's ``Workspace``: ``experiments`` and ``compute_targets`` are dicts by
-    name. One object per folder and process is shared (``Workspace(path)`` returns it).
+    name; ``name``, ``subscription_id``, ``resource_group``, ``location``, ``write_config``
+    and ``get_details`` are in :class:`~.workspace_v1.WorkspaceV1`. One object per folder and
+    process is shared (``Workspace(path)`` returns it).
     """
 
     def __new__(cls, path: str | os.PathLike[str]) -> Workspace:
@@ -84,11 +88,25 @@ class Workspace:
 
     # ways in ------------------------------------------------------------------------------
     @staticmethod
-    def create(path: str | os.PathLike[str] = ".", exist_ok: bool = True) -> Workspace:
+    def create(
+        path: str | os.PathLike[str] = ".",
+        exist_ok: bool = True,
+        *,
+        name: str | None = None,
+        subscription_id: str | None = None,
+        resource_group: str | None = None,
+        location: str | None = None,
+        **kwargs: Any,
+    ) -> Workspace:
         """Create a workspace in ``path/.aml`` (or at ``path`` if it ends in ``.aml``).
 
-        With ``exist_ok=False`` an existing workspace there is an error.
+        With ``exist_ok=False`` an existing workspace there is an error. v1's form works too:
+        ``Workspace.create(name='ws', subscription_id=..., resource_group=..., location=...)``
+        makes ``./ws/.aml`` and keeps those values (``ws.subscription_id`` ...); v1's other
+        arguments (``auth``, ``sku``, ``create_resource_group`` ...) are accepted and ignored.
         """
+        if name is not None and path == ".":
+            path = name
         if is_server_address(path):
             open_store(path)  # says that a team workspace server cannot be opened yet
         folder = _workspace_folder(path)
@@ -99,7 +117,12 @@ class Workspace:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / ".gitignore").write_text("# aml_jupyter workspace: not source code\n*\n")
             open_store(folder, create=True).close()
-        return Workspace(folder)
+        ws = Workspace(folder)
+        given = {"name": name, "subscription_id": subscription_id, "resource_group": resource_group}
+        given["location"] = location
+        if any(given.values()):
+            ws._set_settings({k: v for k, v in given.items() if v})
+        return ws
 
     @staticmethod
     def find(path: str | os.PathLike[str] | None = None) -> Path | None:
@@ -115,41 +138,69 @@ class Workspace:
         return None
 
     @staticmethod
-    def from_config(path: str | os.PathLike[str] | None = None, auth: Any = None) -> Workspace:
-        """Open the workspace in ``path`` or the nearest parent holding a ``.aml/`` folder.
+    def from_config(
+        path: str | os.PathLike[str] | None = None,
+        auth: Any = None,
+        _file_name: str | None = None,
+        **kwargs: Any,
+    ) -> Workspace:
+        """Open the workspace of ``path`` (default: here) or its nearest parent that has one.
 
-        ``$AML_WORKSPACE`` (a folder) overrides the search. ``auth`` is accepted and ignored
-        so v1 code runs unchanged.
+        In each folder, nearest first: a ``.aml/`` workspace, or v1's ``config.json`` (also in
+        ``.azureml/`` or ``aml_config/``; ``_file_name`` names it otherwise), which opens the
+        local workspace of that v1 project, ``<project folder>/.aml``, created (saying so in
+        one line) the first time: a v1 project folder works as it is. ``path`` may also be a
+        config file. ``$AML_WORKSPACE`` (a folder) overrides the search when no ``path`` is
+        given. ``auth`` is accepted and ignored so v1 code runs unchanged.
         """
-        folder = Workspace.find(path)
-        if folder is None:
-            where = path or os.getcwd()
+        found = Workspace._locate(path, _file_name or CONFIG_NAME)
+        if found is None:
             raise AmlError(
-                f"No .aml workspace in {where} or its parents. Create one with "
-                "Workspace.create('.') or `aml workspace create`, or set AML_WORKSPACE."
+                f"No .aml workspace or v1 {_file_name or CONFIG_NAME} in {path or os.getcwd()} "
+                "or its parents. Create one with Workspace.create('.') or `aml workspace "
+                "create`, put your v1 project's config.json here, or set AML_WORKSPACE."
             )
-        return Workspace(folder)
+        return found[0]
+
+    @staticmethod
+    def _locate(
+        path: str | os.PathLike[str] | None, config_name: str
+    ) -> tuple[Workspace, bool] | None:
+        """What :meth:`from_config` opens and whether it was created, or None: nothing."""
+        env = os.environ.get(ENV_VAR)
+        if env and path is None:
+            return Workspace(_workspace_folder(env)), False
+        start = Path(path or os.getcwd()).expanduser().resolve()
+        if start.is_file():
+            return open_for_v1_config(read_v1_config(start))
+        for folder in (start, *start.parents):
+            candidate = _workspace_folder(folder)
+            if candidate == folder and (candidate / DB_NAME).exists():
+                return Workspace(candidate), False  # the search started inside a workspace
+            config = find_v1_config_here(folder, config_name)
+            if config is not None:
+                return open_for_v1_config(read_v1_config(config))
+            if (candidate / DB_NAME).exists():
+                return Workspace(candidate), False
+        return None
 
     @staticmethod
     def from_config_or_create(path: str | os.PathLike[str] | None = None) -> tuple[Workspace, bool]:
-        """The workspace ``from_config`` finds, or a new ``./.aml``; second item: created."""
-        folder = Workspace.find(path)
-        if folder is not None:
-            return Workspace(folder), False
-        return Workspace.create(path or "."), True
+        """The workspace ``from_config`` finds (a v1 config.json's too), or a new ``./.aml``;
+        second item: created."""
+        found = Workspace._locate(path, CONFIG_NAME)
+        return found if found is not None else (Workspace.create(path or "."), True)
 
     # what it holds ------------------------------------------------------------------------
     @property
-    def name(self) -> str:
-        """The name of the project folder that holds the workspace."""
-        return self.folder.parent.name if self.folder.name == FOLDER_NAME else self.folder.name
-
-    @property
     def experiments(self) -> dict[str, Experiment]:
-        """Every experiment, by name."""
+        """Every experiment that is not archived, by name (as v1)."""
         from .experiment import Experiment
 
-        return {n: Experiment(self, n) for n in self.store.experiment_names()}
+        return {
+            r.name: Experiment(self, r.name, _check_name=False)
+            for r in self.store.find_experiments()
+        }
 
     @property
     def environments(self) -> dict[str, Any]:
@@ -178,10 +229,6 @@ class Workspace:
         from .run import Run
 
         return Run.get(self, run_id)
-
-    def get_details(self) -> dict[str, Any]:
-        """A dict describing the workspace, as v1's ``get_details``."""
-        return {"name": self.name, "path": str(self.folder), "kind": "local"}
 
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, path={str(self.folder)!r})"

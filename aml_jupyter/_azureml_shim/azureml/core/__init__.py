@@ -1,9 +1,10 @@
-"""Azure ML v1's ``azureml.core``, served by aml_jupyter inside aml_jupyter runs."""
+"""Azure ML v1's ``azureml.core``, served by aml_jupyter inside runs and in the notebook."""
 
 from aml_jupyter import (
     ComputeTarget,
     Environment,
     Experiment,
+    Model,
     MpiConfiguration,
     PyTorchConfiguration,
     Run,
@@ -12,11 +13,19 @@ from aml_jupyter import (
     ScriptRunConfig,
     Workspace,
 )
+from aml_jupyter.tracking.keyvault import Keyvault
+from aml_jupyter.version import __version__
+
+#: v1 notebooks print it first ("SDK version: ..."): here aml_jupyter's version.
+VERSION = __version__
 
 __all__ = [
+    "VERSION",
     "ComputeTarget",
     "Environment",
     "Experiment",
+    "Keyvault",
+    "Model",
     "MpiConfiguration",
     "PyTorchConfiguration",
     "Run",

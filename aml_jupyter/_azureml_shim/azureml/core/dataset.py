@@ -1,0 +1,5 @@
+"""Azure ML v1's ``azureml.core.dataset``: the module exists so v1 imports of it resolve;
+``Dataset`` itself comes with datastores and versioned datasets (not yet: importing it says
+so by name)."""
+
+__all__: list[str] = []
