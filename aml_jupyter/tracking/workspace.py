@@ -179,6 +179,18 @@ class Workspace:
 
         return Run.get(self, run_id)
 
+    def get_mlflow_tracking_uri(self) -> str:
+        """The MLflow tracking URI of this workspace (``aml:///<folder>``), for use outside runs.
+
+        ``mlflow.set_tracking_uri(ws.get_mlflow_tracking_uri())`` then ``mlflow.start_run()``
+        records into a run of this workspace, in the experiment ``mlflow.set_experiment``
+        named (needs ``pip install 'aml-jupyter[mlflow]'``). Inside a run nothing is needed:
+        every run gets ``MLFLOW_TRACKING_URI`` and ``MLFLOW_RUN_ID``.
+        """
+        from urllib.parse import quote
+
+        return "aml://" + quote(self.folder.as_posix())
+
     def get_details(self) -> dict[str, Any]:
         """A dict describing the workspace, as v1's ``get_details``."""
         return {"name": self.name, "path": str(self.folder), "kind": "local"}
