@@ -24,11 +24,23 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # read when mlflow is
 import mlflow
 import mlflow.sklearn
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mlflow.exceptions import MlflowException
 
-from aml_jupyter import AmlError, Experiment, Model, RunStatus, ScriptRunConfig, Workspace
+from aml_jupyter import (
+    AmlError,
+    ComputeInstance,
+    Experiment,
+    Model,
+    RunStatus,
+    ScriptRunConfig,
+    Workspace,
+)
 from aml_jupyter.compute.local.supervisor import script_environment
+from aml_jupyter.frontends.mlflow.address import parse_artifact_uri, workspace_of
 from tests.conftest import write
+from tests.test_compute_instance import Agent, agent, box  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +63,21 @@ AUTOLOG = """
             mlflow.log_param("fold", 1)
             mlflow.log_metric("acc", 0.9)
     print("mlflow run", run.info.run_id, "child", child.info.run_id)
+"""
+
+
+ON_AGENT = """
+    import os
+    import mlflow
+
+    with mlflow.start_run() as run:
+        assert run.info.run_id == os.environ["AML_RUN_ID"]
+        mlflow.log_param("lr", 0.1)
+        for i in range(3):
+            mlflow.log_metric("loss", 1.0 / (i + 1), step=i)
+        open("notes.txt", "w").write("from the agent")
+        mlflow.log_artifact("notes.txt")
+    print("tracking uri", mlflow.get_tracking_uri())
 """
 
 
@@ -169,6 +196,20 @@ def test_bad_addresses_say_what_to_do(
     assert tracked.get_run(active.info.run_id).get_file_names() == []
 
 
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(max_size=60))
+def test_any_address_names_a_workspace_or_says_what_is_wrong(tail: str) -> None:
+    """What a user (or MLflow) passes as a URI: a workspace, or an AmlError; nothing else."""
+    for uri in ("aml:" + tail, "aml://" + tail, "aml:///" + tail, tail):
+        for read in (workspace_of, parse_artifact_uri):
+            try:
+                read(uri)
+            except AmlError as exc:
+                assert str(exc)
+
+
 def test_every_run_gets_the_mlflow_variables(ws: Workspace) -> None:
     env = script_environment(ws, "r_1", "exp")
     assert env["MLFLOW_TRACKING_URI"] == ws.get_mlflow_tracking_uri()
@@ -203,3 +244,24 @@ def test_the_entry_points_are_the_same_in_both_places() -> None:
         "mlflow.tracking_store",
         "mlflow.artifact_repository",
     }
+
+
+def test_mlflow_in_a_run_on_a_compute_instance_comes_back(
+    exp: Experiment,
+    project: Path,
+    box: ComputeInstance,  # noqa: F811
+    agent: Agent,  # noqa: F811
+) -> None:
+    write(project, "train.py", ON_AGENT)
+    run = exp.submit(ScriptRunConfig(project, "train.py", compute_target="box"))
+    details = run.wait_for_completion(raise_on_error=False, timeout_seconds=120)
+    assert details["status"] == RunStatus.COMPLETED, run.read_log()
+    # The script's MLflow wrote into the agent's workspace, as Run.get_context() does there ...
+    assert f"tracking uri {agent.workspace.get_mlflow_tracking_uri()}" in run.read_log()
+    # ... and the mirror brought it back like any run's metrics, tags and ./outputs.
+    assert run.get_metrics() == {"loss": [1.0, 0.5, 1.0 / 3]}
+    assert run.get_tags()["lr"] == "0.1" and run.get_properties()["mlflow.param.lr"] == "0.1"
+    target = run.download_file("outputs/notes.txt", project / "n.txt")
+    assert Path(target).read_text() == "from the agent"
+    client = mlflow.MlflowClient(exp.workspace.get_mlflow_tracking_uri())
+    assert client.get_run(run.id).data.params == {"lr": "0.1"}

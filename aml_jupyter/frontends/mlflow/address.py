@@ -41,7 +41,10 @@ def _path_part(uri: str) -> str:
     rest = uri[len(SCHEME) + 1 :]
     if rest.startswith("//"):
         rest = rest[2:]
-    return unquote(rest.split("?", 1)[0].split("#", 1)[0])
+    path = unquote(rest.split("?", 1)[0].split("#", 1)[0])
+    if "\x00" in path:
+        raise AmlMlflowError(f"{uri!r}: a path cannot hold a NUL character.")
+    return path
 
 
 def workspace_of(tracking_uri: str) -> Workspace:
@@ -59,7 +62,7 @@ def workspace_of(tracking_uri: str) -> Workspace:
         path = str(folder)
     try:
         return Workspace(path)
-    except AmlError as exc:
+    except (AmlError, OSError) as exc:
         raise AmlMlflowError(
             f"MLflow tracking URI {tracking_uri!r}: {exc} The address to use comes from "
             "ws.get_mlflow_tracking_uri()."

@@ -34,6 +34,7 @@ from mlflow.utils.search_utils import (
 )
 
 from ...errors import AmlError
+from ...status import RunStatus as AmlStatus
 from ...tracking.experiment import Experiment, check_experiment_name
 from ...tracking.run import Run
 from . import logged_models
@@ -199,7 +200,7 @@ class AmlTrackingStore(AbstractStore):
             run.display_name = run_name
         status = RunStatus.from_string(run_status) if isinstance(run_status, str) else run_status
         # A run a target started ends when its script ends: MLflow's word is informational.
-        if run_id in self._created and run.get_status() not in ("Completed", "Failed", "Canceled"):
+        if run_id in self._created and run.get_status() not in AmlStatus.TERMINAL:
             if status == RunStatus.FINISHED:
                 run.complete()
             elif status == RunStatus.FAILED:
