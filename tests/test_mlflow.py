@@ -265,3 +265,13 @@ def test_mlflow_in_a_run_on_a_compute_instance_comes_back(
     assert Path(target).read_text() == "from the agent"
     client = mlflow.MlflowClient(exp.workspace.get_mlflow_tracking_uri())
     assert client.get_run(run.id).data.params == {"lr": "0.1"}
+
+
+def test_run_log_keeps_a_given_time_and_refuses_a_bad_one(exp: Experiment) -> None:
+    run = exp.start_logging(snapshot_directory=None, outputs=None)
+    run.log("loss", 0.5, step=3, timestamp=1_700_000_000.25)
+    for bad in ("now", -1, float("nan"), True, 1e13):
+        with pytest.raises(AmlError, match="timestamp"):
+            run.log("loss", 0.1, timestamp=bad)
+    run.complete()
+    assert run.get_metric_history("loss") == [{"step": 3, "value": 0.5, "time": 1_700_000_000.25}]
