@@ -12,6 +12,8 @@ from .errors import AmlError
 # The installed package's folder (what runs put on PYTHONPATH to import us), and the v1 shim.
 PACKAGE_DIR = Path(__file__).resolve().parent
 SHIM_DIR = PACKAGE_DIR / "_azureml_shim"
+# Package metadata only: the entry points of our MLflow plugins, for runs' PYTHONPATH.
+MLFLOW_PLUGIN_DIR = PACKAGE_DIR / "_mlflow_plugin"
 
 
 def checked_relative_name(name: str, what: str = "name") -> str:

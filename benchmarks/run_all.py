@@ -18,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 ORDER = [
     "log",
     "metrics_read",
+    "mlflow_logging",
     "submit",
     "listing",
     "round_trips",

@@ -48,8 +48,14 @@ class MetricWriter:
             encoded = self._names[name] = json.dumps(check_name(name, "metric name"))
         return encoded
 
-    def scalar(self, name: str, value: Any, step: int | None = None) -> None:
-        """Write one scalar; the fast path is for plain int/float values."""
+    def scalar(
+        self, name: str, value: Any, step: int | None = None, at_us: int | None = None
+    ) -> None:
+        """Write one scalar; the fast path is for plain int/float values.
+
+        ``at_us``: when it was measured, in µs since the epoch (default: now); MLflow clients
+        send their own timestamps, which are kept.
+        """
         if step is not None and type(step) is not int:
             step = _check_step(name, step)
         kind = type(value)
@@ -59,7 +65,8 @@ class MetricWriter:
             text = repr(value)
         else:
             text = encode_value(name, value)
-        line = f'["s",{self._name(name)},{text},{"null" if step is None else step},{time.time_ns() // 1000}]\n'
+        at = time.time_ns() // 1000 if at_us is None else _check_time(name, at_us)
+        line = f'["s",{self._name(name)},{text},{"null" if step is None else step},{at}]\n'
         os.write(self._fd, line.encode())
 
     def record(self, kind: str, name: str, value: Any) -> None:
@@ -79,3 +86,10 @@ def _check_step(name: str, step: Any) -> int:
     if type(plain) is not int:
         raise AmlError(f"Metric {name!r}: step must be an int, got {step!r}.")
     return plain
+
+
+def _check_time(name: str, at_us: Any) -> int:
+    """A time is a non-negative int of µs within 64 bits."""
+    if type(at_us) is not int or not 0 <= at_us <= INT64_MAX:
+        raise AmlError(f"Metric {name!r}: the time must be an int of µs since 1970, got {at_us!r}.")
+    return at_us

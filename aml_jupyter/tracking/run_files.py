@@ -81,6 +81,37 @@ class RunFiles:
         self._ws.store.add_files(self._id, [(name, sha, size)])
         return name
 
+    def save_output(self, name: str, path: str | os.PathLike[str]) -> str:
+        """Keep file ``path`` as run file ``outputs/<name>``; returns the run file's name.
+
+        Called by the run's own script (``$AML_RUN_ID`` is this run), the file is copied into
+        the run's live ``./outputs``, exactly where a script's own ``open("outputs/...")``
+        writes, so every target brings it back as it brings ``./outputs`` (a remote node's,
+        a Ray rank's); from anywhere else it is stored at once, as ``upload_file`` does.
+        """
+        run_name = checked_relative_name(f"outputs/{name}", "run file name")
+        if not os.path.isfile(path):
+            raise AmlError(f"save_output({name!r}): {os.fspath(path)!r} is not a file.")
+        work = self._ws.store.run_folder(self._id).work
+        if self._is_own_script() and work.is_dir():
+            destination = work / run_name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, destination)
+            return run_name
+        return self.upload_file(run_name, path)
+
+    def _is_own_script(self) -> bool:
+        """True in a process its target started for this run (the ids ``Run.get_context``
+        reads)."""
+        from .workspace import ENV_VAR, _workspace_folder
+
+        folder = os.environ.get(ENV_VAR)
+        return (
+            os.environ.get("AML_RUN_ID") == self._id
+            and folder is not None
+            and _workspace_folder(folder) == self._ws.folder
+        )
+
     def upload_files(
         self,
         names: list[str],

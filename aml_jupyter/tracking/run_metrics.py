@@ -50,6 +50,16 @@ def image_kind(path: str | os.PathLike[str]) -> str:
     )
 
 
+def _microseconds(name: str, timestamp: Any) -> int:
+    if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)):
+        raise AmlError(
+            f"Metric {name!r}: timestamp must be seconds since 1970 (a number), got {timestamp!r}."
+        )
+    if not 0 <= timestamp < 9.2e12:  # NaN fails too
+        raise AmlError(f"Metric {name!r}: timestamp {timestamp!r} is not a time after 1970.")
+    return round(timestamp * 1_000_000)
+
+
 class RunMetrics(RunFiles):
     """``log``, ``log_list``, ``log_row``, ``log_table``, ``log_image``, ``get_metrics``, ..."""
 
@@ -81,10 +91,24 @@ class RunMetrics(RunFiles):
         if self._echo:
             print(text)
 
-    def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
-        """Log a value (number, string, bool) under ``name``; repeated calls make a series."""
+    def log(
+        self,
+        name: str,
+        value: Any,
+        description: str = "",
+        step: int | None = None,
+        *,
+        timestamp: float | None = None,
+    ) -> None:
+        """Log a value (number, string, bool) under ``name``; repeated calls make a series.
+
+        ``timestamp``: when it was measured, in seconds since 1970 (default: now).
+        """
         writer = self._writer or self._metrics()
-        writer.scalar(name, value, step)
+        if timestamp is None:
+            writer.scalar(name, value, step)
+        else:
+            writer.scalar(name, value, step, _microseconds(name, timestamp))
         if self._echo:
             self._say(f"Attempted to log scalar metric {name}:\n{value}")
 

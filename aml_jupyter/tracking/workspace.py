@@ -230,6 +230,18 @@ class Workspace(WorkspaceV1):
 
         return Run.get(self, run_id)
 
+    def get_mlflow_tracking_uri(self) -> str:
+        """The MLflow tracking URI of this workspace (``aml:///<folder>``), for use outside runs.
+
+        ``mlflow.set_tracking_uri(ws.get_mlflow_tracking_uri())`` then ``mlflow.start_run()``
+        records into a run of this workspace, in the experiment ``mlflow.set_experiment``
+        named (needs ``pip install 'aml-jupyter[mlflow]'``). Inside a run nothing is needed:
+        every run gets ``MLFLOW_TRACKING_URI`` and ``MLFLOW_RUN_ID``.
+        """
+        from urllib.parse import quote
+
+        return "aml://" + quote(self.folder.as_posix())
+
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, path={str(self.folder)!r})"
 

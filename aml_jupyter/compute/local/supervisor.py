@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ...paths import PACKAGE_DIR, SHIM_DIR
+from ...paths import MLFLOW_PLUGIN_DIR, PACKAGE_DIR, SHIM_DIR
 from ...snapshot.worktree import FOLDER as WORKTREES_FOLDER
 from ...snapshot.worktree import WorkTreeLease, WorkTrees
 from ...status import RunStatus
@@ -49,12 +49,24 @@ def script_environment(
     environment: dict[str, Any] | None = None,
     python: str | None = None,
 ) -> dict[str, str]:
-    """The environment a run's script sees: ids for ``Run.get_context()``, the v1 shim, and
-    the run environment's variables (its interpreter's folder first on PATH)."""
+    """The environment a run's script sees: ids for ``Run.get_context()`` and for MLflow
+    (``mlflow.start_run()`` attaches to this run, see :mod:`aml_jupyter.frontends.mlflow`),
+    the v1 shim, and the run environment's variables (its interpreter's folder first on PATH;
+    they may name another ``MLFLOW_TRACKING_URI``)."""
     env = dict(os.environ)
+    env.update(
+        {
+            "MLFLOW_TRACKING_URI": ws.get_mlflow_tracking_uri(),
+            "MLFLOW_RUN_ID": run_id,
+            "MLFLOW_EXPERIMENT_NAME": experiment,
+        }
+    )
+    env.pop("MLFLOW_EXPERIMENT_ID", None)  # the submitter's would win over the name
     package = str(PACKAGE_PARENT)
+    environment_variables: dict[str, str] = {}
     if environment is not None and python is not None:
-        env.update(environment.get("environment_variables", {}))
+        environment_variables = environment.get("environment_variables", {})
+        env.update(environment_variables)
         bin_dir = str(Path(python).parent)
         env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
         if not environment["python"]["user_managed_dependencies"]:
@@ -64,7 +76,11 @@ def script_environment(
 
             package = str(envbuild.package_link(ws.folder))
             env.pop("PYTHONPATH", None)
-    path = [str(SHIM_DIR), package]
+    if not env["MLFLOW_TRACKING_URI"].startswith("aml:"):  # the environment's own server
+        for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_NAME"):
+            if name not in environment_variables:
+                env.pop(name, None)
+    path = [str(SHIM_DIR), str(MLFLOW_PLUGIN_DIR), package]
     if env.get("PYTHONPATH"):
         path.append(env["PYTHONPATH"])
     env.update(
@@ -79,6 +95,7 @@ def script_environment(
         }
     )
     env.setdefault("MPLBACKEND", "Agg")
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # MLflow's usage pings: nothing leaves
     return env
 
 
