@@ -15,6 +15,22 @@ from aml_jupyter import AmlError, Experiment, Run, RunStatus, Workspace
 #: A real jupyter server for tests that need one (jp_fetch, jp_serverapp, ...).
 #: ``labui``: a real ``jupyter lab`` and Chromium (fixtures ``lab``, ``browser``, ``page``).
 pytest_plugins = ["pytest_jupyter.jupyter_server", "labui", "raycluster"]
+#: Fixtures that start a Ray cluster (tests/raycluster.py, and the Ray test files' own).
+RAY_FIXTURES = {"ray_address", "ray_cluster"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """For ``make test`` (``pytest -n 2 --dist loadgroup``): each file stays on one worker
+    (its module fixtures start once), and every test that starts Ray (a file using a Ray
+    fixture, or a test marked ``ray``) is on the same worker, one after another: two Ray
+    clusters starting at once on 2 cores overload each other, and a worker waiting for the
+    other's cluster to end would sit idle."""
+    ray_files = {
+        item.path for item in items if RAY_FIXTURES & set(getattr(item, "fixturenames", ()))
+    }
+    for item in items:
+        ray = item.path in ray_files or item.get_closest_marker("ray") is not None
+        item.add_marker(pytest.mark.xdist_group("ray" if ray else item.path.name))
 
 
 @pytest.fixture(autouse=True)

@@ -179,6 +179,7 @@ def test_environments(aml_kernel: str, tmp_path: Path) -> None:
     assert "six-only" in text  # the %aml_env table
 
 
+@pytest.mark.ray
 @pytest.mark.timeout(900)  # a Ray head and torch jobs on a busy 2-core machine
 def test_compute_targets(aml_kernel: str, tmp_path: Path) -> None:
     pytest.importorskip("torch", reason="torch is installed by `make test`")
