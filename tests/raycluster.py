@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
+from aml_jupyter import AmlError
 from aml_jupyter.compute.cluster.ray_local import LocalRayHead, LocalRayNode
 
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
@@ -39,6 +40,31 @@ def ray_on_this_machine() -> Iterator[None]:
     """Held while a test's Ray cluster runs: one at a time across pytest-xdist's workers."""
     with FileLock(os.path.join(tempfile.gettempdir(), "aml-jupyter-tests-ray.lock")):
         yield
+
+
+@contextmanager
+def one_node_head(num_cpus: int) -> Iterator[str]:
+    """A one-node head for a test module (its job-submission address), one cluster at a time
+    on this machine; tried three times (a loaded machine can miss Ray's fixed 30 s raylet
+    wait), stopped by PID at the end with nothing of it left."""
+    if shutil.which("ray", path=os.path.dirname(sys.executable)) is None:
+        pytest.skip("the `ray` command is missing: pip install 'ray[default]'")
+    with ray_on_this_machine():
+        head = LocalRayHead(num_cpus=num_cpus)
+        try:
+            for attempt in range(3):
+                try:
+                    address = head.start()
+                    break
+                except AmlError:
+                    head.stop()
+                    if attempt == 2:
+                        raise
+                    head = LocalRayHead(num_cpus=num_cpus)
+            yield address
+        finally:
+            head.stop()
+            assert head.pids() == []
 
 
 class RayCluster:
@@ -75,17 +101,24 @@ def ray_cluster() -> Iterator[RayCluster]:
     pytest.importorskip("ray.job_submission", reason="the cluster target needs ray[default]")
     if shutil.which("ray", path=os.path.dirname(sys.executable)) is None:
         pytest.skip("the `ray` command is missing: pip install 'ray[default]'")
-    head = LocalRayHead(
-        num_cpus=2,
-        ip=HEAD_IP,
-        resources={HEAD_GPU: 1},
-        object_store_mb=100,
-        fast_failure_detection=True,
-    )
     with ray_on_this_machine():
+        for attempt in range(3):  # a loaded machine can miss Ray's fixed 30 s raylet wait
+            head = LocalRayHead(
+                num_cpus=2,
+                ip=HEAD_IP,
+                resources={HEAD_GPU: 1},
+                object_store_mb=100,
+                fast_failure_detection=True,
+            )
+            try:
+                head.start()
+                worker = head.add_node(2, WORKER_IP, {FAKE_GPU: 2}, object_store_mb=100)
+                break
+            except AmlError:
+                head.stop()
+                if attempt == 2:
+                    raise
         try:
-            head.start()
-            worker = head.add_node(2, WORKER_IP, {FAKE_GPU: 2}, object_store_mb=100)
             yield RayCluster(head, worker)
         finally:
             head.stop()

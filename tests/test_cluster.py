@@ -6,9 +6,7 @@ the end by PID.
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,10 +25,9 @@ from aml_jupyter import (
     Workspace,
 )
 from aml_jupyter.compute.cluster import target as cluster_module
-from aml_jupyter.compute.cluster.ray_local import LocalRayHead
 from aml_jupyter.compute.distributed import free_port
 from tests.conftest import wait_status, write
-from tests.raycluster import ray_on_this_machine
+from tests.raycluster import one_node_head
 
 pytest.importorskip("ray.job_submission", reason="the cluster target needs ray[default]")
 
@@ -59,15 +56,8 @@ SLOW = """
 
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
-    if shutil.which("ray", path=os.path.dirname(sys.executable)) is None:
-        pytest.skip("the `ray` command is missing: pip install 'ray[default]'")
-    head = LocalRayHead(num_cpus=3)
-    with ray_on_this_machine():
-        try:
-            yield head.start()
-        finally:
-            head.stop()
-            assert head.pids() == []
+    with one_node_head(num_cpus=3) as address:
+        yield address
 
 
 def _job_end(client: Any, job_id: str) -> str:

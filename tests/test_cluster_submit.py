@@ -12,7 +12,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -26,10 +25,9 @@ from typing import Any
 import pytest
 
 from aml_jupyter import AmlError, ComputeCluster, Experiment, RunStatus, ScriptRunConfig, Workspace
-from aml_jupyter.compute.cluster.ray_local import LocalRayHead
 from aml_jupyter.compute.distributed import free_port
 from tests.conftest import wait_status, write
-from tests.raycluster import ray_on_this_machine
+from tests.raycluster import one_node_head
 
 pytest.importorskip("ray.job_submission", reason="the cluster target's tests need ray[default]")
 
@@ -39,29 +37,16 @@ START_TIMEOUT_S = 20
 
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
-    if shutil.which("ray", path=os.path.dirname(sys.executable)) is None:
-        pytest.skip("the `ray` command is missing: pip install 'ray[default]'")
     before = os.environ.get("RAY_JOB_START_TIMEOUT_SECONDS")
     os.environ["RAY_JOB_START_TIMEOUT_SECONDS"] = str(START_TIMEOUT_S)  # the head inherits it
-    with ray_on_this_machine():
-        head = LocalRayHead(num_cpus=2)
-        try:
-            for attempt in range(3):  # a loaded machine can miss Ray's fixed 30 s raylet wait
-                try:
-                    address = head.start()
-                    break
-                except AmlError:
-                    if attempt == 2:
-                        raise
-                    head = LocalRayHead(num_cpus=2)
+    try:
+        with one_node_head(num_cpus=2) as address:
             yield address
-        finally:
-            if before is None:
-                os.environ.pop("RAY_JOB_START_TIMEOUT_SECONDS", None)
-            else:
-                os.environ["RAY_JOB_START_TIMEOUT_SECONDS"] = before
-            head.stop()
-            assert head.pids() == []
+    finally:
+        if before is None:
+            os.environ.pop("RAY_JOB_START_TIMEOUT_SECONDS", None)
+        else:
+            os.environ["RAY_JOB_START_TIMEOUT_SECONDS"] = before
 
 
 def _job(address: str, job_id: str) -> dict[str, Any] | None:

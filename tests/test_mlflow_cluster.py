@@ -4,18 +4,14 @@ Ray driver brings its params, metrics and artifacts back with the run."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from aml_jupyter import AmlError, ComputeCluster, Experiment, RunStatus, ScriptRunConfig
-from aml_jupyter.compute.cluster.ray_local import LocalRayHead
+from aml_jupyter import ComputeCluster, Experiment, RunStatus, ScriptRunConfig
 from tests.conftest import write
-from tests.raycluster import ray_on_this_machine
+from tests.raycluster import one_node_head
 
 pytest.importorskip("ray.job_submission", reason="the cluster target's tests need ray[default]")
 pytest.importorskip("mlflow", reason="MLflow's tests need mlflow-skinny (the dev extra)")
@@ -37,23 +33,8 @@ SCRIPT = """
 
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
-    if shutil.which("ray", path=os.path.dirname(sys.executable)) is None:
-        pytest.skip("the `ray` command is missing: pip install 'ray[default]'")
-    with ray_on_this_machine():
-        head = LocalRayHead(num_cpus=2)
-        try:
-            for attempt in range(3):  # a loaded machine can miss Ray's fixed 30 s raylet wait
-                try:
-                    address = head.start()
-                    break
-                except AmlError:
-                    if attempt == 2:
-                        raise
-                    head = LocalRayHead(num_cpus=2)
-            yield address
-        finally:
-            head.stop()
-            assert head.pids() == []
+    with one_node_head(num_cpus=2) as address:
+        yield address
 
 
 def test_mlflow_in_a_ray_run_comes_back(exp: Experiment, project: Path, ray_address: str) -> None:
