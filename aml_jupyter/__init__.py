@@ -22,6 +22,11 @@ _EXPORTS = {
     "Model": "registry.model",
     "InferenceConfig": "registry.deployment",
     "LocalWebservice": "registry.deployment",
+    "Webservice": "registry.webservice",
+    "AciWebservice": "registry.aci",
+    "AmlCompute": "compute.cluster.aml_compute",
+    "ComputeTargetException": "errors",
+    "WebserviceException": "errors",
     "Run": "tracking.run",
     "ScriptRunConfig": "compute.config",
     "ComputeTarget": "compute",
@@ -36,11 +41,14 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AciWebservice",
     "ActivityFailedException",
+    "AmlCompute",
     "AmlError",
     "ComputeCluster",
     "ComputeInstance",
     "ComputeTarget",
+    "ComputeTargetException",
     "CondaDependencies",
     "Environment",
     "Experiment",
@@ -55,6 +63,8 @@ __all__ = [
     "ScriptRunConfig",
     "Tensorboard",
     "UserErrorException",
+    "Webservice",
+    "WebserviceException",
     "Workspace",
     "__version__",
     "load_ipython_extension",
@@ -63,16 +73,25 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .compute import ComputeTarget
+    from .compute.cluster.aml_compute import AmlCompute
     from .compute.cluster.target import ComputeCluster
     from .compute.config import ScriptRunConfig
     from .compute.distributed import MpiConfiguration, PyTorchConfiguration
     from .compute.instance.target import ComputeInstance
     from .environments.environment import CondaDependencies, Environment
-    from .errors import ActivityFailedException, AmlError, UserErrorException
+    from .errors import (
+        ActivityFailedException,
+        AmlError,
+        ComputeTargetException,
+        UserErrorException,
+        WebserviceException,
+    )
     from .frontends.tensorboard import Tensorboard
     from .frontends.widgets import RunDetails
+    from .registry.aci import AciWebservice
     from .registry.deployment import InferenceConfig, LocalWebservice
     from .registry.model import Model
+    from .registry.webservice import Webservice
     from .status import RunStatus
     from .tracking.experiment import Experiment
     from .tracking.run import Run

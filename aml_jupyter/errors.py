@@ -23,3 +23,19 @@ class ActivityFailedException(AmlError):
 
 #: Azure ML v1 raised ``UserErrorException`` for bad input; scripts that catch it keep working.
 UserErrorException = AmlError
+
+
+class ComputeTargetException(AmlError):
+    """A compute target is unknown, of another kind, or cannot be created (v1's name).
+
+    v1 notebooks catch it around ``ComputeTarget(workspace=ws, name=...)`` and create the
+    target in the ``except`` branch.
+    """
+
+
+class WebserviceException(AmlError):
+    """A scoring service is unknown or cannot be deployed, changed or called (v1's name)."""
+
+
+class ModelNotFoundException(AmlError):
+    """``Model(ws, name, ...)`` matched no registered version (v1's name)."""
