@@ -67,7 +67,7 @@ def _record_of(workspace: Workspace, name: str) -> ServiceRecord:
     if record is None:
         known = [r.name for r in workspace.store.list_services()]
         raise WebserviceException(
-            f"WebserviceNotFound: no service {name!r} in this workspace. Services: "
+            f"No service {name!r} in this workspace. Services: "
             f"{', '.join(known) if known else 'none (Model.deploy makes one)'}."
         )
     return record
