@@ -135,8 +135,13 @@ TIMES = """
 """
 
 
-def _no_process_left(pids: list[int]) -> bool:
-    return not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+def _no_process_left(states: list[dict]) -> bool:
+    """No process of these heads (found by their marker, not by pids that may be reused) nor
+    their watchers (pid and start time) is running."""
+    from aml_jupyter.compute.cluster.managed_head import watcher_alive
+    from aml_jupyter.compute.cluster.ray_local import LocalRayHead
+
+    return all(not LocalRayHead.reattach(s).pids() and not watcher_alive(s) for s in states)
 
 
 def _wait(condition: object, timeout: float, what: str) -> None:
@@ -168,13 +173,14 @@ def test_a_cluster_runs_at_most_max_nodes_at_once_scales_to_zero_and_back(
     cluster = ComputeTarget.create(ws, "cpu-cluster", config)
     write(project, "times.py", TIMES)
     exp = Experiment(ws, "v1-cluster")
-    seen: list[int] = []
+    seen: list[dict] = []
     try:
         src = ScriptRunConfig(str(project), "times.py", compute_target="cpu-cluster")
         runs = [exp.submit(src) for _ in range(3)]
         state = running_head(ws.folder, "cpu-cluster")
         assert state is not None
-        seen = head_pids(state)
+        assert len(head_pids(state)) > 2  # the head's processes and its watcher
+        seen.append(state)
         for run in runs:
             run.wait_for_completion(show_output=False, timeout_seconds=300)
             assert run.get_status() == RunStatus.COMPLETED, run.read_log()
@@ -192,7 +198,7 @@ def test_a_cluster_runs_at_most_max_nodes_at_once_scales_to_zero_and_back(
         run = exp.submit(src)
         again = running_head(ws.folder, "cpu-cluster")
         assert again is not None and again["marker"] != state["marker"]
-        seen += head_pids(again)
+        seen.append(again)
         run.wait_for_completion(timeout_seconds=300)
         assert run.get_status() == RunStatus.COMPLETED
         assert [n["nodeState"] for n in cluster.list_nodes()] == ["idle"]

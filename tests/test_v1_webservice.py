@@ -59,9 +59,7 @@ def test_models_are_found_by_framework_and_say_where_and_who(ws: Workspace, proj
     from azureml.core.model import Model as V1Model
     from azureml.exceptions import ModelNotFoundException
 
-    first = Model.register(
-        ws, write(project, "a.pkl", "a"), "iris", model_framework="ScikitLearn"
-    )
+    first = Model.register(ws, write(project, "a.pkl", "a"), "iris", model_framework="ScikitLearn")
     second = Model.register(ws, write(project, "b.onnx", "b"), "iris", model_framework="Onnx")
     assert V1Model(ws, "iris").version == second.version  # the latest
     assert V1Model(ws, "iris", model_framework="scikitlearn").version == first.version
@@ -216,7 +214,13 @@ def test_an_aci_service_runs_in_a_container_with_limits_and_keys(
     try:
         assert again._spec["image"] == image
         log = ws.store.service_folder("tiny-aci").environment_build_log.read_text()
-        assert "Building image aml-service" not in log
+        assert "Building image aml-service" not in log and f"Reusing image {image}" in log
         assert again.run({}) == {"weights": "w-aci", "echo": {}}  # no keys: none needed
     finally:
         again.delete()
+        # The images this test built go with it (never the base image).
+        from aml_jupyter.registry.aci_image import environment_spec
+
+        engine.images.remove(image, force=True)
+        env_image = dockerenv.image_name(environment_spec(ws, _inference(project, env)))
+        engine.images.remove(env_image, force=True)

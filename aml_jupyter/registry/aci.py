@@ -127,8 +127,11 @@ class AciWebservice(Webservice):
             return None
 
     def is_running(self) -> bool:
-        """Whether the service's container is running."""
-        container = self._container()
+        """Whether the service's container is running (False when no engine answers)."""
+        try:
+            container = self._container()
+        except AmlError:
+            return False
         return container is not None and container.status == "running"
 
     def get_logs(self, num_lines: int = 5000) -> str:

@@ -22,7 +22,7 @@ import json
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import WebserviceException
 from ..paths import PACKAGE_DIR
@@ -39,9 +39,8 @@ APP = "/var/azureml-app"
 SERVER_PACKAGES = ["tornado>=6.2"]
 
 
-def environment_image(ws: Workspace, inference: InferenceConfig, log: Path) -> str:
-    """The environment's Docker image (built once, cached by the environment's hash)."""
-    from ..environments import docker_image as dockerenv
+def environment_spec(ws: Workspace, inference: InferenceConfig) -> dict[str, Any]:
+    """The spec of the service's environment image: its environment in docker, + tornado."""
     from ..environments.environment import Environment, resolve_environment
 
     env = resolve_environment(ws, inference.environment)
@@ -50,7 +49,14 @@ def environment_image(ws: Workspace, inference: InferenceConfig, log: Path) -> s
     if not served.python.user_managed_dependencies:
         for package in SERVER_PACKAGES:
             served.python.conda_dependencies.add_pip_package(package)
-    spec = served._spec()
+    return served._spec()
+
+
+def environment_image(ws: Workspace, inference: InferenceConfig, log: Path) -> str:
+    """The environment's Docker image (built once, cached by the environment's hash)."""
+    from ..environments import docker_image as dockerenv
+
+    spec = environment_spec(ws, inference)
     dockerenv.check(spec)
     log.parent.mkdir(parents=True, exist_ok=True)
     dockerenv.resolve(ws.folder, spec, log)
@@ -145,6 +151,8 @@ def build_service_image(
     digest = hashlib.sha256(base_image.id.encode() + b"\0" + context).hexdigest()[:24]
     tag = f"{REPOSITORY}:{digest}"
     if _find(engine, tag) is not None:
+        with open(log, "a") as out:
+            out.write(f"Reusing image {tag} of service {name!r}: same content\n")
         return tag, model_dir, no_code
     error = None
     with open(log, "a") as out:
@@ -167,4 +175,4 @@ def build_service_image(
     return tag, model_dir, no_code
 
 
-__all__ = ["build_service_image", "environment_image"]
+__all__ = ["build_service_image", "environment_image", "environment_spec"]
