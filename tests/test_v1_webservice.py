@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aml_jupyter import Environment, InferenceConfig, Model, Workspace
 from aml_jupyter.environments import docker_image as dockerenv
@@ -224,3 +226,17 @@ def test_an_aci_service_runs_in_a_container_with_limits_and_keys(
         engine.images.remove(image, force=True)
         env_image = dockerenv.image_name(environment_spec(ws, _inference(project, env)))
         engine.images.remove(env_image, force=True)
+
+
+@given(st.text(max_size=80))
+@settings(max_examples=150, deadline=None)
+def test_only_a_service_key_passes_the_key_check(header: str) -> None:
+    from aml_jupyter.registry.service_keys import authorized, key_hash
+
+    key = "k" * 43
+    hashes = [key_hash(key), key_hash("s" * 43)]
+    assert authorized(header, hashes) == (
+        header.startswith("Bearer ") and header[7:].strip() in (key, "s" * 43)
+    )
+    assert authorized(f"Bearer {key}", hashes) and not authorized(key, hashes)
+    assert not authorized(None, hashes) and not authorized(f"Bearer {key}", [])

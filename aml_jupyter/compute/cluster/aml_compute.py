@@ -195,11 +195,15 @@ class AmlCompute(ComputeCluster):
 
     # state ----------------------------------------------------------------------------------
     def _head_up(self) -> bool:
+        if self._managed:  # another process may have started or stopped it since
+            state = running_head(self.workspace.folder, self.name)
+            address = state.get("address") if state else None
+            if address != self.config.get("address"):
+                self.__dict__.pop("_jobs_api", None)
+                self.config["address"] = address
         return head_answers(self.config.get("address"))
 
     def _running_jobs(self) -> int:
-        if not self._head_up():
-            return 0
         from .jobs_api import RayJobs
 
         try:
