@@ -94,6 +94,12 @@ def test_bad_provisioning_settings_are_refused_before_anything_is_made(ws: Works
         ComputeTarget.create(ws, "x1", {"vm_size": "STANDARD_D2_V2"})
     with pytest.raises(AmlError, match="not allowed"):
         ComputeTarget.create(ws, "local", AmlCompute.provisioning_configuration())
+    with pytest.MonkeyPatch.context() as env:  # a configured cluster must answer
+        env.setenv("AML_RAY_ADDRESS", "http://127.0.0.1:9")
+        with pytest.raises(ComputeTargetException, match="no Ray cluster answers"):
+            ComputeTarget.create(
+                ws, "elsewhere", AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2")
+            )
     assert set(ws.compute_targets) == {"local"}
 
 

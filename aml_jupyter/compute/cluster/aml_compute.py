@@ -96,6 +96,12 @@ class AmlComputeProvisioningConfiguration:
             from .jobs_api import check_address
 
             address = check_address(address)
+            if not head_answers(address):
+                raise ComputeTargetException(
+                    f"{ADDRESS_VARIABLE} names {address}, where no Ray cluster answers: start "
+                    f"it (`ray start --head`), or unset {ADDRESS_VARIABLE} to have {name!r} run "
+                    "on a Ray head on this machine."
+                )
         config = {
             "address": address,
             "managed": address is None,

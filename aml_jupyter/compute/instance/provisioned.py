@@ -72,6 +72,14 @@ class ComputeInstanceProvisioningConfiguration:
         from .target import KIND, ComputeInstance
 
         size = vm_size(self.vm_size, DEFAULT_VM_SIZE)
+        if size.gpus > machine_gpus():
+            import warnings
+
+            warnings.warn(
+                f"{size.name.upper()} has {size.gpus} GPU(s); this machine has "
+                f"{machine_gpus()}, so compute instance {name!r} sees {min(size.gpus, machine_gpus())}.",
+                stacklevel=3,
+            )
         config = {
             "address": None,
             "ca_file": None,
