@@ -183,8 +183,8 @@ def _target_row(workspace: Workspace, name: str) -> ComputeTargetRecord:
     rows = {r.name: r for r in workspace.store.compute_targets()}
     if name not in rows:
         raise ComputeTargetException(
-            f"ComputeTargetNotFound: compute target {name!r} was not found in this workspace "
-            f"(known: {', '.join(sorted(rows))}). Create one with ComputeTarget.create(ws, "
+            f"Unknown compute target {name!r} (ComputeTargetNotFound). Known targets: "
+            f"{', '.join(sorted(rows))}. Create one with ComputeTarget.create(ws, "
             f"{name!r}, AmlCompute.provisioning_configuration(...)), or attach one with "
             "ComputeCluster.attach / ComputeInstance.attach (or `aml compute attach`)."
         )
