@@ -210,6 +210,7 @@ def test_an_aci_service_runs_in_a_container_with_limits_and_keys(
     assert Webservice.list(ws) == []
 
     # The same content again: the image is found by its hash, not built again.
+    built = image
     again = Model.deploy(
         ws, "tiny-aci", [model], _inference(project, env), AciWebservice.deploy_configuration()
     )
@@ -218,12 +219,22 @@ def test_an_aci_service_runs_in_a_container_with_limits_and_keys(
         log = ws.store.service_folder("tiny-aci").environment_build_log.read_text()
         assert "Building image aml-service" not in log and f"Reusing image {image}" in log
         assert again.run({}) == {"weights": "w-aci", "echo": {}}  # no keys: none needed
+        assert _post(again.scoring_uri, {})[0] == 200
+        again.update(auth_enabled=True)  # keys made, the container restarted with their hashes
+        assert _post(again.scoring_uri, {})[0] == 401
+        assert _post(again.scoring_uri, {}, again.get_keys()[1])[0] == 200
+        newer = _tiny(ws, project, "w-aci-2")
+        again.update(models=[newer], tags={"v": "2"})  # a new image, the same name and port
+        assert again.run({}) == {"weights": "w-aci-2", "echo": {}}
+        assert again._spec["image"] != image and Webservice(ws, "tiny-aci").tags == {"v": "2"}
+        built = again._spec["image"]
     finally:
         again.delete()
         # The images this test built go with it (never the base image).
         from aml_jupyter.registry.aci_image import environment_spec
 
-        engine.images.remove(image, force=True)
+        for name in {image, built}:
+            engine.images.remove(name, force=True)
         env_image = dockerenv.image_name(environment_spec(ws, _inference(project, env)))
         engine.images.remove(env_image, force=True)
 
