@@ -59,8 +59,10 @@ def test_unknown_target_raises_and_the_v1_fallback_creates_a_cluster(ws: Workspa
     assert isinstance(again, AmlCompute) and again.vm_size == "STANDARD_D2_V2"
     assert AmlCompute(ws, "cpu-cluster").scale_settings["maximum_node_count"] == 4
     assert running_head(ws.folder, "cpu-cluster") is None  # min_nodes=0: nothing started yet
+    config.validate_configuration()
     status = cluster.get_status()
     assert status == "Succeeded" and status.provisioning_state == "Succeeded"
+    assert cluster.status.serialize() == status.serialize()
     assert status.current_node_count == 0 and status.node_state_counts["running_node_count"] == 0
     assert status.serialize()["scaleSettings"]["maximumNodeCount"] == 4
     assert cluster.list_nodes() == []
@@ -240,7 +242,9 @@ def test_a_compute_instance_is_started_stopped_and_deleted_by_us(
     try:
         instance.wait_for_completion(show_output=True)
         assert isinstance(instance, ComputeInstance) and instance.get_status() == "Running"
-        assert instance.get_status().state == "Running"
+        assert (
+            instance.get_status().state == "Running" and instance.status.vm_size == "STANDARD_D1_V2"
+        )
         assert oct(files.token.stat().st_mode & 0o777) == "0o600"
         assert files.token.read_text().strip() not in files.log.read_text()
         write(project, "where.py", WHERE)

@@ -82,6 +82,9 @@ class AmlComputeProvisioningConfiguration:
         self.tags = dict(settings.get("tags") or {})
         self.description = settings.get("description")
 
+    def validate_configuration(self) -> None:
+        """v1's check: done when the configuration was made."""
+
     def _create(self, workspace: Workspace, name: str) -> AmlCompute:
         size = vm_size(self.vm_size, DEFAULT_VM_SIZE)
         gpus = min(size.gpus, machine_gpus())
@@ -256,6 +259,11 @@ class AmlCompute(ComputeCluster):
                 "preempted_node_count": 0,
             },
         )
+
+    @property
+    def status(self) -> ComputeStatus:
+        """v1's ``status`` attribute: :meth:`get_status` now."""
+        return self.get_status()
 
     def list_nodes(self) -> builtins.list[dict[str, Any]]:
         """One entry per node slot in use (see the module docstring), v1's keys."""

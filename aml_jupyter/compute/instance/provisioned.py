@@ -68,6 +68,9 @@ class ComputeInstanceProvisioningConfiguration:
         self.tags = dict(tags or {})
         self.description = description
 
+    def validate_configuration(self) -> None:
+        """v1's check: done when the configuration was made."""
+
     def _create(self, workspace: Workspace, name: str) -> ComputeInstance:
         from .target import KIND, ComputeInstance
 

@@ -181,6 +181,11 @@ class ComputeInstance(ComputeTarget):
             return ComputeStatus("Unreachable", **{**fields, "errors": [{"message": str(exc)}]})
         return ComputeStatus("Running", **fields)
 
+    @property
+    def status(self) -> ComputeStatus:
+        """v1's ``status`` attribute: :meth:`get_status` now."""
+        return self.get_status()
+
     def wait_for_completion(
         self, show_output: bool = False, is_delete_operation: bool = False, **_: Any
     ) -> None:
