@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..compute.local.liveness import HOST, is_alive
 from ..errors import AmlError, WebserviceException
-from .names import check_name
 from .scoring_env import service_environment
 from .scoring_workers import start_detached, stop_group
 from .service_config import LocalWebserviceDeploymentConfiguration
@@ -47,40 +46,16 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-#: The class of each kind of service (its spec's ``compute_type``), imported when asked for.
-_KINDS = {
-    "Local": "aml_jupyter.registry.webservice:LocalWebservice",
-    "ACI": "aml_jupyter.registry.aci:AciWebservice",
-}
-
-
-def _kind_class(kind: str) -> type[Webservice]:
-    import importlib
-
-    module, _, name = _KINDS.get(kind, _KINDS["Local"]).partition(":")
-    found: type[Webservice] = getattr(importlib.import_module(module), name)
-    return found
-
-
-def _record_of(workspace: Workspace, name: str) -> ServiceRecord:
-    record = workspace.store.get_service(check_name(name, "Service"))
-    if record is None:
-        known = [r.name for r in workspace.store.list_services()]
-        raise WebserviceException(
-            f"No service {name!r} in this workspace. Services: "
-            f"{', '.join(known) if known else 'none (Model.deploy makes one)'}."
-        )
-    return record
-
-
 class Webservice:
     """A deployed scoring service: ``Webservice(ws, name)`` finds one, of whichever kind."""
 
     def __new__(
         cls, workspace: Workspace, name: str, _record: ServiceRecord | None = None
     ) -> Webservice:
-        record = _record or _record_of(workspace, name)
-        kind = _kind_class(str(record.spec.get("compute_type", "Local")))
+        from .service_lookup import kind_class, record_of
+
+        record = _record or record_of(workspace, name)
+        kind = kind_class(str(record.spec.get("compute_type", "Local")))
         if not issubclass(kind, cls):
             raise WebserviceException(
                 f"Service {name!r} is of type {record.spec.get('compute_type', 'Local')}, not "
@@ -91,7 +66,9 @@ class Webservice:
     def __init__(
         self, workspace: Workspace, name: str, _record: ServiceRecord | None = None
     ) -> None:
-        record = _record or _record_of(workspace, name)
+        from .service_lookup import record_of
+
+        record = _record or record_of(workspace, name)
         self.workspace = workspace
         self.name = name
         self._files = workspace.store.service_folder(name)
@@ -116,26 +93,11 @@ class Webservice:
         """Every service of the workspace, by name; v1's filters: ``compute_type``
         (``"Local"``, ``"ACI"``), ``model_name``, ``model_id`` (``name:version``), ``tags``
         (``["key", ["key", "value"]]``) and ``properties``."""
-        from .model_lookup import property_filters, tag_filters
+        from .service_lookup import matches
 
-        found: list[Webservice] = []
-        for r in workspace.store.list_services():
-            service = Webservice(workspace, r.name, r)
-            if compute_type and service.compute_type.lower() != compute_type.lower():
-                continue
-            if model_id and model_id not in service.models:
-                continue
-            if model_name and not any(m.split(":")[0] == model_name for m in service.models):
-                continue
-            if any(
-                k not in service.tags or (v is not None and service.tags[k] != v)
-                for k, v in tag_filters(tags)
-            ):
-                continue
-            if any(service.properties.get(k) != v for k, v in property_filters(properties)):
-                continue
-            found.append(service)
-        return found
+        filters = (compute_type, model_name, model_id, tags, properties)
+        services = [Webservice(workspace, r.name, r) for r in workspace.store.list_services()]
+        return [s for s in services if matches(s, *filters)]
 
     @property
     def compute_type(self) -> str:
@@ -199,22 +161,9 @@ class Webservice:
 
     def _update_labels(self, tags: Any, properties: Any, description: str | None) -> None:
         """``update``'s tags (replaced), properties (added, write-once) and description."""
-        changes: dict[str, Any] = {}
-        if tags is not None:
-            if not isinstance(tags, dict):
-                raise WebserviceException(f"tags must be a dict, got {type(tags).__name__}.")
-            changes["tags"] = {str(k): str(v) for k, v in tags.items()}
-        if properties is not None:
-            if not isinstance(properties, dict):
-                raise WebserviceException(
-                    f"properties must be a dict, got {type(properties).__name__}."
-                )
-            changes["properties"] = {
-                **{str(k): str(v) for k, v in properties.items()},
-                **self.properties,
-            }
-        if description is not None:
-            changes["description"] = str(description)
+        from .service_lookup import label_changes
+
+        changes = label_changes(self.properties, tags, properties, description)
         if changes:
             self._save_spec(changes)
 
