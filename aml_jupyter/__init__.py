@@ -23,6 +23,11 @@ _EXPORTS = {
     "Model": "registry.model",
     "InferenceConfig": "registry.deployment",
     "LocalWebservice": "registry.deployment",
+    "Webservice": "registry.webservice",
+    "AciWebservice": "registry.aci",
+    "AmlCompute": "compute.cluster.aml_compute",
+    "ComputeTargetException": "errors",
+    "WebserviceException": "errors",
     "Run": "tracking.run",
     "ScriptRunConfig": "compute.config",
     "ComputeTarget": "compute",
@@ -44,11 +49,14 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AciWebservice",
     "ActivityFailedException",
+    "AmlCompute",
     "AmlError",
     "ComputeCluster",
     "ComputeInstance",
     "ComputeTarget",
+    "ComputeTargetException",
     "CondaDependencies",
     "DockerConfiguration",
     "Environment",
@@ -71,6 +79,8 @@ __all__ = [
     "TensorflowConfiguration",
     "UserErrorException",
     "V1NameNotSupported",
+    "Webservice",
+    "WebserviceException",
     "Workspace",
     "__version__",
     "load_ipython_extension",
@@ -79,6 +89,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .compute import ComputeTarget
+    from .compute.cluster.aml_compute import AmlCompute
     from .compute.cluster.target import ComputeCluster
     from .compute.config import ScriptRunConfig
     from .compute.distributed import (
@@ -91,11 +102,20 @@ if TYPE_CHECKING:
     from .compute.instance.target import ComputeInstance
     from .compute.runconfig import DockerConfiguration, RunConfiguration
     from .environments.environment import CondaDependencies, Environment
-    from .errors import ActivityFailedException, AmlError, UserErrorException, V1NameNotSupported
+    from .errors import (
+        ActivityFailedException,
+        AmlError,
+        ComputeTargetException,
+        UserErrorException,
+        V1NameNotSupported,
+        WebserviceException,
+    )
     from .frontends.tensorboard import Tensorboard
     from .frontends.widgets import RunDetails
+    from .registry.aci import AciWebservice
     from .registry.deployment import InferenceConfig, LocalWebservice
     from .registry.model import Model
+    from .registry.webservice import Webservice
     from .status import RunStatus
     from .tracking.experiment import Experiment
     from .tracking.run import Run

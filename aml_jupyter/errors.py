@@ -30,10 +30,27 @@ class V1NameNotSupported(AmlError, ImportError):
     that aml_jupyter does not provide yet. An ``ImportError`` too, so v1 code that guards an
     optional import with ``except ImportError`` keeps working."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, instead: str = "") -> None:
         super().__init__(
-            f"{name} is not supported by aml_jupyter yet. What the v1 names cover, module by "
-            "module: docs/azureml-v1-coverage.md. Use the covered names, or install Microsoft's "
-            "azureml-core to use Azure itself (aml_jupyter then leaves azureml alone).",
+            f"{name} is not supported by aml_jupyter yet{f'; {instead}' if instead else ''}. "
+            "What the v1 names cover, module by module: docs/azureml-v1-coverage.md. Use the "
+            "covered names, or install Microsoft's azureml-core to use Azure itself "
+            "(aml_jupyter then leaves azureml alone).",
             name=name,
         )
+
+
+class ComputeTargetException(AmlError):
+    """A compute target is unknown, of another kind, or cannot be created (v1's name).
+
+    v1 notebooks catch it around ``ComputeTarget(workspace=ws, name=...)`` and create the
+    target in the ``except`` branch.
+    """
+
+
+class WebserviceException(AmlError):
+    """A scoring service is unknown or cannot be deployed, changed or called (v1's name)."""
+
+
+class ModelNotFoundException(AmlError):
+    """``Model(ws, name, ...)`` matched no registered version (v1's name)."""

@@ -39,7 +39,7 @@ TRAIN = """
     import os, sys, time
     from azureml.core import Run
     from azureml.core.compute import AmlCompute, ComputeInstance  # v1's names, served by us
-    assert AmlCompute.__name__ == "ComputeCluster" and ComputeInstance.attach
+    assert AmlCompute.__name__ == "AmlCompute" and ComputeInstance.attach
     run = Run.get_context()
     for i in range(3):
         run.log("loss", 1.0 / (i + 1), step=i)

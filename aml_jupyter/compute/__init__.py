@@ -2,7 +2,10 @@
 
 ``local`` is always there. ``ComputeInstance.attach`` adds a workstation running the ``aml``
 agent; ``ComputeCluster.attach`` adds a Ray cluster. ``ComputeTarget(ws, name)`` (or
-``ws.compute_targets[name]``) gives the right kind back, as in v1.
+``ws.compute_targets[name]``) gives the right kind back, as in v1, and raises
+``ComputeTargetException`` for a name it does not know. ``ComputeTarget.create(ws, name,
+AmlCompute.provisioning_configuration(...))`` (or ``ComputeInstance.provisioning_configuration``)
+makes a target that this package starts and stops itself: a Ray head, an agent.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import importlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AmlError
+from ..errors import AmlError, ComputeTargetException
+from .compute_status import ComputeStatus
 
 if TYPE_CHECKING:
     from ..snapshot.snapshot import Snapshot
@@ -30,6 +34,7 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,31}$")
 _KINDS = {
     "ComputeInstance": "aml_jupyter.compute.instance.target:ComputeInstance",
     "ComputeCluster": "aml_jupyter.compute.cluster.target:ComputeCluster",
+    "AmlCompute": "aml_jupyter.compute.cluster.aml_compute:AmlCompute",
 }
 
 
@@ -46,10 +51,14 @@ class ComputeTarget:
     """A named place to run: ``ComputeTarget(ws, 'local')`` or ``ws.compute_targets['local']``."""
 
     def __new__(cls, workspace: Workspace, name: str) -> ComputeTarget:
-        if cls is ComputeTarget:
-            row = _target_row(workspace, name)
-            cls = _kind_class(row.type)
-        return super().__new__(cls)
+        row = _target_row(workspace, name)
+        kind = _kind_class(row.type)
+        if not issubclass(kind, cls):  # AmlCompute(ws, name) of a compute instance
+            raise ComputeTargetException(
+                f"Compute target {name!r} is of type {row.type}, not {cls.__name__}: use "
+                f"ComputeTarget(workspace=ws, name={name!r}) to get it as what it is."
+            )
+        return super().__new__(kind)
 
     def __init__(self, workspace: Workspace, name: str) -> None:
         row = _target_row(workspace, name)
@@ -67,9 +76,34 @@ class ComputeTarget:
         """Every compute target of the workspace."""
         return list(workspace.compute_targets.values())
 
+    @staticmethod
+    def create(workspace: Workspace, name: str, provisioning_configuration: Any) -> ComputeTarget:
+        """Make a new target from ``AmlCompute.provisioning_configuration(...)`` or
+        ``ComputeInstance.provisioning_configuration(...)``, as v1; a name in use is refused
+        (``ComputeTarget(workspace=ws, name=name)`` gets that one)."""
+        make = getattr(provisioning_configuration, "_create", None)
+        if make is None:
+            raise ComputeTargetException(
+                "provisioning_configuration must come from AmlCompute.provisioning_configuration() "
+                f"or ComputeInstance.provisioning_configuration(), got {provisioning_configuration!r}."
+            )
+        check_target_name(name)
+        if any(r.name == name for r in workspace.store.compute_targets()):
+            raise ComputeTargetException(
+                f"A compute target named {name!r} exists already: get it with "
+                f"ComputeTarget(workspace=ws, name={name!r}), or delete() it first."
+            )
+        target: ComputeTarget = make(workspace, name)
+        return target
+
     def get_status(self) -> str:
         """``Succeeded``: the local target is always ready."""
-        return "Succeeded"
+        return ComputeStatus("Succeeded", provisioning_state="Succeeded")
+
+    def wait_for_completion(self, show_output: bool = False, **_: Any) -> None:
+        """v1's wait for provisioning: an attached target is ready as it is."""
+        if show_output:
+            print(f"{self.name}: {self.get_status()}")
 
     #: The process that owns a run of this target here, started at submit: the supervisor
     #: runs a local run; a remote target's mirror follows its run (compute/remote.py).
@@ -148,9 +182,11 @@ class ComputeTarget:
 def _target_row(workspace: Workspace, name: str) -> ComputeTargetRecord:
     rows = {r.name: r for r in workspace.store.compute_targets()}
     if name not in rows:
-        raise AmlError(
-            f"Unknown compute target {name!r}. Known targets: {', '.join(sorted(rows))}. "
-            "Add one with ComputeInstance.attach / ComputeCluster.attach (or `aml compute attach`)."
+        raise ComputeTargetException(
+            f"Unknown compute target {name!r} (ComputeTargetNotFound). Known targets: "
+            f"{', '.join(sorted(rows))}. Create one with ComputeTarget.create(ws, "
+            f"{name!r}, AmlCompute.provisioning_configuration(...)), or attach one with "
+            "ComputeCluster.attach / ComputeInstance.attach (or `aml compute attach`)."
         )
     return rows[name]
 
@@ -165,4 +201,4 @@ def check_target_name(name: Any) -> str:
     return name
 
 
-__all__ = ["ComputeTarget", "check_target_name"]
+__all__ = ["ComputeStatus", "ComputeTarget", "ComputeTargetException", "check_target_name"]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..compute.distributed import free_port
-from ..errors import AmlError
+from ..errors import AmlError, WebserviceException
 from .names import check_name
 from .scoring_env import service_python
 from .service_config import (
@@ -35,7 +35,14 @@ from .service_config import (
     LocalWebserviceDeploymentConfiguration,
     max_body_bytes,
 )
-from .webservice import LocalWebservice, copy_source, port_is_free, start_service, stop_folder
+from .webservice import (
+    LocalWebservice,
+    Webservice,
+    copy_source,
+    port_is_free,
+    start_service,
+    stop_folder,
+)
 
 if TYPE_CHECKING:
     from ..store.service_folder import ServiceFolder
@@ -50,17 +57,24 @@ def deploy(
     name: str,
     models: list[Model],
     inference_config: InferenceConfig | None = None,
-    deployment_config: LocalWebserviceDeploymentConfiguration | None = None,
+    deployment_config: Any = None,
     overwrite: bool = False,
-) -> LocalWebservice:
+) -> Webservice:
     """``Model.deploy``: check everything, lay out and record the service, start, wait for
     health."""
+    from .aci import AciServiceDeploymentConfiguration
+
     check_name(name, "Service")
     if not models:  # Model.deploy checks they are Model objects
         raise AmlError("models must be a non-empty list of Model objects (Model(ws, name)).")
     config = deployment_config or LocalWebservice.deploy_configuration()
-    if not isinstance(config, LocalWebserviceDeploymentConfiguration):
-        raise AmlError("deployment_config must come from LocalWebservice.deploy_configuration().")
+    if not isinstance(
+        config, (LocalWebserviceDeploymentConfiguration, AciServiceDeploymentConfiguration)
+    ):
+        raise WebserviceException(
+            "deployment_config must come from LocalWebservice.deploy_configuration() or "
+            "AciWebservice.deploy_configuration()."
+        )
     body_limit = max_body_bytes()
     inference = inference_config or InferenceConfig()
     entry, source = inference.entry_script, inference.source_directory
@@ -81,11 +95,11 @@ def deploy(
     live = store.service_folder(name)
     if store.get_service(name) is not None:
         if not overwrite:
-            raise AmlError(
+            raise WebserviceException(
                 f"A service named {name!r} exists already; pass overwrite=True to replace it, "
                 "or choose another name."
             )
-        LocalWebservice(workspace, name).delete()
+        Webservice(workspace, name).delete()
     elif live.exists():  # files no record points to (an old deployment's unreadable spec)
         if not overwrite:
             raise AmlError(
@@ -94,6 +108,12 @@ def deploy(
             )
         stop_folder(live)
         live.remove()
+    if isinstance(config, AciServiceDeploymentConfiguration):
+        from .aci import deploy_aci
+
+        return deploy_aci(
+            workspace, name, models, inference, config, _inference_record(workspace, inference)
+        )
     port = config.port if config.port is not None else free_port()
     if not port_is_free(port):
         raise AmlError(
@@ -122,6 +142,7 @@ def deploy(
         "no_code_model_file": no_code_file,
         "max_body_bytes": body_limit,
         "python": python,
+        "inference": _inference_record(workspace, inference),
         **environment_info,
     }
     try:
@@ -143,6 +164,57 @@ def deploy(
         service.delete()  # a service that cannot start is not left behind
         raise
     return service
+
+
+def _inference_record(workspace: Workspace, inference: InferenceConfig) -> dict[str, Any]:
+    """What ``update`` needs to deploy again with the same inference config."""
+    from ..environments.environment import resolve_environment
+
+    env = resolve_environment(workspace, inference.environment)
+    source = inference.source_directory
+    return {
+        "entry_script": inference.entry_script,
+        "source_directory": str(Path(source or ".").expanduser().resolve())
+        if inference.entry_script
+        else None,
+        "environment": None if env is None else env._spec(),
+    }
+
+
+def inference_of(spec: dict[str, Any]) -> InferenceConfig:
+    """The inference config a service was deployed with (from its record)."""
+    from ..environments.environment import Environment
+
+    saved = spec.get("inference") or {
+        "entry_script": spec.get("entry_script"),
+        "source_directory": spec.get("source_origin"),
+        "environment": None,
+    }
+    env = saved.get("environment")
+    return InferenceConfig(
+        entry_script=saved.get("entry_script"),
+        source_directory=saved.get("source_directory"),
+        environment=None if env is None else Environment._from_spec(dict(env)),
+    )
+
+
+def redeploy(
+    service: Webservice, models: Any, inference_config: Any, deployment_config: Any
+) -> Webservice:
+    """``service.update`` with new models or configs: deploy again under its name, what is not
+    given as it was (its tags, properties and description kept)."""
+    from .model import Model
+
+    spec = dict(service._spec)
+    if models is None:
+        models = [Model(service.workspace, id=m) for m in service.models]
+    inference = inference_config or inference_of(spec)
+    config = deployment_config or service._deployment_config()
+    fresh = deploy(service.workspace, service.name, list(models), inference, config, overwrite=True)
+    labels = {k: spec[k] for k in ("tags", "properties", "description") if spec.get(k) is not None}
+    if labels and deployment_config is None:
+        fresh._save_spec(labels)
+    return fresh
 
 
 def _stage(
@@ -172,4 +244,11 @@ def _stage(
     return no_code_file, model_dir
 
 
-__all__ = ["InferenceConfig", "LocalWebservice", "LocalWebserviceDeploymentConfiguration"]
+__all__ = [
+    "InferenceConfig",
+    "LocalWebservice",
+    "LocalWebserviceDeploymentConfiguration",
+    "Webservice",
+    "inference_of",
+    "redeploy",
+]

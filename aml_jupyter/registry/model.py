@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AmlError
+from ..errors import AmlError, ModelNotFoundException
 from ..paths import checked_relative_name
 from .model_files import add_version, local_manifest, run_manifest, write_files
 from .model_lookup import property_filters, service_model_path, split_id, tag_filters
@@ -46,6 +46,9 @@ class Model:
         properties: Any = None,
         version: int | str | None = None,
         run_id: str | None = None,
+        model_framework: str | None = None,
+        expand: bool = True,
+        **_: Any,
     ) -> None:
         if id is not None:
             if ":" not in str(id):
@@ -56,17 +59,25 @@ class Model:
         else:
             name, number = split_id(name, version)
         registry = workspace.store
-        if number is None and (tags or properties or run_id):
+        if number is None and (tags or properties or run_id or model_framework):
             rows = registry.find_models(
                 name, tag_filters(tags), property_filters(properties), run_id, latest=False
             )
+            if model_framework:  # v1 compares frameworks as written, we in any case
+                wanted = str(model_framework).lower()
+                rows = [r for r in rows if (r.framework or "").lower() == wanted]
             row = rows[0] if rows else None
         else:
             row = registry.get_model(name, number)
+            wanted = str(model_framework or "").lower()
+            if row is not None and wanted and (row.framework or "").lower() != wanted:
+                row = None
         if row is None:
             known = sorted({r.name for r in registry.find_models()})
             what = f"{name!r}" + (f" version {number}" if number else "")
-            raise AmlError(
+            if model_framework:
+                what += f" with model_framework {model_framework!r}"
+            raise ModelNotFoundException(
                 f"No model {what} in this workspace. Registered: "
                 f"{', '.join(known) if known else 'none yet (Model.register or run.register_model)'}."
             )
@@ -89,6 +100,24 @@ class Model:
     def id(self) -> str:
         """``name:version``, as v1."""
         return f"{self.name}:{self.version}"
+
+    @property
+    def url(self) -> str:
+        """Where the model's files are, as v1's ``url``: an ``aml://`` address of this
+        version in this workspace (``Model.get_model_path`` gives a local path to load)."""
+        return f"aml://models/{self.name}/versions/{self.version}/{self._row.path}"
+
+    @property
+    def created_by(self) -> dict[str, str | None]:
+        """Who registered it, in v1's keys: a local workspace has one user, the owner of its
+        folder (``userName``); the Azure identity fields are None."""
+        import pwd
+
+        try:
+            user: str | None = pwd.getpwuid(self.workspace.folder.stat().st_uid).pw_name
+        except (KeyError, OSError):
+            user = None
+        return {"userName": user, "userObjectId": None, "userTenantId": None}
 
     @property
     def tags(self) -> dict[str, str | None]:
@@ -348,6 +377,8 @@ class Model:
             "runId": self.run_id,
             "experimentName": self.experiment_name,
             "createdTime": self.created_time.isoformat(),
+            "createdBy": self.created_by,
+            "url": self.url,
             "path": self._row.path,
             "isFolder": self._row.is_folder,
             "size": self.size,

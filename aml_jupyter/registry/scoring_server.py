@@ -42,6 +42,7 @@ from ..store import open_store
 from ..store.service_folder import ServiceFolder
 from .scoring_workers import supervise
 from .service_config import MAX_BODY_BYTES
+from .service_keys import authorized
 
 OPENAPI = {
     "openapi": "3.0.3",
@@ -180,6 +181,14 @@ class _Score(_Base):
         self._chunks: list[bytes] = []
         self._size = 0
         self._start = time.perf_counter()
+        hashes = self.settings.get("key_hashes")
+        if hashes and not authorized(self.request.headers.get("Authorization"), hashes):
+            # Before the body is read: a caller without a key costs no more than this.
+            self.set_status(401)
+            self.set_header("WWW-Authenticate", "Bearer")
+            self.finish({"error": "This service needs a key: send 'Authorization: Bearer KEY' "
+                         "(service.get_keys())."})  # fmt: skip
+            return
         self.request.connection.set_max_body_size(2**62)  # type: ignore[union-attr]
 
     def data_received(self, chunk: bytes) -> None:
@@ -240,6 +249,7 @@ def serve(files: ServiceFolder, spec: dict[str, Any], supervisor: int) -> None:
         stats=_Stats(files),
         service_name=spec["name"],
         max_body_bytes=int(spec.get("max_body_bytes") or MAX_BODY_BYTES),
+        key_hashes=list(spec.get("auth_key_hashes") or []),
     )
     server = HTTPServer(app)
     server.add_sockets(sockets)
@@ -255,8 +265,31 @@ def serve(files: ServiceFolder, spec: dict[str, Any], supervisor: int) -> None:
     os._exit(0)
 
 
+def container_spec(settings_file: Path) -> dict[str, Any]:
+    """Inside an ACI-style container: the settings baked into the image, and what the
+    container was started with (name, port, the keys' hashes, the body limit)."""
+    spec = dict(json.loads(settings_file.read_text()))
+    hashes = os.environ.get("AML_SERVICE_KEY_HASHES", "")
+    spec.update(
+        name=os.environ.get("AML_SERVICE_NAME", "service"),
+        port=int(os.environ["AML_SERVICE_PORT"]),
+        workers=1,
+        auth_key_hashes=[h for h in hashes.split(",") if h],
+        max_body_bytes=int(os.environ.get("AML_SERVICE_MAX_BODY_BYTES") or MAX_BODY_BYTES),
+    )
+    return spec
+
+
 def main(argv: list[str] | None = None) -> int:
-    workspace_folder, name = (argv or sys.argv[1:])[:2]
+    args = argv or sys.argv[1:]
+    if args[0] == "--container":
+        import tempfile
+
+        spec = container_spec(Path(args[1]))
+        files = ServiceFolder(Path(tempfile.gettempdir()) / "aml-service")
+        files.root.mkdir(parents=True, exist_ok=True)
+        return _supervise(files, spec)
+    workspace_folder, name = args[:2]
     store = open_store(Path(workspace_folder))
     try:
         record = store.get_service(name)
@@ -266,7 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     if record is None:
         print(f"service {name!r} is not in the workspace {workspace_folder} any more", flush=True)
         return 1
-    spec = dict(record.spec)
+    return _supervise(files, dict(record.spec))
+
+
+def _supervise(files: ServiceFolder, spec: dict[str, Any]) -> int:
     os.environ["AZUREML_MODEL_DIR"] = spec["model_dir"]
     files.ready_flag.unlink(missing_ok=True)  # "ready" is about this start only
     supervisor = os.getpid()

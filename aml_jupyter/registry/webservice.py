@@ -1,7 +1,9 @@
-"""``LocalWebservice``: a deployed scoring service, found by name among the workspace store's
+"""``Webservice``: a deployed scoring service, found by name among the workspace store's
 service records (its live files in the store's ``ServiceFolder``): its state, scoring, logs and
-statistics, reloading, deleting, and starting its supervisor (see
-:mod:`aml_jupyter.registry.deployment`)."""
+statistics, keys, updating, reloading, deleting. ``Webservice(ws, name)`` gives it as the kind
+it is: ``LocalWebservice`` (processes on this machine, started here: see
+:mod:`aml_jupyter.registry.deployment`) or ``AciWebservice`` (a Docker container:
+:mod:`aml_jupyter.registry.aci`)."""
 
 from __future__ import annotations
 
@@ -18,8 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..compute.local.liveness import HOST, is_alive
-from ..errors import AmlError
-from .names import check_name
+from ..errors import AmlError, WebserviceException
 from .scoring_env import service_environment
 from .scoring_workers import start_detached, stop_group
 from .service_config import LocalWebserviceDeploymentConfiguration
@@ -45,37 +46,133 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-class LocalWebservice:
-    """A model scoring service on this machine: ``LocalWebservice(ws, name)`` finds one."""
+class Webservice:
+    """A deployed scoring service: ``Webservice(ws, name)`` finds one, of whichever kind."""
 
-    @staticmethod
-    def deploy_configuration(
-        port: int | None = None, workers: int = 1
-    ) -> LocalWebserviceDeploymentConfiguration:
-        """v1's ``LocalWebservice.deploy_configuration``; ``workers`` > 1 load-balances."""
-        return LocalWebserviceDeploymentConfiguration(port, workers)
+    def __new__(
+        cls, workspace: Workspace, name: str, _record: ServiceRecord | None = None
+    ) -> Webservice:
+        from .service_lookup import kind_class, record_of
+
+        record = _record or record_of(workspace, name)
+        kind = kind_class(str(record.spec.get("compute_type", "Local")))
+        if not issubclass(kind, cls):
+            raise WebserviceException(
+                f"Service {name!r} is of type {record.spec.get('compute_type', 'Local')}, not "
+                f"{cls.__name__}: use Webservice(ws, {name!r}) to get it as what it is."
+            )
+        return super().__new__(kind)
 
     def __init__(
         self, workspace: Workspace, name: str, _record: ServiceRecord | None = None
     ) -> None:
-        record = _record or workspace.store.get_service(check_name(name, "Service"))
-        if record is None:
-            known = [r.name for r in workspace.store.list_services()]
-            raise AmlError(
-                f"No service {name!r} in this workspace. Services: "
-                f"{', '.join(known) if known else 'none (Model.deploy makes one)'}."
-            )
+        from .service_lookup import record_of
+
+        record = _record or record_of(workspace, name)
         self.workspace = workspace
         self.name = name
         self._files = workspace.store.service_folder(name)
         #: The service's folder on this machine (its log, pid, copies of models and source).
         self.folder = self._files.root
         self._spec: dict[str, Any] = dict(record.spec)
+        self.created_time = record.created_utc
+        self.updated_time = record.updated_utc
 
     @staticmethod
-    def list(workspace: Workspace) -> list[LocalWebservice]:
-        """Every service of the workspace, by name."""
-        return [LocalWebservice(workspace, r.name, r) for r in workspace.store.list_services()]
+    def list(
+        workspace: Workspace,
+        compute_type: str | None = None,
+        image_name: str | None = None,
+        image_id: str | None = None,
+        model_name: str | None = None,
+        model_id: str | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        **_: Any,
+    ) -> list[Webservice]:
+        """Every service of the workspace, by name; v1's filters: ``compute_type``
+        (``"Local"``, ``"ACI"``), ``model_name``, ``model_id`` (``name:version``), ``tags``
+        (``["key", ["key", "value"]]``) and ``properties``."""
+        from .service_lookup import matches
+
+        filters = (compute_type, model_name, model_id, tags, properties)
+        services = [Webservice(workspace, r.name, r) for r in workspace.store.list_services()]
+        return [s for s in services if matches(s, *filters)]
+
+    @property
+    def compute_type(self) -> str:
+        """``Local`` or ``ACI``, as v1."""
+        return str(self._spec.get("compute_type", "Local"))
+
+    @property
+    def tags(self) -> dict[str, Any]:
+        return dict(self._spec.get("tags") or {})
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        return dict(self._spec.get("properties") or {})
+
+    @property
+    def description(self) -> str | None:
+        return self._spec.get("description")
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self._spec.get("auth_enabled"))
+
+    # keys ------------------------------------------------------------------------------------
+    def get_keys(self) -> tuple[str, str]:
+        """The primary and secondary keys of a service deployed with ``auth_enabled``
+        (send one as ``Authorization: Bearer KEY``)."""
+        from .service_keys import load_keys
+
+        self._need_auth()
+        return load_keys(self._files)
+
+    def regen_key(self, key: str, set_key: str | None = None) -> None:
+        """Replace the ``"Primary"`` or ``"Secondary"`` key (with ``set_key``, or a new random
+        one); the service takes it at once."""
+        from .service_keys import replace_key
+
+        self._need_auth()
+        hashes = replace_key(self._files, key, set_key)
+        self._save_spec({"auth_key_hashes": hashes})
+        self._keys_changed()
+
+    def _need_auth(self) -> None:
+        if not self.auth_enabled:
+            raise WebserviceException(
+                f"Service {self.name!r} does not use keys: deploy it with "
+                "AciWebservice.deploy_configuration(auth_enabled=True), or "
+                "service.update(auth_enabled=True)."
+            )
+
+    def _deployment_config(self) -> Any:
+        """The deployment configuration it runs with now (for ``update``)."""
+        raise NotImplementedError
+
+    def _keys_changed(self) -> None:
+        """Let the running service know its keys changed (a container restarts)."""
+
+    def _save_spec(self, changes: dict[str, Any]) -> None:
+        self._spec.update(changes)
+        record = self.workspace.store.update_service(self.name, self._spec)
+        self.updated_time = record.updated_utc
+
+    def _update_labels(self, tags: Any, properties: Any, description: str | None) -> None:
+        """``update``'s tags (replaced), properties (added, write-once) and description."""
+        from .service_lookup import label_changes
+
+        changes = label_changes(self.properties, tags, properties, description)
+        if changes:
+            self._save_spec(changes)
+
+    def _redeploy(self, models: Any, inference_config: Any, deployment_config: Any) -> None:
+        """Deploy again under this name with what is given, the rest as it was."""
+        from .deployment import redeploy
+
+        fresh = redeploy(self, models, inference_config, deployment_config)
+        self.__dict__.update(fresh.__dict__)
 
     # what it is ----------------------------------------------------------------------------
     @property
@@ -121,11 +218,11 @@ class LocalWebservice:
         A 400 or 500 answer raises :class:`AmlError` with the service's error message.
         """
         body = input_data if isinstance(input_data, str) else json.dumps(input_data)
+        headers = {"Content-Type": "application/json"}
+        if self.auth_enabled:
+            headers["Authorization"] = f"Bearer {self.get_keys()[0]}"
         request = urllib.request.Request(
-            self.scoring_uri,
-            data=body.encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
+            self.scoring_uri, data=body.encode(), headers=headers, method="POST"
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as r:
@@ -236,7 +333,43 @@ class LocalWebservice:
         }
 
     def __repr__(self) -> str:
-        return f"LocalWebservice(name={self.name!r}, port={self.port}, models={self.models})"
+        return f"{type(self).__name__}(name={self.name!r}, port={self.port}, models={self.models})"
+
+
+class LocalWebservice(Webservice):
+    """A model scoring service in processes on this machine."""
+
+    def _deployment_config(self) -> LocalWebserviceDeploymentConfiguration:
+        return LocalWebserviceDeploymentConfiguration(self.port, int(self._spec["workers"]))
+
+    @staticmethod
+    def deploy_configuration(
+        port: int | None = None, workers: int = 1
+    ) -> LocalWebserviceDeploymentConfiguration:
+        """v1's ``LocalWebservice.deploy_configuration``; ``workers`` > 1 load-balances."""
+        return LocalWebserviceDeploymentConfiguration(port, workers)
+
+    def update(
+        self,
+        models: builtins.list[Any] | None = None,
+        image_config: Any = None,
+        deployment_config: Any = None,
+        port: int | None = None,
+        wait: bool = False,
+        inference_config: Any = None,
+        tags: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+        description: str | None = None,
+    ) -> None:
+        """v1's ``update``: new models, inference or deployment config (or ``port``) deploy
+        the service again under its name; tags, properties and description change in place."""
+        self._update_labels(tags, properties, description)
+        if port is not None:
+            deployment_config = LocalWebserviceDeploymentConfiguration(
+                port, (deployment_config.workers if deployment_config else self._spec["workers"])
+            )
+        if models is not None or inference_config is not None or deployment_config is not None:
+            self._redeploy(models, inference_config, deployment_config)
 
 
 def stop_folder(files: ServiceFolder) -> None:
@@ -248,7 +381,7 @@ def stop_folder(files: ServiceFolder) -> None:
     files.clear_process_files()
 
 
-def start_service(service: LocalWebservice) -> None:
+def start_service(service: Webservice) -> None:
     """Start the service's supervisor detached (its own session and process group), logging
     to its log; the supervisor reads the service's record from the workspace store."""
     python = service._spec.get("python", sys.executable)
@@ -274,9 +407,7 @@ def copy_source(workspace: Workspace, source: Path, destination: Path) -> None:
 
 def services_using(workspace: Workspace, model_id: str) -> list[str]:
     """Names of running services that serve ``model_id``."""
-    return [
-        s.name for s in LocalWebservice.list(workspace) if model_id in s.models and s.is_running()
-    ]
+    return [s.name for s in Webservice.list(workspace) if model_id in s.models and s.is_running()]
 
 
-__all__ = ["LocalWebservice", "services_using"]
+__all__ = ["LocalWebservice", "Webservice", "services_using"]

@@ -23,6 +23,7 @@ BUILTIN: dict[str, str] = {
     "target.local": "aml_jupyter.compute.local.owner:LOCAL",
     "target.ComputeInstance": "aml_jupyter.compute.remote:REMOTE",
     "target.ComputeCluster": "aml_jupyter.compute.remote:REMOTE",
+    "target.AmlCompute": "aml_jupyter.compute.remote:REMOTE",
     # What ws.compute_targets builds from a target's record.
     "compute_target": "aml_jupyter.compute:ComputeTarget",
     # The model registry (ws.models, run.register_model).

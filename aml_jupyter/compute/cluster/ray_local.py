@@ -227,6 +227,25 @@ class LocalRayHead(LocalRayNode):
         node._run(lambda free: ["--address", gcs], 6)
         return node
 
+    def state(self) -> dict[str, str | None]:
+        """What another process needs to find (and stop) this head: see :meth:`reattach`."""
+        return {
+            "address": self.address,
+            "gcs_address": self.gcs_address,
+            "temp": str(self.temp),
+            "marker": self._marker[1],
+        }
+
+    @classmethod
+    def reattach(cls, state: dict[str, Any]) -> LocalRayHead:
+        """The head another process started, from its :meth:`state` (its added nodes are not
+        known): ``pids()`` and ``stop()`` work on it as on the original."""
+        head = cls()
+        head.temp = Path(str(state["temp"]))
+        head._marker = (head._marker[0], str(state["marker"]))
+        head.address, head.gcs_address = state.get("address"), state.get("gcs_address")
+        return head
+
     def pids(self) -> list[int]:
         """The processes this head and its added nodes started (their pids)."""
         return [pid for node in (*self.nodes, self) for pid in LocalRayNode.pids(node)]

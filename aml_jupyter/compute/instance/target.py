@@ -17,9 +17,10 @@ import binascii
 import os
 from typing import TYPE_CHECKING, Any
 
-from ...errors import AmlError
+from ...errors import AmlError, ComputeTargetException
 from ...store.run_folder import MIRRORED
 from .. import ComputeTarget, check_target_name
+from ..compute_status import ComputeStatus
 from ..remote import (
     RemoteGone,
     RemoteState,
@@ -138,13 +139,129 @@ class ComputeInstance(ComputeTarget):
             self._agent = agent
         return agent.with_timeout(timeout)
 
-    def get_status(self) -> str:
-        """``Running`` when the agent answers, else ``Unreachable``."""
+    @staticmethod
+    def provisioning_configuration(
+        vm_size: str = "",
+        ssh_public_access: bool = False,
+        admin_user_ssh_public_key: str | None = None,
+        vnet_resourcegroup_name: str | None = None,
+        vnet_name: str | None = None,
+        subnet_name: str | None = None,
+        tags: dict[str, str] | None = None,
+        description: str | None = None,
+        assigned_user_object_id: str | None = None,
+        assigned_user_tenant_id: str | None = None,
+    ) -> Any:
+        """v1's signature: ``ComputeTarget.create(ws, name, config)`` then starts an agent on
+        this machine (see :mod:`.provisioned`); ssh and network settings have no meaning here."""
+        from .provisioned import ComputeInstanceProvisioningConfiguration
+
+        return ComputeInstanceProvisioningConfiguration(vm_size, tags, description)
+
+    @property
+    def _managed(self) -> bool:
+        return bool(self.config.get("managed"))
+
+    @property
+    def vm_size(self) -> str | None:
+        return self.config.get("vm_size")
+
+    def get_status(self) -> ComputeStatus:
+        """``Running`` when the agent answers; ``Stopped`` for one of ours that ``stop()``
+        stopped; else ``Unreachable``. Also v1's ``ComputeInstanceStatus`` fields."""
+        fields = {"vm_size": self.vm_size, "errors": None}
+        if self._managed:
+            from .provisioned import AgentFiles
+
+            if not AgentFiles(self.workspace.folder, self.name).alive():
+                return ComputeStatus("Stopped", **fields)
         try:
             self.client(timeout=3.0).info()
-        except AmlError:
-            return "Unreachable"
-        return "Running"
+        except AmlError as exc:
+            return ComputeStatus("Unreachable", **{**fields, "errors": [{"message": str(exc)}]})
+        return ComputeStatus("Running", **fields)
+
+    @property
+    def status(self) -> ComputeStatus:
+        """v1's ``status`` attribute: :meth:`get_status` now."""
+        return self.get_status()
+
+    def wait_for_completion(
+        self, show_output: bool = False, is_delete_operation: bool = False, **_: Any
+    ) -> None:
+        """The agent answers once ``create``/``start`` return; says its state."""
+        if show_output:
+            print(f"{self.get_status()}\nComputeInstance wait for completion finished")
+
+    def _own_agent(self, what: str) -> Any:
+        if not self._managed:
+            raise ComputeTargetException(
+                f"{self.name!r} is an attached agent this package did not start; {what} it "
+                "where it runs (`aml instance serve`)."
+            )
+        from . import provisioned
+
+        return provisioned
+
+    def _refuse_if_busy(self, what: str) -> None:
+        from ...status import RunStatus
+        from ...tracking.targets import check_active_runs
+
+        rows = [
+            r
+            for r in self.workspace.store.list_runs(status=RunStatus.ACTIVE, limit=1000)
+            if r.target == self.name
+        ]
+        active = [
+            r for r in check_active_runs(self.workspace, rows) if r.status in RunStatus.ACTIVE
+        ]
+        if active:
+            raise ComputeTargetException(
+                f"Cannot {what} compute instance {self.name!r}: {len(active)} run(s) on it are "
+                f"active ({', '.join(r.id for r in active[:3])}); wait for them or cancel them."
+            )
+
+    def stop(self, wait_for_completion: bool = False, show_output: bool = False) -> None:
+        """Stop the agent (the target stays, ``Stopped``); refused while runs are active."""
+        provisioned = self._own_agent("stop")
+        self._refuse_if_busy("stop")
+        provisioned.stop_agent(self.workspace.folder, self.name)
+        if show_output:
+            print(f"Stopped compute instance {self.name!r}")
+
+    def start(self, wait_for_completion: bool = False, show_output: bool = False) -> None:
+        """Start the agent again (a new port); nothing when it runs already."""
+        provisioned = self._own_agent("start")
+        if provisioned.AgentFiles(self.workspace.folder, self.name).alive():
+            return
+        address = provisioned.start_agent(self.workspace.folder, self.name, self.config)
+        self.config["address"] = address
+        self.workspace.store.attach_compute_target(self.name, KIND, self.config)
+        self.__dict__.pop("_agent", None)
+        if show_output:
+            print(f"Started compute instance {self.name!r} at {address}")
+
+    def restart(self, wait_for_completion: bool = False, show_output: bool = False) -> None:
+        """``stop()`` then ``start()``."""
+        self.stop()
+        self.start(show_output=show_output)
+
+    def delete(self) -> None:
+        """Stop the agent this package started and forget the target and the agent's folder
+        (an attached one: forgotten only, as ``detach``); refused while runs are active."""
+        if not self._managed:
+            self.detach()
+            return
+        import shutil
+
+        from . import provisioned
+
+        self._refuse_if_busy("delete")
+        provisioned.stop_agent(self.workspace.folder, self.name)
+        self.detach()
+        files = provisioned.AgentFiles(self.workspace.folder, self.name)
+        shutil.rmtree(files.folder, ignore_errors=True)
+        files.log.unlink(missing_ok=True)
 
     def get(self) -> dict[str, Any]:
         """What the agent says about itself (version, host, folder, Python, CPUs)."""
@@ -155,6 +272,11 @@ class ComputeInstance(ComputeTarget):
     _owner_module = "aml_jupyter.compute.instance.mirror"
 
     def _check(self, definition: dict[str, Any]) -> None:
+        if self._managed and str(self.get_status()) == "Stopped":
+            raise ComputeTargetException(
+                f"Compute instance {self.name!r} is Stopped: start it with "
+                f"ComputeTarget(workspace=ws, name={self.name!r}).start(), then submit."
+            )
         try:
             self.client().info()  # the agent builds the environment, not this machine
         except (RemoteGone, RemoteUnreachable) as exc:

@@ -101,9 +101,9 @@ def cmd_service_deploy(args: argparse.Namespace) -> int:
 
 def cmd_service_list(args: argparse.Namespace) -> int:
     """``aml service list``: services, their state and request figures."""
-    from ...registry.deployment import LocalWebservice
+    from ...registry.webservice import Webservice
 
-    services = LocalWebservice.list(_workspace(args))
+    services = Webservice.list(_workspace(args))
     rows = [{**s.serialize(), **s.get_stats()} for s in services]
     if args.json:
         _json(rows)
@@ -128,26 +128,26 @@ def cmd_service_list(args: argparse.Namespace) -> int:
 
 def cmd_service_show(args: argparse.Namespace) -> int:
     """``aml service show NAME``: state, models, URIs and request statistics as JSON."""
-    from ...registry.deployment import LocalWebservice
+    from ...registry.webservice import Webservice
 
-    service = LocalWebservice(_workspace(args), args.name)
+    service = Webservice(_workspace(args), args.name)
     _json({**service.serialize(), "swagger_uri": service.swagger_uri, "stats": service.get_stats()})
     return 0
 
 
 def cmd_service_logs(args: argparse.Namespace) -> int:
     """``aml service logs NAME``: the service's log (init(), run() output and errors)."""
-    from ...registry.deployment import LocalWebservice
+    from ...registry.webservice import Webservice
 
-    print(LocalWebservice(_workspace(args), args.name).get_logs(args.lines))
+    print(Webservice(_workspace(args), args.name).get_logs(args.lines))
     return 0
 
 
 def cmd_service_delete(args: argparse.Namespace) -> int:
     """``aml service delete NAME``: stop the service and forget it."""
-    from ...registry.deployment import LocalWebservice
+    from ...registry.webservice import Webservice
 
-    LocalWebservice(_workspace(args), args.name).delete()
+    Webservice(_workspace(args), args.name).delete()
     _note(f"deleted service {args.name!r}")
     return 0
 

@@ -31,8 +31,8 @@ class RegistryRoutes:
         """One version with what its page shows: files, every version of the name (newest
         first), the services that serve it, and the datasets it was trained on (none are
         recorded yet: the Dataset API comes later)."""
-        from ...registry.deployment import LocalWebservice
         from ...registry.model import Model
+        from ...registry.webservice import Webservice
 
         ws = self._find()
         try:
@@ -45,7 +45,7 @@ class RegistryRoutes:
         ]
         deployments = [
             {"name": s.name, "state": s.state, "scoring_uri": s.scoring_uri}
-            for s in LocalWebservice.list(ws)
+            for s in Webservice.list(ws)
             if model.id in s.models
         ]
         return {
@@ -57,17 +57,17 @@ class RegistryRoutes:
         }
 
     def services(self) -> dict[str, Any]:
-        from ...registry.deployment import LocalWebservice
+        from ...registry.webservice import Webservice
 
-        found = LocalWebservice.list(self._find())
+        found = Webservice.list(self._find())
         return {"services": [{**s.serialize(), "stats": s.get_stats()} for s in found]}
 
     def _service(self, name: str) -> Any:
-        from ...registry.deployment import LocalWebservice
+        from ...registry.webservice import Webservice
 
         ws = self._find()
         try:
-            return LocalWebservice(ws, name)
+            return Webservice(ws, name)
         except AmlError as exc:  # the route checked the name: there is no such service
             raise ApiError(404, str(exc), "no-service") from None
 
