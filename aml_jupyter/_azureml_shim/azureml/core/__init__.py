@@ -11,6 +11,7 @@ from aml_jupyter import (
     RunConfiguration,
     RunStatus,
     ScriptRunConfig,
+    Webservice,
     Workspace,
 )
 from aml_jupyter.tracking.keyvault import Keyvault
@@ -32,5 +33,6 @@ __all__ = [
     "RunConfiguration",
     "RunStatus",
     "ScriptRunConfig",
+    "Webservice",
     "Workspace",
 ]
