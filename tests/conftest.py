@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import textwrap
 import time
 from collections.abc import Collection, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,3 +112,15 @@ def aml_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     for var in ("JUPYTERHUB_SERVICE_PREFIX", "AML_TENSORBOARD_URL_PREFIX", "TENSORBOARD_PROXY_URL"):
         monkeypatch.delenv(var, raising=False)
     return "aml"
+
+
+def remove_built_images(engine: Any, *names: str) -> None:
+    """Remove the Docker images a test built, never the base image every image is built from
+    (``make docker`` builds it once; later tests need it): a user-managed environment's image
+    *is* the base image."""
+    from aml_jupyter.environments import docker_image as dockerenv
+
+    keep = {dockerenv.DEFAULT_BASE_IMAGE, os.environ.get("AML_DOCKER_BASE_IMAGE")}
+    for name in dict.fromkeys(names):
+        if name not in keep and dockerenv._find(engine, name) is not None:
+            engine.images.remove(name, force=True)

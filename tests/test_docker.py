@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_status, write
+from conftest import remove_built_images, wait_status, write
 
 from aml_jupyter import (
     AmlError,
@@ -74,9 +74,8 @@ def docker_env(name: str = "in-docker") -> Environment:
 def remove_images() -> Iterator[None]:
     """The environment images these tests build go away with them (never the base image)."""
     yield
-    for env in (docker_env(), Environment.from_docker_image("bare", dockerenv.DEFAULT_BASE_IMAGE)):
-        if dockerenv._find(ENGINE, dockerenv.image_name(env._spec())) is not None:
-            ENGINE.images.remove(dockerenv.image_name(env._spec()), force=True)
+    bare = Environment.from_docker_image("bare", dockerenv.DEFAULT_BASE_IMAGE)
+    remove_built_images(ENGINE, *(dockerenv.image_name(e._spec()) for e in (docker_env(), bare)))
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import write
+from conftest import remove_built_images, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -161,7 +161,7 @@ def test_a_dockerfile_environment_runs_in_the_image_it_builds(
         assert run.wait_for_completion()["status"] == RunStatus.COMPLETED, run.read_log()
         assert "built-here" in run.read_log()
     finally:
-        engine.images.remove(dockerenv.base_image(env._spec()), force=True)  # type: ignore[attr-defined]
+        remove_built_images(engine, dockerenv.base_image(env._spec()))
 
 
 # from_existing_conda_environment ------------------------------------------------------------------
@@ -411,5 +411,4 @@ def test_from_docker_image_with_requirements_builds_locally_then_runs_in_docker(
         python, version = run.read_log().strip().splitlines()[-1].split()
         assert version == "1.16.0" and python != sys.executable  # the image's Python
     finally:
-        if dockerenv._find(engine, image) is not None:
-            engine.images.remove(image, force=True)  # type: ignore[attr-defined]
+        remove_built_images(engine, image)

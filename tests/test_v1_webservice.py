@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from aml_jupyter import Environment, InferenceConfig, Model, Workspace
 from aml_jupyter.environments import docker_image as dockerenv
 from aml_jupyter.errors import AmlError
-from tests.conftest import write
+from tests.conftest import remove_built_images, write
 from tests.tiny_service import SCORE
 
 SHIM = str(Path(__file__).resolve().parent.parent / "aml_jupyter" / "_azureml_shim")
@@ -233,10 +233,8 @@ def test_an_aci_service_runs_in_a_container_with_limits_and_keys(
         # The images this test built go with it (never the base image).
         from aml_jupyter.registry.aci_image import environment_spec
 
-        for name in {image, built}:
-            engine.images.remove(name, force=True)
         env_image = dockerenv.image_name(environment_spec(ws, _inference(project, env)))
-        engine.images.remove(env_image, force=True)
+        remove_built_images(engine, image, built, env_image)
 
 
 @given(st.text(max_size=80))
