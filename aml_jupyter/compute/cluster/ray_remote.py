@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ...errors import AmlError
 from ...status import RunStatus
 from ...store.run_folder import DRIVER_LOG, INCOMING, STREAMED, SYSTEM_LOGS, USER_LOGS
-from ..remote import POLL_S, RemoteGone, RemoteState, append_chunk
+from ..remote import POLL_S, RemoteGone, RemoteState, RemoteUnreachable, append_chunk
 from ..untrusted import BlobSink, checked_file_row, checked_state, checked_status
 from .ray_resources import asked_text, waiting_note
 
@@ -93,7 +93,16 @@ class RayRemote:
         status = info["status"]
         ended = status in _ENDED
         if status != "PENDING":  # a job that has not started has no log yet
-            self._read(folder.root, self._new_log(ended), final=ended)
+            try:
+                self._read(folder.root, self._new_log(ended), final=ended)
+            except RemoteUnreachable:
+                # Ray answers for the job but not with its log: the dashboard reads the log
+                # from the driver's node, which may be gone. Then the run ends here, saying so,
+                # without waiting for Ray to notice.
+                lost = self._driver_node_lost(info, wait_s=0)
+                if lost is None:
+                    raise
+                return RemoteState(RunStatus.FAILED, lost)
         if self._end is not None:
             return self._end
         if ended:
@@ -182,21 +191,24 @@ class RayRemote:
                     "read back (the README's cluster section says how to set up such a cluster)."
                 ),
             }
-        lost = self._driver_node_lost(info)
-        if lost is not None:
-            return lost
+        if info.get("error_type") == "JOB_SUPERVISOR_ACTOR_DIED":
+            lost = self._driver_node_lost(info)
+            if lost is not None:
+                return lost
         return {
             "code": "ClusterJobFailed",
             "message": message or f"The Ray job ended {info['status']} before the run finished.",
         }
 
-    def _driver_node_lost(self, info: dict[str, Any]) -> dict[str, str] | None:
-        """``NodeLost`` when the job ended because the node its driver ran on died (asked
-        for a while: the GCS needs a few missed health checks to call a node dead)."""
+    def _driver_node_lost(
+        self, info: dict[str, Any], wait_s: float = NODE_DEATH_WAIT_S
+    ) -> dict[str, str] | None:
+        """``NodeLost`` when the node the job's driver runs on is dead (asked for up to
+        ``wait_s``: the GCS needs a few missed health checks to call a node dead)."""
         node_id = info.get("driver_node_id")
-        if info.get("error_type") != "JOB_SUPERVISOR_ACTOR_DIED" or not node_id:
+        if not node_id:
             return None
-        deadline = time.monotonic() + NODE_DEATH_WAIT_S
+        deadline = time.monotonic() + wait_s
         while True:
             try:
                 node = self._jobs().node(str(node_id))
