@@ -233,3 +233,64 @@ def test_models(aml_kernel: str, tmp_path: Path) -> None:
     assert "400 The request body is not JSON" in text
     assert "requests 52, errors 1" in text  # 50, the first call and the refused one
     assert "services left: []" in text
+
+
+def _docker_ready() -> bool:
+    try:
+        from aml_jupyter.environments import docker_image as dockerenv
+
+        engine = dockerenv.client(timeout=10)
+        return dockerenv._find(engine, dockerenv.DEFAULT_BASE_IMAGE) is not None
+    except Exception:  # no SDK, no engine: the ACI-style cell cannot run here
+        return False
+
+
+def _remove_containers_of(folder: Path) -> None:
+    """The ACI-style containers a failed cell left (labelled with their workspace)."""
+    from aml_jupyter.environments import docker_image as dockerenv
+    from aml_jupyter.registry.aci import WORKSPACE_LABEL
+
+    engine = dockerenv.client(timeout=30)
+    for container in engine.containers.list(all=True):
+        if container.labels.get(WORKSPACE_LABEL, "").startswith(str(folder)):
+            container.remove(force=True)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(1200)  # a Ray head, a pip environment on it, an image build, on 2 cores
+def test_from_azureml_v1(aml_kernel: str, tmp_path: Path) -> None:
+    pytest.importorskip("ray.job_submission", reason="ray[default] is a dev dependency")
+    pytest.importorskip("mlflow", reason="mlflow-skinny is a dev dependency")
+    if not _docker_ready():
+        pytest.skip("no docker engine or base image (as root, `make docker` makes both)")
+    shutil.copy(DEMOS / "08-from-azureml-v1.ipynb", tmp_path)
+    shutil.copytree(DEMOS / "v1_project", tmp_path / "v1_project")
+    with ray_on_this_machine():  # the cluster the notebook creates starts a Ray head
+        try:
+            nb = execute(
+                nbformat.read(tmp_path / "08-from-azureml-v1.ipynb", as_version=4),
+                tmp_path,
+                aml_kernel,
+                timeout=900,
+            )
+        finally:
+            from aml_jupyter import ComputeTarget
+
+            ws = Workspace(tmp_path / "v1_project")
+            if "cpu-cluster" in ws.compute_targets:  # a failed cell left it: its head stops
+                ComputeTarget(workspace=ws, name="cpu-cluster").delete()
+            _remove_containers_of(tmp_path)
+            _stop_processes_in(tmp_path)
+    text = outputs_text(nb)
+    assert "Azure ML SDK version:" in text and "iris-workspace\nml-team-rg" in text
+    assert "Creating a new compute target..." in text
+    (run,) = Workspace(tmp_path / "v1_project").experiments["from-azureml-v1"].get_runs()
+    details = run.get_details()
+    assert details["status"] == RunStatus.COMPLETED and details["target"] == "cpu-cluster"
+    assert details["runDefinition"]["environment"]["name"] == "iris-env"
+    metrics = run.get_metrics()
+    assert 0.8 < metrics["accuracy"] <= 1 and any(k.startswith("training_") for k in metrics)
+    assert "local: {'species': ['setosa', 'virginica']}" in text
+    assert "aci: {'species': ['setosa', 'virginica']}" in text
+    assert "over HTTP with the key: {'species': ['setosa', 'virginica']}" in text
+    assert "done" in text.splitlines()  # the services and the cluster deleted

@@ -170,6 +170,7 @@ def ray_lock() -> Iterator[None]:
         yield
 
 
+@pytest.mark.ray
 @pytest.mark.timeout(1200)  # two head starts: 30-200 s each on a loaded 2-core machine
 def test_a_cluster_runs_at_most_max_nodes_at_once_scales_to_zero_and_back(
     ws: Workspace, project: Path, ray_lock: None
