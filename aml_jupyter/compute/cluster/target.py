@@ -8,14 +8,15 @@ takes the snapshot here (our limits, checked before Ray's), sends it as the job'
 process that fits what the cluster has free runs in the job's driver, the job asking for the
 process's CPU (and GPU) itself; otherwise the job asks for nothing and its driver waits for a
 placement group the processes then run in (:mod:`.ray_driver`): a run that waits so can be
-canceled at once, which a job pending in Ray's queue cannot. All of it over Ray's job API in plain HTTP (:mod:`.jobs_api`): Ray need
-not be installed here, and a submit from a fresh process does not pay its ~7 s of imports.
-The entrypoint (:mod:`aml_jupyter.compute.cluster.ray_driver`) runs the same supervisor as
-``local`` and streams the run folder back through the job's log; the mirror here
-(:mod:`aml_jupyter.compute.remote`, :mod:`.ray_remote`) writes it into this workspace,
-checking every name, hash and state a frame carries first
-(:mod:`aml_jupyter.compute.untrusted`). A run waiting for resources shows as ``Queued`` and
-says why in its driver log; ``run.cancel()`` stops the job.
+canceled at once, which a job pending in Ray's queue cannot. All of it over Ray's job API in
+plain HTTP (:mod:`.jobs_api`): Ray need not be installed here, and a submit from a fresh
+process does not pay its ~7 s of imports. The entrypoint
+(:mod:`aml_jupyter.compute.cluster.ray_driver`) runs the same supervisor as ``local`` and
+streams the run folder back through the job's log; the mirror here
+(:mod:`aml_jupyter.compute.remote`, :mod:`.ray_remote`) writes it into this workspace, checking
+every name, hash and state a frame carries first (:mod:`aml_jupyter.compute.untrusted`). A run
+waiting for resources shows as ``Queued`` and says why in its driver log; ``run.cancel()``
+stops the job.
 """
 
 from __future__ import annotations
