@@ -192,6 +192,11 @@ def test_an_aci_service_runs_in_a_container_with_limits_and_keys(
         shown += json.dumps(service.serialize()) + service.get_logs()
         shown += json.dumps(container.attrs)
         assert primary not in shown and secondary not in shown
+        # ... nor in any file of the workspace (kept encrypted among its secrets).
+        for path in ws.folder.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                assert primary.encode() not in data and secondary.encode() not in data, path
         assert "tiny service loaded" in service.get_logs()
 
         service.regen_key("Primary")

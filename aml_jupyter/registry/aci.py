@@ -150,7 +150,7 @@ class AciWebservice(Webservice):
         """Remove the container (and its keys) and forget the service; its image stays
         cached for a later deployment of the same content."""
         super().delete()
-        forget_keys(self._files)
+        forget_keys(self.workspace, self.name)
 
     def reload(self, wait: bool = True) -> None:
         """Build the image again from the source folder as it is now, and restart."""
@@ -191,9 +191,9 @@ class AciWebservice(Webservice):
             raise WebserviceException("ssl_enabled is not supported (see deploy_configuration).")
         self._update_labels(tags, properties, description)
         if auth_enabled is not None and bool(auth_enabled) != self.auth_enabled:
-            hashes = new_keys(self._files) if auth_enabled else []
+            hashes = new_keys(self.workspace, self.name) if auth_enabled else []
             if not auth_enabled:
-                forget_keys(self._files)
+                forget_keys(self.workspace, self.name)
             self._save_spec({"auth_enabled": bool(auth_enabled), "auth_key_hashes": hashes})
             self._keys_changed()
         if models is not None or inference_config is not None:
@@ -275,7 +275,7 @@ def deploy_aci(
         "cpu_cores": config.cpu_cores,
         "memory_gb": config.memory_gb,
         "auth_enabled": config.auth_enabled,
-        "auth_key_hashes": new_keys(files) if config.auth_enabled else [],
+        "auth_key_hashes": new_keys(workspace, name) if config.auth_enabled else [],
         "tags": config.tags,
         "properties": config.properties,
         "description": config.description,
@@ -288,7 +288,7 @@ def deploy_aci(
     try:
         store.add_service(name, spec)
     except BaseException:
-        forget_keys(files)
+        forget_keys(workspace, name)
         raise
     service = AciWebservice(workspace, name)
     try:

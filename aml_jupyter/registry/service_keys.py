@@ -1,9 +1,10 @@
 """A service's two keys (v1's key auth): made, kept, replaced, and checked by their hash.
 
-The keys themselves are kept in one file of the service's folder, readable by its owner only
-(mode 600, as the compute targets' tokens); the service and its record get only their SHA-256
-hashes, so neither its spec (the REST API shows it), its log nor ``docker inspect`` shows a
-key. A request's key is checked by comparing hashes in constant time.
+The keys are kept encrypted among the workspace's secrets (the store's Fernet-encrypted
+secrets, as ``ws.get_default_keyvault()``'s: never plain text on disk), under
+``aml-service-<name>-keys``; the service and its record get only their SHA-256 hashes, so
+neither its spec (the REST API shows it), its log nor ``docker inspect`` shows a key. A
+request's key is checked by comparing hashes in constant time.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from typing import TYPE_CHECKING
 
 from ..errors import WebserviceException
 
 if TYPE_CHECKING:
-    from ..store.service_folder import ServiceFolder
+    from ..tracking.workspace import Workspace
 
 _SLOTS = ("Primary", "Secondary")
 
@@ -27,49 +27,47 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _write(files: ServiceFolder, keys: list[str]) -> list[str]:
-    path = files.root / "keys.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(keys, f)
-    os.replace(partial, path)
+def _secret(name: str) -> str:
+    return f"aml-service-{name}-keys"
+
+
+def _write(ws: Workspace, name: str, keys: list[str]) -> list[str]:
+    ws.store.set_secrets({_secret(name): json.dumps(keys)})
     return [key_hash(k) for k in keys]
 
 
-def new_keys(files: ServiceFolder) -> list[str]:
-    """Make and keep two random keys; their hashes."""
-    return _write(files, [secrets.token_urlsafe(32) for _ in _SLOTS])
+def new_keys(ws: Workspace, name: str) -> list[str]:
+    """Make and keep two random keys for service ``name``; their hashes."""
+    return _write(ws, name, [secrets.token_urlsafe(32) for _ in _SLOTS])
 
 
-def load_keys(files: ServiceFolder) -> tuple[str, str]:
+def load_keys(ws: Workspace, name: str) -> tuple[str, str]:
     try:
-        keys = json.loads((files.root / "keys.json").read_text())
+        keys = json.loads(ws.store.get_secret(_secret(name)) or "")
         return str(keys[0]), str(keys[1])
-    except (OSError, ValueError, IndexError, TypeError):
+    except (ValueError, IndexError, TypeError, KeyError):
         raise WebserviceException(
-            f"The keys of service {files.root.name!r} are missing ({files.root / 'keys.json'}); "
-            "make new ones with service.regen_key('Primary') and regen_key('Secondary')."
+            f"The keys of service {name!r} are missing; make new ones with "
+            "service.regen_key('Primary') and regen_key('Secondary')."
         ) from None
 
 
-def replace_key(files: ServiceFolder, slot: str, value: str | None) -> list[str]:
+def replace_key(ws: Workspace, name: str, slot: str, value: str | None) -> list[str]:
     """Replace one key; the hashes of both."""
     if slot not in _SLOTS:
         raise WebserviceException(f"key must be 'Primary' or 'Secondary', got {slot!r}.")
     if value is not None and (not isinstance(value, str) or len(value) < 16):
         raise WebserviceException("set_key must be a string of at least 16 characters.")
     try:
-        keys = list(load_keys(files))
+        keys = list(load_keys(ws, name))
     except WebserviceException:
         keys = [secrets.token_urlsafe(32) for _ in _SLOTS]
     keys[_SLOTS.index(slot)] = value or secrets.token_urlsafe(32)
-    return _write(files, keys)
+    return _write(ws, name, keys)
 
 
-def forget_keys(files: ServiceFolder) -> None:
-    (files.root / "keys.json").unlink(missing_ok=True)
+def forget_keys(ws: Workspace, name: str) -> None:
+    ws.store.delete_secrets([_secret(name)])
 
 
 def authorized(header: str | None, hashes: list[str]) -> bool:

@@ -127,7 +127,7 @@ class Webservice:
         from .service_keys import load_keys
 
         self._need_auth()
-        return load_keys(self._files)
+        return load_keys(self.workspace, self.name)
 
     def regen_key(self, key: str, set_key: str | None = None) -> None:
         """Replace the ``"Primary"`` or ``"Secondary"`` key (with ``set_key``, or a new random
@@ -135,7 +135,7 @@ class Webservice:
         from .service_keys import replace_key
 
         self._need_auth()
-        hashes = replace_key(self._files, key, set_key)
+        hashes = replace_key(self.workspace, self.name, key, set_key)
         self._save_spec({"auth_key_hashes": hashes})
         self._keys_changed()
 
