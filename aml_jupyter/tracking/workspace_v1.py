@@ -137,6 +137,23 @@ class WorkspaceV1:
 
         return Keyvault(self)  # type: ignore[arg-type]
 
+    @property
+    def datastores(self) -> dict[str, Any]:
+        """v1's datastores by name: none yet (datastores and datasets come in a later version;
+        ``get_default_datastore()`` says so)."""
+        return {}
+
+    def get_default_datastore(self) -> Any:
+        """v1's default datastore: not provided yet, said as such (a ``V1NameNotSupported``,
+        an ``ImportError`` too, as for any v1 name not covered)."""
+        from ..errors import V1NameNotSupported
+
+        raise V1NameNotSupported(
+            "Workspace.get_default_datastore",
+            "datastores and datasets are not here yet: read files from a local path, or put "
+            "them in the run's source folder (or ./outputs of an earlier run)",
+        )
+
     def write_config(
         self, path: str | os.PathLike[str] | None = None, file_name: str | None = None
     ) -> str:
