@@ -87,12 +87,12 @@ docker:
 	docker image inspect $(DOCKER_BASE_IMAGE) >/dev/null 2>&1 || scripts/build_base_image.sh $(DOCKER_BASE_IMAGE)
 
 # Two test files run at a time (pytest-xdist, a file stays on one worker: its module fixtures,
-# a Ray head or a lab, are started once; the tests that start Ray all on one worker, see
-# tests/conftest.py); most of a test's time is waiting on the processes it started, so two
-# share two cores well. TEST_WORKERS=0 runs them one by one.
+# a Ray head or a lab, are started once; one Ray cluster at a time, see tests/raycluster.py);
+# most of a test's time is waiting on the processes it started, so two share two cores well.
+# TEST_WORKERS=0 runs them one by one.
 TEST_WORKERS ?= 2
 test: lint browser torch docker  ## every check, then every test (UI tests in a real browser included)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 demo: torch  ## run every demo notebook headless; a table of the runs each made
 	$(BIN)/python demo-notebooks/run_demos.py

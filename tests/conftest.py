@@ -18,21 +18,19 @@ from aml_jupyter import AmlError, Experiment, Run, RunStatus, Workspace
 #: ``labui``: a real ``jupyter lab`` and Chromium (fixtures ``lab``, ``browser``, ``page``).
 pytest_plugins = ["pytest_jupyter.jupyter_server", "labui", "raycluster"]
 #: Fixtures that start a Ray cluster (tests/raycluster.py, and the Ray test files' own).
-RAY_FIXTURES = {"ray_address", "ray_cluster"}
+RAY_FIXTURES = {"ray_address", "ray_cluster", "ray_machine"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """For ``make test`` (``pytest -n 2 --dist loadgroup``): each file stays on one worker
-    (its module fixtures start once), and every test that starts Ray (a file using a Ray
-    fixture, or a test marked ``ray``) is on the same worker, one after another: two Ray
-    clusters starting at once on 2 cores overload each other, and a worker waiting for the
-    other's cluster to end would sit idle."""
-    ray_files = {
-        item.path for item in items if RAY_FIXTURES & set(getattr(item, "fixturenames", ()))
-    }
+    """A test that starts Ray (it uses a Ray fixture) has its time limit on the test itself,
+    not its fixtures: ``make test`` runs two files at a time, and one Ray cluster at a time
+    runs on this machine (tests/raycluster.py), so a Ray fixture may first wait for the other
+    worker's cluster to end."""
     for item in items:
-        ray = item.path in ray_files or item.get_closest_marker("ray") is not None
-        item.add_marker(pytest.mark.xdist_group("ray" if ray else item.path.name))
+        if RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            limit = item.get_closest_marker("timeout")
+            seconds = limit.args[0] if limit is not None and limit.args else 300
+            item.add_marker(pytest.mark.timeout(seconds, func_only=True), append=False)
 
 
 @pytest.fixture(autouse=True)

@@ -37,8 +37,17 @@ HEAD_GPU = "head_gpu"
 
 @contextmanager
 def ray_on_this_machine() -> Iterator[None]:
-    """Held while a test's Ray cluster runs: one at a time across pytest-xdist's workers."""
-    with FileLock(os.path.join(tempfile.gettempdir(), "aml-jupyter-tests-ray.lock")):
+    """Held while a test's Ray cluster runs: one at a time across pytest-xdist's workers (and
+    test sessions); given up after 40 minutes rather than waiting for ever."""
+    with FileLock(os.path.join(tempfile.gettempdir(), "aml-jupyter-tests-ray.lock"), timeout=2400):
+        yield
+
+
+@pytest.fixture
+def ray_machine() -> Iterator[None]:
+    """For a test that starts Ray itself (a notebook's): this machine's Ray lock, taken in
+    the fixture so the wait for it does not count against the test's time limit."""
+    with ray_on_this_machine():
         yield
 
 

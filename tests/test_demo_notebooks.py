@@ -14,7 +14,6 @@ import pytest
 
 from aml_jupyter import RunStatus, Workspace
 from tests.notebooks import DEMOS, execute, outputs_text
-from tests.raycluster import ray_on_this_machine
 
 
 def cell_stdout(nb: nbformat.NotebookNode, marker: str) -> str:
@@ -179,23 +178,21 @@ def test_environments(aml_kernel: str, tmp_path: Path) -> None:
     assert "six-only" in text  # the %aml_env table
 
 
-@pytest.mark.ray
 @pytest.mark.timeout(900)  # a Ray head and torch jobs on a busy 2-core machine
-def test_compute_targets(aml_kernel: str, tmp_path: Path) -> None:
+def test_compute_targets(aml_kernel: str, tmp_path: Path, ray_machine: None) -> None:
     pytest.importorskip("torch", reason="torch is installed by `make test`")
     pytest.importorskip("ray.job_submission", reason="ray[default] is a dev dependency")
     shutil.copy(DEMOS / "06-compute-targets.ipynb", tmp_path)
     shutil.copytree(DEMOS / "allreduce", tmp_path / "allreduce")
-    with ray_on_this_machine():  # the notebook starts a Ray head: not beside another test's
-        try:
-            nb = execute(
-                nbformat.read(tmp_path / "06-compute-targets.ipynb", as_version=4),
-                tmp_path,
-                aml_kernel,
-                timeout=600,  # starting a Ray head, then torch in a Ray job, on a busy CI machine
-            )
-        finally:
-            _stop_processes_in(tmp_path)  # the notebook stops them; this is for a failed cell
+    try:
+        nb = execute(
+            nbformat.read(tmp_path / "06-compute-targets.ipynb", as_version=4),
+            tmp_path,
+            aml_kernel,
+            timeout=600,  # starting a Ray head, then torch in a Ray job, on a busy CI machine
+        )
+    finally:
+        _stop_processes_in(tmp_path)  # the notebook stops them; this is for a failed cell
     text = outputs_text(nb)
     for target in ("local", "workstation", "ray"):
         assert f"{target}: Completed, sum = 3" in text
@@ -256,31 +253,29 @@ def _remove_containers_of(folder: Path) -> None:
             container.remove(force=True)
 
 
-@pytest.mark.ray
 @pytest.mark.timeout(1200)  # a Ray head, a pip environment on it, an image build, on 2 cores
-def test_from_azureml_v1(aml_kernel: str, tmp_path: Path) -> None:
+def test_from_azureml_v1(aml_kernel: str, tmp_path: Path, ray_machine: None) -> None:
     pytest.importorskip("ray.job_submission", reason="ray[default] is a dev dependency")
     pytest.importorskip("mlflow", reason="mlflow-skinny is a dev dependency")
     if not _docker_ready():
         pytest.skip("no docker engine or base image (as root, `make docker` makes both)")
     shutil.copy(DEMOS / "08-from-azureml-v1.ipynb", tmp_path)
     shutil.copytree(DEMOS / "v1_project", tmp_path / "v1_project")
-    with ray_on_this_machine():  # the cluster the notebook creates starts a Ray head
-        try:
-            nb = execute(
-                nbformat.read(tmp_path / "08-from-azureml-v1.ipynb", as_version=4),
-                tmp_path,
-                aml_kernel,
-                timeout=900,
-            )
-        finally:
-            from aml_jupyter import ComputeTarget
+    try:
+        nb = execute(
+            nbformat.read(tmp_path / "08-from-azureml-v1.ipynb", as_version=4),
+            tmp_path,
+            aml_kernel,
+            timeout=900,
+        )
+    finally:
+        from aml_jupyter import ComputeTarget
 
-            ws = Workspace(tmp_path / "v1_project")
-            if "cpu-cluster" in ws.compute_targets:  # a failed cell left it: its head stops
-                ComputeTarget(workspace=ws, name="cpu-cluster").delete()
-            _remove_containers_of(tmp_path)
-            _stop_processes_in(tmp_path)
+        ws = Workspace(tmp_path / "v1_project")
+        if "cpu-cluster" in ws.compute_targets:  # a failed cell left it: its head stops
+            ComputeTarget(workspace=ws, name="cpu-cluster").delete()
+        _remove_containers_of(tmp_path)
+        _stop_processes_in(tmp_path)
     text = outputs_text(nb)
     assert "Azure ML SDK version:" in text and "iris-workspace\nml-team-rg" in text
     assert "Creating a new compute target..." in text

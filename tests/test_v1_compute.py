@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -161,20 +160,11 @@ def _wait(condition: object, timeout: float, what: str) -> None:
     raise AssertionError(f"{what} within {timeout} s")
 
 
-@pytest.fixture
-def ray_lock() -> Iterator[None]:
-    pytest.importorskip("ray.job_submission", reason="AmlCompute runs on ray[default]")
-    from tests.raycluster import ray_on_this_machine
-
-    with ray_on_this_machine():
-        yield
-
-
-@pytest.mark.ray
 @pytest.mark.timeout(1200)  # two head starts: 30-200 s each on a loaded 2-core machine
 def test_a_cluster_runs_at_most_max_nodes_at_once_scales_to_zero_and_back(
-    ws: Workspace, project: Path, ray_lock: None
+    ws: Workspace, project: Path, ray_machine: None
 ) -> None:
+    pytest.importorskip("ray.job_submission", reason="AmlCompute runs on ray[default]")
     ComputeTarget, AmlCompute, _, _ = _v1()
     config = AmlCompute.provisioning_configuration(
         vm_size="STANDARD_D2_V2", max_nodes=2, idle_seconds_before_scaledown=5

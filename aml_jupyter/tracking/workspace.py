@@ -28,7 +28,10 @@ _open: dict[Path, Workspace] = {}
 
 def _workspace_folder(path: str | os.PathLike[str]) -> Path:
     """``path`` itself if it is (or is named like) a workspace folder, else ``path/.aml``."""
-    p = Path(path).expanduser().resolve()
+    try:
+        p = Path(path).expanduser().resolve()
+    except RuntimeError:  # "~someone" with no such user (pathlib's error for it)
+        raise AmlError(f"{str(path)!r}: no such user's home folder; give a path.") from None
     if p.name == FOLDER_NAME or (p / DB_NAME).exists():
         return p
     return p / FOLDER_NAME
