@@ -10,6 +10,7 @@ makes a target that this package starts and stops itself: a Ray head, an agent.
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import re
 from typing import TYPE_CHECKING, Any
@@ -133,6 +134,19 @@ class ComputeTarget:
         from .local.target import check_local
 
         check_local(self.workspace, definition)
+
+    def _active_runs(self) -> builtins.list[Any]:
+        """The records of this target's runs that are really still active (a run whose owner
+        died is ended first, by tracking's liveness check)."""
+        from ..status import RunStatus
+        from ..tracking.targets import check_active_runs
+
+        rows = [
+            r
+            for r in self.workspace.store.list_runs(status=RunStatus.ACTIVE, limit=1000)
+            if r.target == self.name
+        ]
+        return [r for r in check_active_runs(self.workspace, rows) if r.status in RunStatus.ACTIVE]
 
     def _prepare(self, snapshot: Snapshot, definition: dict[str, Any]) -> None:
         """Take the snapshot to where the run executes (local runs read the store)."""

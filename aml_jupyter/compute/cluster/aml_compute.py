@@ -356,17 +356,7 @@ class AmlCompute(ComputeCluster):
     detach = delete
 
     def _refuse_if_busy(self) -> None:
-        from ...status import RunStatus
-        from ...tracking.targets import check_active_runs
-
-        rows = [
-            r
-            for r in self.workspace.store.list_runs(status=RunStatus.ACTIVE, limit=1000)
-            if r.target == self.name
-        ]
-        active = [
-            r for r in check_active_runs(self.workspace, rows) if r.status in RunStatus.ACTIVE
-        ]
+        active = self._active_runs()
         if active:
             raise ComputeTargetException(
                 f"Compute target {self.name!r} has {len(active)} active run(s) "
