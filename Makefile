@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed-stamp
 # JupyterLab refuses to start as root unless told.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 PORT ?= 8888
+# Every install: bytecode compiled up front (a shell or CI with PYTHONDONTWRITEBYTECODE=1 would
+# otherwise recompile each process's imports, and Ray starts a dozen Python processes), and
+# uv-overrides.txt (what it leaves out, and why).
+UV_INSTALL := $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --overrides uv-overrides.txt
 
 .PHONY: setup lab test lint bench demo clean browser labextension dist torch docker
 
@@ -15,9 +19,9 @@ PORT ?= 8888
 LABEXT_SOURCES := labextension/package.json labextension/yarn.lock labextension/tsconfig.json \
 	labextension/install.json $(wildcard labextension/src/*) $(wildcard labextension/style/*)
 
-$(STAMP): pyproject.toml $(LABEXT_SOURCES)
+$(STAMP): pyproject.toml uv-overrides.txt $(LABEXT_SOURCES)
 	$(MAKE) --no-print-directory labextension
-	$(BIN)/uv pip install --python $(BIN)/python --reinstall-package aml-jupyter -e '.[lab,dev]'
+	$(UV_INSTALL) --reinstall-package aml-jupyter -e '.[lab,dev]'
 	$(BIN)/aml kernel install --sys-prefix
 	touch $(STAMP)
 
@@ -25,7 +29,7 @@ $(STAMP): pyproject.toml $(LABEXT_SOURCES)
 $(BIN)/jlpm:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip install --python $(BIN)/python 'jupyterlab>=4.6,<5'
+	$(UV_INSTALL) 'jupyterlab>=4.6,<5'
 
 labextension: $(BIN)/jlpm  ## build the JupyterLab sidebar from source (needs node >= 18)
 	cd labextension && ../$(BIN)/jlpm install --immutable
@@ -92,13 +96,14 @@ docker:
 # TEST_WORKERS=0 runs them one by one.
 TEST_WORKERS ?= 2
 test: lint browser torch docker  ## every check, then every test (UI tests in a real browser included)
+	$(BIN)/python -m compileall -q aml_jupyter
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 demo: torch  ## run every demo notebook headless; a table of the runs each made
 	$(BIN)/python demo-notebooks/run_demos.py
 
 bench: $(STAMP)  ## benchmarks next to MLflow (installs the bench extra)
-	$(BIN)/uv pip install --python $(BIN)/python -e '.[bench]'
+	$(UV_INSTALL) -e '.[bench]'
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

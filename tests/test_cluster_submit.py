@@ -32,7 +32,7 @@ from tests.raycluster import one_node_head
 pytest.importorskip("ray.job_submission", reason="the cluster target's tests need ray[default]")
 
 #: Ray's start timeout on this module's head (seconds a job may wait for resources).
-START_TIMEOUT_S = 20
+START_TIMEOUT_S = 30
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +185,7 @@ def test_a_run_ray_holds_pending_says_why_and_ends_at_rays_timeout(
     assert re.search(r"the job asks for 8 CPUs; the cluster has 2 CPUs in all \([0-2] free\)", log)
     assert "No node has 8 CPUs (the largest has 2)" in log
     assert run.get_status() == RunStatus.QUEUED
-    details = run.wait_for_completion(raise_on_error=False)  # Ray gives up after 20 s
+    details = run.wait_for_completion(raise_on_error=False)  # Ray gives up after START_TIMEOUT_S
     assert details["status"] == RunStatus.FAILED
     error = run.get_details()["error"]["error"]
     assert error["code"] == "ClusterQueueTimeout"

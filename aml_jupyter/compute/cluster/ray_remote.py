@@ -173,10 +173,12 @@ class RayRemote:
             return {
                 "code": "ClusterQueueTimeout",
                 "message": (
-                    "The Ray cluster gave up on the job: it waited for resources longer than "
-                    "its start timeout (RAY_JOB_START_TIMEOUT_SECONDS on the head, 900 s by "
-                    f"default){f', asking for {asked}' if asked else ''}. Ask for less "
-                    "(cpus_per_process), add a node that has it, or raise the timeout. "
+                    "The Ray cluster gave up on the job: Ray did not start it within its "
+                    "start timeout (RAY_JOB_START_TIMEOUT_SECONDS on the head, 900 s by "
+                    f"default){f', asking for {asked}' if asked else ''}. Either other jobs held "
+                    "what it asks for (ask for less with cpus_per_process, or add a node that "
+                    "has it) or starting it took that long (its runtime environment's packages, "
+                    "a busy head): raise the timeout. "
                     f"Ray said: {message}"
                 ),
             }
