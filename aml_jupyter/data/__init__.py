@@ -1,0 +1,1 @@
+"""Data: datastores (where bytes live) and versioned datasets (named references to them)."""
