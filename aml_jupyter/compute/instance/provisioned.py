@@ -30,8 +30,10 @@ from ..vm_sizes import machine_gpus, vm_size
 
 if TYPE_CHECKING:
     from ...tracking.workspace import Workspace
-    from .target import ComputeInstance
+    from .. import ComputeTarget
 
+#: The compute target type of a compute instance.
+KIND = "ComputeInstance"
 DEFAULT_VM_SIZE = "STANDARD_DS3_V2"  # v1's default for an instance
 #: Seconds a starting agent has to answer.
 START_TIMEOUT_S = 60.0
@@ -71,8 +73,8 @@ class ComputeInstanceProvisioningConfiguration:
     def validate_configuration(self) -> None:
         """v1's check: done when the configuration was made."""
 
-    def _create(self, workspace: Workspace, name: str) -> ComputeInstance:
-        from .target import KIND, ComputeInstance
+    def _create(self, workspace: Workspace, name: str) -> ComputeTarget:
+        from .. import ComputeTarget  # the package, not .target: ComputeTarget() picks the class
 
         size = vm_size(self.vm_size, DEFAULT_VM_SIZE)
         if size.gpus > machine_gpus():
@@ -100,7 +102,7 @@ class ComputeInstanceProvisioningConfiguration:
         except BaseException:
             stop_agent(workspace.folder, name)
             raise
-        return ComputeInstance(workspace, name)
+        return ComputeTarget(workspace, name)
 
 
 def _visible_gpus(count: int) -> str:

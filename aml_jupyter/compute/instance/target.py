@@ -30,13 +30,13 @@ from ..remote import (
 )
 from ..untrusted import checked_files, checked_state
 from .client import AgentClient
+from .provisioned import KIND
 
 if TYPE_CHECKING:
     from ...snapshot.snapshot import Snapshot
     from ...store.run_folder import RunFolder
     from ...tracking.workspace import Workspace
 
-KIND = "ComputeInstance"
 #: Longest wait of one sync: the agent answers sooner when anything changed.
 LONG_POLL_S = 1.0
 
