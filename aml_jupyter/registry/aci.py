@@ -27,7 +27,8 @@ from ..compute.local.ranks import free_port
 from ..errors import AmlError, WebserviceException
 from .service_config import max_body_bytes
 from .service_keys import forget_keys, new_keys
-from .webservice import Webservice, port_is_free
+from .service_processes import port_is_free
+from .webservice import Webservice
 
 if TYPE_CHECKING:
     from ..tracking.workspace import Workspace

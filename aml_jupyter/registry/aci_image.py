@@ -83,7 +83,7 @@ def _context(
     ws: Workspace, models: list[Model], inference: InferenceConfig, base: str
 ) -> tuple[bytes, str, str | None]:
     """The build context (a tar), ``AZUREML_MODEL_DIR`` in the image, the no-code model file."""
-    from .webservice import copy_source
+    from .service_processes import copy_source
 
     entry = inference.entry_script
     buffer = io.BytesIO()

@@ -35,14 +35,8 @@ from .service_config import (
     LocalWebserviceDeploymentConfiguration,
     max_body_bytes,
 )
-from .webservice import (
-    LocalWebservice,
-    Webservice,
-    copy_source,
-    port_is_free,
-    start_service,
-    stop_folder,
-)
+from .service_processes import copy_source, port_is_free, start_service, stop_folder
+from .webservice import LocalWebservice, Webservice
 
 if TYPE_CHECKING:
     from ..store.service_folder import ServiceFolder
@@ -158,7 +152,7 @@ def deploy(
         raise
     service = LocalWebservice(workspace, name)
     try:
-        start_service(service)
+        start_service(workspace.folder, name, service._spec, service._files)
         service.wait_for_deployment()
     except BaseException:
         service.delete()  # a service that cannot start is not left behind

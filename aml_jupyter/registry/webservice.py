@@ -11,8 +11,6 @@ import builtins
 import json
 import os
 import shutil
-import socket
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,29 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..compute.local.liveness import HOST, is_alive
 from ..errors import AmlError, WebserviceException
-from .scoring_env import service_environment
-from .scoring_workers import start_detached, stop_group
 from .service_config import LocalWebserviceDeploymentConfiguration
+from .service_processes import copy_source, port_is_free, start_service, stop_folder
 
 if TYPE_CHECKING:
-    from ..store.service_folder import ServiceFolder
     from ..store.types import ServiceRecord
     from ..tracking.workspace import Workspace
 
 #: Seconds ``deploy`` waits for the health route before giving up (init() may load a big model).
 READY_TIMEOUT_S = float(os.environ.get("AML_SERVICE_READY_SECONDS", "120"))
-
-
-def port_is_free(port: int) -> bool:
-    """Whether a service could listen on ``port`` (as the server binds: closed connections
-    still in TIME_WAIT do not count, a program listening there does)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 class Webservice:
@@ -316,7 +300,7 @@ class Webservice:
             copy_source(self.workspace, Path(source), self._files.source_folder)
         if not port_is_free(self.port):  # _stop() returned once our workers let go of it
             raise AmlError(f"Port {self.port} is now used by another program; delete and redeploy.")
-        start_service(self)
+        start_service(self.workspace.folder, self.name, self._spec, self._files)
         if wait:
             self.wait_for_deployment()
 
@@ -370,39 +354,6 @@ class LocalWebservice(Webservice):
             )
         if models is not None or inference_config is not None or deployment_config is not None:
             self._redeploy(models, inference_config, deployment_config)
-
-
-def stop_folder(files: ServiceFolder) -> None:
-    """End the processes a service folder records (its whole group, also when the supervisor
-    is gone: workers it left may still hold the port) and forget them."""
-    pid, started = files.read_pid()
-    if pid:
-        stop_group(pid, started or "")
-    files.clear_process_files()
-
-
-def start_service(service: Webservice) -> None:
-    """Start the service's supervisor detached (its own session and process group), logging
-    to its log; the supervisor reads the service's record from the workspace store."""
-    python = service._spec.get("python", sys.executable)
-    argv = [python, "-m", "aml_jupyter.registry.scoring_server"]
-    pid, started = start_detached(
-        [*argv, str(service.workspace.folder), service.name],
-        service._files.log,
-        service_environment(service._spec, service.workspace.folder),
-    )
-    service._files.write_pid(pid, started)
-
-
-def copy_source(workspace: Workspace, source: Path, destination: Path) -> None:
-    """Copy an entry script's folder, never the workspace inside it (a source folder of "."
-    in a project holding the workspace would copy the workspace into itself)."""
-    skip = {Path(workspace.folder).resolve(), destination.resolve()}
-
-    def ignore(folder: str, names: list[str]) -> set[str]:
-        return {n for n in names if (Path(folder) / n).resolve() in skip}
-
-    shutil.copytree(source, destination, ignore=ignore)
 
 
 def services_using(workspace: Workspace, model_id: str) -> list[str]:

@@ -36,7 +36,7 @@ from typing import Any
 
 from ...errors import AmlError, ComputeTargetException
 from ..local.liveness import HOST, is_alive, process_start_time
-from ..local.processes import stop_tree
+from ..local.processes import reap_later, stop_tree
 from ..remote import RemoteUnreachable
 
 #: Starts of ``ray start --head`` (each tried twice by LocalRayNode) before giving up.
@@ -220,14 +220,8 @@ def _start_watcher(files: HeadFiles, ws_folder: Path, name: str) -> dict[str, An
             raise ComputeTargetException(
                 f"Could not start the idle watcher of {name!r}: {exc}"
             ) from None
-    _reap_later(proc)
+    reap_later(proc, "aml-reap-watcher")
     return {"pid": proc.pid, "started": process_start_time(proc.pid)}
-
-
-def _reap_later(proc: subprocess.Popen[bytes]) -> None:
-    import threading
-
-    threading.Thread(target=proc.wait, name="aml-reap-watcher", daemon=True).start()
 
 
 __all__ = [

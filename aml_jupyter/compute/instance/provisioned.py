@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import ComputeTargetException
 from ..local.liveness import HOST, is_alive, process_start_time
-from ..local.processes import stop_tree
+from ..local.processes import reap_later, stop_tree
 from ..local.ranks import free_port
 from ..vm_sizes import machine_gpus, vm_size
 
@@ -141,7 +141,7 @@ def start_agent(ws_folder: Path, name: str, config: dict[str, Any]) -> str:
             start_new_session=True,
             close_fds=True,
         )
-    _reap_later(proc)
+    reap_later(proc, "aml-reap-agent")
     if hasattr(os, "sched_setaffinity"):  # before it can start any run: its runs inherit it
         cores = sorted(os.sched_getaffinity(0))[: max(1, int(config.get("cpus", 1)))]
         try:
@@ -177,12 +177,6 @@ def stop_agent(ws_folder: Path, name: str) -> bool:
     stop_tree(int(info["pid"]), grace=10.0, started=info.get("started"))
     files.pid.unlink(missing_ok=True)
     return True
-
-
-def _reap_later(proc: subprocess.Popen[bytes]) -> None:
-    import threading
-
-    threading.Thread(target=proc.wait, name="aml-reap-agent", daemon=True).start()
 
 
 __all__ = [

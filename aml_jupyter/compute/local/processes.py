@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -218,3 +220,9 @@ def _reap(procs: Iterable[psutil.Process]) -> None:
                 proc.wait(timeout=0)
         except (psutil.Error, ChildProcessError):
             pass
+
+
+def reap_later(proc: subprocess.Popen[bytes], name: str) -> None:
+    """Wait for a detached child in a daemon thread, so it leaves no zombie when it ends
+    while this process lives on."""
+    threading.Thread(target=proc.wait, name=name, daemon=True).start()
