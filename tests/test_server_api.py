@@ -121,6 +121,17 @@ async def test_experiments_and_compute(jp_fetch: Any, ws: Workspace) -> None:
     assert counts == {"alpha": 3, "beta": 1}
     beta = next(e for e in answer["experiments"] if e["name"] == "beta")
     assert beta["last_run_utc"] == pytest.approx(last._row().created_utc)
+    a.archive()  # hidden unless asked for, as v1's Experiment.list
+    assert [e["name"] for e in (await get(jp_fetch, "experiments"))["experiments"]] == ["beta"]
+    every = await get(jp_fetch, "experiments", view_type="all")
+    assert {e["name"]: e["archived"] for e in every["experiments"]} == {
+        "alpha": True,
+        "beta": False,
+    }
+    only = await get(jp_fetch, "experiments", view_type="ARCHIVED_ONLY")
+    assert [e["name"] for e in only["experiments"]] == ["alpha"]
+    code, error = await refused(jp_fetch, "experiments", params={"view_type": "deleted"})
+    assert code == 400 and "ViewType.ALL" in error["message"]
     targets = (await get(jp_fetch, "compute"))["targets"]
     assert {"name": "local", "type": "local", "address": None, "status": "Succeeded"} in targets
 

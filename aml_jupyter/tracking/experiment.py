@@ -40,6 +40,17 @@ class ViewType:
 _VIEWS: dict[str, bool | None] = {"activeonly": False, "archivedonly": True, "all": None}
 
 
+def archived_filter(view_type: str) -> bool | None:
+    """v1's ``view_type`` as the archived filter: False (active only), True or None (all)."""
+    archived = _VIEWS.get(str(view_type).replace("_", "").lower(), "?")
+    if archived == "?":
+        raise AmlError(
+            f"view_type={view_type!r} is not one of ViewType.ACTIVE_ONLY ('ActiveOnly'), "
+            "ViewType.ARCHIVED_ONLY ('ArchivedOnly') or ViewType.ALL ('All')."
+        )
+    return archived  # type: ignore[return-value]
+
+
 class Experiment:
     """A named set of runs. ``Experiment(ws, name)`` creates it if it does not exist yet."""
 
@@ -66,15 +77,10 @@ class Experiment:
         """
         from .run_children import _tag_filter
 
-        archived = _VIEWS.get(str(view_type).replace("_", "").lower(), "?")
-        if archived == "?":
-            raise AmlError(
-                f"view_type={view_type!r} is not one of ViewType.ACTIVE_ONLY ('ActiveOnly'), "
-                "ViewType.ARCHIVED_ONLY ('ArchivedOnly') or ViewType.ALL ('All')."
-            )
+        archived = archived_filter(view_type)
         records = workspace.store.find_experiments(
             name=experiment_name,
-            archived=archived,  # type: ignore[arg-type]
+            archived=archived,
             tags=_tag_filter(tags),
         )
         return [Experiment(workspace, r.name, _check_name=False) for r in records]

@@ -121,7 +121,8 @@ class WorkspaceHandler(AmlHandler):
 class ExperimentsHandler(AmlHandler):
     @web.authenticated
     async def get(self) -> None:
-        await self.reply(self.service.experiments)
+        view_type = self.get_query_argument("view_type", "ActiveOnly")
+        await self.reply(self.service.experiments, view_type)
 
 
 class ComputeHandler(AmlHandler):

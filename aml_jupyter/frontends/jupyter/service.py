@@ -127,7 +127,15 @@ class WorkspaceService(RegistryRoutes):
         Workspace.create(self.configured or os.environ.get("AML_WORKSPACE") or self.root)
         return self.workspace_info()
 
-    def experiments(self) -> dict[str, Any]:
+    def experiments(self, view_type: str = "ActiveOnly") -> dict[str, Any]:
+        """The experiments with their run counts; archived ones only when ``view_type``
+        (v1's: ActiveOnly, the default, ArchivedOnly or All) asks for them."""
+        from ...tracking.experiment import archived_filter
+
+        try:
+            archived = archived_filter(view_type)
+        except AmlError as e:
+            raise ApiError(400, str(e), "bad-request") from None
         rows = self._find().store.experiment_summaries()
         return {
             "experiments": [
@@ -136,8 +144,10 @@ class WorkspaceService(RegistryRoutes):
                     "run_count": r.run_count,
                     "created_utc": r.created_utc,
                     "last_run_utc": r.last_run_utc,
+                    "archived": r.archived,
                 }
                 for r in rows
+                if archived is None or r.archived == archived
             ]
         }
 
