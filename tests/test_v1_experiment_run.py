@@ -160,6 +160,25 @@ def test_get_portal_url_links_the_run_panel_of_the_running_server(
     run.complete()
 
 
+def test_get_portal_url_behind_jupyterhub_is_the_address_users_reach(
+    exp: Experiment, jupyter_server: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = exp.start_logging(snapshot_directory=None)
+    # What JupyterHub gives a single-user server it spawned (the server itself listens inside).
+    monkeypatch.setenv("JUPYTERHUB_PUBLIC_URL", "https://hub.example.org/")
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/ada/")
+    assert run.get_portal_url() == f"https://hub.example.org/user/ada/lab?aml-run={run.id}"
+    monkeypatch.setenv("JUPYTERHUB_HOST", "https://ada.hub.example.org")  # subdomains
+    assert run.get_portal_url().startswith("https://ada.hub.example.org/user/ada/lab?")
+    monkeypatch.setenv("AML_JUPYTER_PUBLIC_URL", "https://proxy.example.org/jupyter")
+    assert run.get_portal_url() == f"https://proxy.example.org/jupyter/lab?aml-run={run.id}"
+    monkeypatch.delenv("AML_JUPYTER_PUBLIC_URL")
+    monkeypatch.setenv("JUPYTERHUB_HOST", "")  # no subdomains, no public URL: the server's own
+    monkeypatch.delenv("JUPYTERHUB_PUBLIC_URL")
+    assert run.get_portal_url() == f"{jupyter_server['url']}lab?aml-run={run.id}"
+    run.complete()
+
+
 def test_a_v1_notebook_tags_archives_and_reads_its_runs(aml_kernel: str, tmp_path: Path) -> None:
     Workspace.create(tmp_path)
     write(tmp_path, "train.py", "from azureml.core import Run\nRun.get_context().log('acc', 0.9)\n")

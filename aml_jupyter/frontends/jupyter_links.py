@@ -3,6 +3,12 @@
 A Jupyter server writes ``jpserver-<pid>.json`` (its URL, pid, root folder) into Jupyter's
 runtime folder while it runs; reading those files finds it without importing jupyter_server.
 The sidebar opens ``<server>lab?aml-run=<id>`` (labextension/src/opening.ts).
+
+That file holds the address the server listens on. Behind JupyterHub it is internal
+(``http://127.0.0.1:PORT/user/NAME/``), so the link is made of what the hub gives the server
+instead: ``JUPYTERHUB_PUBLIC_URL`` (or ``JUPYTERHUB_HOST``, with subdomains) and
+``JUPYTERHUB_SERVICE_PREFIX``. ``AML_JUPYTER_PUBLIC_URL`` (ours: the server's address as users
+reach it, e.g. behind another proxy) overrides both.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import psutil
 
@@ -61,5 +67,24 @@ def run_url(workspace_folder: Path, run_id: str) -> str | None:
     fitting += [s for s in servers if _serves(s, workspace_folder) or _serves(s, Path.cwd())]
     if not fitting:
         return None
-    base = str(fitting[0]["url"])
-    return f"{base if base.endswith('/') else base + '/'}lab?{urlencode({'aml-run': run_id})}"
+    base = public_base(str(fitting[0]["url"]))
+    return f"{base}lab?{urlencode({'aml-run': run_id})}"
+
+
+def public_base(server_url: str) -> str:
+    """The server's address as its users reach it (see the module's docstring), ending in /."""
+    explicit = os.environ.get("AML_JUPYTER_PUBLIC_URL", "").strip()
+    base = explicit or server_url
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "").strip()
+    hub = (
+        os.environ.get("JUPYTERHUB_HOST") or os.environ.get("JUPYTERHUB_PUBLIC_URL") or ""
+    ).strip()
+    origin = urlsplit(hub)
+    if (
+        not explicit
+        and prefix.startswith("/")
+        and origin.scheme in ("http", "https")
+        and origin.netloc
+    ):
+        base = f"{origin.scheme}://{origin.netloc}{prefix}"
+    return base if base.endswith("/") else base + "/"
