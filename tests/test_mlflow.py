@@ -37,7 +37,7 @@ from aml_jupyter import (
     ScriptRunConfig,
     Workspace,
 )
-from aml_jupyter.compute.local.supervisor import script_environment
+from aml_jupyter.compute.local.script_process import script_environment
 from aml_jupyter.frontends.mlflow.address import parse_artifact_uri, workspace_of
 from tests.conftest import write
 from tests.test_compute_instance import Agent, agent, box  # noqa: F401 (fixtures)

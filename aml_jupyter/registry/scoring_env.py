@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def service_environment(spec: dict[str, Any], workspace_folder: Path) -> dict[str, str]:
     """The service's variables: v1's imports (``azureml.core.model``) served by the shim,
     aml_jupyter itself (only it, linked, in a built environment) and the environment's own."""
-    from ..compute.local.supervisor import PACKAGE_PARENT, SHIM_DIR
+    from ..compute.local.script_process import PACKAGE_PARENT, SHIM_DIR
     from ..environments import build as envbuild
 
     env = dict(os.environ)

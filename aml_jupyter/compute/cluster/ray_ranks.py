@@ -43,7 +43,8 @@ from ...store.run_folder import (
 )
 from ...tracking.workspace import Workspace
 from ..local.ranks import free_port, process_environments
-from ..local.supervisor import Supervisor, command_line, script_environment
+from ..local.script_process import command_line, script_environment
+from ..local.supervisor import Supervisor
 from ..remote import append_chunk
 from ..untrusted import checked_mapping
 from .process_age import process_age_s
