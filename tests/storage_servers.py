@@ -54,11 +54,12 @@ def wait_listening(
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's process group (by its PID), SIGKILL if it lingers."""
+    """SIGTERM the server's process group (by its PID), SIGKILL if it lingers (Azurite waits
+    for clients' keep-alive connections to close)."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=3)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)

@@ -149,10 +149,13 @@ def _upload(
 ) -> int:
     base = relative_path(target_path)
     targets = [datastore.fs_path(posixpath.join(base, rel)) for _, rel in pairs]
-    fs = datastore.filesystem()
-    existing = set() if overwrite else set(_under(fs, datastore.fs_path(base)))
-    todo = [(src, dst) for (src, _), dst in zip(pairs, targets, strict=True) if dst not in existing]
     where = datastore.display_url(base)
+    fs = datastore.filesystem()
+    try:
+        existing = set() if overwrite else set(_under(fs, datastore.fs_path(base)))
+    except Exception as exc:
+        raise _failed(datastore, f"Uploading to {where}", exc) from None
+    todo = [(src, dst) for (src, _), dst in zip(pairs, targets, strict=True) if dst not in existing]
     callback = _progress(show_progress, len(todo), f"Uploading to {datastore.name}")
     try:
         if _is_local(fs):
@@ -204,8 +207,12 @@ def download(
     start = relative_path(prefix)
     listed_from = datastore.fs_path(posixpath.dirname(start)) if start else root
     wanted = datastore.fs_path(start) if start else root
+    try:
+        listed = _under(fs, listed_from)
+    except Exception as exc:
+        raise _failed(datastore, f"Downloading from {datastore.display_url(start)}", exc) from None
     names = []
-    for path in _under(fs, listed_from):
+    for path in listed:
         if start and not (path == wanted or path.startswith(wanted)):
             continue
         rel = path[len(root) :].lstrip("/")
