@@ -4,6 +4,7 @@ names and paths (hypothesis)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import string
 from pathlib import Path
@@ -181,12 +182,12 @@ def test_file_share_says_what_to_use(ws: Workspace) -> None:
 
 
 def test_v1_import_paths(tmp_path: Path) -> None:
+    importlib.import_module("aml_jupyter.azureml")  # the opt-in a v1 notebook's kernel does
     from azureml.core import Datastore as core_name
     from azureml.core.datastore import Datastore as module_name
     from azureml.data.azure_storage_datastore import AzureBlobDatastore
     from azureml.data.datapath import DataPath
 
-    import aml_jupyter.azureml  # noqa: F401
     from aml_jupyter.data.datastore_kinds import AzureBlobDatastore as ours
 
     assert core_name is module_name is Datastore and AzureBlobDatastore is ours
