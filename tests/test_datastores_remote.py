@@ -70,6 +70,10 @@ def test_blob_register_upload_download(
     assert azurite.blob_names(ds.container_name) == ["one/a.csv", "train/a.csv", "train/sub/b.txt"]
     assert ds.download(tmp_path / "out", prefix="train", show_progress=False) == 2
     assert (tmp_path / "out" / "train" / "sub" / "b.txt").read_text() == "bee"
+    # v1's prefix is a blob-name prefix: 'train/a' is train/a.csv only; 'o' is one/.
+    assert ds.download(tmp_path / "p", prefix="train/a", show_progress=False) == 1
+    assert ds.download(tmp_path / "p", prefix="o", show_progress=False) == 1
+    assert sorted(p.name for p in (tmp_path / "p").rglob("*.csv")) == ["a.csv", "a.csv"]
     # overwrite=False keeps what the container holds.
     (src / "a.csv").write_text("new")
     ds.upload(src, target_path="train", show_progress=False)
@@ -198,6 +202,8 @@ def test_s3_register_upload_download(
     assert s3.keys(ds.bucket) == ["team/a/train/a.csv", "team/a/train/sub/b.txt"]
     assert ds.download(tmp_path / "out", show_progress=False) == 2
     assert (tmp_path / "out" / "train" / "a.csv").read_text() == "a,b\n1,2\n"
+    assert ds.download(tmp_path / "p", prefix="train/s", show_progress=False) == 1
+    assert (tmp_path / "p" / "train" / "sub" / "b.txt").read_text() == "bee"
     (src / "a.csv").write_text("new")
     ds.upload(src, "train", show_progress=False)
     assert ds.filesystem().cat(ds.fs_path("train/a.csv")) == b"a,b\n1,2\n"

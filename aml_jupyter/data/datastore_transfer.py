@@ -64,13 +64,39 @@ def _progress(show: bool, total: int, what: str) -> Any:
     )
 
 
-def _under(fs: fsspec.AbstractFileSystem, root: str) -> list[str]:
-    """Every file under ``root`` (none when it is missing), temporary names left out."""
+def _under(fs: fsspec.AbstractFileSystem, root: str, prefix: str = "") -> list[str]:
+    """Every file under ``root`` (none when it is missing) whose name below it starts with
+    ``prefix``, temporary names left out."""
     try:
-        found = fs.find(root)
+        found = fs.find(root, prefix=prefix) if prefix else fs.find(root)
     except FileNotFoundError:
         return []
     return [p for p in found if PARTIAL not in posixpath.basename(p)]
+
+
+def _starting_with(fs: fsspec.AbstractFileSystem, datastore: Datastore, start: str) -> list[str]:
+    """The files whose datastore path starts with ``start``, listing only what matches (an
+    object store's listing by name prefix; a folder's matching entries)."""
+    if not start:
+        return _under(fs, datastore.fs_path())
+    parent, base = posixpath.split(start)
+    folder = datastore.fs_path(parent)
+    if not _is_local(fs):
+        return _under(fs, folder, prefix=base)
+    found: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    for entry in sorted(entries, key=lambda e: e.name):
+        if not entry.name.startswith(base) or PARTIAL in entry.name:
+            continue
+        path = posixpath.join(folder, entry.name)
+        if entry.is_dir(follow_symlinks=False):
+            found.extend(_under(fs, path))
+        elif entry.is_file():
+            found.append(path)
+    return found
 
 
 def _failed(datastore: Datastore, what: str, exc: BaseException) -> AmlError:
@@ -205,15 +231,14 @@ def download(
     fs = datastore.filesystem()
     root = datastore.fs_path()
     start = relative_path(prefix)
-    listed_from = datastore.fs_path(posixpath.dirname(start)) if start else root
     wanted = datastore.fs_path(start) if start else root
     try:
-        listed = _under(fs, listed_from)
+        listed = _starting_with(fs, datastore, start)
     except Exception as exc:
         raise _failed(datastore, f"Downloading from {datastore.display_url(start)}", exc) from None
     names = []
     for path in listed:
-        if start and not (path == wanted or path.startswith(wanted)):
+        if not path.startswith(wanted):  # (what a listing by prefix gave, checked again)
             continue
         rel = path[len(root) :].lstrip("/")
         try:
