@@ -138,9 +138,9 @@ def azurite() -> Iterator[Azurite]:
 @dataclass
 class S3Server:
     port: int
-    #: moto takes any keys; these are what tests register with.
-    access_key_id: str = "testing-key-id"
-    secret_access_key: str = "testing-secret-0123456789"
+    #: The keys of an IAM user moto made (moto checks keys: see :func:`s3`).
+    access_key_id: str
+    secret_access_key: str
 
     @property
     def url(self) -> str:
@@ -175,8 +175,32 @@ def s3() -> Iterator[S3Server]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="moto-") as folder:
         argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-        proc = start(argv, port, Path(folder))
+        # moto checks signatures and IAM policies after its first 3 requests: those make a
+        # user allowed s3:* and its keys, so a wrong key is refused as AWS would.
+        proc = start(argv, port, Path(folder), env={"INITIAL_NO_AUTH_ACTION_COUNT": "3"})
         try:
-            yield S3Server(port)
+            yield S3Server(port, *_iam_keys(f"http://127.0.0.1:{port}"))
         finally:
             stop(proc)
+
+
+def _iam_keys(url: str) -> tuple[str, str]:
+    import json
+
+    import boto3
+
+    iam = boto3.client(
+        "iam",
+        endpoint_url=url,
+        aws_access_key_id="bootstrap",
+        aws_secret_access_key="bootstrap",
+        region_name="us-east-1",
+    )
+    iam.create_user(UserName="tests")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+    }
+    iam.put_user_policy(UserName="tests", PolicyName="s3", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="tests")["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]

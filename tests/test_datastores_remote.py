@@ -211,6 +211,19 @@ def test_s3_register_upload_download(
     assert files_holding(ws.folder, s3.secret_access_key.encode()) == []
 
 
+def test_s3_wrong_key_registers_nothing_and_is_never_shown(
+    ws: Workspace,
+    s3: S3Server,  # noqa: F811
+) -> None:
+    bucket = s3.new_bucket()
+    with pytest.raises(
+        AmlError, match=r"refused the keys for bucket .*Nothing was registered"
+    ) as err:
+        s3_store(ws, s3, bucket=bucket, secret_access_key="wrong-secret-key")
+    assert "wrong-secret-key" not in str(err.value)
+    assert list(ws.datastores) == ["workspaceblobstore"] and ws.store.secret_names() == []
+
+
 def test_s3_missing_bucket_and_unreachable_register_nothing(
     ws: Workspace,
     s3: S3Server,  # noqa: F811
