@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import sys
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -50,11 +51,20 @@ def _partial_name(target: str) -> str:
     return posixpath.join(head, f".{name}{PARTIAL}{uuid.uuid4().hex[:12]}")
 
 
+def _watched() -> bool:
+    """Whether someone sees a bar: a notebook's kernel, or a terminal (not a pipe or a log)."""
+    if "ipykernel" in sys.modules:
+        return True
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def _progress(show: bool, total: int, what: str) -> Any:
-    """An fsspec callback drawing a bar of files (nothing when not shown)."""
+    """An fsspec callback drawing a bar of files where someone watches (else nothing; the
+    one-line summary after is printed all the same)."""
     from fsspec.callbacks import NoOpCallback, TqdmCallback
 
-    if not show or total == 0:
+    if not show or total == 0 or not _watched():
         return NoOpCallback()
     from tqdm.auto import tqdm
 
