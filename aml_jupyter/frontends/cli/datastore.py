@@ -117,7 +117,7 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     p = command(cmds, "list", cmd_datastore_list, common, help="every datastore of the workspace")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p = command(cmds, "show", cmd_datastore_show, common, help="one datastore's settings (JSON)")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="a datastore (aml datastore list names them)")
     p = command(
         cmds,
         "attach",
