@@ -48,6 +48,8 @@ def test_the_default_datastore_is_a_workspace_folder(ws: Workspace) -> None:
     assert isinstance(default, LocalDatastore) and default.name == "workspaceblobstore"
     assert default.folder == ws.folder / "datastores" / "workspaceblobstore"
     assert Datastore.get_default(ws) == default == Datastore(ws) == Datastore(ws, default.name)
+    assert Datastore(workspace=ws, name="workspaceblobstore") == default  # v1's keywords
+    assert Datastore.get(workspace=ws, datastore_name="workspaceblobstore") == default
     assert list(ws.datastores) == ["workspaceblobstore"]
 
 
@@ -252,3 +254,17 @@ def test_relative_path_takes_any_text_or_says_why(text: str) -> None:
     except AmlError:
         return
     assert ".." not in clean.split("/") and not clean.startswith("/") and "\x00" not in clean
+
+
+def test_a_missing_fsspec_backend_says_which_extra(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # as if not installed
+    with pytest.raises(AmlError, match=r"pip install 'aml-jupyter\[s3\]'"):
+        Datastore.register_s3(ws, "s3data", "bucket", endpoint_url="http://127.0.0.1:9")
+    assert list(ws.datastores) == ["workspaceblobstore"]
+    monkeypatch.setitem(sys.modules, "adlfs", None)
+    with pytest.raises(AmlError, match=r"pip install 'aml-jupyter\[azure\]'"):
+        Datastore.register_azure_blob_container(ws, "b", "cont", "acct", account_key="k")

@@ -56,8 +56,13 @@ class _DatastoreType(type):
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         if cls is Datastore:
-            return Datastore.get(*args, **kwargs)
+            return _look_up(*args, **kwargs)
         return super().__call__(*args, **kwargs)
+
+
+def _look_up(workspace: Workspace, name: str | None = None) -> Datastore:
+    """``Datastore(workspace, name=None)``, v1's parameter names."""
+    return Datastore.get(workspace, name)
 
 
 class Datastore(metaclass=_DatastoreType):
