@@ -174,6 +174,7 @@ def test_path_is_a_data_reference(ws: Workspace) -> None:
         ref.as_download().mode == "download" and ref.path("x").path_on_datastore == "data/train/x"
     )
     assert ref.fs_path() == ds.fs_path("data/train")
+    assert ds.as_mount() == ds.path().as_mount() and ds.as_download("/tmp/x").mode == "download"
     with pytest.raises(AmlError, match=r"may not contain '\.\.'"):
         ds.path("../up")
 

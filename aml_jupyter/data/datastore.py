@@ -222,6 +222,14 @@ class Datastore(metaclass=_DatastoreType):
 
         return DataReference(self, path, data_reference_name)
 
+    def as_mount(self) -> DataReference:
+        """v1's (deprecated) reference to the whole datastore, mounted into a run."""
+        return self.path().as_mount()
+
+    def as_download(self, path_on_compute: str | None = None) -> DataReference:
+        """v1's (deprecated) reference to the whole datastore, downloaded for a run."""
+        return self.path().as_download(path_on_compute)
+
     def _credentials(self) -> dict[str, str]:
         """This datastore's credentials, decrypted from the workspace's secrets."""
         return self.workspace.store.datastore_credentials(self.name)
