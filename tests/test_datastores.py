@@ -124,6 +124,16 @@ def test_a_failed_local_upload_leaves_no_partial_file(
     assert tree(Path(ds.fs_path("x"))) == tree(src)
 
 
+def test_a_killed_writer_s_temporary_file_is_never_listed(ws: Workspace, tmp_path: Path) -> None:
+    ds = ws.get_default_datastore()
+    folder = Path(ds.fs_path("d"))
+    folder.mkdir()
+    (folder / "whole.txt").write_text("ok")
+    (folder / ".big.csv.aml-partial-0123abcd").write_text("half of it")  # a SIGKILLed upload
+    assert ds.download(tmp_path / "out", prefix="d", show_progress=False) == 1
+    assert tree(tmp_path / "out") == {"d/whole.txt": "ok"}
+
+
 def test_unknown_names_say_which_exist(ws: Workspace, tmp_path: Path) -> None:
     Datastore.register_local(ws, "here", tmp_path)
     with pytest.raises(

@@ -130,7 +130,7 @@ def test_blob_wrong_key_missing_container_unreachable_register_nothing(
     )
     with pytest.raises(AmlError, match="Uploading to") as err:
         ds.upload_files([__file__], show_progress=False)
-    assert WRONG_KEY not in str(err.value)
+    assert WRONG_KEY not in str(err.value) and azurite.blob_names(container) == []
 
 
 def test_credentials_are_in_no_file_of_the_workspace(ws: Workspace, azurite: Azurite) -> None:  # noqa: F811
