@@ -12,7 +12,7 @@ PORT ?= 8888
 # uv-overrides.txt (what it leaves out, and why).
 UV_INSTALL := $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --overrides uv-overrides.txt
 
-.PHONY: setup lab test lint bench demo clean browser labextension dist torch docker
+.PHONY: setup lab test lint bench demo clean browser labextension dist torch docker azurite
 
 # The JupyterLab sidebar (TypeScript in labextension/) is built from source with node into
 # aml_jupyter/labextension/, which the install below copies to .venv/share/jupyter/labextensions/.
@@ -90,12 +90,24 @@ docker:
 	docker info >/dev/null 2>&1 || { tail -20 $(DOCKERD_LOG); echo "dockerd did not start"; exit 1; }; \
 	docker image inspect $(DOCKER_BASE_IMAGE) >/dev/null 2>&1 || scripts/build_base_image.sh $(DOCKER_BASE_IMAGE)
 
+# Azurite, the Azure Storage emulator (npm, pinned by tools/azurite/package-lock.json), for the
+# blob datastore tests (tests/storage_servers.py starts it). Without npm, or offline, those tests
+# skip saying so; the S3 tests use moto_server from the dev extra.
+AZURITE := tools/azurite/node_modules/.bin/azurite-blob
+azurite: $(AZURITE)
+$(AZURITE): tools/azurite/package.json tools/azurite/package-lock.json
+	@if ! command -v npm >/dev/null; then \
+		echo "npm is missing: the Azurite (blob datastore) tests will be skipped (apt-get install npm)"; \
+	elif (cd tools/azurite && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error); then \
+		touch $(AZURITE); \
+	else echo "npm ci failed (offline?): the Azurite (blob datastore) tests will be skipped"; fi
+
 # Two test files run at a time (pytest-xdist, a file stays on one worker: its module fixtures,
 # a Ray head or a lab, are started once; one Ray cluster at a time, see tests/raycluster.py);
 # most of a test's time is waiting on the processes it started, so two share two cores well.
 # TEST_WORKERS=0 runs them one by one.
 TEST_WORKERS ?= 2
-test: lint browser torch docker  ## every check, then every test (UI tests in a real browser included)
+test: lint browser torch docker azurite  ## every check, then every test (UI tests in a real browser included)
 	$(BIN)/python -m compileall -q aml_jupyter
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 

@@ -21,6 +21,7 @@ _EXPORTS = {
     "Workspace": "tracking.workspace",
     "Experiment": "tracking.experiment",
     "Model": "registry.model",
+    "Datastore": "data.datastore",
     "InferenceConfig": "registry.deployment",
     "LocalWebservice": "registry.deployment",
     "Webservice": "registry.webservice",
@@ -58,6 +59,7 @@ __all__ = [
     "ComputeTarget",
     "ComputeTargetException",
     "CondaDependencies",
+    "Datastore",
     "DockerConfiguration",
     "Environment",
     "Estimator",
@@ -101,6 +103,7 @@ if TYPE_CHECKING:
     from .compute.frameworks import PyTorch, SKLearn, TensorFlow
     from .compute.instance.target import ComputeInstance
     from .compute.runconfig import DockerConfiguration, RunConfiguration
+    from .data.datastore import Datastore
     from .environments.environment import CondaDependencies, Environment
     from .errors import (
         ActivityFailedException,

@@ -7,8 +7,8 @@ The shim (``_azureml_shim/azureml/...``) is plain files: a v1 module is one file
 - a module or name under our ``azureml`` package that no file provides raises
   :class:`~aml_jupyter.errors.V1NameNotSupported` (an ``AmlError`` and an ``ImportError``) that
   names it, never a bare ``ModuleNotFoundError``;
-- every shim module gets a module ``__getattr__``: ``from azureml.core import Datastore`` names
-  ``azureml.core.Datastore``; a submodule not imported yet (``azureml.core.runconfig``) is
+- every shim module gets a module ``__getattr__``: ``from azureml.core import LinkedService`` names
+  ``azureml.core.LinkedService``; a submodule not imported yet (``azureml.core.runconfig``) is
   imported on first access, as the real SDK's lazy packages allow.
 
 Other ``azureml.*`` distributions installed beside us (the namespace is shared through

@@ -26,7 +26,7 @@ UserErrorException = AmlError
 
 
 class V1NameNotSupported(AmlError, ImportError):
-    """An Azure ML v1 module or name (``azureml.pipeline.core``, ``azureml.core.Datastore``)
+    """An Azure ML v1 module or name (``azureml.pipeline.core``, ``azureml.core.LinkedService``)
     that aml_jupyter does not provide yet. An ``ImportError`` too, so v1 code that guards an
     optional import with ``except ImportError`` keeps working."""
 

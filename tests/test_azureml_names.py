@@ -130,7 +130,7 @@ def test_unknown_names_fail_by_name_as_import_and_aml_errors() -> None:
     code = """
 import aml_jupyter.azureml
 from aml_jupyter import AmlError
-for statement in ["import azureml.pipeline.core", "from azureml.core import Datastore",
+for statement in ["import azureml.pipeline.core", "from azureml.core import LinkedService",
                   "from azureml.train.automl import AutoMLConfig", "import azureml.core.nope",
                   "from azureml.core.model import Nope"]:
     try:
@@ -145,7 +145,9 @@ assert not hasattr(azureml.core, "_repr_html_")  # private probes stay Attribute
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert "import azureml.pipeline.core | azureml.pipeline.core | azureml.pipeline.core" in lines
-    assert any(line.endswith("| azureml.core.Datastore | azureml.core.Datastore") for line in lines)
+    assert any(
+        line.endswith("| azureml.core.LinkedService | azureml.core.LinkedService") for line in lines
+    )
     assert any("| azureml.train.automl |" in line for line in lines)
     assert any("| azureml.core.nope |" in line for line in lines)
     assert any("| azureml.core.model.Nope |" in line for line in lines)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aml_jupyter import AmlError, V1NameNotSupported, Workspace
+from aml_jupyter import AmlError, Workspace
 from aml_jupyter.tracking.v1_config import parse_v1_config
 from tests.notebooks import execute
 
@@ -90,11 +90,10 @@ def test_a_workspace_without_v1_config_has_documented_local_values(ws: Workspace
     assert details["kind"] == details["type"] == "local"
 
 
-def test_datastores_are_not_here_yet_and_say_so(ws: Workspace) -> None:
-    assert ws.datastores == {}
-    with pytest.raises(V1NameNotSupported, match="get_default_datastore is not supported") as err:
-        ws.get_default_datastore()
-    assert isinstance(err.value, ImportError) and "local path" in str(err.value)
+def test_datastores_start_with_the_workspace_folder_store(ws: Workspace) -> None:
+    assert list(ws.datastores) == ["workspaceblobstore"]
+    default = ws.get_default_datastore()
+    assert default.name == "workspaceblobstore" and default == ws.datastores["workspaceblobstore"]
 
 
 def test_write_config_then_from_config_elsewhere_opens_the_same_workspace(

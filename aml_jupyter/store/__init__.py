@@ -15,6 +15,7 @@ from .base import WorkspaceStore
 from .blobs import BlobStore, hash_file
 from .types import (
     ComputeTargetRecord,
+    DatastoreRecord,
     EnvironmentRecord,
     ExperimentRecord,
     FileHashRecord,
@@ -51,6 +52,7 @@ def open_store(address: str | os.PathLike[str], create: bool = False) -> Workspa
 __all__ = [
     "BlobStore",
     "ComputeTargetRecord",
+    "DatastoreRecord",
     "EnvironmentRecord",
     "ExperimentRecord",
     "FileHashRecord",

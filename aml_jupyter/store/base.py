@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .types import (
     ComputeTargetRecord,
+    DatastoreRecord,
     EnvironmentRecord,
     ExperimentRecord,
     FileHashRecord,
@@ -472,6 +473,45 @@ class WorkspaceStore(ABC):
     def service_folder(self, name: str) -> ServiceFolder:
         """The live folder of a service on this machine (pid, ready flag, log, statistics,
         its copies of models and source): :class:`.service_folder.ServiceFolder`."""
+
+    # datastores -----------------------------------------------------------------------------
+    @abstractmethod
+    def add_datastore(
+        self,
+        name: str,
+        kind: str,
+        config: Mapping[str, Any],
+        credentials: Mapping[str, str] | None = None,
+        credentials_secret: str | None = None,
+        overwrite: bool = False,
+    ) -> DatastoreRecord:
+        """Register a datastore, its ``credentials`` (if any) kept encrypted as the secret
+        ``credentials_secret``, all in one transaction; a name in use is an :class:`AmlError`
+        unless ``overwrite`` (then the old record and its secret are replaced)."""
+
+    @abstractmethod
+    def get_datastore(self, name: str) -> DatastoreRecord | None:
+        """One registered datastore, or None."""
+
+    @abstractmethod
+    def list_datastores(self) -> list[DatastoreRecord]:
+        """Every registered datastore, by name."""
+
+    @abstractmethod
+    def datastore_credentials(self, name: str) -> dict[str, str]:
+        """A datastore's credentials, decrypted ({} when it has none)."""
+
+    @abstractmethod
+    def delete_datastore(self, name: str) -> None:
+        """Forget a datastore and its credentials (unknown: fine); no longer the default."""
+
+    @abstractmethod
+    def set_default_datastore(self, name: str | None) -> None:
+        """Make ``name`` the default datastore (None: back to ``workspaceblobstore``)."""
+
+    @abstractmethod
+    def default_datastore_name(self) -> str | None:
+        """The default datastore's name, None when never set."""
 
     # the connection -------------------------------------------------------------------------
     @abstractmethod

@@ -11,6 +11,7 @@ from pathlib import Path
 from .blobs import BlobStore
 from .catalog import Catalog
 from .database import Database
+from .datastores import DatastoreRegistry
 from .registry import ModelRegistry
 from .run_listing import RunListing
 from .run_records import RunRecords
@@ -26,6 +27,7 @@ DB_NAME = "aml.db"
 
 class EmbeddedStore(
     WorkspaceInfo,
+    DatastoreRegistry,  # before SecretStore: it builds on it
     SecretStore,
     RunRecords,
     RunListing,

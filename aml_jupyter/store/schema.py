@@ -269,6 +269,19 @@ MIGRATIONS: list[str] = [
         updated_utc REAL NOT NULL
     );
     """,
+    # 8: registered datastores: their kind and settings (account, container, endpoint, bucket,
+    # folder ...). Credentials are never here: they are the secret ``credentials_secret`` names
+    # (encrypted, in ``secrets``). Which one is the default is the workspace setting
+    # 'default_datastore' (none: workspaceblobstore).
+    """
+    CREATE TABLE datastores (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        config TEXT NOT NULL,
+        credentials_secret TEXT,
+        created_utc REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

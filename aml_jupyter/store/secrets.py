@@ -106,17 +106,22 @@ class SecretStore:
         """Encrypt and keep secrets (all or nothing); a name set again is replaced."""
         if not isinstance(secrets, Mapping):
             raise AmlError(f"Secrets are given as a dict, got {type(secrets).__name__}.")
-        clean = {check_secret_name(k): _check_value(k, v) for k, v in secrets.items()}
-        fernet = self._fernet(create=True)
-        now = time.time()
-        rows = [
-            (name, fernet.encrypt(json.dumps([name, value]).encode()), now)
-            for name, value in clean.items()
-        ]
+        rows = self._secret_rows(secrets)
         with self.db.transaction() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO secrets (name, token, updated_utc) VALUES (?, ?, ?)", rows
             )
+
+    def _secret_rows(self, secrets: Mapping[str, str]) -> list[tuple[str, bytes, float]]:
+        """``(name, token, updated_utc)`` rows for the ``secrets`` table: checked, encrypted
+        (for writers that keep secrets in the same transaction as other rows)."""
+        clean = {check_secret_name(k): _check_value(k, v) for k, v in secrets.items()}
+        fernet = self._fernet(create=True)
+        now = time.time()
+        return [
+            (name, fernet.encrypt(json.dumps([name, value]).encode()), now)
+            for name, value in clean.items()
+        ]
 
     def get_secret(self, name: str) -> str | None:
         """A secret's value, or None when there is no secret of that name."""

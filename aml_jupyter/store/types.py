@@ -127,8 +127,23 @@ class ServiceRecord(NamedTuple):
     updated_utc: float
 
 
+# datastores -------------------------------------------------------------------------------
+class DatastoreRecord(NamedTuple):
+    """A registered datastore: its name, kind (``AzureBlob``, ``AzureDataLakeGen2``, ``S3``,
+    ``Local``) and settings (account, container, endpoint, bucket, folder ...). Never its
+    credentials: those are the encrypted secret ``credentials_secret`` names (None: it has
+    none), read only through ``store.datastore_credentials``."""
+
+    name: str
+    kind: str
+    config: Mapping[str, Any]
+    created_utc: float
+    credentials_secret: str | None = None
+
+
 __all__ = [
     "ComputeTargetRecord",
+    "DatastoreRecord",
     "EnvironmentRecord",
     "ExperimentRecord",
     "FileHashRecord",

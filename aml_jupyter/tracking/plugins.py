@@ -28,6 +28,9 @@ BUILTIN: dict[str, str] = {
     "compute_target": "aml_jupyter.compute:ComputeTarget",
     # The model registry (ws.models, run.register_model).
     "model": "aml_jupyter.registry.model:Model",
+    # Datastores (ws.get_default_datastore(), ws.datastores).
+    "datastore": "aml_jupyter.data.datastore:Datastore",
+    "datastores": "aml_jupyter.data.datastore:all_datastores",
     # Configs Experiment.submit takes: importing one registers its submit function
     # (see tracking.submitting). Pipeline, HyperDriveConfig, AutoMLConfig … add theirs.
     "config.ScriptRunConfig": "aml_jupyter.compute.config:ScriptRunConfig",

@@ -139,20 +139,18 @@ class WorkspaceV1:
 
     @property
     def datastores(self) -> dict[str, Any]:
-        """v1's datastores by name: none yet (datastores and datasets come in a later version;
-        ``get_default_datastore()`` says so)."""
-        return {}
+        """v1's datastores by name: ``workspaceblobstore`` (a folder of the workspace) and
+        every registered one."""
+        from . import plugins  # data is a higher layer (see tracking.plugins)
+
+        return dict(plugins.load("datastores")(self))
 
     def get_default_datastore(self) -> Any:
-        """v1's default datastore: not provided yet, said as such (a ``V1NameNotSupported``,
-        an ``ImportError`` too, as for any v1 name not covered)."""
-        from ..errors import V1NameNotSupported
+        """v1's default datastore: ``workspaceblobstore`` (a folder of the workspace) unless
+        another was made the default with ``datastore.set_as_default()``."""
+        from . import plugins  # data is a higher layer (see tracking.plugins)
 
-        raise V1NameNotSupported(
-            "Workspace.get_default_datastore",
-            "datastores and datasets are not here yet: read files from a local path, or put "
-            "them in the run's source folder (or ./outputs of an earlier run)",
-        )
+        return plugins.load("datastore").get_default(self)
 
     def write_config(
         self, path: str | os.PathLike[str] | None = None, file_name: str | None = None

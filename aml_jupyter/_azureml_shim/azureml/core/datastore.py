@@ -1,5 +1,6 @@
-"""Azure ML v1's ``azureml.core.datastore``: the module exists so v1 imports of it resolve;
-``Datastore`` itself comes with datastores and versioned datasets (not yet: importing it says
-so by name)."""
+"""Azure ML v1's ``azureml.core.datastore``: ``Datastore`` (workspaceblobstore, registered
+Azure Blob, ADLS Gen2, S3 and local-folder datastores)."""
 
-__all__: list[str] = []
+from aml_jupyter.data.datastore import Datastore
+
+__all__ = ["Datastore"]
