@@ -28,6 +28,8 @@ BUILTIN: dict[str, str] = {
     "compute_target": "aml_jupyter.compute:ComputeTarget",
     # The model registry (ws.models, run.register_model).
     "model": "aml_jupyter.registry.model:Model",
+    # Registered datasets (ws.datasets).
+    "dataset": "aml_jupyter.data.dataset_factory:Dataset",
     # Configs Experiment.submit takes: importing one registers its submit function
     # (see tracking.submitting). Pipeline, HyperDriveConfig, AutoMLConfig … add theirs.
     "config.ScriptRunConfig": "aml_jupyter.compute.config:ScriptRunConfig",

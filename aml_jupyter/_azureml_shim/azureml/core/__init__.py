@@ -2,6 +2,7 @@
 
 from aml_jupyter import (
     ComputeTarget,
+    Dataset,
     Environment,
     Experiment,
     Model,
@@ -23,6 +24,7 @@ VERSION = __version__
 __all__ = [
     "VERSION",
     "ComputeTarget",
+    "Dataset",
     "Environment",
     "Experiment",
     "Keyvault",

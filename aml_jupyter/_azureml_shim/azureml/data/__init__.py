@@ -1,0 +1,6 @@
+"""Azure ML v1's ``azureml.data``: the dataset classes, served by aml_jupyter."""
+
+from aml_jupyter.data.file_dataset import FileDataset
+from aml_jupyter.data.tabular_dataset import TabularDataset
+
+__all__ = ["FileDataset", "TabularDataset"]
