@@ -108,6 +108,8 @@ def _datastore_source(store: Any, path: str, datastores: dict[str, Datastore]) -
     name = getattr(store, "name", None)
     if not isinstance(name, str) or not hasattr(store, "fs_path"):
         raise AmlError(f"{_short(store)} is not a datastore (Datastore.get(ws, name) gives one).")
+    if not isinstance(path, str) or "\x00" in path:
+        raise AmlError(f"A datastore path is a string without NUL characters; got {_short(path)}.")
     datastores[name] = store
     return {"datastore": name, "path": relative_path(path)}
 
