@@ -144,6 +144,8 @@ class AbstractDataset:
         files = self._list(strict=False)
         if _same_names_and_sizes(pinned, files):
             rows = self._rows(files)
+            if rows == pinned:  # the common case: both are in name order
+                return files
         else:
             rows = _unhashed(pinned, files)
         diff = changes(pinned, rows)
@@ -195,6 +197,13 @@ class AbstractDataset:
         me = self._in(workspace)
         files = me._list(strict=True)
         rows = me._rows(files)
+        for rel, _, _ in rows:
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:
+                raise AmlError(
+                    f"The file name {rel!r} is not UTF-8: rename it to register the dataset."
+                ) from None
         record, _ = workspace.store.add_dataset(
             name,
             self._kind,
@@ -334,7 +343,10 @@ def _from_record(
 
 
 def _same_names_and_sizes(pinned: list[FileRow], files: list[tuple[Resolved, FileEntry]]) -> bool:
-    return sorted((n, s) for n, s, _ in pinned) == sorted((e.rel, e.size) for _, e in files)
+    return len(pinned) == len(files) and all(
+        row[0] == entry.rel and row[1] == entry.size
+        for row, (_, entry) in zip(pinned, files, strict=True)
+    )
 
 
 def _unhashed(pinned: list[FileRow], files: list[tuple[Resolved, FileEntry]]) -> list[FileRow]:
