@@ -297,6 +297,9 @@ def list_sources(
             + ": the path does not exist or the glob matches nothing. Check the path "
             "(validate=False makes the dataset anyway)."
         )
+    if len(resolved_all) == 1:  # one source: its names are unique already, and in order
+        resolved, entries = resolved_all[0]
+        return [(resolved, entry) for entry in entries], empty
     names: dict[str, str] = {}
     for resolved, entries in resolved_all:
         fs_id = id(resolved.fs) if resolved.fs is not None else 0
