@@ -314,3 +314,18 @@ def test_v1_import_paths() -> None:
         "TabularDataset",
         "DatasetConsumptionConfig",
     ]
+
+
+def test_an_unreadable_folder_is_an_error_not_a_smaller_dataset(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads every folder")
+    folder = tmp_path / "locked"
+    (folder / "inner").mkdir(parents=True)
+    (folder / "inner" / "f.txt").write_text("x")
+    (folder / "g.txt").write_text("y")
+    (folder / "inner").chmod(0)
+    try:
+        with pytest.raises(AmlError, match="Cannot list"):
+            Dataset.File.from_files(str(folder))
+    finally:
+        (folder / "inner").chmod(0o755)

@@ -47,21 +47,17 @@ def test_a_datastore_path_stays_inside_its_datastore(ws: Workspace, text: str) -
 
 @FUZZ
 @given(text=st.one_of(path_text, st.text(max_size=30)))
-def test_any_path_text_is_a_source_or_a_clear_error(tmp_path: Path, text: str) -> None:
+def test_any_path_text_is_a_source_or_a_clear_error(text: str) -> None:
     try:
         sources = parse_sources(text)
     except AmlError:
         return
     [source] = sources
     assert set(source) <= {"local", "url"}
-    if "local" in source:
-        assert os.path.isabs(source["local"])
-        try:
-            entries = list_source(resolve(source, {}))
-        except AmlError:
-            return
-        for entry in entries:
-            assert not entry.rel.startswith("../")
+    if "local" in source:  # not listed: '/' would be the whole disk
+        assert (
+            os.path.isabs(source["local"]) and os.path.normpath(source["local"]) == source["local"]
+        )
 
 
 @FUZZ

@@ -212,7 +212,10 @@ def _list_local(base: str, pattern: str) -> list[FileEntry]:
             _walk(match, add)
             walked = match.rstrip("/") + "/"
         elif os.path.isfile(match):
-            add(match, os.stat(match))
+            try:
+                add(match, os.stat(match))
+            except OSError as exc:
+                raise AmlError(f"Cannot read {match}: {exc.strerror or exc}.") from exc
     return sorted(found.values())
 
 
@@ -221,13 +224,15 @@ def _walk(folder: str, add: Any) -> None:
     followed, as os.walk does)."""
     try:
         entries = list(os.scandir(folder))
-    except OSError:
-        return
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            _walk(entry.path, add)
-        elif entry.is_file():
-            add(entry.path, entry.stat())
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                _walk(entry.path, add)
+            elif entry.is_file():
+                add(entry.path, entry.stat())
+    except FileNotFoundError:
+        return  # removed while listed: not there
+    except OSError as exc:  # a file left out silently would be a dataset of other data
+        raise AmlError(f"Cannot list {exc.filename or folder}: {exc.strerror or exc}.") from exc
 
 
 def _list_remote(fs: fsspec.AbstractFileSystem, base: str, pattern: str) -> list[FileEntry]:
