@@ -291,6 +291,8 @@ def test_named_input_configs(blob: object) -> None:
     with pytest.raises(AmlError, match="Only FileDataset supports mount"):
         tabular.as_mount()
     assert isinstance(files, FileDataset)
+    with pytest.raises(AmlError, match="environment variable"):
+        files.as_named_input("my-data")
 
 
 def test_v1_import_paths() -> None:

@@ -4,15 +4,16 @@ it; this module only records the choice."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
-from ..registry.names import check_name
 
 if TYPE_CHECKING:
     from .abstract_dataset import AbstractDataset
 
 MODES = ("direct", "mount", "download")
+_INPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
 class DatasetConsumptionConfig:
@@ -25,7 +26,12 @@ class DatasetConsumptionConfig:
         mode: str = "direct",
         path_on_compute: str | None = None,
     ) -> None:
-        check_name(name, "Dataset input")
+        if not isinstance(name, str) or not _INPUT_NAME.fullmatch(name):
+            # v1 hands a run its inputs as environment variables named after them.
+            raise AmlError(
+                f"A dataset input's name is letters, digits and '_', not starting with a "
+                f"digit (it names an environment variable in the run); got {name!r}."
+            )
         if mode not in MODES:
             raise AmlError(f"A dataset input's mode is one of {', '.join(MODES)}; got {mode!r}.")
         if mode != "direct" and getattr(dataset, "_kind", "") != "file":
