@@ -216,3 +216,30 @@ def test_register_pandas_dataframe(ws: Workspace) -> None:
     pd.testing.assert_frame_equal(
         Dataset.get_by_name(ws, "frame").to_pandas_dataframe(), frame(0, 5)
     )
+
+
+def test_an_http_url(ws: Workspace, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "t.csv").write_text("a,b\n1,x\n2,y\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/t.csv"
+        ds = Dataset.Tabular.from_delimited_files(url)
+        assert ds.to_pandas_dataframe().to_dict("list") == {"a": [1, 2], "b": ["x", "y"]}
+        ds.register(ws, "web")
+        # Same size, other bytes, and plain http reports no ETag: still noticed.
+        (served / "t.csv").write_text("a,b\n1,x\n3,y\n")
+        with pytest.raises(AmlError, match=r"changed: t\.csv"):
+            Dataset.get_by_name(ws, "web").to_pandas_dataframe()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -2,7 +2,7 @@
 
 The workspace store's hash cache (the one snapshots use) keys a hash by a file's path and
 stat: a local file by size, mtime (ns) and inode; a remote one by its URL with the ETag the
-store reports, size and mtime. A file whose key is unchanged is not read again, so checking a
+store reports, size and mtime (one with neither ETag nor mtime is hashed each time). A file whose key is unchanged is not read again, so checking a
 10,000-file dataset that did not change is one listing and one cache lookup.
 """
 
@@ -51,8 +51,12 @@ def hash_entries(
     fresh: list[tuple[str, int, int, int, str]] = []
     for key, (resolved, entry) in zip(keys, files, strict=True):
         known = cache.get(key)
+        # A remote file reported with neither ETag nor mtime (plain http) has no key that
+        # changes with its bytes: it is read each time.
+        trusted = resolved.fs is None or bool(entry.etag) or bool(entry.mtime_ns)
         if (
-            known is not None
+            trusted
+            and known is not None
             and known.size == entry.size
             and known.mtime_ns == entry.mtime_ns
             and known.inode == entry.inode
