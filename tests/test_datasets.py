@@ -159,6 +159,8 @@ def test_files_from_a_remote_fsspec_store(ws: Workspace, tmp_path: Path) -> None
     try:
         ds = Dataset.File.from_files("memory://remote-ds/a/**")
         assert ds.to_path() == ["/b/two.txt", "/one.txt"]
+        chained = Dataset.File.from_files("simplecache::memory://remote-ds/a/*.txt")
+        assert chained.to_path() == ["/one.txt"]  # fsspec's URL chains are URLs too
         registered = ds.register(ws, "remote")
         got = registered.download(tmp_path / "down")
         assert sorted(Path(p).read_bytes() for p in got) == [b"one", b"two"]

@@ -33,8 +33,9 @@ if TYPE_CHECKING:
     from .datastore import Datastore
 
 _WILDCARDS = ("*", "?", "[")
-#: A URL's scheme (RFC 3986); one letter is a Windows drive, not a scheme.
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+")
+#: A URL's scheme (RFC 3986), or fsspec's chain of them (``simplecache::s3``); one letter is
+#: a Windows drive, not a scheme.
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+::)*[A-Za-z][A-Za-z0-9+.-]+")
 
 
 class FileEntry(NamedTuple):
