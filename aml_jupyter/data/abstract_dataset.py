@@ -48,6 +48,7 @@ class AbstractDataset:
         workspace: Workspace | None = None,
         record: DatasetRecord | None = None,
         pinned: list[FileRow] | None = None,
+        origin: str | None = None,
     ) -> None:
         self._definition: dict[str, Any] = copy.deepcopy(dict(definition))
         self._definition.setdefault("transforms", [])
@@ -55,6 +56,10 @@ class AbstractDataset:
         self._workspace = workspace
         self._record = record
         self._pinned = pinned
+        #: The registered version a derived dataset's pinned files come from (for messages).
+        self._origin = origin or (
+            f"version {record.version} of dataset {record.name!r}" if record else None
+        )
 
     # identity (v1's properties) -------------------------------------------------------------
     @property
@@ -109,6 +114,7 @@ class AbstractDataset:
             datastores=self._datastores,
             workspace=self._workspace,
             pinned=self._pinned_files(),
+            origin=self._origin,
         )
 
     # files --------------------------------------------------------------------------------
@@ -158,7 +164,7 @@ class AbstractDataset:
         return [(e.rel, e.size, h) for (_, e), h in zip(files, hashes, strict=True)]
 
     def _changed_message(self, diff: dict[str, list[str]]) -> str:
-        what = f"version {self.version} of dataset {self.name!r}" if self._record else "dataset"
+        what = self._origin or "the dataset"
         parts = [
             f"{label}: {_names(diff[key])}"
             for key, label in (("changed", "changed"), ("missing", "missing"), ("added", "new"))
