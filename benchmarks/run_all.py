@@ -30,6 +30,7 @@ ORDER = [
     "docker",
     "targets",
     "serving",
+    "datasets",
 ]
 
 
