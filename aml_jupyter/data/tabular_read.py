@@ -211,6 +211,9 @@ def batches(
         fields.append(pa.field("Path", pa.string()))
     read_schema = pa.schema(fields)
     final = pa.schema([read_schema.field(c) for c in names])
+    # With a take, no read-ahead: pyarrow would decode the next 16 batches in the background
+    # (up to a whole file) for rows that are never asked for.
+    readahead = 0 if any(step["op"] == "take" for step in rest) else 16
 
     def scan() -> Iterator[pa.RecordBatch]:
         for fragment in dataset.get_fragments():
@@ -220,6 +223,7 @@ def batches(
                     columns=file_columns,
                     filter=pushed_filter,
                     batch_size=batch_size,
+                    batch_readahead=readahead,
                 ):
                     if len(fields) > len(file_columns):
                         path = pa.array([fragment.path] * batch.num_rows, pa.string())
