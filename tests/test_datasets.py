@@ -333,3 +333,31 @@ def test_an_unreadable_folder_is_an_error_not_a_smaller_dataset(tmp_path: Path) 
             Dataset.File.from_files(str(folder))
     finally:
         (folder / "inner").chmod(0o755)
+
+
+def test_a_v1_notebook_registers_and_reads_a_dataset(
+    aml_kernel: str, ws: Workspace, tmp_path: Path
+) -> None:
+    import nbformat
+
+    from tests.notebooks import execute, outputs_text
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(source)
+        for source in (
+            "import pandas as pd\n"
+            "from azureml.core import Workspace, Dataset\n"
+            "from azureml.data import TabularDataset\n"
+            "ws = Workspace.from_config()\n"
+            "pd.DataFrame({'x': [1, 2, 3, 4], 'y': list('abcd')}).to_csv('data.csv', index=False)",
+            "ds = Dataset.Tabular.from_delimited_files(path='data.csv')\n"
+            "ds = ds.register(workspace=ws, name='nb-data', description='four rows',\n"
+            "                 create_new_version=True)\n"
+            "df = Dataset.get_by_name(ws, name='nb-data').filter(ds['x'] > 2).to_pandas_dataframe()\n"
+            "print('read', ds.name, ds.version, isinstance(ds, TabularDataset), df['y'].tolist())",
+        )
+    ]
+    text = outputs_text(execute(nb, tmp_path, aml_kernel))
+    assert "read nb-data 1 True ['c', 'd']" in text
+    assert Dataset.get_by_name(ws, "nb-data").description == "four rows"
