@@ -243,3 +243,6 @@ def test_an_http_url(ws: Workspace, tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+    # The server is gone: an unreachable store is one clear error.
+    with pytest.raises(AmlError, match="No files at .*cannot be reached"):
+        Dataset.Tabular.from_delimited_files(url)

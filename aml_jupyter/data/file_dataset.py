@@ -141,9 +141,11 @@ def _copy(resolved: Resolved, entry: FileEntry, local: Path) -> None:
         else:
             resolved.fs.get_file(entry.fs_path, str(partial))
         os.replace(partial, local)
-    except OSError as exc:
+    except Exception as exc:  # OSError, or a remote backend's own error
         partial.unlink(missing_ok=True)
-        raise AmlError(f"Cannot copy {entry.fs_path} to {local}: {exc}") from exc
+        raise AmlError(
+            f"Cannot copy {entry.fs_path} to {local}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 class MountContext:

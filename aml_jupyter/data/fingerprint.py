@@ -65,8 +65,10 @@ def hash_entries(
             continue
         try:
             sha = hash_file(entry.fs_path) if resolved.fs is None else _hash_remote(resolved, entry)
-        except OSError as exc:
-            raise AmlError(f"Cannot read {entry.fs_path} to hash it: {exc}") from exc
+        except Exception as exc:  # OSError, or a remote backend's own error
+            raise AmlError(
+                f"Cannot read {entry.fs_path} to hash it: {type(exc).__name__}: {exc}"
+            ) from exc
         out.append(sha)
         fresh.append((key, entry.size, entry.mtime_ns, entry.inode, sha))
     if store is not None:

@@ -247,8 +247,13 @@ def _list_remote(fs: fsspec.AbstractFileSystem, base: str, pattern: str) -> list
             base = posixpath.dirname(pattern.rstrip("/"))
         else:
             infos = {pattern: fs.info(pattern)}
-    except (FileNotFoundError, OSError) as exc:
-        raise AmlError(f"Cannot list {pattern}: {exc}") from exc
+    except AmlError:
+        raise
+    except Exception as exc:  # each fsspec backend has its own errors (aiohttp, botocore ...)
+        raise AmlError(
+            f"Cannot list {pattern}: {type(exc).__name__}: {exc}. Check the address and that "
+            "the store is reachable."
+        ) from exc
     found: dict[str, FileEntry] = {}
     for path, info in infos.items():
         if info.get("type") == "directory":
@@ -300,8 +305,8 @@ def list_sources(
         raise AmlError(
             "No files at "
             + ", ".join(empty)
-            + ": the path does not exist or the glob matches nothing. Check the path "
-            "(validate=False makes the dataset anyway)."
+            + ": the path does not exist, the glob matches nothing, or the store cannot be "
+            "reached. Check the path (validate=False makes the dataset anyway)."
         )
     if len(resolved_all) == 1:  # one source: its names are unique already, and in order
         resolved, entries = resolved_all[0]
