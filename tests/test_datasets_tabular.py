@@ -244,5 +244,5 @@ def test_an_http_url(ws: Workspace, tmp_path: Path) -> None:
         server.server_close()
         thread.join(timeout=10)
     # The server is gone: an unreachable store is one clear error.
-    with pytest.raises(AmlError, match="No files at .*cannot be reached"):
+    with pytest.raises(AmlError, match=r"No files at .*cannot be reached"):
         Dataset.Tabular.from_delimited_files(url)
