@@ -118,8 +118,8 @@ def bench_read(ws, tmp: Path) -> None:  # type: ignore[no-untyped-def]
     ratio = median(ours_reg) / base
     print(
         f"goal: within 10 % of read_table().to_pandas(): {verdict(ratio, READ_GOAL)} "
-        f"({ratio:.2f}x median; {min(ours_reg) / min(theirs):.2f}x min; the min is the "
-        "steadier figure on a shared machine)"
+        f"({ratio:.2f}x median, {min(ours_reg) / min(theirs):.2f}x min; both read the same "
+        "files with pyarrow, so on a busy machine the spread between runs is noise)"
     )
 
 
