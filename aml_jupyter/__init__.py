@@ -22,6 +22,7 @@ _EXPORTS = {
     "Experiment": "tracking.experiment",
     "Model": "registry.model",
     "Datastore": "data.datastore",
+    "Dataset": "data.dataset_factory",
     "InferenceConfig": "registry.deployment",
     "LocalWebservice": "registry.deployment",
     "Webservice": "registry.webservice",
@@ -59,6 +60,7 @@ __all__ = [
     "ComputeTarget",
     "ComputeTargetException",
     "CondaDependencies",
+    "Dataset",
     "Datastore",
     "DockerConfiguration",
     "Environment",
@@ -103,6 +105,7 @@ if TYPE_CHECKING:
     from .compute.frameworks import PyTorch, SKLearn, TensorFlow
     from .compute.instance.target import ComputeInstance
     from .compute.runconfig import DockerConfiguration, RunConfiguration
+    from .data.dataset_factory import Dataset
     from .data.datastore import Datastore
     from .environments.environment import CondaDependencies, Environment
     from .errors import (

@@ -31,6 +31,7 @@ ORDER = [
     "targets",
     "serving",
     "datastore",
+    "datasets",
 ]
 
 

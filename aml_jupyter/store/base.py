@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from .types import (
     ComputeTargetRecord,
+    DatasetFileRecord,
+    DatasetRecord,
     DatastoreRecord,
     EnvironmentRecord,
     ExperimentRecord,
     FileHashRecord,
     FileRecord,
     ModelRecord,
+    RunDatasetRecord,
     RunRecord,
     ServiceRecord,
 )
@@ -512,6 +515,74 @@ class WorkspaceStore(ABC):
     @abstractmethod
     def default_datastore_name(self) -> str | None:
         """The default datastore's name, None when never set."""
+
+    # datasets -------------------------------------------------------------------------------
+    @abstractmethod
+    def add_dataset(
+        self,
+        name: str,
+        kind: str,
+        definition: Mapping[str, Any],
+        files: list[tuple[str, int, str]],
+        *,
+        fingerprint: str,
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        create_new_version: bool = False,
+    ) -> tuple[DatasetRecord, bool]:
+        """Register a dataset version with its files ``(path, size, sha256)``, all at once or
+        nothing, and say whether it is new. The latest version with the same definition and
+        fingerprint is returned as it is; otherwise an existing name needs
+        ``create_new_version`` and the same ``kind`` (else an :class:`AmlError`)."""
+
+    @abstractmethod
+    def get_dataset(self, name: str, version: int | None = None) -> DatasetRecord | None:
+        """One version (None: the latest) with its tags, or None."""
+
+    @abstractmethod
+    def get_dataset_by_id(self, dataset_id: str) -> DatasetRecord | None:
+        """The version with this id, with its tags, or None."""
+
+    @abstractmethod
+    def dataset_versions(self, name: str) -> list[int]:
+        """The registered versions of ``name``, oldest first (empty: no such dataset)."""
+
+    @abstractmethod
+    def list_datasets(self) -> list[DatasetRecord]:
+        """The latest version of every registered dataset, by name, with tags."""
+
+    @abstractmethod
+    def dataset_files(self, dataset_id: str) -> list[DatasetFileRecord]:
+        """The files a version was registered with, by path."""
+
+    @abstractmethod
+    def set_dataset_tags(self, dataset_id: str, tags: Mapping[str, Any]) -> None:
+        """Add or replace tags of one version."""
+
+    @abstractmethod
+    def remove_dataset_tags(self, dataset_id: str, keys: Iterable[str]) -> None:
+        """Remove tags of one version (unknown keys are fine)."""
+
+    @abstractmethod
+    def set_dataset_description(self, dataset_id: str, description: str | None) -> None:
+        """Replace one version's description."""
+
+    @abstractmethod
+    def delete_dataset(self, name: str) -> int:
+        """Forget every version of ``name`` (lineage records stay); how many there were."""
+
+    @abstractmethod
+    def add_run_datasets(self, run_id: str, direction: str, datasets: Mapping[str, str]) -> None:
+        """Record that a run read (``input``) or wrote (``output``) datasets, ``{name used
+        in the run: dataset id}``; a name already recorded for the run is replaced."""
+
+    @abstractmethod
+    def run_datasets(self, run_id: str) -> list[RunDatasetRecord]:
+        """The datasets a run read and wrote, inputs first, by name."""
+
+    @abstractmethod
+    def dataset_lineage(self, dataset_id: str) -> list[RunDatasetRecord]:
+        """The runs that read or wrote a dataset version."""
 
     # the connection -------------------------------------------------------------------------
     @abstractmethod

@@ -11,6 +11,7 @@ from pathlib import Path
 from .blobs import BlobStore
 from .catalog import Catalog
 from .database import Database
+from .datasets import DatasetRegistry
 from .datastores import DatastoreRegistry
 from .registry import ModelRegistry
 from .run_listing import RunListing
@@ -35,6 +36,7 @@ class EmbeddedStore(
     Catalog,
     ModelRegistry,
     ServiceRegistry,
+    DatasetRegistry,
 ):
     """The workspace store of one folder (see :class:`.base.WorkspaceStore`)."""
 

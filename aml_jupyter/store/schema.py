@@ -282,6 +282,46 @@ MIGRATIONS: list[str] = [
         created_utc REAL NOT NULL
     );
     """,
+    # 9: registered datasets. A version is pinned to content: its files (path relative to
+    # the dataset's source, size, sha256) and their fingerprint. run_datasets is lineage:
+    # which dataset versions a run read (input) and wrote (output); no foreign key to
+    # datasets, so unregistering a name keeps what runs used.
+    """
+    CREATE TABLE datasets (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        file_count INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        description TEXT,
+        created_utc REAL NOT NULL,
+        UNIQUE (name, version)
+    );
+    CREATE TABLE dataset_tags (
+        dataset_id TEXT NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT,
+        PRIMARY KEY (dataset_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE dataset_files (
+        dataset_id TEXT NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        PRIMARY KEY (dataset_id, path)
+    ) WITHOUT ROWID;
+    CREATE TABLE run_datasets (
+        run_id TEXT NOT NULL,
+        direction TEXT NOT NULL CHECK (direction IN ('input', 'output')),
+        name TEXT NOT NULL,
+        dataset_id TEXT NOT NULL,
+        PRIMARY KEY (run_id, direction, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX run_datasets_by_dataset ON run_datasets(dataset_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

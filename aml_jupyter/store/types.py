@@ -141,14 +141,53 @@ class DatastoreRecord(NamedTuple):
     credentials_secret: str | None = None
 
 
+# datasets ---------------------------------------------------------------------------------
+class DatasetRecord(NamedTuple):
+    """One registered version of a dataset: ``kind`` is ``file`` or ``tabular``, ``definition``
+    what it reads (sources, format, transforms; see :mod:`aml_jupyter.data`), ``fingerprint``
+    the hash of its file list (paths, sizes, sha256) the version is pinned to."""
+
+    id: str
+    name: str
+    version: int
+    kind: str
+    definition: Mapping[str, Any]
+    fingerprint: str
+    file_count: int
+    size: int
+    description: str | None
+    created_utc: float
+    tags: Mapping[str, str | None] = MappingProxyType({})
+
+
+class DatasetFileRecord(NamedTuple):
+    """A file of a registered dataset version, as it was when the version was registered."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+class RunDatasetRecord(NamedTuple):
+    """Lineage: a run read (``input``) or wrote (``output``) a dataset version as ``name``."""
+
+    run_id: str
+    direction: str
+    name: str
+    dataset_id: str
+
+
 __all__ = [
     "ComputeTargetRecord",
+    "DatasetFileRecord",
+    "DatasetRecord",
     "DatastoreRecord",
     "EnvironmentRecord",
     "ExperimentRecord",
     "FileHashRecord",
     "FileRecord",
     "ModelRecord",
+    "RunDatasetRecord",
     "RunRecord",
     "ServiceRecord",
 ]

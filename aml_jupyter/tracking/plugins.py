@@ -31,6 +31,8 @@ BUILTIN: dict[str, str] = {
     # Datastores (ws.get_default_datastore(), ws.datastores).
     "datastore": "aml_jupyter.data.datastore:Datastore",
     "datastores": "aml_jupyter.data.datastore:all_datastores",
+    # Registered datasets (ws.datasets).
+    "dataset": "aml_jupyter.data.dataset_factory:Dataset",
     # Configs Experiment.submit takes: importing one registers its submit function
     # (see tracking.submitting). Pipeline, HyperDriveConfig, AutoMLConfig … add theirs.
     "config.ScriptRunConfig": "aml_jupyter.compute.config:ScriptRunConfig",

@@ -220,6 +220,13 @@ class Workspace(WorkspaceV1):
         return {m.name: m for m in plugins.load("model").list(self, latest=True)}
 
     @property
+    def datasets(self) -> dict[str, Any]:
+        """The latest version of every registered dataset, by name (v1's ``ws.datasets``)."""
+        from . import plugins  # data is a higher layer (see tracking.plugins)
+
+        return plugins.load("dataset").get_all(self)
+
+    @property
     def compute_targets(self) -> dict[str, ComputeTarget]:
         """Every compute target, by name (``local`` is always there)."""
         from . import plugins  # compute is a higher layer (see tracking.plugins)

@@ -2,6 +2,7 @@
 
 from aml_jupyter import (
     ComputeTarget,
+    Dataset,
     Datastore,
     Environment,
     Experiment,
@@ -24,6 +25,7 @@ VERSION = __version__
 __all__ = [
     "VERSION",
     "ComputeTarget",
+    "Dataset",
     "Datastore",
     "Environment",
     "Experiment",

@@ -1,5 +1,6 @@
-"""Azure ML v1's ``azureml.core.dataset``: the module exists so v1 imports of it resolve;
-``Dataset`` itself comes with datastores and versioned datasets (not yet: importing it says
-so by name)."""
+"""Azure ML v1's ``azureml.core.dataset``: ``Dataset`` (``Dataset.File``, ``Dataset.Tabular``,
+the lookups), served by aml_jupyter."""
 
-__all__: list[str] = []
+from aml_jupyter import Dataset
+
+__all__ = ["Dataset"]

@@ -1,3 +1,7 @@
-"""Azure ML v1's ``azureml.data``: the package of datastore kinds and data references."""
+"""Azure ML v1's ``azureml.data``: the dataset classes, datastore kinds and data references,
+served by aml_jupyter."""
 
-__all__: list[str] = []
+from aml_jupyter.data.file_dataset import FileDataset
+from aml_jupyter.data.tabular_dataset import TabularDataset
+
+__all__ = ["FileDataset", "TabularDataset"]
