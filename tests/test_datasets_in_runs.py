@@ -5,6 +5,7 @@ refusal on remote targets."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -357,3 +358,36 @@ def test_destination_paths_hold_only_v1s_placeholders(parts: list[str]) -> None:
     assert ".." not in parts and "{x}" not in parts
     resolved = resolve_path(checked, "run_1", "out")
     assert "{" not in resolved and "}" not in resolved and not resolved.startswith("/")
+
+
+def test_an_unnamed_output_goes_to_v1s_default_destination(
+    ws: Workspace, exp: Experiment, project: Path, tmp_path: Path
+) -> None:
+    importlib.import_module("aml_jupyter.azureml")  # v1's module names, as in a notebook
+    from azureml.data.output_dataset_config import OutputFileDatasetConfig as V1Output
+
+    data = _csv_folder(tmp_path)
+    ds = Dataset.File.from_files(str(data))
+    write(
+        project,
+        "copy.py",
+        """
+        import os, shutil, sys
+        shutil.copytree(sys.argv[1], os.path.join(sys.argv[2], "copied"), dirs_exist_ok=True)
+        """,
+    )
+    inp = ds.as_named_input("src").as_mount("nested/here")
+    run = exp.submit(ScriptRunConfig(project, "copy.py", arguments=[inp, V1Output()]))
+    assert _finished(run) == RunStatus.COMPLETED
+    store = ws.get_default_datastore()
+    landed = Path(store.fs_path(f"dataset/{run.id}/output_1")) / "copied"
+    assert sorted(p.relative_to(landed).as_posix() for p in landed.rglob("*.csv")) == [
+        "a.csv",
+        "sub/b.csv",
+    ]
+    [out] = run.get_details()["outputDatasets"]
+    assert out["dataset"]["name"] is None  # saved, not registered
+    assert Dataset.get_by_id(ws, out["dataset"]["id"]).to_path() == [
+        "/copied/a.csv",
+        "/copied/sub/b.csv",
+    ]

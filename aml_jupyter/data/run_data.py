@@ -23,11 +23,17 @@ if TYPE_CHECKING:
 
 def prepare(ws: Workspace, run_id: str, definition: dict[str, Any]) -> dict[str, str]:
     """Lay out the run's inputs and outputs; ``{name: value}`` for each (a path, or a direct
-    input's dataset id), plus v1's two list variables. Raises :class:`AmlError` naming the
+    input's dataset id), plus v1's two list variables. In a Docker run a mount is a download
+    (the container sees the run's folder, not the files links would point at). Raises :class:`AmlError` naming the
     input that could not be read (changed files, an unreachable store)."""
     from .abstract_dataset import AbstractDataset
 
     folder = ws.store.run_folder(run_id)
+    environment = definition.get("environment")
+    # A container sees the workspace's folder, not the files a mount's links point at.
+    in_container = isinstance(environment, dict) and bool(
+        (environment.get("docker") or {}).get("enabled")
+    )
     values: dict[str, str] = {}
     modes = []
     for spec in definition.get("inputDatasets") or []:
@@ -40,7 +46,7 @@ def prepare(ws: Workspace, run_id: str, definition: dict[str, Any]) -> dict[str,
         rel = spec.get("pathOnCompute")
         where = folder.dataset_input(name) if rel is None else folder.datasets / "inputs" / rel
         try:
-            if mode == "mount":
+            if mode == "mount" and not in_container:
                 context = dataset.mount(where)
                 context.start()
                 values[name] = str(context.mount_point)
