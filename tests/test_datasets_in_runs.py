@@ -391,3 +391,35 @@ def test_an_unnamed_output_goes_to_v1s_default_destination(
         "/copied/a.csv",
         "/copied/sub/b.csv",
     ]
+
+
+def test_an_estimators_inputs_reach_the_script_by_name(
+    ws: Workspace, exp: Experiment, project: Path, tmp_path: Path
+) -> None:
+    from aml_jupyter import Estimator
+
+    data = _csv_folder(tmp_path)
+    ds = Dataset.File.from_files(str(data)).register(ws, "csvs")
+    write(
+        project,
+        "est.py",
+        """
+        import os, sys
+        from azureml.core import Run
+        run = Run.get_context()
+        folder = run.input_datasets["train"]
+        print("READ", open(os.path.join(folder, "a.csv")).read().splitlines()[1], sys.argv[1:])
+        """,
+    )
+    est = Estimator(
+        project,
+        entry_script="est.py",
+        script_params={"--lr": 0.1},
+        inputs=[ds.as_named_input("train").as_download()],
+    )
+    run = exp.submit(est)
+    assert _finished(run) == RunStatus.COMPLETED
+    assert "READ 1,2 ['--lr', '0.1']" in _driver_log(run)
+    assert [e["consumptionDetails"]["inputName"] for e in run.get_details()["inputDatasets"]] == [
+        "train"
+    ]

@@ -51,7 +51,7 @@ def submit(
     from ..tracking.run import Run
 
     ws = experiment.workspace
-    if target.type != "local" and any(has_data(a) for a in config.arguments):
+    if target.type != "local" and any(has_data(a) for a in [*config.arguments, *config._inputs]):
         refuse_data({"inputDatasets": [True]}, target.type)  # before any dataset is saved
     definition = run_definition(ws, config)
     target._check(definition)
@@ -82,9 +82,9 @@ def run_definition(ws: Workspace, config: ScriptRunConfig) -> dict[str, Any]:
     """What the run record keeps and the supervisor runs: the checked config, this Python,
     and the environment's whole spec (None: this Python as it is)."""
     definition = config.validate()
-    if any(has_data(a) for a in config.arguments):
-        # Datasets in the arguments: placeholders, their specs recorded (see .run_data).
-        arguments, inputs, outputs = data_arguments(ws, config.arguments)
+    if config._inputs or any(has_data(a) for a in config.arguments):
+        # Datasets in the arguments: placeholders, their specs recorded (see .local.run_data).
+        arguments, inputs, outputs = data_arguments(ws, config.arguments, config._inputs)
         definition.update(
             arguments=arguments, inputDatasets=inputs or None, outputDatasets=outputs or None
         )

@@ -33,13 +33,21 @@ def has_data(argument: Any) -> bool:
 
 
 def data_arguments(
-    ws: Workspace, arguments: list[Any]
+    ws: Workspace, arguments: list[Any], extra: list[Any] | None = None
 ) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
     """The arguments with each dataset replaced by its placeholder, and the input and output
-    specs in argument order. Raises :class:`AmlError` on a name used twice or reserved."""
+    specs in argument order; ``extra`` (v1's ``Estimator(inputs=[...])``) adds datasets the
+    script finds by name only. Raises :class:`AmlError` on a name used twice or reserved."""
     out: list[str] = []
     inputs: list[dict[str, Any]] = []
     outputs: list[dict[str, Any]] = []
+    for item in extra or []:
+        if hasattr(item, "_aml_run_input"):
+            inputs.append(item._aml_run_input(ws, len(inputs) + 1))
+        elif hasattr(item, "_aml_run_output"):
+            outputs.append(item._aml_run_output(ws, len(outputs) + 1))
+        else:
+            raise AmlError(f"inputs takes datasets (dataset.as_named_input('name')); got {item!r}.")
     for argument in arguments:
         if hasattr(argument, "_aml_run_input"):
             spec = argument._aml_run_input(ws, len(inputs) + 1)
