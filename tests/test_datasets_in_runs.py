@@ -288,14 +288,16 @@ def test_remote_targets_refuse_datasets_at_submit(
     data = _csv_folder(tmp_path)
     ds = Dataset.File.from_files(str(data))
     ws.store.attach_compute_target("ray1", "ComputeCluster", {"address": "http://127.0.0.1:9"})
+    ws.store.attach_compute_target("box", "ComputeInstance", {"address": "http://127.0.0.1:9"})
     write(project, "x.py", "print(1)")
-    target = ComputeTarget(ws, "ray1")
-    for argument in (ds.as_named_input("d").as_mount(), OutputFileDatasetConfig("o")):
-        config = ScriptRunConfig(project, "x.py", arguments=[argument], compute_target=target)
-        with pytest.raises(
-            AmlError, match="Datasets into runs on ComputeCluster targets are not here yet"
-        ):
-            exp.submit(config)
+    for name, kind in (("ray1", "ComputeCluster"), ("box", "ComputeInstance")):
+        target = ComputeTarget(ws, name)
+        for argument in (ds.as_named_input("d").as_mount(), OutputFileDatasetConfig("o")):
+            config = ScriptRunConfig(project, "x.py", arguments=[argument], compute_target=target)
+            with pytest.raises(
+                AmlError, match=f"Datasets into runs on {kind} targets are not here yet"
+            ):
+                exp.submit(config)
     assert list(exp.get_runs()) == []
     assert ws.store.list_datasets() == []
 
