@@ -52,7 +52,7 @@ def submit(
 
     ws = experiment.workspace
     if target.type != "local" and any(has_data(a) for a in [*config.arguments, *config._inputs]):
-        refuse_data({"inputDatasets": [True]}, target.type)  # before any dataset is saved
+        refuse_data(target.type)  # before any dataset is saved
     definition = run_definition(ws, config)
     target._check(definition)
     owner = start_supervisor(ws.folder, module=target._owner_module)
