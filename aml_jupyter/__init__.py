@@ -23,6 +23,7 @@ _EXPORTS = {
     "Model": "registry.model",
     "Datastore": "data.datastore",
     "Dataset": "data.dataset_factory",
+    "OutputFileDatasetConfig": "data.output_config",
     "InferenceConfig": "registry.deployment",
     "LocalWebservice": "registry.deployment",
     "Webservice": "registry.webservice",
@@ -70,6 +71,7 @@ __all__ = [
     "LocalWebservice",
     "Model",
     "MpiConfiguration",
+    "OutputFileDatasetConfig",
     "PyTorch",
     "PyTorchConfiguration",
     "Run",
@@ -107,6 +109,7 @@ if TYPE_CHECKING:
     from .compute.runconfig import DockerConfiguration, RunConfiguration
     from .data.dataset_factory import Dataset
     from .data.datastore import Datastore
+    from .data.output_config import OutputFileDatasetConfig
     from .environments.environment import CondaDependencies, Environment
     from .errors import (
         ActivityFailedException,

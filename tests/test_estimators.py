@@ -207,7 +207,7 @@ def test_a_custom_image_runs_in_docker(project: Path) -> None:
     assert env.docker.enabled and env.docker.base_image == "aml-jupyter/python:3.11"
     plain = Estimator(project, entry_script="a.py")
     assert not plain.run_config.docker.use_docker  # v1's use_docker=True only with an image
-    with pytest.raises(AmlError, match=r"inputs=\.\.\.\) is not supported yet"):
+    with pytest.raises(AmlError, match=r"inputs=\.\.\.\) takes datasets"):
         Estimator(project, entry_script="a.py", inputs=["data"])
 
 

@@ -75,3 +75,11 @@ def test_tags_description_delete_and_lineage(store: WorkspaceStore) -> None:
     assert store.delete_dataset("d") == 1 and store.get_dataset_by_id(record.id) is None
     assert store.dataset_files(record.id) == []
     assert len(store.run_datasets("run")) == 2  # lineage outlives the registration
+
+
+def test_saved_datasets_have_ids_but_are_never_listed(store: WorkspaceStore) -> None:
+    # A run's unregistered input is saved under a name no user can give (see SAVED_PREFIX).
+    saved, _ = add(store, "_saved-abc")
+    listed, _ = add(store, "shown")
+    assert [r.name for r in store.list_datasets()] == ["shown"]
+    assert store.get_dataset_by_id(saved.id) is not None and listed.id != saved.id

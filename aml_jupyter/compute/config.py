@@ -92,6 +92,9 @@ class ScriptRunConfig:
         if docker_runtime_config is not None:
             self.docker_runtime_config = docker_runtime_config
         self.resume_from = resume_from
+        #: Datasets the run gets by name only, not in its arguments (v1's
+        #: ``Estimator(inputs=[...])``): see compute.local.run_data.
+        self._inputs: list[Any] = []
         #: Files added to the snapshot without existing on disk (a notebook cell as a script).
         self.extra_files: dict[str, bytes] = {}
         #: Snapshot limits for this submit (None: defaults / environment variables).

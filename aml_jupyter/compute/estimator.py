@@ -155,11 +155,19 @@ class Estimator:
         _framework_options: dict[str, Any] | None = None,
     ) -> None:
         _warn_once(type(self).__name__)
-        if inputs:
+        if inputs is not None and not isinstance(inputs, (list, tuple)):
             raise AmlError(
-                "Estimator(inputs=...) is not supported yet: pass the data's path in "
-                "script_params, or use ScriptRunConfig with arguments."
+                "Estimator(inputs=...) takes a list of datasets, e.g. "
+                f"[ds.as_named_input('train').as_mount()]; got {type(inputs).__name__}."
             )
+        for item in inputs or []:
+            if not (hasattr(item, "_aml_run_input") or hasattr(item, "_aml_run_output")):
+                raise AmlError(
+                    "Estimator(inputs=...) takes datasets (ds.as_named_input('train')"
+                    f".as_mount()), got {item!r}; pass a path in script_params instead."
+                )
+        #: Datasets the script finds by name (run.input_datasets), not in its arguments.
+        self.inputs = list(inputs or [])
         self.source_directory = os.fspath(source_directory)
         self.use_gpu = use_gpu  # a local run sees the machine's GPUs as they are
         self.vm_size, self.vm_priority = vm_size, vm_priority  # cloud VM choices: recorded
@@ -317,9 +325,11 @@ class Estimator:
         """The equivalent ScriptRunConfig: this folder, ``run_config`` as it is now."""
         from .config import ScriptRunConfig
 
-        return ScriptRunConfig(
+        config = ScriptRunConfig(
             self.source_directory, run_config=self.run_config, resume_from=self.resume_from
         )
+        config._inputs = list(self.inputs)
+        return config
 
     @classmethod
     def get_supported_versions(cls) -> list[str]:

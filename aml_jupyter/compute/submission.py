@@ -26,6 +26,7 @@ from ..snapshot.snapshot import take_snapshot
 from ..status import RunStatus
 from ..store.run_records import new_run_id
 from .local.owner import claim_owner
+from .local.run_data import data_arguments, has_data, refuse_data
 from .local.target import hand_off, start_supervisor
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ def submit(
     from ..tracking.run import Run
 
     ws = experiment.workspace
+    if target.type != "local" and any(has_data(a) for a in [*config.arguments, *config._inputs]):
+        refuse_data(target.type)  # before any dataset is saved
     definition = run_definition(ws, config)
     target._check(definition)
     owner = start_supervisor(ws.folder, module=target._owner_module)
@@ -79,6 +82,12 @@ def run_definition(ws: Workspace, config: ScriptRunConfig) -> dict[str, Any]:
     """What the run record keeps and the supervisor runs: the checked config, this Python,
     and the environment's whole spec (None: this Python as it is)."""
     definition = config.validate()
+    if config._inputs or any(has_data(a) for a in config.arguments):
+        # Datasets in the arguments: placeholders, their specs recorded (see .local.run_data).
+        arguments, inputs, outputs = data_arguments(ws, config.arguments, config._inputs)
+        definition.update(
+            arguments=arguments, inputDatasets=inputs or None, outputDatasets=outputs or None
+        )
     definition["python"] = sys.executable
     environment = config.run_config._submission_environment(ws)
     definition["environment"] = None if environment is None else environment._spec()
@@ -116,6 +125,9 @@ def record_run(
         raise
     try:
         store.update_run(run_id, snapshot_id=snapshot_id)
+        inputs = definition.get("inputDatasets") or []
+        if inputs:  # lineage: which dataset versions the run reads
+            store.add_run_datasets(run_id, "input", {s["name"]: s["datasetId"] for s in inputs})
         store.add_properties(
             run_id, {"ContentSnapshotId": snapshot_id, "azureml.runsource": "experiment"}
         )

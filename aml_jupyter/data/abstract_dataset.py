@@ -15,11 +15,14 @@ now (``create_new_version=True``) or restoring them resolves it.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
 from ..registry.names import check_name
+from ..store.datasets import SAVED_PREFIX
 from .datastore import get_datastore
 from .fingerprint import changes, fingerprint, hash_entries
 from .sources import FileEntry, Resolved, describe, list_sources
@@ -64,8 +67,10 @@ class AbstractDataset:
     # identity (v1's properties) -------------------------------------------------------------
     @property
     def name(self) -> str | None:
-        """The registered name (None until registered)."""
-        return self._record.name if self._record else None
+        """The registered name (None until registered, also once a run saved it)."""
+        if self._record is None or self._record.name.startswith(SAVED_PREFIX):
+            return None
+        return self._record.name
 
     @property
     def version(self) -> int | None:
@@ -286,6 +291,36 @@ class AbstractDataset:
         from .consumption import DatasetConsumptionConfig
 
         return DatasetConsumptionConfig(name, self)
+
+    def _saved(self, workspace: Workspace) -> AbstractDataset:
+        """This dataset with an id, for a run to record: itself when registered in
+        ``workspace``, else *saved* as v1 did (recorded under a hidden name made from its
+        definition, never listed, pinned to its bytes as they are now; the same definition
+        and bytes give the same id again)."""
+        here = self._workspace is not None and self._workspace.folder == workspace.folder
+        if self._record is not None and here:
+            return self
+        me: AbstractDataset = self if here else self._in(workspace)
+        rows = me._rows(me._checked_files())
+        key = json.dumps([self._kind, self._definition], sort_keys=True, default=str)
+        name = f"{SAVED_PREFIX}saved-{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+        record, _ = workspace.store.add_dataset(
+            name,
+            self._kind,
+            self._definition,
+            rows,
+            fingerprint=fingerprint(rows),
+            create_new_version=True,
+        )
+        return _from_record(workspace, record)
+
+    def _aml_run_input(self, workspace: Workspace, index: int) -> dict[str, Any]:
+        """A dataset given as a run's argument: v1's ``as_named_input(<its name>)``, mode
+        ``direct`` (``input_<index>`` when unregistered or its name is no variable name)."""
+        from .consumption import valid_input_name
+
+        name = self.name if self.name and valid_input_name(self.name) else f"input_{index}"
+        return self.as_named_input(name)._aml_run_input(workspace, index)
 
     # lookups (v1's static methods) ---------------------------------------------------------
     @staticmethod

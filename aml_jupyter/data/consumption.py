@@ -10,10 +10,16 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AmlError
 
 if TYPE_CHECKING:
+    from ..tracking.workspace import Workspace
     from .abstract_dataset import AbstractDataset
 
 MODES = ("direct", "mount", "download")
 _INPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def valid_input_name(name: str) -> bool:
+    """Whether ``name`` can name a run's input (an environment variable's name)."""
+    return bool(_INPUT_NAME.fullmatch(name))
 
 
 class DatasetConsumptionConfig:
@@ -55,6 +61,30 @@ class DatasetConsumptionConfig:
         if getattr(self.dataset, "_kind", "") != "file":
             raise AmlError("Only FileDataset supports download.")
         return DatasetConsumptionConfig(self.name, self.dataset, "download", path_on_compute)
+
+    def _aml_run_input(self, workspace: Workspace, index: int) -> dict[str, Any]:
+        """What a run's definition records of this input at submit (JSON, no secrets): the
+        dataset's id (an unregistered dataset is saved first, as v1 did), how the script
+        gets it, and where. Compute finds this method by its name (it sits below data)."""
+        path = self.path_on_compute
+        if path is not None and (
+            not isinstance(path, str)
+            or not path.strip("/ ")
+            or path.startswith("/")
+            or ".." in path.replace("\\", "/").split("/")
+        ):
+            raise AmlError(
+                f"path_on_compute of input {self.name!r} is a relative folder path without "
+                f"'..' (it is made inside the run's own folder); got {path!r}."
+            )
+        saved = self.dataset._saved(workspace)
+        return {
+            "name": self.name,
+            "mode": self.mode,
+            "pathOnCompute": path,
+            "datasetId": saved.id,
+            "kind": saved._kind,
+        }
 
     def as_hdfs(self) -> Any:
         raise AmlError("as_hdfs is not supported here (no Spark/HDFS); use as_mount().")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError, ModelNotFoundException
 from ..paths import checked_relative_name
+from .model_datasets import model_datasets, with_datasets
 from .model_files import add_version, local_manifest, run_manifest, write_files
 from .model_lookup import property_filters, service_model_path, split_id, tag_filters
 from .names import check_name as _check_name
@@ -128,6 +129,12 @@ class Model:
         return self.workspace.store.model_properties(self.name, self.version)
 
     @property
+    def datasets(self) -> dict[str, list[Any]]:
+        """v1's ``{scenario: [dataset, ...]}``: the datasets given at registration
+        (``datasets=[('training', ds)]``), each the version it was then."""
+        return model_datasets(self.workspace, self.properties)
+
+    @property
     def run(self) -> Run | None:
         """The run that made it (None when registered from a local path)."""
         return self.workspace.get_run(self.run_id) if self.run_id else None
@@ -158,6 +165,7 @@ class Model:
         path = Path(model_path).expanduser()
         if not path.exists():
             raise AmlError(f"model_path {str(model_path)!r} does not exist.")
+        properties = with_datasets(workspace, properties, datasets)
         entries = local_manifest(workspace.blobs, path, model_path)
         version = add_version(
             workspace,
@@ -184,9 +192,11 @@ class Model:
         description: str | None,
         model_framework: str | None,
         model_framework_version: str | None,
+        datasets: Any = None,
     ) -> Model:
         """``run.register_model``: a file or folder among the run's stored files (no copy)."""
         _check_name(model_name)
+        properties = with_datasets(run._ws, properties, datasets)
         clean = checked_relative_name(model_path, "model_path").rstrip("/")
         entries, is_folder = run_manifest(run, clean)
         version = add_version(

@@ -226,7 +226,8 @@ class CatalogStore(ABC):
 
     @abstractmethod
     def list_datasets(self) -> list[DatasetRecord]:
-        """The latest version of every registered dataset, by name, with tags."""
+        """The latest version of every registered dataset, by name, with tags (not the saved
+        ones a run used unregistered: names starting with ``_``)."""
 
     @abstractmethod
     def dataset_files(self, dataset_id: str) -> list[DatasetFileRecord]:

@@ -15,6 +15,10 @@ from .embedded_base import EmbeddedBase, loads
 from .types import DatasetFileRecord, DatasetRecord, RunDatasetRecord
 
 _DIRECTIONS = ("input", "output")
+#: Names starting with this hold *saved* datasets (v1's unregistered datasets that a run
+#: used: they get an id, for lineage, but are no registered name): never listed. A user's
+#: name cannot start with it (see registry.names).
+SAVED_PREFIX = "_"
 
 
 def _tag_rows(dataset_id: str, tags: Mapping[str, Any]) -> list[tuple[str, str, str | None]]:
@@ -132,7 +136,9 @@ class DatasetRegistry(EmbeddedBase):
         with self.db.transaction() as conn:
             rows = conn.execute(
                 "SELECT d.* FROM datasets d WHERE d.version ="
-                " (SELECT MAX(o.version) FROM datasets o WHERE o.name = d.name) ORDER BY d.name"
+                " (SELECT MAX(o.version) FROM datasets o WHERE o.name = d.name)"
+                " AND substr(d.name, 1, 1) != ? ORDER BY d.name",
+                (SAVED_PREFIX,),
             ).fetchall()
             return [self._record(conn, r) for r in rows]
 

@@ -14,6 +14,8 @@ Layout::
       metrics/*.jsonl                   append-only metric files, one per writing process
       heartbeat                         touched by the run's owner: "I am alive"
       work/                             the script's working folder (its ./outputs, ./logs)
+      datasets/inputs/<name>/           a dataset input mounted or downloaded for the script
+      datasets/outputs/<name>/          an output dataset's folder, uploaded when the run ends
 """
 
 from __future__ import annotations
@@ -102,6 +104,19 @@ class RunFolder(NamedTuple):
     def logs(self) -> Path:
         """The script's ``./logs`` (TensorBoard's event files)."""
         return self.root / WORK_LOGS
+
+    @property
+    def datasets(self) -> Path:
+        """The run's dataset folders (outside ``work/``: they are no part of its code)."""
+        return self.root / "datasets"
+
+    def dataset_input(self, name: str) -> Path:
+        """Where input ``name`` is mounted or downloaded for the script."""
+        return self.root / "datasets" / "inputs" / name
+
+    def dataset_output(self, name: str) -> Path:
+        """The folder the script writes output ``name`` to."""
+        return self.root / "datasets" / "outputs" / name
 
     @property
     def space_reserve(self) -> Path:

@@ -103,6 +103,15 @@ def finalize_run(
             problems.append(f"{what}: {exc}")
             return None
 
+    definition = row.definition or {}
+    if definition.get("inputDatasets") or definition.get("outputDatasets"):
+        # First, so the driver log kept below says what happened: outputs uploaded (a
+        # completed run only, as v1), the mounts and downloads removed.
+        notes = step(
+            "keeping the output datasets", _finish_datasets, ws, run_id, definition, status
+        )
+        for line in notes or []:
+            _note(folder, line)
     links: list[str] = []
     for sub in TRACKED_FOLDERS:
         if (work / sub).is_dir() or (work / sub).is_symlink():
@@ -138,6 +147,15 @@ def finalize_run(
     if work.exists():  # before the end is announced: whoever waits sees the final folder
         step("removing the working folder", _remove_work_folder, work)
     records.set_status(run_id, status, error=error, exit_code=exit_code)
+
+
+def _finish_datasets(
+    ws: Workspace, run_id: str, definition: dict[str, Any], status: str
+) -> list[str]:
+    """The data layer's end of a run with datasets (a provider: data sits above tracking)."""
+    from . import plugins
+
+    return list(plugins.load("run_data.finish")(ws, run_id, definition, status))
 
 
 def _remove_work_folder(work: Path) -> None:

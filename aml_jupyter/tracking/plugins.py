@@ -33,6 +33,11 @@ BUILTIN: dict[str, str] = {
     "datastores": "aml_jupyter.data.datastore:all_datastores",
     # Registered datasets (ws.datasets).
     "dataset": "aml_jupyter.data.dataset_factory:Dataset",
+    # Datasets in runs: laid out on the target before the script (compute.local.run_data), kept
+    # when the run ends (tracking.finalize), a direct input read back (run.input_datasets).
+    "run_data.prepare": "aml_jupyter.data.run_data:prepare",
+    "run_data.finish": "aml_jupyter.data.run_data:finish",
+    "run_data.dataset": "aml_jupyter.data.run_data:input_dataset",
     # Configs Experiment.submit takes: importing one registers its submit function
     # (see tracking.submitting). Pipeline, HyperDriveConfig, AutoMLConfig … add theirs.
     "config.ScriptRunConfig": "aml_jupyter.compute.config:ScriptRunConfig",

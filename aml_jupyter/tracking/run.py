@@ -21,6 +21,7 @@ from ..store.run_folder import DRIVER_LOG
 from ..store.types import RunRecord
 from . import plugins, targets
 from .run_children import RunChildren
+from .run_datasets import RunDatasets
 from .run_logs import RunLogs
 from .run_metrics import RunMetrics
 from .run_v1 import RunV1
@@ -39,7 +40,7 @@ def _utc(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class Run(RunMetrics, RunLogs, RunChildren, RunV1):
+class Run(RunMetrics, RunLogs, RunChildren, RunV1, RunDatasets):
     """A run in an experiment. Get one from ``experiment.submit(...)``, ``Run.get_context()``,
     ``experiment.start_logging()``, ``Run.get(ws, run_id)`` or ``Run(experiment, run_id)``.
 
@@ -259,6 +260,7 @@ class Run(RunMetrics, RunLogs, RunChildren, RunV1):
     def get_details(self) -> dict[str, Any]:
         """Everything about the run in v1's ``get_details`` shape."""
         row = self._current()
+        inputs, outputs = self._dataset_details()
         details: dict[str, Any] = {
             "runId": self._id,
             "displayName": self.display_name,
@@ -270,8 +272,8 @@ class Run(RunMetrics, RunLogs, RunChildren, RunV1):
             "endTimeUtc": _utc(row.ended_utc),
             "properties": self.get_properties(),
             "tags": self.get_tags(),
-            "inputDatasets": [],
-            "outputDatasets": [],
+            "inputDatasets": inputs,
+            "outputDatasets": outputs,
             "runDefinition": dict(row.definition),
             "logFiles": {DRIVER_LOG: str(self._ws.store.run_folder(self._id).driver_log)}
             if self._ws.store.log_size(self._id) is not None
@@ -392,10 +394,12 @@ class Run(RunMetrics, RunLogs, RunChildren, RunV1):
         model_framework: str | None = None,
         model_framework_version: str | None = None,
         description: str | None = None,
+        datasets: Any = None,
         **_: Any,
     ) -> Any:
         """Register a file or folder among this run's files as the next version of
-        ``model_name``, keeping the lineage (this run, its experiment, its git commit)."""
+        ``model_name``, keeping the lineage (this run, its experiment, its git commit, and
+        ``datasets=[('training', ds)]`` as v1: ``model.datasets``)."""
         model = plugins.load("model")  # the registry is a higher layer (see tracking.plugins)
         return model._from_run(
             self,
@@ -406,6 +410,7 @@ class Run(RunMetrics, RunLogs, RunChildren, RunV1):
             description,
             model_framework,
             model_framework_version,
+            datasets,
         )
 
     # snapshot ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from ...snapshot.worktree import WorkTreeLease, WorkTrees
 from ...status import RunStatus
 from ...store.run_folder import BUILD_LOG, TRACKED_FOLDERS
 from ...tracking.workspace import Workspace
+from . import run_data
 from .owner import claim_owner, heartbeat, owner_main
 from .processes import escalate
 from .ranks import free_port, process_environments
@@ -64,6 +65,8 @@ class Supervisor:
         self.cancel_requested = threading.Event()
         self.finished = threading.Event()
         self.work_tree: WorkTreeLease | None = None
+        #: The environment variables of the run's datasets (v1's contract), once laid out.
+        self.data_env: dict[str, str] = {}
 
     def _beat(self) -> None:
         claimed = False
@@ -153,6 +156,18 @@ class Supervisor:
                     )
                     return
             work = self._materialise(str(row.snapshot_id), definition.get("sourceDirectory"))
+            try:  # datasets in and out: laid out before the script (see compute.local.run_data)
+                self.data_env = run_data.prepare(self.ws, self.run_id, definition)
+            except Exception as exc:
+                traceback.print_exc()
+                self._give_back_work_tree()
+                finalize_run(
+                    self.ws,
+                    self.run_id,
+                    RunStatus.FAILED,
+                    error={"code": "DatasetInputFailed", "message": str(exc)},
+                )
+                return
             records.set_status(self.run_id, RunStatus.STARTING)
             if self.cancel_requested.is_set() or self._cancel_asked():
                 self._give_back_work_tree()
@@ -220,6 +235,7 @@ class Supervisor:
             environment if isinstance(environment, dict) else None,
             definition.get("python"),
         )
+        base_env.update(self.data_env)
         envs = process_environments(definition.get("distributed"), free_port())
         procs: list[subprocess.Popen[bytes]] = []
         for rank, extra in enumerate(envs):
