@@ -26,7 +26,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 #: Not copied into a notebook's temporary folder: what earlier runs in the repo left behind.
-LEFTOVERS = (".aml", ".ipynb_checkpoints", "__pycache__", "*.joblib", "*-snapshot")
+LEFTOVERS = (
+    ".aml", ".ipynb_checkpoints", "__pycache__", "*.joblib", "*-snapshot", "iris_csv", "scored_copy"
+)  # fmt: skip
 #: Environment variables that would point a notebook at another workspace or run.
 CLEARED_ENV = ("AML_WORKSPACE", "AML_RUN_ID", "AML_EXPERIMENT_NAME", "AZUREML_RUN_ID")
 #: How many metrics a summary row shows (the first ones logged, by name order).

@@ -289,3 +289,21 @@ def test_from_azureml_v1(aml_kernel: str, tmp_path: Path, ray_machine: None) -> 
     assert "aci: {'species': ['setosa', 'virginica']}" in text
     assert "over HTTP with the key: {'species': ['setosa', 'virginica']}" in text
     assert "done" in text.splitlines()  # the services and the cluster deleted
+
+
+def test_data(aml_kernel: str, tmp_path: Path) -> None:
+    shutil.copy(DEMOS / "09-data.ipynb", tmp_path)
+    shutil.copytree(DEMOS / "data_iris", tmp_path / "data_iris")
+    nb = execute(nbformat.read(tmp_path / "09-data.ipynb", as_version=4), tmp_path, aml_kernel)
+    text = outputs_text(nb)
+    assert "dataset iris version 1: 150 rows" in text
+    assert "setosa rows: 50" in text
+    assert "read: ['iris']" in text and "wrote: ['iris-scored']" in text
+    assert "iris-scored files: 1" in text
+    assert "trained on {'training': ['iris:1']}" in text
+    assert "version 1: " in text and "version 2: 100 rows" in text
+    ws = Workspace(tmp_path)
+    (run,) = ws.experiments["iris-data"].get_runs()
+    assert run.get_status() == RunStatus.COMPLETED and run.get_metrics()["accuracy"] > 0.9
+    assert sorted(ws.datasets) == ["iris", "iris-scored"]
+    assert ws.datasets["iris"].version == 2
