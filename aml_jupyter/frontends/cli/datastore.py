@@ -13,17 +13,8 @@ import argparse
 import os
 from typing import Any
 
+from ..dataset_views import datastore_where as _where
 from .common import _json, _note, _table, _workspace, command, command_group
-
-
-def _where(ds: Any) -> str:
-    """Where a datastore's files are, in a few words (no credentials)."""
-    if hasattr(ds, "folder"):
-        return str(ds.folder)
-    if hasattr(ds, "bucket"):
-        where = f"s3://{ds.bucket}/{ds.prefix}".rstrip("/")
-        return f"{where} at {ds.endpoint_url}" if ds.endpoint_url else where
-    return f"{ds.account_url}/{ds.container_name}"
 
 
 def _row(ds: Any, default: str) -> dict[str, Any]:
