@@ -61,8 +61,12 @@ def _summary(record: Any) -> dict[str, Any]:
 
 
 def dataset_rows(ws: Workspace) -> list[dict[str, Any]]:
-    """The latest version of every registered dataset, by name."""
-    return [_summary(r) for r in ws.store.list_datasets()]
+    """The latest version of every registered dataset, by name; ``runs``: how many runs read
+    or wrote that version."""
+    return [
+        {**_summary(r), "runs": len(ws.store.dataset_lineage(r.id))}
+        for r in ws.store.list_datasets()
+    ]
 
 
 def dataset_versions(ws: Workspace, name: str) -> list[dict[str, Any]]:
@@ -75,11 +79,16 @@ def dataset_versions(ws: Workspace, name: str) -> list[dict[str, Any]]:
 
 
 def dataset_details(
-    ws: Workspace, name: str, version: int | str = "latest", max_files: int = MAX_FILES_SHOWN
+    ws: Workspace,
+    name: str,
+    version: int | str = "latest",
+    max_files: int = MAX_FILES_SHOWN,
+    files_offset: int = 0,
 ) -> dict[str, Any]:
     """One version: its summary, definition (sources, format, transforms), the names of its
-    files as registered (at most ``max_files``; ``files_cut`` says when more were left out),
-    every version of the name, and the runs that read or wrote this version."""
+    files as registered (at most ``max_files`` from ``files_offset``, in name order;
+    ``files_cut`` says when more follow), every version of the name, and the runs that read
+    or wrote this version."""
     from ..data.dataset_factory import Dataset
 
     dataset = Dataset.get_by_name(ws, name, version)
@@ -95,8 +104,11 @@ def dataset_details(
         **_summary(record),
         "fingerprint": record.fingerprint,
         "definition": dataset.definition,
-        "file_names": [{"path": f.path, "size": f.size} for f in files[:max_files]],
-        "files_cut": len(files) > max_files,
+        "file_names": [
+            {"path": f.path, "size": f.size} for f in files[files_offset : files_offset + max_files]
+        ],
+        "files_offset": files_offset,
+        "files_cut": len(files) > files_offset + max_files,
         "versions": sorted(ws.store.dataset_versions(name), reverse=True),
         "lineage": lineage,
     }
