@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aml_jupyter import Dataset, Workspace
 from tests.test_cli import aml, aml_json
@@ -130,3 +132,35 @@ def test_no_workspace_makes_none(tmp_path_factory: pytest.TempPathFactory) -> No
         result = aml(bare, "dataset", *args)
         assert result.returncode == 2 and "aml workspace create" in result.stderr, args
     assert Workspace.find(bare) is None
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(text=st.text(min_size=1, max_size=60))
+def test_any_command_line_path_is_a_source_or_one_error(ws: Workspace, text: str) -> None:
+    """Property: a PATH is a URL (``://``), ``DATASTORE:rest`` for a registered datastore,
+    otherwise the text itself (a local path or glob); a datastore-like prefix that names no
+    datastore is an AmlError that says how to write a local path instead."""
+    from aml_jupyter.errors import AmlError
+    from aml_jupyter.frontends.dataset_views import _source
+
+    try:
+        got = _source(ws, text)
+    except AmlError as exc:
+        prefix = text.split(":", 1)[0]
+        assert ":" in text and "://" not in text and f"No datastore named {prefix!r}" in str(exc)
+        assert f"./{text}" in str(exc)
+        return
+    if isinstance(got, tuple):
+        store, rest = got
+        assert text == f"{store.name}:{rest}" and store.name == "workspaceblobstore"
+    else:
+        assert got == text
+
+
+def test_a_datastore_prefix_picks_the_datastore(ws: Workspace) -> None:
+    from aml_jupyter.frontends.dataset_views import _source
+
+    store, rest = _source(ws, "workspaceblobstore:in/*.csv")
+    assert (store.name, rest) == ("workspaceblobstore", "in/*.csv")
+    assert _source(ws, "s3://bucket/x.csv") == "s3://bucket/x.csv"
+    assert _source(ws, "plain/*.csv") == "plain/*.csv"

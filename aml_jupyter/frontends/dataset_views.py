@@ -123,7 +123,11 @@ def _source(ws: Workspace, text: str) -> Any:
     match = _ON_DATASTORE.match(text)
     if match is None or Path(text).exists():
         return text
-    return (get_datastore(ws, match.group(1)), match.group(2))
+    try:
+        store = get_datastore(ws, match.group(1))
+    except AmlError as exc:
+        raise AmlError(f"{exc} (A local path with a ':' in it: write ./{text}.)") from None
+    return (store, match.group(2))
 
 
 def register_dataset(
