@@ -109,11 +109,22 @@ async def test_datastores_never_carry_credentials(
         endpoint_url="http://127.0.0.1:9",
         skip_validation=True,
     )
+    # A SAS pasted into an endpoint URL is not a setting to show either.
+    Datastore.register_azure_blob_container(
+        ws,
+        "pasted",
+        "data",
+        "myaccount",
+        endpoint="https://myaccount.blob.core.windows.net/?sv=2022&sig=PASTEDSIG",
+        skip_validation=True,
+    )
     response = await jp_fetch("aml", "api", "datastores")
     text = response.body.decode()
     assert SECRET_KEY not in text and SECRET_S3 not in text and "AKIAEXAMPLE" not in text
+    assert "PASTEDSIG" not in text
     rows = {r["name"]: r for r in json.loads(text)["datastores"]}
-    assert set(rows) == {"workspaceblobstore", "scratch", "blobs", "bucket"}
+    assert set(rows) == {"workspaceblobstore", "scratch", "blobs", "bucket", "pasted"}
+    assert rows["pasted"]["where"] == "https://myaccount.blob.core.windows.net/data"
     assert rows["workspaceblobstore"]["default"] is True
     assert rows["scratch"]["kind"] == "Local" and rows["scratch"]["where"] == str(tmp_path)
     assert rows["blobs"]["kind"] == "AzureBlob" and rows["blobs"]["has_credentials"] is True

@@ -12,6 +12,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import AmlError
 
@@ -186,7 +187,20 @@ def datastore_where(ds: Any) -> str:
     if hasattr(ds, "bucket"):
         where = f"s3://{ds.bucket}/{ds.prefix}".rstrip("/")
         return f"{where} at {ds.endpoint_url}" if ds.endpoint_url else where
-    return f"{ds.account_url}/{ds.container_name}"
+    return f"{no_secrets(ds.account_url).rstrip('/')}/{ds.container_name}"
+
+
+def no_secrets(value: Any) -> Any:
+    """A setting as shown: a URL loses its query and its user info (a SAS token or a
+    password pasted into an endpoint would be there), anything else is shown as it is."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    parts = urlsplit(value)
+    if not (parts.query or parts.username or parts.password):
+        return value
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def datastore_rows(ws: Workspace) -> list[dict[str, Any]]:
@@ -200,9 +214,11 @@ def datastore_rows(ws: Workspace) -> list[dict[str, Any]]:
             {
                 "name": ds.name,
                 "kind": ds.datastore_type,
-                "where": datastore_where(ds),
+                "where": no_secrets(datastore_where(ds)),
                 "default": ds.name == default,
-                "settings": dict(record.config) if record else {"folder": datastore_where(ds)},
+                "settings": {k: no_secrets(v) for k, v in record.config.items()}
+                if record
+                else {"folder": datastore_where(ds)},
                 "has_credentials": bool(record and record.credentials_secret),
             }
         )

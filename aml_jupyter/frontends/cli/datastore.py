@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 from ..dataset_views import datastore_where as _where
+from ..dataset_views import no_secrets
 from .common import _json, _note, _table, _workspace, command, command_group
 
 
@@ -50,7 +51,9 @@ def cmd_datastore_show(args: argparse.Namespace) -> int:
     ds = get_datastore(ws, args.name)
     record = ws.store.get_datastore(ds.name)
     shown = _row(ds, ws.get_default_datastore().name)
-    shown["settings"] = dict(record.config) if record else {"folder": _where(ds)}
+    shown["settings"] = (
+        {k: no_secrets(v) for k, v in record.config.items()} if record else {"folder": _where(ds)}
+    )
     secret = record.credentials_secret if record else None
     shown["credentials"] = f"encrypted, secret {secret}" if secret else None
     _json(shown)
