@@ -174,3 +174,21 @@ async def test_any_name_answers_json_or_404_never_a_500(
                 assert json.loads(body)["reason"] == "bad-request"
 
     await asyncio.get_running_loop().run_in_executor(None, check)
+
+
+async def test_a_sas_in_a_url_source_is_not_served(jp_fetch: Any, ws: Workspace) -> None:
+    from aml_jupyter.frontends.dataset_views import dataset_details
+
+    # The details as the route builds them, over a definition holding a SAS URL (registering
+    # one needs the URL to answer; the stored record is what the API reads).
+    ws.store.add_dataset(
+        "remote",
+        "file",
+        {"sources": [{"url": "https://acct.blob.core.windows.net/c/x.csv?sv=1&sig=URLSIG"}]},
+        [("x.csv", 3, "0" * 64)],
+        fingerprint="f" * 64,
+    )
+    answer = await jp_fetch("aml", "api", "datasets", "remote", "1")
+    text = answer.body.decode()
+    assert "URLSIG" not in text and "https://acct.blob.core.windows.net/c/x.csv" in text
+    assert dataset_details(ws, "remote")["files"] == 1

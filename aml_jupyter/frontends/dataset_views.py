@@ -104,7 +104,7 @@ def dataset_details(
     return {
         **_summary(record),
         "fingerprint": record.fingerprint,
-        "definition": dataset.definition,
+        "definition": _shown_definition(dataset.definition),
         "file_names": [
             {"path": f.path, "size": f.size} for f in files[files_offset : files_offset + max_files]
         ],
@@ -113,6 +113,16 @@ def dataset_details(
         "versions": sorted(ws.store.dataset_versions(name), reverse=True),
         "lineage": lineage,
     }
+
+
+def _shown_definition(definition: dict[str, Any]) -> dict[str, Any]:
+    """The definition as shown: a URL source without its query or user info (a SAS token in
+    an https URL is a credential; see :func:`no_secrets`)."""
+    sources = [
+        {k: no_secrets(v) if k == "url" else v for k, v in source.items()}
+        for source in definition.get("sources", [])
+    ]
+    return {**definition, "sources": sources}
 
 
 def _source(ws: Workspace, text: str) -> Any:
