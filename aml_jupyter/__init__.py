@@ -146,11 +146,13 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext aml_jupyter``: register the ``%aml_*`` magics."""
+    from .frontends.magics.data import DataMagics
     from .frontends.magics.models import ModelMagics
     from .frontends.magics.runs import AmlMagics
 
     ipython.register_magics(AmlMagics)
     ipython.register_magics(ModelMagics)
+    ipython.register_magics(DataMagics)
 
 
 def unload_ipython_extension(ipython: Any) -> None:

@@ -41,3 +41,16 @@ def test_attach_s3_with_keys_from_the_environment(ws: Workspace, s3: S3Server) -
     refused = aml(ws.folder, *args[:2], "other", *args[3:], extra_env=wrong)
     assert refused.returncode != 0 and "refused the keys" in refused.stderr
     assert "not-the-key" not in refused.stderr
+
+
+def test_a_sas_pasted_into_the_endpoint_is_never_printed(ws: Workspace) -> None:
+    endpoint = "https://acct.blob.core.windows.net/?sv=2022&sig=PASTEDSIG"
+    args = ("datastore", "attach", "pasted", "--blob", "data", "--account", "acct")
+    done = aml(ws.folder, *args, "--endpoint", endpoint, "--skip-validation")
+    assert done.returncode == 0, done.stderr
+    shown = aml(ws.folder, "datastore", "show", "pasted")
+    listed = aml(ws.folder, "datastore", "list", "--json")
+    assert shown.returncode == 0 and listed.returncode == 0, shown.stderr + listed.stderr
+    for text in (done.stdout + done.stderr, shown.stdout, listed.stdout):
+        assert "PASTEDSIG" not in text
+    assert "https://acct.blob.core.windows.net/data" in listed.stdout

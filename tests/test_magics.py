@@ -35,6 +35,8 @@ MAGICS = {
         "aml_register",
         "aml_models",
         "aml_deploy",
+        "aml_datasets",
+        "aml_datastores",
     ]
 }
 MAGICS["cell"] = ["aml_submit"]
@@ -713,6 +715,38 @@ def test_submit_a_distributed_job_from_the_magic(ip: Any, tmp_path: Path) -> Non
     ]
     assert "rank 0 of 3" in run.read_log()
     assert run.get_details()["runDefinition"]["distributed"]["backend"] == "gloo"
+
+
+# %aml_datasets, %aml_datastores ---------------------------------------------------------------
+def test_datasets_and_datastores_as_frames(
+    ip: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aml_jupyter import Dataset, Datastore, Workspace
+
+    assert ip.run_line_magic("aml_datasets", "") is None  # no workspace: none is made
+    assert "aml workspace create" in capsys.readouterr().err
+    assert Workspace.find(tmp_path) is None
+    ws = Workspace.create(tmp_path)
+    assert ip.run_line_magic("aml_datasets", "").empty
+    first = Dataset.File.from_files(str(tmp_path / "data")).register(ws, "raw", tags={"a": "1"})
+    write(tmp_path, "data/more.csv", "a,b\n3,4\n")
+    Dataset.File.from_files(str(tmp_path / "data")).register(ws, "raw", create_new_version=True)
+    Dataset.Tabular.from_delimited_files(str(tmp_path / "data" / "*.csv")).register(ws, "tab")
+    ws.store.add_run_datasets("run-x", "input", {"train": first.id})
+    frame = ip.run_line_magic("aml_datasets", "")
+    assert list(frame.index) == ["raw", "tab"]
+    assert frame.loc["raw", "version"] == 2 and frame.loc["raw", "files"] == 2
+    assert frame.loc["tab", "kind"] == "tabular" and frame.loc["raw", "runs"] == 0
+    versions = ip.run_line_magic("aml_datasets", "raw")
+    assert list(versions.index) == [2, 1] and versions.loc[1, "tags"] == {"a": "1"}
+    assert ip.run_line_magic("aml_datasets", "nope") is None
+    assert "No dataset named 'nope'" in capsys.readouterr().err
+
+    Datastore.register_local(ws, "scratch", tmp_path)
+    stores = ip.run_line_magic("aml_datastores", "")
+    assert list(stores.index) == ["workspaceblobstore", "scratch"]
+    assert stores.loc["scratch", "where"] == str(tmp_path)
+    assert bool(stores.loc["workspaceblobstore", "default"]) is True
 
 
 # %aml_register, %aml_models -------------------------------------------------------------------

@@ -593,6 +593,10 @@ ROUTES = [
     ("GET", "services"),
     ("DELETE", "services/svc"),
     ("GET", "services/svc/logs"),
+    ("GET", "datasets"),
+    ("GET", "datasets/d"),
+    ("GET", "datasets/d/1"),
+    ("GET", "datastores"),
 ]
 
 
@@ -625,7 +629,9 @@ def test_the_spec_lists_every_route() -> None:
             + re.sub(r"^runs/R", "runs/{}", path)
             .replace("files/outputs/a.txt", "files/{}")
             .replace("models/m/1", "models/{}/{}")
-            .replace("services/svc", "services/{}"),
+            .replace("services/svc", "services/{}")
+            .replace("datasets/d", "datasets/{}")
+            .replace("datasets/{}/1", "datasets/{}/{}"),
         )
         for method, path in ROUTES
     }

@@ -181,6 +181,26 @@ export interface IModelList {
   models: IModel[];
 }
 
+/** `GET datasets`: the latest version of one registered dataset. */
+export interface IDataset {
+  name: string;
+  version: number;
+  id: string;
+  kind: 'file' | 'tabular';
+  /** How many files it was registered with, and their bytes. */
+  files: number;
+  size: number;
+  registered: string;
+  description: string | null;
+  tags: Record<string, string | null>;
+  /** How many runs read or wrote this version. */
+  runs: number;
+}
+
+export interface IDatasetList {
+  datasets: IDataset[];
+}
+
 export interface IComputeList {
   targets: { name: string; type: string; status: string }[];
 }
@@ -471,6 +491,11 @@ export function getCompute(): Promise<IComputeList> {
 /** The latest version of each registered model, newest first. */
 export function getModels(): Promise<IModelList> {
   return request<IModelList>(['models'], { latest: '1' });
+}
+
+/** The latest version of each registered dataset, by name. */
+export function getDatasets(): Promise<IDatasetList> {
+  return request<IDatasetList>(['datasets']);
 }
 
 // ---- the model page and the Services section ----------------------------------------------

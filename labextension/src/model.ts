@@ -13,11 +13,13 @@ import { ISignal, Signal } from '@lumino/signaling';
 import {
   ACTIVE_STATUSES,
   AmlApiError,
+  IDataset,
   IExperiment,
   IModel,
   IRunRow,
   IService,
   IWorkspaceInfo,
+  getDatasets,
   getExperiments,
   getModels,
   getRuns,
@@ -93,6 +95,11 @@ export class RunListModel implements IDisposable {
   /** The latest version of each registered model. */
   get models(): readonly IModel[] {
     return this._models;
+  }
+
+  /** The latest version of each registered dataset. */
+  get datasets(): readonly IDataset[] {
+    return this._datasets;
   }
 
   /** The workspace's local scoring services, with their state and request statistics. */
@@ -319,15 +326,17 @@ export class RunListModel implements IDisposable {
         throw new AmlApiError('no-workspace', info.message ?? '', info.fix);
       }
       const generation = this._generation;
-      const [experiments, models, services] = await Promise.all([
+      const [experiments, models, services, datasets] = await Promise.all([
         getExperiments(),
         getModels(),
         getServices(),
+        getDatasets(),
         ...this._pagesInView().map(i => this._fetchPage(i, generation))
       ]);
       this._experiments = experiments.experiments;
       this._models = models.models;
       this._services = services.services;
+      this._datasets = datasets.datasets;
       this._setMessage(this._hint());
       this._changed.emit();
     } catch (error) {
@@ -380,6 +389,7 @@ export class RunListModel implements IDisposable {
   private _experiments: IExperiment[] = [];
   private _models: IModel[] = [];
   private _services: IService[] = [];
+  private _datasets: IDataset[] = [];
   private _filters: IFilters = { experiment: null, status: '', q: '' };
   private _generation = 0;
   private _loaded = -1;

@@ -9,6 +9,7 @@ import * as React from 'react';
 import { IRunRow, STATUSES, createWorkspace } from './api';
 import { formatDateTime, formatDuration, formatTime, formatValue, runDuration, runName } from './format';
 import { IMessage, RunListModel } from './model';
+import { DatasetList } from './datasetlist';
 import { ModelList } from './modellist';
 import { ServiceList } from './services';
 import { StatusBadge } from './status';
@@ -391,6 +392,7 @@ function SidebarView(props: ISidebarProps): JSX.Element {
       <ExperimentList model={model} />
       <ModelList model={model} openRun={props.openRun} openModel={props.openModel} />
       <ServiceList model={model} openModel={props.openModel} />
+      <DatasetList model={model} />
       {ws ? <Controls {...props} /> : null}
       {ws && listHint ? (
         // Where the rows would be: it is about the list, not the workspace.

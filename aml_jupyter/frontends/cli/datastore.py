@@ -13,17 +13,9 @@ import argparse
 import os
 from typing import Any
 
+from ..dataset_views import datastore_where as _where
+from ..dataset_views import no_secrets
 from .common import _json, _note, _table, _workspace, command, command_group
-
-
-def _where(ds: Any) -> str:
-    """Where a datastore's files are, in a few words (no credentials)."""
-    if hasattr(ds, "folder"):
-        return str(ds.folder)
-    if hasattr(ds, "bucket"):
-        where = f"s3://{ds.bucket}/{ds.prefix}".rstrip("/")
-        return f"{where} at {ds.endpoint_url}" if ds.endpoint_url else where
-    return f"{ds.account_url}/{ds.container_name}"
 
 
 def _row(ds: Any, default: str) -> dict[str, Any]:
@@ -59,7 +51,9 @@ def cmd_datastore_show(args: argparse.Namespace) -> int:
     ds = get_datastore(ws, args.name)
     record = ws.store.get_datastore(ds.name)
     shown = _row(ds, ws.get_default_datastore().name)
-    shown["settings"] = dict(record.config) if record else {"folder": _where(ds)}
+    shown["settings"] = (
+        {k: no_secrets(v) for k, v in record.config.items()} if record else {"folder": _where(ds)}
+    )
     secret = record.credentials_secret if record else None
     shown["credentials"] = f"encrypted, secret {secret}" if secret else None
     _json(shown)

@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # each group's module adds its commands, in the order `aml --help` lists them
     from . import compute as cli_compute
+    from . import dataset as cli_dataset
     from . import datastore as cli_datastore
     from . import env as cli_env
     from . import kernel as cli_kernel
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_compute.add_commands(groups, common)  # aml compute ..., aml instance serve
     cli_model.add_commands(groups, common)
     cli_datastore.add_commands(groups, common)
+    cli_dataset.add_commands(groups, common)
     cli_kernel.add_commands(groups, common)
     _describe(parser)
     return parser

@@ -24,6 +24,7 @@ from ...tracking.query import parse_tag
 from .api_error import ApiError
 from .boardproxy import BoardProxyHandler, BoardShimHandler
 from .chartdata import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
+from .data_routes import DEFAULT_FILES, MAX_FILES
 from .registry_routes import DEFAULT_LOG_LINES, MAX_LOG_LINES
 from .service import MAX_OFFSET, MAX_PAGE, WorkspaceService
 from .wire import BadBody, dumps, loads_body
@@ -267,6 +268,36 @@ class ServiceLogsHandler(AmlHandler):
         await self.reply(self.service.service_logs, name, lines or DEFAULT_LOG_LINES)
 
 
+class DatasetsHandler(AmlHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        await self.reply(self.service.datasets)
+
+
+class DatasetHandler(AmlHandler):
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        await self.reply(self.service.dataset, name)
+
+
+class DatasetVersionHandler(AmlHandler):
+    @web.authenticated
+    async def get(self, name: str, version: str) -> None:
+        await self.reply(
+            self.service.dataset_version,
+            name,
+            int(version),
+            self.int_argument("offset", 0) or 0,
+            self.int_argument("limit", DEFAULT_FILES, low=1, high=MAX_FILES) or DEFAULT_FILES,
+        )
+
+
+class DatastoresHandler(AmlHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        await self.reply(self.service.datastores)
+
+
 class SpecHandler(AmlHandler):
     @web.authenticated
     def get(self) -> None:
@@ -278,6 +309,7 @@ def setup_handlers(web_app: Any) -> None:
     """Route ``<base_url>aml/api/...`` to the handlers above."""
     base = url_path_join(web_app.settings["base_url"], "aml", "api")
     run = r"/runs/(?P<run_id>[A-Za-z0-9_.-]+)"
+    dataset = r"/datasets/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,254})"
     service = r"/services/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,254})"
     routes: list[tuple[str, type[AmlHandler]]] = [
         ("/workspace", WorkspaceHandler),
@@ -298,6 +330,10 @@ def setup_handlers(web_app: Any) -> None:
         ("/services", ServicesHandler),
         (service, ServiceHandler),
         (service + "/logs", ServiceLogsHandler),
+        ("/datasets", DatasetsHandler),
+        (dataset, DatasetHandler),
+        (dataset + "/(?P<version>[0-9]{1,9})", DatasetVersionHandler),
+        ("/datastores", DatastoresHandler),
     ]
     handlers: list[Any] = [(base + path, handler) for path, handler in routes]
     board = url_path_join(web_app.settings["base_url"], "aml", "tensorboard")

@@ -23,6 +23,7 @@ from .chartdata import (
     indexed_chart_columns,
     no_gc_pauses,
 )
+from .data_routes import DataRoutes
 from .registry_routes import RegistryRoutes
 
 #: The most log bytes one request returns; a client asks again from the new offset.
@@ -58,7 +59,7 @@ def _list_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-class WorkspaceService(RegistryRoutes):
+class WorkspaceService(RegistryRoutes, DataRoutes):
     """The workspace one Jupyter server shows: found lazily, so one created later appears.
 
     ``workspace`` (the ``AmlJupyter.workspace`` setting) wins over ``$AML_WORKSPACE``, which
