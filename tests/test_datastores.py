@@ -158,6 +158,24 @@ def test_register_local_refuses_bad_input_and_registers_nothing(
     assert ws.store.secret_names() == []  # a local folder has no credentials
 
 
+def test_an_endpoint_holding_a_credential_is_refused_and_not_repeated(ws: Workspace) -> None:
+    secret = "sig=TOPSECRET0123"
+    for register in (
+        lambda: Datastore.register_azure_blob_container(
+            ws, "blob", "data", "devstoreaccount1", sas_token="sv=x",
+            endpoint=f"http://127.0.0.1:9/devstoreaccount1?sv=2024&{secret}", skip_validation=True,
+        ),
+        lambda: Datastore.register_s3(
+            ws, "s3", "bucket", endpoint_url=f"http://user:{secret}@127.0.0.1:9",
+            skip_validation=True,
+        ),
+    ):  # fmt: skip
+        with pytest.raises(AmlError, match="kept encrypted") as info:
+            register()
+        assert secret not in str(info.value)
+    assert sorted(ws.datastores) == ["workspaceblobstore"] and ws.store.secret_names() == []
+
+
 def test_set_as_default_and_unregister(ws: Workspace, tmp_path: Path) -> None:
     ds = Datastore.register_local(ws, "mine", tmp_path)
     ds.set_as_default()

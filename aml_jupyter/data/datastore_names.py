@@ -72,3 +72,24 @@ def check_bucket_name(name: Any) -> str:
             "dots and dashes, starting and ending with a letter or digit."
         )
     return name
+
+
+def check_endpoint_url(what: str, url: str) -> str:
+    """An endpoint URL as a datastore's settings keep it: http(s), and never holding a
+    credential (a query string such as a SAS token, or ``user:password@``): settings are
+    plain text, so the message says where a credential goes instead (and never repeats it)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise AmlError(f"{what} is not a URL.") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise AmlError(f"{what} is an http(s) URL with a host (e.g. http://127.0.0.1:10000/acct).")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise AmlError(
+            f"{what} holds a query string or a user name (a SAS token, a password?), which "
+            "datastore settings would keep in plain text: give the URL without it, and the "
+            "credential as sas_token=, account_key= or the access keys (kept encrypted)."
+        )
+    return url

@@ -23,6 +23,7 @@ from .datastore_names import (
     check_bucket_name,
     check_container_name,
     check_datastore_name,
+    check_endpoint_url,
     credentials_secret,
 )
 from .datastore_reach import reach_blob_container, reach_s3_bucket
@@ -274,10 +275,8 @@ def register_s3(
         _check_secret(what, value)
     if bool(access_key_id) != bool(secret_access_key):
         raise AmlError("Give both access_key_id and secret_access_key, or neither.")
-    if endpoint_url is not None and not str(endpoint_url).lower().startswith(
-        ("http://", "https://")
-    ):
-        raise AmlError(f"endpoint_url is an http(s) URL; got {endpoint_url!r:.80}.")
+    if endpoint_url is not None:
+        check_endpoint_url("endpoint_url", str(endpoint_url))
     creds = {
         "access_key_id": access_key_id,
         "secret_access_key": secret_access_key,
