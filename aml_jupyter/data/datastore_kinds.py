@@ -41,9 +41,7 @@ def blob_account_url(
     ``endpoint`` is the suffix, ``core.windows.net`` by default), or ``endpoint`` itself when
     it is a whole URL (``http://127.0.0.1:10000/devstoreaccount1``: Azurite, a private link)."""
     if endpoint and endpoint.lower().startswith(("http://", "https://")):
-        from .datastore_names import check_endpoint_url
-
-        return check_endpoint_url("endpoint", endpoint).rstrip("/")
+        return endpoint.rstrip("/")
     scheme = (protocol or "https").lower()
     if scheme not in ("http", "https"):
         raise AmlError(f"protocol is 'https' or 'http'; got {protocol!r}.")

@@ -68,6 +68,15 @@ def _check_secret(what: str, value: Any) -> str | None:
     return value
 
 
+def _check_blob_endpoint(account_name: str, endpoint: str | None) -> None:
+    """A whole endpoint URL is checked as one (it names the account itself, and must hold no
+    credential); else the account name is, for ``<account>.blob.<endpoint>``."""
+    if (endpoint or "").lower().startswith(("http://", "https://")):
+        check_endpoint_url("endpoint", str(endpoint))
+    else:
+        check_account_name(account_name)
+
+
 def register_azure_blob_container(
     workspace: Workspace,
     datastore_name: str,
@@ -98,8 +107,7 @@ def register_azure_blob_container(
     control-plane settings with no meaning here: accepted, kept, unused.
     """
     check_container_name(container_name)
-    if not (endpoint or "").lower().startswith(("http://", "https://")):
-        check_account_name(account_name)
+    _check_blob_endpoint(account_name, endpoint)
     _check_secret("account_key", account_key)
     _check_secret("sas_token", sas_token)
     url = blob_account_url(account_name, protocol, endpoint)
@@ -153,8 +161,7 @@ def register_azure_data_lake_gen2(
     ``endpoint`` is as for :func:`register_azure_blob_container`. Unless ``skip_validation``
     (ours: v1 did not validate Gen2), the file system must answer."""
     check_container_name(filesystem)
-    if not (endpoint or "").lower().startswith(("http://", "https://")):
-        check_account_name(account_name)
+    _check_blob_endpoint(account_name, endpoint)
     for what, value in (("client_secret", client_secret), ("account_key", account_key)):
         _check_secret(what, value)
     if client_secret and not (tenant_id and client_id):
