@@ -70,3 +70,58 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(AmlError, match="newer aml_jupyter"):
         Database(path)
+
+
+def _schema(path: Path) -> set[tuple[str, str]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {(r[0], r[1] or "") for r in conn.execute("SELECT name, sql FROM sqlite_master")}
+    finally:
+        conn.close()
+
+
+def test_a_new_database_built_at_once_has_the_schema_the_migrations_build(tmp_path: Path) -> None:
+    from aml_jupyter.store.database import Database, create_database
+
+    Database(tmp_path / "stepwise.db").close()  # the path an old workspace's upgrade takes
+    create_database(tmp_path / "new.db")
+    assert _schema(tmp_path / "new.db") == _schema(tmp_path / "stepwise.db")
+    conn = sqlite3.connect(tmp_path / "new.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.db", "stepwise.db"]
+
+
+def test_a_database_there_already_is_left_as_it_is(tmp_path: Path) -> None:
+    from aml_jupyter.store.database import create_database
+
+    ws = Workspace.create(tmp_path)
+    Experiment(ws, "kept")
+    create_database(ws.folder / "aml.db")
+    assert "kept" in Workspace(tmp_path).experiments
+    assert not [p for p in ws.folder.iterdir() if p.name.endswith(".new")]
+
+
+def _create(path: str) -> None:
+    from aml_jupyter.store.database import create_database
+
+    create_database(Path(path))
+
+
+def test_processes_creating_one_database_at_once_end_with_one_whole_database(
+    tmp_path: Path,
+) -> None:
+    import multiprocessing
+
+    path = tmp_path / "aml.db"
+    context = multiprocessing.get_context("spawn")  # real, separate processes
+    workers = [context.Process(target=_create, args=(str(path),)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [w.exitcode for w in workers] == [0, 0, 0, 0]
+    assert _schema(path) and sorted(p.name for p in tmp_path.iterdir()) == ["aml.db"]
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -49,6 +49,13 @@ def open_store(address: str | os.PathLike[str], create: bool = False) -> Workspa
     return EmbeddedStore(folder)
 
 
+def create_store(folder: str | os.PathLike[str]) -> None:
+    """Make ``folder`` a new workspace store without opening it (a database there stays)."""
+    from .embedded import EmbeddedStore
+
+    EmbeddedStore.create(Path(folder))
+
+
 __all__ = [
     "BlobStore",
     "ComputeTargetRecord",
@@ -61,6 +68,7 @@ __all__ = [
     "RunRecord",
     "ServiceRecord",
     "WorkspaceStore",
+    "create_store",
     "hash_file",
     "is_server_address",
     "open_store",

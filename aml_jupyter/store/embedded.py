@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .blobs import BlobStore
 from .catalog import Catalog
-from .database import Database
+from .database import Database, create_database
 from .datasets import DatasetRegistry
 from .datastores import DatastoreRegistry
 from .registry import ModelRegistry
@@ -57,7 +57,7 @@ class EmbeddedStore(
     def create(folder: Path) -> None:
         """Make ``folder`` a workspace: its database with the current schema."""
         folder.mkdir(parents=True, exist_ok=True)
-        Database(folder / DB_NAME).close()
+        create_database(folder / DB_NAME)
 
     # experiments --------------------------------------------------------------------------
     def ensure_experiment(self, name: str) -> None:

@@ -43,6 +43,8 @@ STREAMED = (USER_LOGS, METRICS, WORK_LOGS)
 MIRRORED = (USER_LOGS, SYSTEM_LOGS, METRICS, WORK_LOGS)
 #: Room held for finalizing, released when the disk fills so the end can be recorded.
 SPACE_RESERVE = f"{SYSTEM_LOGS}/space_reserve"
+#: A Ray job driver's own output (Ray's logs, stack dumps): the run's system log there.
+RAY_JOB_LOG = f"{SYSTEM_LOGS}/ray_job.txt"
 _RESERVE_BYTES = 1 << 20
 #: Where a remote run's stored files (its ./outputs) arrive, until their hashes are checked.
 INCOMING = f"{SYSTEM_LOGS}/.incoming"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
-from ..store import WorkspaceStore, is_server_address, open_store
+from ..store import WorkspaceStore, create_store, is_server_address, open_store
 from .v1_config import CONFIG_NAME, find_v1_config_here, read_v1_config
 from .workspace_v1 import WorkspaceV1, open_for_v1_config
 
@@ -119,7 +119,7 @@ class Workspace(WorkspaceV1):
         else:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / ".gitignore").write_text("# aml_jupyter workspace: not source code\n*\n")
-            open_store(folder, create=True).close()
+            create_store(folder)
         ws = Workspace(folder)
         given = {"name": name, "subscription_id": subscription_id, "resource_group": resource_group}
         given["location"] = location

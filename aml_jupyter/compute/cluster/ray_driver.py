@@ -39,9 +39,9 @@ from typing import Any, TextIO
 
 from ...status import RunStatus
 from ...store.run_folder import DRIVER_LOG, STREAMED, USER_LOGS
+from ...store.run_folder import RAY_JOB_LOG as SYSTEM_LOG
 from ...tracking.workspace import Workspace
 from .process_age import process_age_s
-from .ray_remote import SYSTEM_LOG
 
 CHUNK = 192 * 1024
 PUMP_S = 0.2

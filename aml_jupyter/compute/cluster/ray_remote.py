@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import AmlError
 from ...status import RunStatus
-from ...store.run_folder import DRIVER_LOG, INCOMING, STREAMED, SYSTEM_LOGS, USER_LOGS
+from ...store.run_folder import (
+    DRIVER_LOG,
+    INCOMING,
+    RAY_JOB_LOG,
+    STREAMED,
+    SYSTEM_LOGS,
+    USER_LOGS,
+)
 from ..remote import POLL_S, RemoteGone, RemoteState, RemoteUnreachable, append_chunk
 from ..untrusted import BlobSink, checked_file_row, checked_state, checked_status
 from .ray_resources import asked_text, waiting_note
@@ -42,7 +49,7 @@ _ENDED = ("SUCCEEDED", "FAILED", "STOPPED")
 #: What Ray's job manager says before our driver starts (a run file among its system logs).
 START_LOG = f"{SYSTEM_LOGS}/ray_job_start.txt"
 #: What the job's driver process printed (Ray's own lines in it): streamed like a log.
-SYSTEM_LOG = f"{SYSTEM_LOGS}/ray_job.txt"
+SYSTEM_LOG = RAY_JOB_LOG
 
 
 class RayRemote:
