@@ -240,7 +240,7 @@ def test_bad_input_is_one_clear_error(ws: Workspace, blob: object, tmp_path: Pat
         Dataset.File.from_files((blob, "train")).register(ws, "t")
     with pytest.raises(AmlError, match="Dataset name"):
         Dataset.File.from_files((blob, "train")).register(ws, "../x")
-    with pytest.raises(AmlError, match="not supported"):
+    with pytest.raises(AmlError, match="does not match partition_format"):
         Dataset.File.from_files((blob, "train"), partition_format="{x}/")
     with pytest.raises(AmlError, match=r"'\.\.'"):
         Dataset.File.from_files((blob, "../outside"))

@@ -10,11 +10,14 @@ must parse; nothing is read otherwise until the data is asked for.
 
 from __future__ import annotations
 
+import fnmatch
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
 from .abstract_dataset import AbstractDataset
 from .file_dataset import FileDataset
+from .partition_format import PartitionFormat
 from .sources import list_sources, parse_sources
 from .tabular_dataset import TabularDataset
 from .tabular_read import arrow_type, open_dataset
@@ -30,6 +33,13 @@ def _unsupported(option: str, value: Any, default: Any = None) -> None:
         raise AmlError(f"{option}={value!r} is not supported here; leave it at {default!r}.")
 
 
+def _partition(value: Any) -> dict[str, str]:
+    """``partition_format``, checked now, as the definition keeps it (nothing when None)."""
+    if value is None:
+        return {}
+    return {"partition_format": PartitionFormat(value).text}
+
+
 def _made(cls: type[AbstractDataset], path: Any, extra: dict[str, Any], validate: bool) -> Any:
     datastores: dict[str, Datastore] = {}
     sources = parse_sources(path, datastores)
@@ -38,6 +48,11 @@ def _made(cls: type[AbstractDataset], path: Any, extra: dict[str, Any], validate
     dataset = cls(definition, datastores=datastores, workspace=workspace)
     if validate:
         files, _ = list_sources(sources, datastores, strict=True)
+        text = extra.get("partition_format") or extra.get("format", {}).get("partition_format")
+        if text:  # every file's path must fit the format
+            partition = PartitionFormat(text)
+            for _, entry in files:
+                partition.values(entry.fs_path)
         if cls is TabularDataset:
             open_dataset(definition["format"], files[:1])  # the schema of the first file
     return dataset
@@ -76,17 +91,63 @@ class FileDatasetFactory:
     def from_files(
         path: Any, validate: bool = True, partition_format: str | None = None, is_file: bool = False
     ) -> FileDataset:
-        """A FileDataset of the files at ``path`` (a folder: every file under it)."""
-        _unsupported("partition_format", partition_format)
-        return _made(FileDataset, path, {}, validate)
+        """A FileDataset of the files at ``path`` (a folder: every file under it);
+        ``partition_format`` names values in their paths (``ds.partition_keys``,
+        ``ds.get_partition_key_values()``)."""
+        return _made(FileDataset, path, _partition(partition_format), validate)
 
     @staticmethod
-    def upload_directory(*args: Any, **kwargs: Any) -> FileDataset:
-        raise AmlError(
-            "Dataset.File.upload_directory is not supported here: upload with "
-            "datastore.upload(src_dir, target_path), then Dataset.File.from_files((datastore, "
-            "target_path))."
+    def upload_directory(
+        src_dir: Any,
+        target: Any,
+        pattern: str | None = None,
+        overwrite: bool = False,
+        show_progress: bool = True,
+    ) -> FileDataset:
+        """Upload the files under ``src_dir`` (those whose relative path matches the glob
+        ``pattern``, when given) to ``target`` (``(datastore, 'folder')`` or
+        ``datastore.path('folder')``) and return a FileDataset of that folder. Without
+        ``overwrite``, files there already are an :class:`AmlError` naming them, and nothing
+        is uploaded."""
+        from .datastore import relative_path
+
+        store, folder = _upload_target(target)
+        folder = relative_path(folder)
+        root = Path(src_dir).expanduser()
+        if not root.is_dir():
+            raise AmlError(f"upload_directory: {str(src_dir)!r} is no folder.")
+        names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        if pattern is not None:
+            names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        if not names:
+            raise AmlError(f"upload_directory: no files under {str(src_dir)!r} to upload.")
+        if not overwrite:
+            fs = store.filesystem()
+            there = [n for n in names if fs.exists(store.fs_path(f"{folder}/{n}".lstrip("/")))]
+            if there:
+                raise AmlError(
+                    f"upload_directory: {len(there)} file(s) exist already in {store.name!r} "
+                    f"under {folder or '/'!r} (e.g. {there[0]!r}): pass overwrite=True, or "
+                    "another target folder. Nothing was uploaded."
+                )
+        store.upload_files(
+            [root / n for n in names],
+            root,
+            folder or None,
+            overwrite=True,
+            show_progress=show_progress,
         )
+        return _made(FileDataset, (store, f"{folder}/**" if folder else "**"), {}, True)
+
+
+def _upload_target(target: Any) -> tuple[Datastore, str]:
+    if isinstance(target, tuple) and len(target) == 2 and hasattr(target[0], "fs_path"):
+        return target[0], target[1]
+    if hasattr(target, "datastore") and hasattr(target, "path_on_datastore"):
+        return target.datastore, target.path_on_datastore
+    raise AmlError(
+        "upload_directory's target is a (datastore, 'folder') tuple or datastore.path('folder')."
+    )
 
 
 class TabularDatasetFactory:
@@ -106,8 +167,8 @@ class TabularDatasetFactory:
         empty_as_string: bool = False,
         encoding: str = "utf8",
     ) -> TabularDataset:
-        """Rows of CSV (or other ``separator``) files."""
-        _unsupported("partition_format", partition_format)
+        """Rows of CSV (or other ``separator``) files; ``partition_format`` adds columns
+        taken from each file's path (a filter on them skips files unread)."""
         if not isinstance(separator, str) or len(separator) != 1:
             raise AmlError(f"separator is one character; got {separator!r}.")
         fmt = {
@@ -120,6 +181,7 @@ class TabularDatasetFactory:
             "support_multi_line": bool(support_multi_line),
             "empty_as_string": bool(empty_as_string),
             "encoding": str(encoding),
+            **_partition(partition_format),
         }
         return _made(TabularDataset, path, {"format": fmt}, validate)
 
@@ -131,12 +193,12 @@ class TabularDatasetFactory:
         set_column_types: dict[str, Any] | None = None,
         partition_format: str | None = None,
     ) -> TabularDataset:
-        """Rows of parquet files."""
-        _unsupported("partition_format", partition_format)
+        """Rows of parquet files (``partition_format``: as in :meth:`from_delimited_files`)."""
         fmt = {
             "type": "parquet",
             "column_types": _column_types(set_column_types),
             "include_path": bool(include_path),
+            **_partition(partition_format),
         }
         return _made(TabularDataset, path, {"format": fmt}, validate)
 
@@ -150,14 +212,15 @@ class TabularDatasetFactory:
         invalid_lines: str = "error",
         encoding: str = "utf8",
     ) -> TabularDataset:
-        """Rows of JSON-lines files (one object a line)."""
-        _unsupported("partition_format", partition_format)
+        """Rows of JSON-lines files, one object a line (``partition_format``: as in
+        :meth:`from_delimited_files`)."""
         _unsupported("invalid_lines", invalid_lines, "error")
         _unsupported("encoding", encoding, "utf8")
         fmt = {
             "type": "json_lines",
             "column_types": _column_types(set_column_types),
             "include_path": bool(include_path),
+            **_partition(partition_format),
         }
         return _made(TabularDataset, path, {"format": fmt}, validate)
 

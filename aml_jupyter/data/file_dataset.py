@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
 from .abstract_dataset import AbstractDataset
+from .partitioned import Partitioned
 from .sources import FileEntry, Resolved
 from .tabular_dataset import _count, split_steps
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 Files = list[tuple[Resolved, FileEntry]]
 
 
-class FileDataset(AbstractDataset):
+class FileDataset(Partitioned, AbstractDataset):
     """Files in datastores, at URLs or on this machine (v1's ``FileDataset``)."""
 
     _kind = "file"

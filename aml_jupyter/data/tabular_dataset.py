@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AmlError
 from .abstract_dataset import AbstractDataset
 from .expressions import Column, Expression
+from .partitioned import Partitioned
 from .tabular_read import batches, open_dataset, to_table
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def _names(columns: Any) -> list[str]:
     return names
 
 
-class TabularDataset(AbstractDataset):
+class TabularDataset(Partitioned, AbstractDataset):
     """Rows and columns read from files (v1's ``TabularDataset``)."""
 
     _kind = "tabular"

@@ -110,6 +110,8 @@ def open_dataset(
             groups.append((resolved, [entry.fs_path]))
     if not groups:
         return pds.dataset(pa.table({}))
+    if fmt.get("partition_format"):
+        return _partitioned(fmt, file_format, groups)
     try:
         parts = [
             pds.dataset(paths, format=file_format, filesystem=_arrow_fs(r)) for r, paths in groups
@@ -122,6 +124,46 @@ def open_dataset(
         ]
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise unreadable(exc) from exc
+    return parts[0] if len(parts) == 1 else pds.dataset(parts)
+
+
+def _partitioned(
+    fmt: Mapping[str, Any], file_format: Any, groups: list[tuple[Resolved, list[str]]]
+) -> pds.Dataset:
+    """The files as fragments that each know their partition values (see
+    :mod:`.partition_format`): a filter on those columns skips files, unopened."""
+    import pyarrow as pa
+    import pyarrow.dataset as pds
+
+    from .partition_format import PartitionFormat
+
+    partition = PartitionFormat(fmt["partition_format"])
+    try:
+        first_fs = _arrow_fs(groups[0][0])
+        schema = _typed(
+            pds.dataset(groups[0][1][:1], format=file_format, filesystem=first_fs).schema, fmt
+        )
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise unreadable(exc) from exc
+    clash = sorted(set(partition.names) & set(schema.names))
+    if clash:
+        raise AmlError(
+            f"partition_format names columns the files have already: {', '.join(clash)}; "
+            "rename them in the format."
+        )
+    schema = pa.schema([*schema, *partition.fields])
+    parts = []
+    for resolved, paths in groups:
+        fs = _arrow_fs(resolved)
+        fragments = [
+            file_format.make_fragment(
+                path,
+                filesystem=fs,
+                partition_expression=partition.expression(partition.values(path)),
+            )
+            for path in paths
+        ]
+        parts.append(pds.FileSystemDataset(fragments, schema, file_format, fs))
     return parts[0] if len(parts) == 1 else pds.dataset(parts)
 
 
@@ -216,7 +258,8 @@ def batches(
     readahead = 0 if any(step["op"] == "take" for step in rest) else 16
 
     def scan() -> Iterator[pa.RecordBatch]:
-        for fragment in dataset.get_fragments():
+        # The filter also skips files whose partition values it rules out, unopened.
+        for fragment in dataset.get_fragments(filter=pushed_filter):
             try:
                 for batch in fragment.to_batches(
                     schema=dataset.schema,
