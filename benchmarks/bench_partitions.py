@@ -86,8 +86,9 @@ def pandas_all(root: Path) -> int:
 def main() -> int:
     clean_environment()
     header("bench_partitions", "a filter on a partition column vs pyarrow and plain pandas")
-    import aml_jupyter  # noqa: F401  (imports outside the timings)
     import pandas  # noqa: F401
+
+    import aml_jupyter  # noqa: F401  (imports outside the timings)
 
     with temp_folder("partitions") as root:
         make(root)
