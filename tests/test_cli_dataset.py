@@ -164,3 +164,30 @@ def test_a_datastore_prefix_picks_the_datastore(ws: Workspace) -> None:
     assert (store.name, rest) == ("workspaceblobstore", "in/*.csv")
     assert _source(ws, "s3://bucket/x.csv") == "s3://bucket/x.csv"
     assert _source(ws, "plain/*.csv") == "plain/*.csv"
+
+
+def test_the_list_asks_the_store_the_same_few_queries_for_any_number_of_datasets(
+    ws: Workspace,
+) -> None:
+    # Each dataset's runs were once a lineage query a dataset, and its tags another.
+    from aml_jupyter.frontends.dataset_views import dataset_rows
+
+    def statements(count: int) -> int:
+        start = len(ws.store.list_datasets())
+        for i in range(count):
+            name = f"d{start + i:04d}"
+            record, _ = ws.store.add_dataset(
+                name, "file", {"sources": [name]}, [("f.csv", 1, "0" * 64)], fingerprint=name
+            )
+            ws.store.add_run_datasets(f"run-{name}", "input", {"train": record.id})
+            ws.store.add_run_datasets(f"run-{name}", "output", {"again": record.id})
+        seen: list[str] = []
+        ws.store.db.trace(seen.append)  # type: ignore[attr-defined]
+        try:
+            rows = dataset_rows(ws)
+        finally:
+            ws.store.db.trace(None)  # type: ignore[attr-defined]
+        assert [r["runs"] for r in rows] == [1] * len(rows)  # one run read and wrote each
+        return len(seen)
+
+    assert statements(3) == statements(50)

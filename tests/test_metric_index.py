@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aml_jupyter import Experiment
-from aml_jupyter.store import metric_index, metrics
+from aml_jupyter.store import metric_index_build, metrics
 from aml_jupyter.store.metric_index import (
     build_index,
     index_dir,
@@ -225,7 +225,7 @@ def test_malformed_lines_are_skipped_and_counted(folder: Path) -> None:
 def test_long_lines_and_small_chunks(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(metrics, "CHUNK_BYTES", 64)  # many chunks, lines across them
     monkeypatch.setattr(metrics, "MAX_LINE_BYTES", 1000)
-    monkeypatch.setattr(metric_index, "FLUSH_POINTS", 5)  # many blocks per metric
+    monkeypatch.setattr(metric_index_build, "FLUSH_POINTS", 5)  # many blocks per metric
     folder.mkdir(parents=True)
     long_ok = line("l", "big", list(range(150)), None, 2)  # ~700 bytes: several chunks
     too_long = line("l", "big", list(range(400)), None, 3)  # over MAX_LINE_BYTES: skipped

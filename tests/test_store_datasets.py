@@ -83,3 +83,25 @@ def test_saved_datasets_have_ids_but_are_never_listed(store: WorkspaceStore) -> 
     listed, _ = add(store, "shown")
     assert [r.name for r in store.list_datasets()] == ["shown"]
     assert store.get_dataset_by_id(saved.id) is not None and listed.id != saved.id
+
+
+def test_runs_are_counted_for_many_versions_at_once(store: WorkspaceStore) -> None:
+    read_and_written, _ = add(store, "a", tags={"team": "x"})
+    shared, _ = add(store, "b", tags={"team": "y", "stage": None})
+    unused, _ = add(store, "c")
+    store.add_run_datasets("r1", "input", {"train": read_and_written.id, "shared": shared.id})
+    store.add_run_datasets("r1", "output", {"model_data": read_and_written.id})  # r1 again
+    store.add_run_datasets("r2", "input", {"one": shared.id, "two": shared.id})  # two names
+    store.add_run_datasets("r3", "output", {"out": shared.id})
+    ids = [read_and_written.id, shared.id, unused.id, "no-such-id"]
+    counts = store.dataset_run_counts(iter(ids))  # any iterable, read once
+    assert counts == {read_and_written.id: 1, shared.id: 3, unused.id: 0, "no-such-id": 0}
+    for dataset_id in ids:  # a run, not a record of it: what the lineage names, once each
+        assert counts[dataset_id] == len({r.run_id for r in store.dataset_lineage(dataset_id)})
+    assert store.dataset_run_counts([]) == {}
+    # The listing reads every version's tags with it (in one query too): each its own.
+    assert {r.name: r.tags for r in store.list_datasets()} == {
+        "a": {"team": "x"},
+        "b": {"stage": None, "team": "y"},
+        "c": {},
+    }

@@ -1,9 +1,10 @@
 """``Environment``: the Python a run uses, by v1's names, registered and versioned in the workspace.
 
 A managed environment (the default) lists packages, or keeps a requirements file as it is
-(``compute/requirements.py``); the target builds it once per content hash into a cached
-virtualenv (``compute/envbuild.py``). A user-managed one names an interpreter that is used as
-it is (v1's default ``python``: the submitting Python).
+(``requirements.py``); the target builds it once per content hash into a cached virtualenv
+(``build.py``) or a docker image (``docker_image.py``). A user-managed one names an
+interpreter that is used as it is (v1's default ``python``: the submitting Python). Its
+``python`` and ``docker`` sections are in ``environment_sections.py``.
 """
 
 from __future__ import annotations
@@ -17,37 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
 from .conda_dependencies import CondaDependencies
+from .environment_sections import DockerSection, PythonSection
 
 if TYPE_CHECKING:
     from ..tracking.workspace import Workspace
 
 #: v1's name for the environment a run gets when none is given.
 DEFAULT_NAME = "default-environment"
-
-
-class PythonSection:
-    """``env.python``: packages, or an interpreter you manage yourself."""
-
-    def __init__(self) -> None:
-        self.user_managed_dependencies = False
-        self.interpreter_path = "python"
-        self.conda_dependencies = CondaDependencies()
-
-
-class DockerSection:
-    """``env.docker``: whether the run executes in a container, and from which image.
-
-    ``base_image`` None: ``$AML_DOCKER_BASE_IMAGE``, else ``aml-jupyter/python:3.11`` (built
-    locally by ``make docker``). The run's image adds the environment's pip packages to it.
-    """
-
-    def __init__(self) -> None:
-        self.enabled = False
-        self.base_image: str | None = None
-        #: A Dockerfile's text: built into the base image (``Environment.from_dockerfile``).
-        self.base_dockerfile: str | None = None
-        #: v1 fields kept as read (shm_size, arguments, platform, ...), written back on save.
-        self._kept: dict[str, Any] = {}
 
 
 class Environment:

@@ -22,11 +22,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AmlError, ModelNotFoundException
+from ..errors import AmlError
 from ..paths import checked_relative_name
 from .model_datasets import model_datasets, with_datasets
 from .model_files import add_version, local_manifest, run_manifest, write_files
-from .model_lookup import property_filters, service_model_path, split_id, tag_filters
+from .model_lookup import (
+    find_version,
+    property_filters,
+    service_model_path,
+    split_id,
+    tag_filters,
+)
 from .names import check_name as _check_name
 
 if TYPE_CHECKING:
@@ -59,29 +65,7 @@ class Model:
             raise AmlError("Model(ws, name) needs a name (or id='name:version').")
         else:
             name, number = split_id(name, version)
-        registry = workspace.store
-        if number is None and (tags or properties or run_id or model_framework):
-            rows = registry.find_models(
-                name, tag_filters(tags), property_filters(properties), run_id, latest=False
-            )
-            if model_framework:  # v1 compares frameworks as written, we in any case
-                wanted = str(model_framework).lower()
-                rows = [r for r in rows if (r.framework or "").lower() == wanted]
-            row = rows[0] if rows else None
-        else:
-            row = registry.get_model(name, number)
-            wanted = str(model_framework or "").lower()
-            if row is not None and wanted and (row.framework or "").lower() != wanted:
-                row = None
-        if row is None:
-            known = sorted({r.name for r in registry.find_models()})
-            what = f"{name!r}" + (f" version {number}" if number else "")
-            if model_framework:
-                what += f" with model_framework {model_framework!r}"
-            raise ModelNotFoundException(
-                f"No model {what} in this workspace. Registered: "
-                f"{', '.join(known) if known else 'none yet (Model.register or run.register_model)'}."
-            )
+        row = find_version(workspace.store, name, number, tags, properties, run_id, model_framework)
         self.workspace = workspace
         self._load(row)
 

@@ -1,12 +1,17 @@
 """Finding a model version: ``name:version`` ids, v1's ``tags=`` and ``properties=`` filters,
-and a model's copy inside a scoring service (``AZUREML_MODEL_DIR``)."""
+the one version ``Model(ws, ...)`` names, and a model's copy inside a scoring service
+(``AZUREML_MODEL_DIR``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import AmlError
+from ..errors import AmlError, ModelNotFoundException
+
+if TYPE_CHECKING:
+    from ..store.base import WorkspaceStore
+    from ..store.types import ModelRecord
 
 
 def tag_filters(tags: Any) -> list[tuple[str, str | None]]:
@@ -53,6 +58,43 @@ def split_id(name: str, version: int | str | None) -> tuple[str, int | None]:
     if number < 1:
         raise AmlError(f"Model versions start at 1, got {number}.")
     return name, number
+
+
+def find_version(
+    store: WorkspaceStore,
+    name: str,
+    number: int | None,
+    tags: Any = None,
+    properties: Any = None,
+    run_id: str | None = None,
+    model_framework: str | None = None,
+) -> ModelRecord:
+    """The version ``Model(ws, name, version, tags=..., ...)`` names: ``number``, else the
+    newest one matching every filter, else the latest; a :class:`ModelNotFoundException`
+    naming the models there are when none matches."""
+    if number is None and (tags or properties or run_id or model_framework):
+        rows = store.find_models(
+            name, tag_filters(tags), property_filters(properties), run_id, latest=False
+        )
+        if model_framework:  # v1 compares frameworks as written, we in any case
+            wanted = str(model_framework).lower()
+            rows = [r for r in rows if (r.framework or "").lower() == wanted]
+        row = rows[0] if rows else None
+    else:
+        row = store.get_model(name, number)
+        wanted = str(model_framework or "").lower()
+        if row is not None and wanted and (row.framework or "").lower() != wanted:
+            row = None
+    if row is None:
+        known = sorted({r.name for r in store.find_models()})
+        what = f"{name!r}" + (f" version {number}" if number else "")
+        if model_framework:
+            what += f" with model_framework {model_framework!r}"
+        raise ModelNotFoundException(
+            f"No model {what} in this workspace. Registered: "
+            f"{', '.join(known) if known else 'none yet (Model.register or run.register_model)'}."
+        )
+    return row
 
 
 def service_model_path(model_dir: Path, name: str, version: int | None) -> Path | None:

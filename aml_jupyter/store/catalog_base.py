@@ -261,3 +261,9 @@ class CatalogStore(ABC):
     @abstractmethod
     def dataset_lineage(self, dataset_id: str) -> list[RunDatasetRecord]:
         """The runs that read or wrote a dataset version."""
+
+    @abstractmethod
+    def dataset_run_counts(self, dataset_ids: Iterable[str]) -> dict[str, int]:
+        """How many runs read or wrote each of ``dataset_ids`` (a run that did both, or used
+        one version under two names, counts once), 0 for one no run used: one query for them
+        all, so a listing of every dataset asks once, not once a dataset."""

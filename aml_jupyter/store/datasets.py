@@ -90,13 +90,23 @@ class DatasetRegistry(EmbeddedBase):
             return self._record(conn, row), True
 
     def _record(self, conn: sqlite3.Connection, row: sqlite3.Row) -> DatasetRecord:
-        tags = {
-            r["key"]: r["value"]
-            for r in conn.execute(
-                "SELECT key, value FROM dataset_tags WHERE dataset_id = ? ORDER BY key",
-                (row["id"],),
-            )
-        }
+        return self._dataset_records(conn, [row])[0]
+
+    def _dataset_records(
+        self, conn: sqlite3.Connection, rows: list[sqlite3.Row]
+    ) -> list[DatasetRecord]:
+        """Records of ``rows`` with their tags, read in one query for all of them."""
+        tags: dict[str, dict[str, str | None]] = {r["id"]: {} for r in rows}
+        for t in conn.execute(
+            "SELECT dataset_id, key, value FROM dataset_tags"
+            " WHERE dataset_id IN (SELECT value FROM json_each(?)) ORDER BY dataset_id, key",
+            (json.dumps(list(tags)),),
+        ):
+            tags[t["dataset_id"]][t["key"]] = t["value"]
+        return [self._dataset_of(row, tags[row["id"]]) for row in rows]
+
+    @staticmethod
+    def _dataset_of(row: sqlite3.Row, tags: dict[str, str | None]) -> DatasetRecord:
         return DatasetRecord(
             id=row["id"],
             name=row["name"],
@@ -140,7 +150,7 @@ class DatasetRegistry(EmbeddedBase):
                 " AND substr(d.name, 1, 1) != ? ORDER BY d.name",
                 (SAVED_PREFIX,),
             ).fetchall()
-            return [self._record(conn, r) for r in rows]
+            return self._dataset_records(conn, rows)
 
     def dataset_files(self, dataset_id: str) -> list[DatasetFileRecord]:
         rows = self.db.query(
@@ -198,3 +208,13 @@ class DatasetRegistry(EmbeddedBase):
         return [
             RunDatasetRecord(r["run_id"], r["direction"], r["name"], r["dataset_id"]) for r in rows
         ]
+
+    def dataset_run_counts(self, dataset_ids: Iterable[str]) -> dict[str, int]:
+        ids = [str(i) for i in dataset_ids]
+        # The ids as one JSON parameter: any number of them, under SQLite's variable limit.
+        rows = self.db.query(
+            "SELECT dataset_id, COUNT(DISTINCT run_id) AS runs FROM run_datasets"
+            " WHERE dataset_id IN (SELECT value FROM json_each(?)) GROUP BY dataset_id",
+            (json.dumps(ids),),
+        )
+        return {**dict.fromkeys(ids, 0), **{r["dataset_id"]: int(r["runs"]) for r in rows}}

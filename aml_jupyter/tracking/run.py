@@ -7,16 +7,15 @@ is in the workspace's SQLite database and blob store.
 
 from __future__ import annotations
 
-import builtins
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
 from ..status import RunStatus
-from ..store.limits import MAX_NAME_CHARS, MAX_TAG_VALUE_CHARS, check_tags, check_text
+from ..store.limits import MAX_NAME_CHARS, MAX_TAG_VALUE_CHARS, check_text
 from ..store.run_folder import DRIVER_LOG
 from ..store.types import RunRecord
 from . import plugins, targets
@@ -24,6 +23,8 @@ from .run_children import RunChildren
 from .run_datasets import RunDatasets
 from .run_logs import RunLogs
 from .run_metrics import RunMetrics
+from .run_snapshot import RunSnapshot
+from .run_tags import RunTags
 from .run_v1 import RunV1
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def _utc(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class Run(RunMetrics, RunLogs, RunChildren, RunV1, RunDatasets):
+class Run(RunMetrics, RunLogs, RunChildren, RunV1, RunDatasets, RunTags, RunSnapshot):
     """A run in an experiment. Get one from ``experiment.submit(...)``, ``Run.get_context()``,
     ``experiment.start_logging()``, ``Run.get(ws, run_id)`` or ``Run(experiment, run_id)``.
 
@@ -286,44 +287,6 @@ class Run(RunMetrics, RunLogs, RunChildren, RunV1, RunDatasets):
             details["error"] = {"error": dict(row.error)}
         return details
 
-    # tags and properties ----------------------------------------------------------------------
-    def tag(self, key: str, value: Any = None) -> None:
-        """Set one tag (a key with no value is allowed)."""
-        self.set_tags({key: value})
-        self._say(f"Attempted to add tag {key} with value {value}")
-
-    def set_tags(self, tags: dict[str, Any]) -> None:
-        """Add or overwrite several tags."""
-        self._ws.store.set_tags(self._id, tags)
-        if self._record.tags is not None:
-            self._record = self._record.with_tags({**self._record.tags, **check_tags(tags)})
-
-    def get_tags(self) -> dict[str, str | None]:
-        """All tags, read now."""
-        tags = self._ws.store.get_tags(self._id)
-        self._record = self._record.with_tags(tags)
-        return dict(tags)
-
-    def remove_tags(self, tags: Iterable[str] | str) -> None:
-        """Remove tags by key."""
-        keys = [tags] if isinstance(tags, str) else builtins.list(tags)
-        self._ws.store.remove_tags(self._id, keys)
-        if self._record.tags is not None:
-            kept = {k: v for k, v in self._record.tags.items() if k not in keys}
-            self._record = self._record.with_tags(kept)
-
-    def add_properties(self, properties: dict[str, Any]) -> None:
-        """Add immutable properties; changing an existing one raises :class:`AmlError`."""
-        self._ws.store.add_properties(self._id, properties)
-        if self._properties is not None:
-            added = check_tags(properties, what="property")
-            self._properties = {**{k: str(v) for k, v in added.items()}, **self._properties}
-
-    def get_properties(self) -> dict[str, str]:
-        """All properties (git state, snapshot id, …), read now."""
-        self._properties = self._ws.store.get_properties(self._id)
-        return dict(self._properties)
-
     # ending -----------------------------------------------------------------------------------
     def start(self) -> None:
         """Mark the run Running (v1 name; runs made here start Running already)."""
@@ -412,37 +375,3 @@ class Run(RunMetrics, RunLogs, RunChildren, RunV1, RunDatasets):
             model_framework_version,
             datasets,
         )
-
-    # snapshot ---------------------------------------------------------------------------------
-    def get_environment(self) -> Any:
-        """The :class:`Environment` the run used (None: the submitting interpreter)."""
-        from ..environments.environment import Environment
-
-        spec = self._record.definition.get("environment")
-        return Environment._from_spec(spec) if isinstance(spec, dict) else None
-
-    def get_snapshot_id(self) -> str | None:
-        """The id of the code snapshot taken at submit (None if none was taken)."""
-        return self._record.snapshot_id or self._row().snapshot_id
-
-    def restore_snapshot(
-        self, snapshot_id: str | None = None, path: str | os.PathLike[str] | None = None
-    ) -> str:
-        """Write the run's code snapshot (or ``snapshot_id``'s) into ``path`` (default
-        ``./<run id>-snapshot``). The parameters are in v1's order: snapshot id first."""
-        from ..snapshot.snapshot import restore_snapshot
-        from ..store.blobs import check_sha256
-
-        if snapshot_id is not None:
-            try:
-                check_sha256(snapshot_id)
-            except AmlError:
-                raise AmlError(
-                    f"restore_snapshot(snapshot_id=None, path=None) takes the snapshot id first, "
-                    f"as in v1; {os.fspath(snapshot_id)!r} is not a snapshot id. To restore into "
-                    f"a folder, pass path={os.fspath(snapshot_id)!r}."
-                ) from None
-        sid = snapshot_id or self.get_snapshot_id()
-        if not sid:
-            raise AmlError(f"Run {self._id} has no code snapshot.")
-        return str(restore_snapshot(self._ws.blobs, sid, path or f"{self._id}-snapshot"))

@@ -1,26 +1,25 @@
 """What a run has shown so far, read incrementally: the model behind ``RunDetails``.
 
 No widgets here. Each ``read_*`` method asks the run only for what is new since the last call
-(the driver log from a byte offset, metrics from a cursor) and says whether anything changed,
-so a poller can call them several times a second on a run that logs millions of values.
+(the driver log from a byte offset, kept by :mod:`.log_tail`; metrics from a cursor) and says
+whether anything changed, so a poller can call them several times a second on a run that logs
+millions of values.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ...status import RunStatus
 from .charts import MetricSeries
+from .log_tail import FIRST_READ_BYTES as FIRST_READ_BYTES  # where it was first
+from .log_tail import LogTail
 
 if TYPE_CHECKING:
     from ...store.metric_columns import MetricColumns
     from ...tracking.run import Run
-
-#: The first read of a long driver log starts this many bytes before its end.
-FIRST_READ_BYTES = 256 * 1024
 
 
 def parse_utc(text: str | None) -> float | None:
@@ -64,14 +63,6 @@ def _is_number(word: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _last_rewrite(line: str) -> str:
-    """What a terminal shows for ``line``: progress bars rewrite it after each ``\\r``."""
-    if "\r" not in line:
-        return line
-    parts = [part for part in line.split("\r") if part]
-    return parts[-1] if parts else ""
 
 
 class TableMetric:
@@ -140,13 +131,7 @@ class RunFeed:
         self.run = run
         self.status: str | None = None
         self.details: dict[str, Any] = {}
-        self.log_offset = 0
-        self.log_lines: deque[str] = deque(maxlen=log_lines)
-        self.log_partial = ""  # the last line while the script is still writing it
-        #: True once earlier lines are no longer in the tail.
-        self.log_truncated = False
-        self._log_opened = False
-        self._skip_partial = False
+        self.log = LogTail(run, log_lines)
         self.metric_cursor: str | None = None
         self.series: dict[str, MetricSeries] = {}
         self.tables: dict[str, TableMetric] = {}
@@ -207,40 +192,18 @@ class RunFeed:
 
     # driver log -------------------------------------------------------------------------------
     def read_log(self) -> bool:
-        """Read new driver log text (from the byte offset reached last time).
-
-        A long log is not read from its start: the first read begins :data:`FIRST_READ_BYTES`
-        before its end, since only the tail is shown.
-        """
-        if not self._log_opened:
-            size = self.run.get_log_size()
-            if not size:
-                return False  # not written yet
-            self._log_opened = True
-            if size > FIRST_READ_BYTES:
-                self.log_offset = size - FIRST_READ_BYTES
-                self.log_truncated = self._skip_partial = True
-        text, self.log_offset = self.run.read_log_chunk(self.log_offset)
-        if not text:
-            return False
-        lines = (self.log_partial + text).split("\n")
-        self.log_partial = lines.pop()
-        if self._skip_partial and lines:
-            lines.pop(0)  # the first line of a read from the middle is cut
-            self._skip_partial = False
-        if len(self.log_lines) + len(lines) > (self.log_lines.maxlen or 0):
-            self.log_truncated = True
-        self.log_lines.extend(_last_rewrite(line) for line in lines)
-        return True
+        """Read new driver log text (see :meth:`LogTail.read`)."""
+        return self.log.read()
 
     @property
     def log_text(self) -> str:
         """The log tail as text (the last ``log_lines`` lines, and a line being written)."""
-        body = "\n".join(self.log_lines)
-        partial = _last_rewrite(self.log_partial)
-        if partial:
-            body = f"{body}\n{partial}" if self.log_lines else partial
-        return body
+        return self.log.text
+
+    @property
+    def log_truncated(self) -> bool:
+        """True once earlier lines of the log are no longer in the tail."""
+        return self.log.truncated
 
     def log_tail(self, lines: int) -> str:
         """The last ``lines`` lines of the log tail."""
