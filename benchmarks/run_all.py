@@ -29,6 +29,7 @@ ORDER = [
     "env",
     "docker",
     "targets",
+    "ray_overhead",
     "serving",
     "datastore",
     "datasets",
