@@ -111,13 +111,15 @@ class RunV1:
 
     def get_secret(self, name: str) -> str:
         """The value of the workspace's secret ``name`` (``ws.get_default_keyvault()``), for
-        the run's code: never printed or logged by us."""
-        from .keyvault import Keyvault
+        the run's code: never printed or logged by us. On a compute instance or a Ray
+        cluster: the workspace's secrets as they were when the run was submitted (see
+        :mod:`aml_jupyter.tracking.run_secrets`)."""
+        from .run_secrets import run_secret
 
-        return Keyvault(self._ws).get_secret(name)
+        return run_secret(self._ws, name)
 
     def get_secrets(self, secrets: list[str]) -> dict[str, str]:
         """``{name: value}`` of the workspace's secrets named in ``secrets``."""
-        from .keyvault import Keyvault
+        from .run_secrets import run_secret
 
-        return Keyvault(self._ws).get_secrets(secrets)
+        return {name: run_secret(self._ws, name) for name in secrets}

@@ -1,0 +1,211 @@
+"""``run.get_secret`` in runs on a compute instance (a real agent on 127.0.0.1) and on a Ray
+cluster (a real one-node head): the workspace's secrets sealed for the run at submit, their
+values in no file, log or API answer on either side, no sealed file left once the run ended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aml_jupyter import (
+    ComputeCluster,
+    ComputeInstance,
+    Experiment,
+    RunStatus,
+    ScriptRunConfig,
+    Workspace,
+)
+from aml_jupyter.compute.distributed import free_port
+from aml_jupyter.compute.local.sealed_secrets import SEALED_FILE
+from tests.conftest import write
+from tests.test_compute_instance import Agent, _stop_agent_runs
+from tests.test_v1_keyvault import files_holding
+
+#: Reads two secrets (checked against their hashes: the values are in no argument), sees no
+#: secret set after the submit, and finds no key in its environment.
+READS = """
+    import hashlib, os, sys
+    from azureml.core import Run
+    from aml_jupyter import AmlError
+    assert "AML_SEALED_SECRETS_KEY" not in os.environ
+    sealed = os.environ["AML_RUN_SECRETS"]  # there while the run goes, its owner's alone
+    assert os.path.isfile(sealed) and os.stat(sealed).st_mode & 0o777 == 0o600, sealed
+    run = Run.get_context()
+    value = run.get_secret("db-password")
+    assert hashlib.sha256(value.encode()).hexdigest() == sys.argv[1], "wrong db-password"
+    both = run.get_secrets(["db-password", "api-key"])
+    assert hashlib.sha256(both["api-key"].encode()).hexdigest() == sys.argv[2], "wrong api-key"
+    assert "AML_RUN_SECRETS_FD" not in os.environ  # the pipe is read and closed
+    try:
+        run.get_secret("set-later")
+        sys.exit("a secret set after the submit was seen")
+    except AmlError as exc:
+        assert "as it was at submit" in str(exc), exc
+    print("secrets read:", len(both))
+"""
+
+UNKNOWN = """
+    from azureml.core import Run
+    Run.get_context().get_secret("no-such-secret")
+"""
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _set_secrets(ws: Workspace) -> tuple[str, str]:
+    values = (f"pw-{secrets.token_hex(16)}", f"key-{secrets.token_hex(16)}")
+    ws.get_default_keyvault().set_secrets({"db-password": values[0], "api-key": values[1]})
+    return values
+
+
+def _sealed_files(*folders: Path) -> list[Path]:
+    return [p for folder in folders for p in folder.rglob("*.sealed") if p.is_file()]
+
+
+def _error(ws: Workspace, run_id: str) -> str:
+    error = ws.store.get_run(run_id).error or {}
+    return str(error.get("message", ""))
+
+
+# -- compute instance --------------------------------------------------------------------
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[Agent]:
+    running = Agent(tmp_path / "agent", free_port(), tmp_path / "agent.token").start()
+    yield running
+    running.stop()
+    _stop_agent_runs(running)
+
+
+@pytest.fixture
+def box(ws: Workspace, agent: Agent) -> ComputeInstance:
+    return ComputeInstance.attach(ws, "box", agent.address, agent.token)
+
+
+def test_a_script_on_the_instance_reads_the_secrets_sealed_at_submit(
+    ws: Workspace, exp: Experiment, project: Path, box: ComputeInstance, agent: Agent
+) -> None:
+    password, api_key = _set_secrets(ws)
+    write(project, "reads.py", READS)
+    config = ScriptRunConfig(
+        project, "reads.py", arguments=[_sha(password), _sha(api_key)], compute_target="box"
+    )
+    run = exp.submit(config)
+    ws.get_default_keyvault().set_secret("set-later", "late-value")  # not the run's
+    details = run.wait_for_completion()
+    assert details["status"] == RunStatus.COMPLETED, (details, run.read_log())
+    assert "secrets read: 2" in run.read_log()
+    # The values are in no file here or on the agent (databases, WALs, logs, run folders).
+    for value in (password, api_key):
+        assert files_holding(ws.folder, value.encode()) == []
+        assert files_holding(agent.folder, value.encode()) == []
+        assert value not in run.read_log()
+    assert _sealed_files(agent.folder) == []  # deleted when the run ended
+    assert not (agent.workspace.store.run_folder(run.id).root / SEALED_FILE).exists()
+    # ... nor in what the agent's API answers about the run.
+    answer = box.client().sync(run.id, {})
+    assert password not in json.dumps(answer) and api_key not in json.dumps(answer)
+
+
+def test_an_unknown_secret_on_the_instance_fails_the_run_saying_so(
+    ws: Workspace, exp: Experiment, project: Path, box: ComputeInstance, agent: Agent
+) -> None:
+    _set_secrets(ws)
+    write(project, "unknown.py", UNKNOWN)
+    run = exp.submit(ScriptRunConfig(project, "unknown.py", compute_target="box"))
+    assert run.wait_for_completion(raise_on_error=False)["status"] == RunStatus.FAILED
+    assert "No secret named 'no-such-secret'" in _error(ws, run.id)
+    assert _sealed_files(agent.folder) == []
+
+
+def test_a_workspace_without_secrets_sends_none_and_the_script_is_told(
+    ws: Workspace, exp: Experiment, project: Path, box: ComputeInstance, agent: Agent
+) -> None:
+    write(project, "unknown.py", UNKNOWN)
+    run = exp.submit(ScriptRunConfig(project, "unknown.py", compute_target="box"))
+    assert run.wait_for_completion(raise_on_error=False)["status"] == RunStatus.FAILED
+    message = _error(ws, run.id)
+    assert "No secret named 'no-such-secret'" in message and "submitted from" in message
+    assert _sealed_files(agent.folder) == []
+
+
+# -- Ray cluster -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_head() -> Iterator[tuple[str, Path]]:
+    """A one-node head (2 CPUs): its job-submission address and its temp folder."""
+    pytest.importorskip("ray.job_submission", reason="the cluster target needs ray[default]")
+    from aml_jupyter.compute.cluster.ray_local import LocalRayHead
+    from tests.raycluster import ray_on_this_machine
+
+    with ray_on_this_machine():
+        head = LocalRayHead(num_cpus=2)
+        try:
+            address = head.start()
+            yield address, head.temp
+        finally:
+            head.stop()
+            assert head.pids() == []
+
+
+@pytest.fixture
+def ray_address(ray_head: tuple[str, Path]) -> str:
+    return ray_head[0]
+
+
+def _job_info(address: str, job_id: str) -> str:
+    with urllib.request.urlopen(f"{address}/api/jobs/{job_id}", timeout=10) as answer:
+        return str(answer.read().decode())
+
+
+def _driver_scratch() -> list[Path]:
+    return list(Path(tempfile.gettempdir()).glob("aml-ray-*"))
+
+
+def test_a_script_on_ray_reads_the_sealed_secrets_and_leaves_no_trace(
+    ws: Workspace,
+    exp: Experiment,
+    project: Path,
+    ray_head: tuple[str, Path],
+    ray_address: str,
+) -> None:
+    address, temp = ray_head
+    ComputeCluster.attach(ws, "ray", address)
+    password, api_key = _set_secrets(ws)
+    write(project, "reads.py", READS)
+    write(project, "unknown.py", UNKNOWN)
+    scratch_before = set(_driver_scratch())
+    config = ScriptRunConfig(
+        project, "reads.py", arguments=[_sha(password), _sha(api_key)], compute_target="ray"
+    )
+    run = exp.submit(config)
+    ws.get_default_keyvault().set_secret("set-later", "late-value")
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == RunStatus.COMPLETED, (details, run.read_log())
+    assert "secrets read: 2" in run.read_log()
+
+    unknown = exp.submit(ScriptRunConfig(project, "unknown.py", compute_target="ray"))
+    assert unknown.wait_for_completion(raise_on_error=False)["status"] == RunStatus.FAILED
+    assert "No secret named 'no-such-secret'" in _error(ws, unknown.id)
+
+    for job in (run.id, unknown.id):
+        info = _job_info(address, job)
+        assert password not in info and api_key not in info
+        assert "AML_SEALED_SECRETS_KEY" in info  # the key alone, as the docstring says
+    for value in (password, api_key):
+        assert files_holding(ws.folder, value.encode()) == []
+        assert files_holding(temp, value.encode()) == []  # Ray's logs, packages, job dirs
+    new_scratch = [p for p in _driver_scratch() if p not in scratch_before]
+    assert _sealed_files(temp, *new_scratch) == []
