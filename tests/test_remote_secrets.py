@@ -209,3 +209,5 @@ def test_a_script_on_ray_reads_the_sealed_secrets_and_leaves_no_trace(
         assert files_holding(temp, value.encode()) == []  # Ray's logs, packages, job dirs
     new_scratch = [p for p in _driver_scratch() if p not in scratch_before]
     assert _sealed_files(temp, *new_scratch) == []
+    # The token came as a package Ray unpacked on the node, and was deleted there once read.
+    assert [p for p in temp.rglob("aml_sealed_secrets") if p.is_dir()]

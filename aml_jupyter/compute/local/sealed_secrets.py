@@ -38,10 +38,11 @@ import hashlib
 import os
 import re
 import secrets
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ...errors import AmlError
 from ...store.sealed_secrets import seal
@@ -151,6 +152,15 @@ def ray_package(jobs: RayJobs, token: bytes, run_id: str) -> str:
     return uri
 
 
+def seal_for_ray(jobs: RayJobs, ws: Workspace, run_id: str, runtime_env: dict[str, Any]) -> None:
+    """Add run ``run_id``'s sealed secrets to its job's ``runtime_env``: the token as a
+    package of its own in ``py_modules``, the key in ``env_vars`` (``""``: none to send)."""
+    sealed = seal_for_run(ws, run_id)
+    runtime_env["env_vars"][KEY_ENV] = sealed.key if sealed else ""
+    if sealed is not None:
+        runtime_env["py_modules"].append(ray_package(jobs, sealed.token, run_id))
+
+
 def take_ray_token(run_id: str, search: list[str]) -> bytes | None:
     """On a Ray node: the run's token from its unpacked package (a ``py_modules`` folder on
     ``search``, i.e. ``sys.path``), deleted there once read; None when the job has none here."""
@@ -163,6 +173,36 @@ def take_ray_token(run_id: str, search: list[str]) -> bytes | None:
         path.unlink(missing_ok=True)
         return token
     return None
+
+
+def ray_node_secrets(folder: RunFolder, run_id: str) -> NodeSecrets | None:
+    """In a Ray job's driver: the key out of this process's environment, the token from the
+    job's package (deleted there) into the run folder; None for a job that sent neither."""
+    key = os.environ.pop(KEY_ENV, None)
+    token = take_ray_token(run_id, sys.path)
+    if token is not None and key:
+        keep_token(folder, token)
+    return None if key is None else NodeSecrets(folder, key)
+
+
+def rank_secrets(
+    folder: RunFolder, sent: tuple[str, bytes | None] | None
+) -> tuple[dict[str, str], int | None]:
+    """In a rank's actor (another node, maybe): ``sent`` (the key, the token) from the driver
+    kept in the rank's own run folder; the variables and key pipe for its process."""
+    if sent is None:
+        return {}, None
+    key, token = sent
+    if token is not None and key:
+        keep_token(folder, token)
+    return NodeSecrets(folder, key).for_process()
+
+
+def forget_ray_key(run_id: str) -> None:
+    """In a rank's actor: the key Ray put in every process of the job out of our environment,
+    and the token Ray unpacked on this node deleted (the driver sends the rank its own)."""
+    os.environ.pop(KEY_ENV, None)
+    take_ray_token(run_id, sys.path)
 
 
 # -- the node's side ------------------------------------------------------------------------
@@ -214,7 +254,7 @@ class NodeSecrets:
         """``(variables, fd)`` for one script process: the token's path and, when there is a
         token, a pipe holding the key (pass ``fd`` to the process; close it here after). A
         process in a container gets no pipe (none reaches it): its script is told so."""
-        if not self.key or not self.path.is_file():
+        if not self.key:
             return {SECRETS_ENV: ""}, None  # nothing was sent: the script says so
         if in_container:
             return {SECRETS_ENV: str(self.path), FD_ENV: ""}, None
@@ -225,6 +265,14 @@ class NodeSecrets:
             os.close(write)
         inode = os.fstat(read).st_ino
         return {SECRETS_ENV: str(self.path), FD_ENV: f"{read}:{inode}"}, read
+
+    def sent(self) -> tuple[str, bytes | None]:
+        """The key and the token (None: none arrived), for a rank's actor (:func:`rank_secrets`)."""
+        try:
+            token: bytes | None = self.path.read_bytes()
+        except OSError:
+            token = None
+        return self.key, token
 
     def discard(self) -> None:
         """The run ended: its token goes, and the key is forgotten."""
