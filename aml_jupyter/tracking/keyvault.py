@@ -1,5 +1,17 @@
 """``ws.get_default_keyvault()``: v1's ``Keyvault``, kept encrypted in the workspace (see
-:mod:`aml_jupyter.store.secrets` for how and where the key is), and ``run.get_secret``."""
+:mod:`aml_jupyter.store.secrets` for how and where the key is), and ``run.get_secret``.
+
+How a run reads it, by target:
+
+* ``local``: ``run.get_secret`` reads this vault as it is now.
+* ``compute-instance`` and ``cluster`` (Ray): the script runs against the node's own workspace,
+  so at submit the vault is sealed for that run (one token under a fresh per-run key) and sent
+  with it: to the agent in the submit request, to Ray as a package of the job with the key in
+  its runtime_env. The script reads that copy (:mod:`aml_jupyter.tracking.run_secrets`): the
+  secrets as they were at submit (one set after the submit is not seen by that run); the copy
+  is deleted when the run ends. Details and where the line is drawn:
+  :mod:`aml_jupyter.compute.local.sealed_secrets`.
+"""
 
 from __future__ import annotations
 
