@@ -19,6 +19,7 @@ from aml_jupyter import (
     ComputeCluster,
     ComputeInstance,
     Experiment,
+    PyTorchConfiguration,
     RunStatus,
     ScriptRunConfig,
     Workspace,
@@ -211,3 +212,37 @@ def test_a_script_on_ray_reads_the_sealed_secrets_and_leaves_no_trace(
     assert _sealed_files(temp, *new_scratch) == []
     # The token came as a package Ray unpacked on the node, and was deleted there once read.
     assert [p for p in temp.rglob("aml_sealed_secrets") if p.is_dir()]
+
+
+def test_each_rank_of_a_distributed_run_on_ray_reads_the_sealed_secrets(
+    ws: Workspace,
+    exp: Experiment,
+    project: Path,
+    ray_head: tuple[str, Path],
+    ray_address: str,
+) -> None:
+    address, temp = ray_head
+    ComputeCluster.attach(ws, "ray", address)
+    password, api_key = _set_secrets(ws)
+    write(project, "reads.py", READS)
+    config = ScriptRunConfig(
+        project,
+        "reads.py",
+        arguments=[_sha(password), _sha(api_key)],
+        compute_target="ray",
+        distributed_job_config=PyTorchConfiguration(process_count=2),
+    )
+    run = exp.submit(config)
+    ws.get_default_keyvault().set_secret("set-later", "late-value")
+    details = run.wait_for_completion(raise_on_error=False)
+    rank1 = run.folder / "user_logs" / "std_log_process_1.txt"
+    assert details["status"] == RunStatus.COMPLETED, (details, run.read_log())
+    # Each rank's actor got its own copy from the driver and handed its script the key.
+    assert "secrets read: 2" in run.read_log() and "secrets read: 2" in rank1.read_text()
+    info = _job_info(address, run.id)
+    for value in (password, api_key):
+        assert value not in info
+        assert files_holding(ws.folder, value.encode()) == []
+        assert files_holding(temp, value.encode()) == []
+    assert _sealed_files(temp) == []
+    assert not [p for p in Path(tempfile.gettempdir()).glob("aml-rank*-") if _sealed_files(p)]
