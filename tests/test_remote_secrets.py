@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from aml_jupyter import (
+    AmlError,
     ComputeCluster,
     ComputeInstance,
     Experiment,
@@ -139,6 +140,22 @@ def test_a_workspace_without_secrets_sends_none_and_the_script_is_told(
     message = _error(ws, run.id)
     assert "No secret named 'no-such-secret'" in message and "submitted from" in message
     assert _sealed_files(agent.folder) == []
+
+
+def test_the_agent_refuses_a_malformed_secrets_field_and_starts_nothing(
+    ws: Workspace, exp: Experiment, project: Path, box: ComputeInstance, agent: Agent
+) -> None:
+    write(project, "hello.py", "print('hi')\n")
+    run = exp.submit(ScriptRunConfig(project, "hello.py", compute_target="box"))
+    run.wait_for_completion()
+    definition = dict(ws.store.get_run(run.id).definition)
+    snapshot = str(ws.store.get_run(run.id).snapshot_id)
+    for bad in ({"key": "x" * 44, "token": "dG9rZW4="}, {"key": None}, "plain", [1]):
+        with pytest.raises(AmlError, match="secrets"):
+            box.client().start_run("bad-run", "e", snapshot, definition, {}, bad)  # type: ignore[arg-type]
+        with pytest.raises(AmlError):
+            agent.workspace.store.get_run("bad-run")
+        assert not agent.workspace.store.run_folder("bad-run").root.exists()
 
 
 # -- Ray cluster -------------------------------------------------------------------------

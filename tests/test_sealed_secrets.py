@@ -157,3 +157,9 @@ def test_a_ray_node_takes_the_token_from_its_package_and_deletes_it(tmp_path: Pa
     assert take_ray_token("run-1", search) == b"token"
     assert list(package.iterdir()) == []
     assert take_ray_token("run-1", search) is None
+    # One in the job's working_dir (the user's snapshot, the cwd) is never taken for ours.
+    (tmp_path / "aml_sealed_secrets").mkdir()
+    (tmp_path / "aml_sealed_secrets" / "run-1.sealed").write_bytes(b"planted")
+    assert Path.cwd().resolve() == tmp_path.resolve()
+    assert take_ray_token("run-1", ["", str(tmp_path)]) is None
+    assert (tmp_path / "aml_sealed_secrets" / "run-1.sealed").exists()

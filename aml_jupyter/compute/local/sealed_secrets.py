@@ -164,8 +164,11 @@ def seal_for_ray(jobs: RayJobs, ws: Workspace, run_id: str, runtime_env: dict[st
 def take_ray_token(run_id: str, search: list[str]) -> bytes | None:
     """On a Ray node: the run's token from its unpacked package (a ``py_modules`` folder on
     ``search``, i.e. ``sys.path``), deleted there once read; None when the job has none here."""
+    cwd = Path.cwd().resolve()
     for entry in search:
-        path = Path(entry or ".") / RAY_FOLDER / f"{run_id}.sealed"
+        if not entry or Path(entry).resolve() == cwd:
+            continue  # the job's working_dir is the user's snapshot, never our package
+        path = Path(entry) / RAY_FOLDER / f"{run_id}.sealed"
         try:
             token = path.read_bytes()
         except OSError:
