@@ -43,6 +43,9 @@ READS = """
     run = Run.get_context()
     value = run.get_secret("db-password")
     assert hashlib.sha256(value.encode()).hexdigest() == sys.argv[1], "wrong db-password"
+    vault = run.experiment.workspace.get_default_keyvault()  # v1's other way, the same copy
+    assert vault.get_secret("db-password") == value
+    assert [s["name"] for s in vault.list_secrets()] == ["api-key", "db-password"]
     both = run.get_secrets(["db-password", "api-key"])
     assert hashlib.sha256(both["api-key"].encode()).hexdigest() == sys.argv[2], "wrong api-key"
     assert "AML_RUN_SECRETS_FD" not in os.environ  # the pipe is read and closed
@@ -189,7 +192,8 @@ def _job_info(address: str, job_id: str) -> str:
 
 
 def _driver_scratch() -> list[Path]:
-    return list(Path(tempfile.gettempdir()).glob("aml-ray-*"))
+    """The Ray drivers' scratch workspaces (not Ray's own temp folders, named alike)."""
+    return [p for p in Path(tempfile.gettempdir()).glob("aml-ray-*") if (p / ".aml").is_dir()]
 
 
 def test_a_script_on_ray_reads_the_sealed_secrets_and_leaves_no_trace(

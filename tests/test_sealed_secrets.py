@@ -15,7 +15,7 @@ from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aml_jupyter import AmlError
+from aml_jupyter import AmlError, Workspace
 from aml_jupyter.compute.local.sealed_secrets import (
     KEY_ENV,
     SEALED_FILE,
@@ -126,26 +126,36 @@ def test_a_script_reads_the_key_only_from_the_pipe_it_was_given(spec: str) -> No
 def test_a_script_reads_its_secrets_once_from_the_pipe_then_from_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    node, home = Workspace.create(tmp_path / "node"), Workspace.create(tmp_path / "home")
+    home.get_default_keyvault().set_secret("own", "home-value")
     key, token = seal({"db-password": "pw"}, "run-1")
-    folder = RunFolder(tmp_path / "run-1")
-    folder.root.mkdir()
+    folder = node.store.run_folder("run-1")
+    folder.root.mkdir(parents=True)
     (folder.root / SEALED_FILE).write_bytes(token)
     env, fd = NodeSecrets(folder, key).for_process()
     assert fd is not None and key not in json.dumps(env)
     monkeypatch.setenv("AML_RUN_ID", "run-1")
+    monkeypatch.setenv("AML_WORKSPACE", str(node.folder))
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(run_secrets, "_opened", {})
-    assert run_secrets.run_secret(None, "db-password") == "pw"  # type: ignore[arg-type]
+    kv = node.get_default_keyvault()
+    assert kv.get_secret("db-password") == "pw"
     with pytest.raises(OSError):
         os.fstat(fd)  # the pipe is closed: read once
     assert FD_ENV not in os.environ
-    assert run_secrets.run_secret(None, "db-password") == "pw"  # type: ignore[arg-type]
+    assert kv.get_secrets(["db-password"]) == {"db-password": "pw"}  # from memory
+    assert kv.list_secrets() == [{"name": "db-password"}]
     with pytest.raises(AmlError, match=r"No secret named 'nope'.*as it was at submit"):
-        run_secrets.run_secret(None, "nope")  # type: ignore[arg-type]
+        kv.get_secret("nope")
+    with pytest.raises(AmlError, match="read-only"):
+        kv.set_secret("new", "v")  # it would change nothing where the run came from
+    assert node.store.secret_names() == []
+    # Another workspace opened by the script is its own vault, as anywhere.
+    assert home.get_default_keyvault().get_secret("own") == "home-value"
     monkeypatch.setenv(SECRETS_ENV, "")  # the workspace had none: told so
     with pytest.raises(AmlError, match="No secret named 'x' in the key vault"):
-        run_secrets.run_secret(None, "x")  # type: ignore[arg-type]
+        kv.get_secret("x")
 
 
 def test_a_ray_node_takes_the_token_from_its_package_and_deletes_it(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
+from . import run_secrets
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -35,16 +36,29 @@ class Keyvault:
         """A name for the vault: the workspace's."""
         return f"{self.workspace.name}-keyvault"
 
+    def _sealed(self) -> dict[str, str] | None:
+        """In a remote run's script, the vault's copy sealed for the run (else None)."""
+        return run_secrets.sealed_for(self.workspace)
+
+    def _refuse_in_remote_run(self) -> None:
+        if run_secrets.in_remote_run(self.workspace):
+            raise run_secrets.refuse_change()
+
     def set_secret(self, name: str, value: str) -> None:
         """Add or replace one secret."""
+        self._refuse_in_remote_run()
         self.workspace.store.set_secrets({name: value})
 
     def set_secrets(self, secrets_batch: dict[str, str]) -> None:
         """Add or replace several secrets at once (all or nothing)."""
+        self._refuse_in_remote_run()
         self.workspace.store.set_secrets(secrets_batch)
 
     def get_secret(self, name: str) -> str:
         """The value of secret ``name`` (an :class:`AmlError` when there is none)."""
+        sealed = self._sealed()
+        if sealed is not None:
+            return run_secrets.sealed_secret(sealed, name)
         value = self.workspace.store.get_secret(name)
         if value is None:
             raise AmlError(
@@ -59,16 +73,20 @@ class Keyvault:
 
     def list_secrets(self) -> list[dict[str, Any]]:
         """``[{'name': ...}]`` for every secret, as v1 (names only, never values)."""
-        return [{"name": n} for n in self.workspace.store.secret_names()]
+        sealed = self._sealed()
+        names = sorted(sealed) if sealed is not None else self.workspace.store.secret_names()
+        return [{"name": n} for n in names]
 
     def delete_secret(self, name: str) -> None:
         """Forget one secret (an unknown name is an :class:`AmlError`, as v1)."""
+        self._refuse_in_remote_run()
         if name not in self.workspace.store.secret_names():
             raise AmlError(f"No secret named {name!r} to delete.")
         self.workspace.store.delete_secrets([name])
 
     def delete_secrets(self, secrets: list[str]) -> None:
         """Forget several secrets (unknown names are ignored)."""
+        self._refuse_in_remote_run()
         self.workspace.store.delete_secrets(secrets)
 
     def __repr__(self) -> str:

@@ -6,7 +6,9 @@ instance or a Ray cluster reads the copy its submitter sealed for it at submit (
 token file, or "" when the workspace had no secrets) and :data:`FD_ENV` (``<fd>:<inode>`` of a
 pipe holding the key). The first read takes the key from the pipe, closes it, opens the token
 and keeps the secrets in this process's memory only; a process forked after that has them
-too, one started afresh does not (it is told so).
+too, one started afresh does not (it is told so). ``run.get_secret`` and the node workspace's
+``get_default_keyvault()`` (``get_secret(s)``, ``list_secrets``) read that copy; changing it
+is refused (it would change nothing where the run came from).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import AmlError
@@ -60,10 +63,11 @@ def _read_key(spec: str) -> bytes:
     return key.strip()
 
 
-def _sealed() -> dict[str, str] | None:
-    """The secrets sealed for this run; None in a run that reads the key vault itself."""
+def sealed_for(ws: Workspace) -> dict[str, str] | None:
+    """The secrets sealed for this run when ``ws`` is the node's workspace this remote run's
+    script runs in; None elsewhere (the workspace's own key vault is the one to read)."""
     path = os.environ.get(SECRETS_ENV)
-    if path is None:
+    if path is None or not in_remote_run(ws):
         return None
     with _lock:
         if path in _opened:
@@ -88,13 +92,19 @@ def _sealed() -> dict[str, str] | None:
         return _opened[path]
 
 
-def run_secret(ws: Workspace, name: str) -> str:
-    """Secret ``name`` as this run sees it (see the module's docstring)."""
-    sealed = _sealed()
-    if sealed is None:
-        from .keyvault import Keyvault
+def in_remote_run(ws: Workspace) -> bool:
+    """Whether this is a remote run's script and ``ws`` the node's workspace it runs in."""
+    folder = os.environ.get("AML_WORKSPACE")
+    if os.environ.get(SECRETS_ENV) is None or folder is None:
+        return False
+    try:
+        return Path(folder).resolve() == ws.folder.resolve()
+    except OSError:
+        return False
 
-        return Keyvault(ws).get_secret(name)
+
+def sealed_secret(sealed: dict[str, str], name: str) -> str:
+    """Secret ``name`` of a run's sealed copy, or the :class:`AmlError` the vault gives."""
     check_secret_name(name)
     if name not in sealed:
         raise AmlError(
@@ -103,3 +113,11 @@ def run_secret(ws: Workspace, name: str) -> str:
             "ws.get_default_keyvault().list_secrets() lists their names."
         )
     return sealed[name]
+
+
+def refuse_change() -> AmlError:
+    """What changing the key vault inside a remote run says."""
+    return AmlError(
+        "In a run on a compute instance or a Ray cluster the key vault is the copy sealed for "
+        "the run at submit, read-only: set or delete secrets in the workspace it came from."
+    )

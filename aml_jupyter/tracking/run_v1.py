@@ -114,12 +114,12 @@ class RunV1:
         the run's code: never printed or logged by us. On a compute instance or a Ray
         cluster: the workspace's secrets as they were when the run was submitted (see
         :mod:`aml_jupyter.tracking.run_secrets`)."""
-        from .run_secrets import run_secret
+        from .keyvault import Keyvault
 
-        return run_secret(self._ws, name)
+        return Keyvault(self._ws).get_secret(name)
 
     def get_secrets(self, secrets: list[str]) -> dict[str, str]:
         """``{name: value}`` of the workspace's secrets named in ``secrets``."""
-        from .run_secrets import run_secret
+        from .keyvault import Keyvault
 
-        return {name: run_secret(self._ws, name) for name in secrets}
+        return Keyvault(self._ws).get_secrets(secrets)
