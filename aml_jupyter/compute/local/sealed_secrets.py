@@ -14,7 +14,11 @@ token under a fresh key, :mod:`aml_jupyter.store.sealed_secrets`) and the two tr
   the key is readable there by whoever reaches the dashboard; that is where we draw the line:
   the key alone opens nothing, and whoever reaches Ray's job API can submit a job that runs
   any code on the cluster, so hiding the key from them would hide nothing. What never appears
-  there is a secret's value, or the token.
+  there (nor in Ray's logs, which may echo the runtime_env) is a secret's value, or the token.
+  The driver takes the token from where Ray unpacked the package and deletes it there; a
+  distributed run's rank actors get the key and the token from the driver as arguments of
+  their start call (Ray's task arguments, which the dashboard does not show), and each deletes
+  the copy Ray unpacked on its node.
 
 On the node (:class:`NodeSecrets`), the run's owner (the supervisor; the Ray driver) takes the
 key out of its own environment before anything else runs, and hands it to each script process
@@ -23,7 +27,11 @@ the pipe only. The script's first ``run.get_secret`` reads it once and closes th
 (:mod:`aml_jupyter.tracking.run_secrets`). A pipe rather than a variable: an environment is
 copied into every process the script starts, printed by debug code, kept in
 ``/proc/<pid>/environ`` even after ``del os.environ[...]``; a pipe is read once and then holds
-nothing. The token file is deleted when the run ends.
+nothing. The token file is deleted when the run ends. A script in a docker container gets no
+pipe (none reaches through ``docker run``): it is told so.
+
+Here, in ``compute/local/``, because the supervisor that hands the key on lives here and the
+instance and cluster folders build on it (the layers allow no import from ``local/`` upward).
 
 Secrets set after submit are not seen by a run already submitted (it has its copy as it was);
 a workspace with no secrets ships nothing (the script is told so, for a clear error). Only the
