@@ -184,7 +184,9 @@ class _Blob(_Base):
 
 
 class _Runs(_Base):
-    """POST starts a run of an uploaded snapshot, with the submitter's run id."""
+    """POST starts a run of an uploaded snapshot, with the submitter's run id; ``secrets``
+    (null, or the key vault sealed for the run: :mod:`..local.sealed_secrets`) goes to the
+    run's folder (the token) and its supervisor's environment (the key), never back out."""
 
     def post(self) -> None:
         from ...environments import build as envbuild
