@@ -27,6 +27,7 @@ from aml_jupyter import (
 )
 from aml_jupyter.compute.distributed import free_port
 from aml_jupyter.compute.local.sealed_secrets import SEALED_FILE
+from aml_jupyter.store.sealed_secrets import seal
 from tests.conftest import write
 from tests.test_compute_instance import Agent, _stop_agent_runs
 from tests.test_v1_keyvault import files_holding
@@ -98,8 +99,29 @@ def box(ws: Workspace, agent: Agent) -> ComputeInstance:
     return ComputeInstance.attach(ws, "box", agent.address, agent.token)
 
 
+@pytest.fixture
+def run_keys(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The per-run keys this process's submits make (spied on, not replaced)."""
+    from aml_jupyter.compute.local import sealed_secrets
+
+    made: list[str] = []
+
+    def spy(values: dict[str, str], run_id: str) -> tuple[str, bytes]:
+        key, token = seal(values, run_id)
+        made.append(key)
+        return key, token
+
+    monkeypatch.setattr(sealed_secrets, "seal", spy)
+    return made
+
+
 def test_a_script_on_the_instance_reads_the_secrets_sealed_at_submit(
-    ws: Workspace, exp: Experiment, project: Path, box: ComputeInstance, agent: Agent
+    ws: Workspace,
+    exp: Experiment,
+    project: Path,
+    box: ComputeInstance,
+    agent: Agent,
+    run_keys: list[str],
 ) -> None:
     password, api_key = _set_secrets(ws)
     write(project, "reads.py", READS)
@@ -116,6 +138,10 @@ def test_a_script_on_the_instance_reads_the_secrets_sealed_at_submit(
         assert files_holding(ws.folder, value.encode()) == []
         assert files_holding(agent.folder, value.encode()) == []
         assert value not in run.read_log()
+    # The run's key went to no file either (memory, a pipe), on neither side.
+    assert len(run_keys) == 1
+    assert files_holding(ws.folder, run_keys[0].encode()) == []
+    assert files_holding(agent.folder, run_keys[0].encode()) == []
     assert _sealed_files(agent.folder) == []  # deleted when the run ended
     assert not (agent.workspace.store.run_folder(run.id).root / SEALED_FILE).exists()
     # ... nor in what the agent's API answers about the run.
@@ -202,6 +228,7 @@ def test_a_script_on_ray_reads_the_sealed_secrets_and_leaves_no_trace(
     project: Path,
     ray_head: tuple[str, Path],
     ray_address: str,
+    run_keys: list[str],
 ) -> None:
     address, temp = ray_head
     ComputeCluster.attach(ws, "ray", address)
@@ -231,6 +258,12 @@ def test_a_script_on_ray_reads_the_sealed_secrets_and_leaves_no_trace(
         assert files_holding(temp, value.encode()) == []  # Ray's logs, packages, job dirs
     new_scratch = [p for p in _driver_scratch() if p not in scratch_before]
     assert _sealed_files(temp, *new_scratch) == []
+    # The key: in the job's runtime_env (above) and nowhere here; on the node at most in Ray's
+    # own logs, which echo the runtime_env (the line the module's docstring draws).
+    assert len(run_keys) == 2
+    for key in run_keys:
+        assert files_holding(ws.folder, key.encode()) == []
+        assert all("logs" in p.relative_to(temp).parts for p in files_holding(temp, key.encode()))
     # The token came as a package Ray unpacked on the node, and was deleted there once read.
     assert [p for p in temp.rglob("aml_sealed_secrets") if p.is_dir()]
 
