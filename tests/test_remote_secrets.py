@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
+import signal
 import tempfile
 import urllib.request
 from collections.abc import Iterator
@@ -28,7 +30,7 @@ from aml_jupyter import (
 from aml_jupyter.compute.distributed import free_port
 from aml_jupyter.compute.local.sealed_secrets import SEALED_FILE
 from aml_jupyter.store.sealed_secrets import seal
-from tests.conftest import write
+from tests.conftest import wait_status, write
 from tests.test_compute_instance import Agent, _stop_agent_runs
 from tests.test_v1_keyvault import files_holding
 
@@ -169,6 +171,21 @@ def test_a_workspace_without_secrets_sends_none_and_the_script_is_told(
     message = _error(ws, run.id)
     assert "No secret named 'no-such-secret'" in message and "submitted from" in message
     assert _sealed_files(agent.folder) == []
+
+
+def test_a_run_whose_supervisor_died_on_the_instance_keeps_no_sealed_file(
+    ws: Workspace, exp: Experiment, project: Path, box: ComputeInstance, agent: Agent
+) -> None:
+    _set_secrets(ws)
+    write(project, "slow.py", "import time\nprint('started', flush=True)\ntime.sleep(60)\n")
+    run = exp.submit(ScriptRunConfig(project, "slow.py", compute_target="box"))
+    wait_status(run, {RunStatus.RUNNING})
+    sealed = agent.workspace.store.run_folder(run.id).root / SEALED_FILE
+    assert sealed.is_file()  # there while the run goes
+    row = agent.workspace.store.get_run(run.id)
+    os.kill(row.pid, signal.SIGKILL)  # the supervisor dies: nobody deletes it at the end
+    assert wait_status(run, RunStatus.TERMINAL, timeout=60) == RunStatus.FAILED
+    assert not sealed.exists()  # the agent's liveness check ended the run, and deleted it
 
 
 def test_the_agent_refuses_a_malformed_secrets_field_and_starts_nothing(
