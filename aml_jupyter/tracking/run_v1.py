@@ -111,7 +111,9 @@ class RunV1:
 
     def get_secret(self, name: str) -> str:
         """The value of the workspace's secret ``name`` (``ws.get_default_keyvault()``), for
-        the run's code: never printed or logged by us."""
+        the run's code: never printed or logged by us. On a compute instance or a Ray
+        cluster: the workspace's secrets as they were when the run was submitted (see
+        :mod:`aml_jupyter.tracking.run_secrets`)."""
         from .keyvault import Keyvault
 
         return Keyvault(self._ws).get_secret(name)

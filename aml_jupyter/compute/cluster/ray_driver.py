@@ -257,9 +257,12 @@ def _drive(ws: Workspace, spec: dict[str, Any], job_log: TextIO, begun: float) -
     """:func:`main` once the output is split: the run, to its end frame; True if it failed."""
     from ...snapshot.snapshot import take_snapshot
     from ...tracking.run import SCRIPT_RUN
+    from ..local.sealed_secrets import ray_node_secrets
     from ..local.supervisor import Supervisor
 
     run_id, nonce = spec["id"], spec["nonce"]
+    # The run's sealed secrets: the key out of our environment, the token into the run folder.
+    secrets = ray_node_secrets(ws.store.run_folder(run_id), run_id)
     definition = dict(spec["definition"])
     definition["python"] = sys.executable  # Ray made the job's environment
     definition["environment"] = None
@@ -290,6 +293,7 @@ def _drive(ws: Workspace, spec: dict[str, Any], job_log: TextIO, begun: float) -
         if definition.get("distributed") or spec.get("placed"):
             supervisor = _placed(ws, run_id, definition.get("distributed"), spec["resources"])
         if supervisor is not None:
+            supervisor.secrets = secrets
             try:
                 supervisor.run()  # main thread: Ray's stop (SIGTERM) becomes a cancel
             finally:
@@ -297,6 +301,8 @@ def _drive(ws: Workspace, spec: dict[str, Any], job_log: TextIO, begun: float) -
     finally:
         done.set()
         pumping.join()
+        if secrets is not None:
+            secrets.discard()  # the token goes with the run's end
     print(f"[aml] Run ended {time.monotonic() - begun:.2f} s after the driver's start", flush=True)
     _keep_system_log(ws, run_id)
     forwarder.finish()

@@ -44,6 +44,7 @@ from ...store.run_folder import (
 from ...tracking.workspace import Workspace
 from ..local.ranks import free_port, process_environments
 from ..local.script_process import command_line, script_environment
+from ..local.sealed_secrets import close_fd, forget_ray_key, rank_secrets
 from ..local.supervisor import Supervisor
 from ..remote import append_chunk
 from ..untrusted import checked_mapping
@@ -68,6 +69,7 @@ class RankProcess:
 
     def __init__(self, run_id: str, experiment: str, rank: int) -> None:
         self.run_id, self.rank = run_id, rank
+        forget_ray_key(run_id)  # Ray gives it to every process of the job; the driver sends ours
         self.home = Path(tempfile.mkdtemp(prefix=f"aml-rank{rank}-"))
         # A workspace of the rank's own, so Run.get_context() works on any node.
         self.ws = Workspace.create(self.home)
@@ -83,23 +85,32 @@ class RankProcess:
         up_s = process_age_s()
         return {**node_of_actor(), "port": free_port(), "up_s": up_s and round(up_s, 2)}
 
-    def start(self, definition: dict[str, Any], rank_env: dict[str, str]) -> None:
-        """Start the script from the job's working_dir (the snapshot) on this node."""
+    def start(
+        self,
+        definition: dict[str, Any],
+        rank_env: dict[str, str],
+        secrets: tuple[str, bytes | None] | None = None,
+    ) -> None:
+        """Start the script from the job's working_dir (the snapshot) on this node
+        (``secrets``: the run's key and sealed token, from the driver)."""
         shutil.copytree(os.getcwd(), self.work)
         for sub in TRACKED_FOLDERS:
             (self.work / sub).mkdir(exist_ok=True)
         self.folder.user_logs.mkdir(parents=True, exist_ok=True)
+        secret_env, key_fd = rank_secrets(self.folder, secrets)
         env = {**script_environment(self.ws, self.run_id, self.experiment), **rank_env}
         with open(self.folder.path(RANK_LOG), "ab") as log:
             self.proc = subprocess.Popen(
                 command_line(definition),
                 cwd=self.work,
-                env=env,
+                env={**env, **secret_env},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=() if key_fd is None else (key_fd,),
             )
+        close_fd(key_fd)
 
     def wait(self) -> int:
         assert self.proc is not None
@@ -233,7 +244,10 @@ class RaySupervisor(Supervisor):
             env.update(
                 {"MASTER_ADDR": self.nodes[0]["ip"], "MASTER_PORT": str(self.nodes[0]["port"])}
             )
-        ray.get([a.start.remote(definition, e) for a, e in zip(self.actors, envs, strict=True)])
+        sent = self.secrets.sent() if self.secrets is not None else None  # each rank its own
+        ray.get(
+            [a.start.remote(definition, e, sent) for a, e in zip(self.actors, envs, strict=True)]
+        )
         threading.Thread(target=self._pump_until_done, daemon=True).start()
         return [_Rank(self, rank) for rank in range(len(self.actors))]
 

@@ -144,6 +144,7 @@ class ComputeCluster(ComputeTarget):
         definition: dict[str, Any],
         tags: dict[str, Any] | None,
     ) -> None:
+        from ..local.sealed_secrets import seal_for_ray
         from .jobs_api import RayRefused
         from .ray_driver import encode_spec
 
@@ -187,6 +188,8 @@ class ComputeCluster(ComputeTarget):
         elif asks[gpu]:  # a resource standing for GPUs (AML_RAY_GPU_RESOURCE)
             request["entrypoint_resources"] = {gpu: asks[gpu]}
         try:
+            # The key vault sealed for the run: a package of its own, the key apart from it.
+            seal_for_ray(self._api(), self.workspace, run_id, runtime_env)
             self._api().submit(request)
         except RemoteUnreachable as exc:
             raise AmlError(f"Cannot submit to {self.name!r}: {exc}") from None

@@ -184,10 +184,13 @@ class _Blob(_Base):
 
 
 class _Runs(_Base):
-    """POST starts a run of an uploaded snapshot, with the submitter's run id."""
+    """POST starts a run of an uploaded snapshot, with the submitter's run id; ``secrets``
+    (null, or the key vault sealed for the run: :mod:`..local.sealed_secrets`) goes to the
+    run's folder (the token) and its supervisor's environment (the key), never back out."""
 
     def post(self) -> None:
         from ...environments import build as envbuild
+        from ..local.sealed_secrets import agent_supervisor_env, drop_token
         from ..local.target import start_supervisor
         from ..submission import record_run
 
@@ -213,8 +216,17 @@ class _Runs(_Base):
             if definition.get("environment"):
                 envbuild.check(ws.folder, definition["environment"])
             tags = body.get("tags") or None
-            supervisor = start_supervisor(ws.folder)
-            record_run(ws, experiment, definition, snapshot_id, "local", tags, supervisor, run_id)
+            folder = ws.store.run_folder(run_id)
+            # The run's sealed secrets into its folder, their key to its supervisor only.
+            env = agent_supervisor_env(folder, body.get("secrets"))
+            try:
+                supervisor = start_supervisor(ws.folder, env=env)
+                record_run(
+                    ws, experiment, definition, snapshot_id, "local", tags, supervisor, run_id
+                )
+            except BaseException:
+                drop_token(folder)
+                raise
         except AmlError as exc:
             raise ApiError(400, str(exc)) from None
         self.set_status(201)

@@ -305,15 +305,23 @@ class AgentClient:
             raise
 
     def start_run(
-        self, run_id: str, experiment: str, snapshot_id: str, definition: Any, tags: Any
+        self,
+        run_id: str,
+        experiment: str,
+        snapshot_id: str,
+        definition: Any,
+        tags: Any,
+        secrets: dict[str, str] | None = None,
     ) -> None:
-        """Start a run of an uploaded snapshot on the agent, under our run id."""
+        """Start a run of an uploaded snapshot on the agent, under our run id (``secrets``:
+        the workspace's, sealed for the run, see :mod:`..local.sealed_secrets`)."""
         body = {
             "id": run_id,
             "experiment": experiment,
             "snapshot_id": snapshot_id,
             "definition": definition,
             "tags": tags or {},
+            "secrets": secrets,
         }
         self._json("POST", "/runs", body)
 

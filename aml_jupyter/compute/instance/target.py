@@ -290,8 +290,11 @@ class ComputeInstance(ComputeTarget):
         definition: dict[str, Any],
         tags: dict[str, Any] | None,
     ) -> None:
+        from ..local.sealed_secrets import request_field, seal_for_run
+
+        secrets = request_field(seal_for_run(self.workspace, run_id))  # the key vault, sealed
         try:
-            self.client().start_run(run_id, experiment, snapshot.id, definition, tags)
+            self.client().start_run(run_id, experiment, snapshot.id, definition, tags, secrets)
         except (RemoteGone, RemoteUnreachable) as exc:
             raise AmlError(f"Cannot submit to {self.name!r}: {exc}") from None
 

@@ -70,7 +70,7 @@ def death_reason(ws: Workspace, record: RunRecord, now: float) -> str | None:
 
 def end_orphan(ws: Workspace, record: RunRecord, reason: str) -> None:
     """End a run whose owner died: Failed with the reason (Canceled when a cancel was asked
-    for), its script stopped, its metrics kept.
+    for), its script stopped, its metrics kept, its sealed secrets (if any) deleted.
 
     Only bounded work happens here (it runs inside someone else's read): the summary of a
     big run's metrics is taken from the files' tails.
@@ -86,6 +86,9 @@ def end_orphan(ws: Workspace, record: RunRecord, reason: str) -> None:
         store.set_status(
             record.id, RunStatus.FAILED, error={"message": reason, "code": "OwnerDied"}
         )
+    from .sealed_secrets import drop_token
+
+    drop_token(ws.store.run_folder(record.id))  # a remote run's sealed secrets: their run ended
     child = record.child_pid
     if child and record.host == liveness.HOST:
         try:

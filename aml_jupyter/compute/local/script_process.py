@@ -11,12 +11,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...paths import MLFLOW_PLUGIN_DIR, PACKAGE_DIR, SHIM_DIR
+from ...tracking.run_secrets import FD_ENV, SECRETS_ENV
+from .sealed_secrets import KEY_ENV
 
 if TYPE_CHECKING:
     from ...tracking.workspace import Workspace
 
 #: The folder holding the ``azureml`` shim, so v1 imports resolve to aml_jupyter in runs.
 PACKAGE_PARENT = PACKAGE_DIR.parent
+#: A remote run's secrets variables (:mod:`.sealed_secrets`), never inherited by a script.
+SEALED_VARIABLES = (SECRETS_ENV, FD_ENV, KEY_ENV)
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Warning)\b.*")
 
 
@@ -32,6 +36,8 @@ def script_environment(
     the v1 shim, and the run environment's variables (its interpreter's folder first on PATH;
     they may name another ``MLFLOW_TRACKING_URI``)."""
     env = dict(os.environ)
+    for name in SEALED_VARIABLES:  # a remote run's, inherited: its owner sets the script's own
+        env.pop(name, None)
     env.update(
         {
             "MLFLOW_TRACKING_URI": ws.get_mlflow_tracking_uri(),

@@ -30,6 +30,7 @@ from .owner import claim_owner, heartbeat, owner_main
 from .processes import escalate
 from .ranks import free_port, process_environments
 from .script_process import command_line, error_from_log, script_environment
+from .sealed_secrets import NodeSecrets, close_fd
 
 HEARTBEAT_INTERVAL_S = 2.0
 #: A failed script with less free space than this left on the workspace's disk: "disk full".
@@ -67,6 +68,8 @@ class Supervisor:
         self.work_tree: WorkTreeLease | None = None
         #: The environment variables of the run's datasets (v1's contract), once laid out.
         self.data_env: dict[str, str] = {}
+        #: A remote run's secrets (its key, its sealed file), handed to each script process.
+        self.secrets: NodeSecrets | None = None
 
     def _beat(self) -> None:
         claimed = False
@@ -239,8 +242,11 @@ class Supervisor:
         envs = process_environments(definition.get("distributed"), free_port())
         procs: list[subprocess.Popen[bytes]] = []
         for rank, extra in enumerate(envs):
+            # A remote run's secrets key: in a pipe of this process's own (not in a container).
+            docker = isinstance(environment, dict) and environment["docker"]["enabled"]
+            secret_env, key_fd = self.secrets.for_process(docker) if self.secrets else ({}, None)
             argv = command_line(definition)
-            if isinstance(environment, dict) and environment["docker"]["enabled"]:
+            if isinstance(environment, dict) and docker:
                 # The same process handling; the process runs the script in a container.
                 from . import container
 
@@ -250,7 +256,7 @@ class Supervisor:
                     self.run_id,
                     rank,
                     environment,
-                    {**base_env, **extra},
+                    {**base_env, **extra, **secret_env},
                     argv,
                 )
             # Rank 0 leads a new process group (in our session); the other ranks join it.
@@ -265,13 +271,15 @@ class Supervisor:
                     subprocess.Popen(
                         argv,
                         cwd=work,
-                        env={**base_env, **extra},
+                        env={**base_env, **extra, **secret_env},
                         stdin=subprocess.DEVNULL,
                         stdout=log,
                         stderr=subprocess.STDOUT,
+                        pass_fds=() if key_fd is None else (key_fd,),
                         **group,
                     )
                 )
+            close_fd(key_fd)  # the process has its own end of the pipe
         return procs
 
     def _watch(self, procs: list[Any], max_duration: float) -> None:
@@ -358,10 +366,14 @@ def _free_bytes(folder: Path) -> int | None:
 
 def _supervise(ws: Workspace, run_id: str) -> None:
     supervisor = Supervisor(ws, run_id)
+    # A run from another machine (the agent's): its secrets key, out of our environment first.
+    supervisor.secrets = NodeSecrets.from_environ(supervisor.folder)
     try:
         supervisor.run()
     finally:
         supervisor.finished.set()
+        if supervisor.secrets is not None:
+            supervisor.secrets.discard()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,10 +40,13 @@ def hand_off(owner: subprocess.Popen[bytes], run_id: str | None) -> None:
 
 
 def start_supervisor(
-    ws_folder: Path, module: str = "aml_jupyter.compute.local.supervisor"
+    ws_folder: Path,
+    module: str = "aml_jupyter.compute.local.supervisor",
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a supervisor (or ``module``: a remote run's mirror) in its own session, so a
-    kernel restart or Ctrl-C leaves it alone.
+    kernel restart or Ctrl-C leaves it alone; ``env``: its environment, if not ours (the
+    agent's supervisors get a run's secrets key so, see :mod:`.sealed_secrets`).
 
     It waits for a run id on its stdin; closing stdin without one makes it exit.
     """
@@ -55,6 +58,7 @@ def start_supervisor(
             stderr=subprocess.DEVNULL,
             start_new_session=True,
             close_fds=True,
+            env=env,
         )
     except OSError as exc:
         raise AmlError(f"Could not start the run's supervisor: {exc}") from exc
