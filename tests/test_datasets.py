@@ -165,6 +165,12 @@ def test_files_from_a_remote_fsspec_store(ws: Workspace, tmp_path: Path) -> None
         got = registered.download(tmp_path / "down")
         assert sorted(Path(p).read_bytes() for p in got) == [b"one", b"two"]
         with registered.mount() as mounted:
+            two = Path(mounted.mount_point) / "b" / "two.txt"
+            assert two.read_bytes() == b"two"
+            assert not os.stat(two).st_mode & 0o222  # the cached copy is read-only
+            os.chmod(two.resolve(), 0o644)  # a script that writes through the link anyway
+            two.write_bytes(b"scribbled")
+        with registered.mount() as mounted:  # the cache's copy is downloaded again
             assert (Path(mounted.mount_point) / "b" / "two.txt").read_bytes() == b"two"
         memory.pipe("/remote-ds/a/one.txt", b"ONE")
         with pytest.raises(AmlError, match=r"changed: one\.txt"):

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from .consumption import DatasetConsumptionConfig
 
 Files = list[tuple[Resolved, FileEntry]]
+#: The modification time of a cached copy whose source gave none (any fixed value will do).
+_CACHED_MTIME_NS = 1_000_000_000
 
 
 class FileDataset(Partitioned, AbstractDataset):
@@ -222,6 +224,18 @@ def _local_copy(cache: Path, resolved: Resolved, entry: FileEntry) -> Path:
     key = f"{resolved.fs.protocol}|{entry.fs_path}|{entry.size}|{entry.mtime_ns}|{entry.etag}"
     digest = hashlib.sha256(key.encode()).hexdigest()
     local = cache / digest[:2] / digest[2:] / Path(entry.rel).name
-    if not local.exists():
-        _copy(resolved, entry, local)
+    stamp = entry.mtime_ns or _CACHED_MTIME_NS
+    try:
+        st = local.stat()
+        if st.st_size == entry.size and st.st_mtime_ns == stamp:
+            return local
+        # Written to since (a script wrote through a mount's link): never handed out again.
+        os.chmod(local, 0o644)
+        local.unlink()
+    except FileNotFoundError:
+        pass
+    _copy(resolved, entry, local)
+    # Read-only, and stamped: a later mount finds it as downloaded or downloads it again.
+    os.chmod(local, 0o444)
+    os.utime(local, ns=(stamp, stamp))
     return local
