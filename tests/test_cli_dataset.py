@@ -88,6 +88,13 @@ def test_register_list_show_and_download(ws: Workspace, tmp_path: Path) -> None:
     assert changed.returncode == 2 and "train.csv" in changed.stderr
     assert not (tmp_path / "o2" / "train.csv").exists()
 
+    gone = aml(ws.folder, "dataset", "unregister", "raw")
+    assert gone.returncode == 0 and "2 version(s)" in gone.stderr, gone.stderr
+    assert [r["name"] for r in aml_json(ws.folder, "dataset", "list")] == ["table"]
+    assert (data / "notes.txt").is_file()  # the files stay
+    unknown = aml(ws.folder, "dataset", "unregister", "raw")
+    assert unknown.returncode == 2 and "raw" in unknown.stderr
+
 
 def test_register_files_of_a_datastore(ws: Workspace, tmp_path: Path) -> None:
     _data(tmp_path / "store" / "2026")

@@ -1,6 +1,7 @@
 """``aml dataset ...``: list the workspace's datasets, show one version (its definition, files,
-tags and the runs that read or wrote it), register files as a new dataset or version, and
-download a version's files (checked against the bytes it was registered with first).
+tags and the runs that read or wrote it), register files as a new dataset or version,
+download a version's files (checked against the bytes it was registered with first), and
+unregister a dataset's every version.
 
 Paths for ``register`` are local paths or globs, URLs, or ``DATASTORE:relative/glob`` for
 files in a registered datastore (``aml datastore list`` names them).
@@ -105,6 +106,22 @@ def cmd_dataset_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dataset_unregister(args: argparse.Namespace) -> int:
+    """``aml dataset unregister NAME``: forget every version of NAME (v1's
+    ``unregister_all_versions``); the files stay, runs keep their lineage."""
+    from ...data.abstract_dataset import AbstractDataset
+
+    ws = _workspace(args)
+    dataset = AbstractDataset.get_by_name(ws, args.name)
+    versions = ws.store.dataset_versions(args.name)
+    dataset.unregister_all_versions()
+    _note(
+        f"unregistered dataset {args.name} ({len(versions)} version(s)); its files stay where "
+        "they are"
+    )
+    return 0
+
+
 def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``aml dataset`` group; ``common`` holds ``-w``."""
     cmds = command_group(groups, "dataset", help="list, show, register and download datasets")
@@ -153,3 +170,12 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("target", metavar="TARGET", help="the folder to copy the files into")
     p.add_argument("--version", type=_version, metavar="N", help="default: the latest")
     p.add_argument("--overwrite", action="store_true", help="replace files there already")
+
+    p = command(
+        cmds,
+        "unregister",
+        cmd_dataset_unregister,
+        common,
+        help="forget every version of a dataset (its files stay)",
+    )
+    p.add_argument("name", metavar="NAME", help="a dataset")
