@@ -14,6 +14,7 @@ names a file or a URL.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, NamedTuple
 
@@ -106,7 +107,11 @@ def parse(data: bytes) -> Grants:
     if body.get("version") != VERSION:
         raise _bad("a version this release cannot read")
     expires = body.get("expires")
-    if not isinstance(expires, (int, float)) or isinstance(expires, bool) or expires != expires:
+    if (
+        not isinstance(expires, (int, float))
+        or isinstance(expires, bool)
+        or not math.isfinite(expires)
+    ):
         raise _bad("no expiry time")
     inputs = body.get("inputs")
     if not isinstance(inputs, list):
