@@ -32,6 +32,8 @@ inputs = st.builds(
     st.sampled_from(["file", "tabular"]),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
     st.lists(files, max_size=4, unique_by=lambda f: f.name).map(tuple),
+    dataset_name=st.text(max_size=20),
+    dataset_version=st.integers(1, 10**6),
 )
 grants = st.builds(
     Grants,

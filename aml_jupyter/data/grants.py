@@ -48,6 +48,9 @@ class InputGrant(NamedTuple):
     kind: str
     definition: dict[str, Any]
     files: tuple[FileGrant, ...]
+    #: The version's stored name (a saved one's hidden name) and number, for the script.
+    dataset_name: str = ""
+    dataset_version: int = 1
 
 
 class Grants(NamedTuple):
@@ -73,6 +76,8 @@ def dump(grants: Grants) -> bytes:
                 "datasetId": i.dataset_id,
                 "kind": i.kind,
                 "definition": i.definition,
+                "datasetName": i.dataset_name,
+                "datasetVersion": i.dataset_version,
                 "files": [
                     {"name": f.name, "size": f.size, "sha256": f.sha256, "url": f.url}
                     for f in i.files
@@ -141,7 +146,12 @@ def _input(item: Any) -> InputGrant:
     rows = tuple(_file(name, f) for f in files)
     if len({f.name for f in rows}) != len(rows):
         raise _bad(f"input {name!r} names a file twice")
-    return InputGrant(name, dataset_id, kind, definition, rows)
+    stored, version = item.get("datasetName", ""), item.get("datasetVersion", 1)
+    if not isinstance(stored, str) or len(stored) > 256:
+        raise _bad(f"input {name!r} has a dataset name that is not text")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _bad(f"input {name!r} has a dataset version that is not a positive number")
+    return InputGrant(name, dataset_id, kind, definition, rows, stored, version)
 
 
 def _file(input_name: str, item: Any) -> FileGrant:

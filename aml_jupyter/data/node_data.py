@@ -106,7 +106,13 @@ def prepare(ws: Workspace, run_id: str, definition: dict[str, Any]) -> dict[str,
         if mode == "direct":
             values[name] = item.dataset_id
             local = dict(item.definition, sources=[{"local": f"{where}/**"}])
-            direct[item.dataset_id] = {"kind": item.kind, "definition": local}
+            direct[item.dataset_id] = {
+                "kind": item.kind,
+                "definition": local,
+                "name": item.dataset_name,
+                "version": item.dataset_version,
+                "files": [[f.name, f.size, f.sha256] for f in item.files],
+            }
         else:
             values[name] = str(where)
     (folder.datasets / DIRECT_FILE).write_text(json.dumps(direct))
@@ -204,11 +210,27 @@ def direct_dataset(ws: Workspace, dataset_id: str) -> Any | None:
     entry = known.get(dataset_id) if isinstance(known, dict) else None
     if not isinstance(entry, dict):
         return None
+    from ..store.types import DatasetRecord
     from .file_dataset import FileDataset
     from .tabular_dataset import TabularDataset
 
-    cls = TabularDataset if entry.get("kind") == "tabular" else FileDataset
-    return cls(entry["definition"], workspace=ws)
+    kind = "tabular" if entry.get("kind") == "tabular" else "file"
+    pinned = [(str(n), int(s), str(h)) for n, s, h in entry.get("files") or []]
+    record = DatasetRecord(  # the submitter's version: its id, name and number, as on local
+        id=dataset_id,
+        name=str(entry.get("name") or ""),
+        version=int(entry.get("version") or 1),
+        kind=kind,
+        definition=entry["definition"],
+        fingerprint="",
+        file_count=len(pinned),
+        size=sum(s for _, s, _ in pinned),
+        description=None,
+        created_utc=0.0,
+    )
+    cls = TabularDataset if kind == "tabular" else FileDataset
+    # Pinned to the same bytes: reading it checks the fetched files again (hashed once).
+    return cls(entry["definition"], workspace=ws, record=record, pinned=pinned)
 
 
 def finish(ws: Workspace, run_id: str, definition: dict[str, Any], status: str) -> list[str]:

@@ -95,7 +95,18 @@ def resolve_inputs(
                 signed += 1
             rows.append(FileGrant(entry.rel, size, sha, url))
         kind = str(spec.get("kind") or dataset._kind)
-        inputs.append(InputGrant(name, spec["datasetId"], kind, dataset.definition, tuple(rows)))
+        record = dataset._record
+        inputs.append(
+            InputGrant(
+                name,
+                spec["datasetId"],
+                kind,
+                dataset.definition,
+                tuple(rows),
+                record.name if record else "",
+                record.version if record else 1,
+            )
+        )
     grants = Grants(time.time() + seconds, tuple(inputs))
     return Resolution(dump(grants), sorted(shipped), sum(shipped.values()), signed)
 
