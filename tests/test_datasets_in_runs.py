@@ -1,7 +1,7 @@
 """Datasets into and out of real runs on the local target: mount, download and direct inputs
 read by scripts written with v1's names, an output uploaded and registered when the run
 completes (nothing when it fails), lineage in get_details and on a registered model, and the
-refusal of a Ray run on several nodes."""
+refusal of a distributed Ray run."""
 
 from __future__ import annotations
 
@@ -282,11 +282,11 @@ def test_a_model_keeps_the_datasets_it_was_made_from(
         Model.register(ws, str(data / "a.csv"), "bad", datasets=[ds])
 
 
-def test_a_ray_run_on_several_nodes_refuses_datasets_at_submit(
+def test_a_distributed_ray_run_refuses_datasets_at_submit(
     ws: Workspace, exp: Experiment, project: Path, tmp_path: Path
 ) -> None:
     """Datasets reach runs on compute instances and Ray (tests/test_remote_data*.py); a Ray
-    run spread over nodes is refused: its files are fetched on the driver's node only."""
+    distributed run is refused: its files are fetched on the driver's node only."""
     from aml_jupyter import PyTorchConfiguration
 
     data = _csv_folder(tmp_path)
@@ -300,9 +300,11 @@ def test_a_ray_run_on_several_nodes_refuses_datasets_at_submit(
             "x.py",
             arguments=[argument],
             compute_target=target,
-            distributed_job_config=PyTorchConfiguration(process_count=2, node_count=2),
+            distributed_job_config=PyTorchConfiguration(process_count=2),
         )
-        with pytest.raises(AmlError, match="Datasets into a Ray run on several nodes"):
+        with pytest.raises(
+            AmlError, match="Datasets into a distributed Ray run are not supported yet"
+        ):
             exp.submit(config)
     assert list(exp.get_runs()) == []
 

@@ -168,7 +168,11 @@ class ComputeCluster(ComputeTarget):
         variables = (definition.get("environment") or {}).get("environment_variables") or {}
         gpu = str(variables.get(GPU_RESOURCE_ENV, "")).strip() or "GPU"
         own = {"CPU": cpus, gpu: gpus}
-        placed = distributed or not self._fits(own)
+        from ..remote_data import runs_in_driver
+
+        # A run with datasets runs in its driver, where its files are fetched (it may then
+        # wait in Ray's own queue when the cluster is full).
+        placed = distributed or (not runs_in_driver(definition) and not self._fits(own))
         asks = {"CPU": 0, gpu: 0} if placed else own
         # Recorded: the mirror's key, what the job asks for (said while it waits), and
         # whether its processes wait in a placement group.
