@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -43,6 +44,9 @@ OUTPUT_PREFIX = "datasets/outputs"
 PACKAGE_FOLDER = "aml_run_data"
 _TAG = re.compile(r"[0-9a-f]{32}")
 _PIECE = 1 << 20
+#: Files fetched at once (``AML_DATA_FETCHERS`` on the node, 8 by default).
+_FETCHERS_TEXT = os.environ.get("AML_DATA_FETCHERS", "").strip()
+FETCHERS = max(1, int(_FETCHERS_TEXT)) if _FETCHERS_TEXT.isdigit() else 8
 _TIMEOUT_S = 60.0
 
 OpenBlob = Callable[[str], BinaryIO]
@@ -133,31 +137,49 @@ def fetch_input(
     name: str, files: tuple[FileGrant, ...], where: Path, open_blob: OpenBlob, read_only: bool
 ) -> None:
     """Every file of input ``name`` into ``where``, each checked against its pinned size and
-    sha256 (written under a temporary name, renamed only when it checks)."""
+    sha256 (written under a temporary name, renamed only when it checks); ``FETCHERS`` at a
+    time (many small files are bound by round trips, not bandwidth)."""
     where.mkdir(parents=True, exist_ok=True)
-    for grant in files:
-        dest = where / grant.name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".aml-part")
+    if len(files) <= 1:
+        for grant in files:
+            _fetch_one(name, grant, where, open_blob, read_only)
+        return
+    with ThreadPoolExecutor(max_workers=min(FETCHERS, len(files))) as pool:
+        futures = [pool.submit(_fetch_one, name, g, where, open_blob, read_only) for g in files]
         try:
-            size, sha = _copy(grant, tmp, open_blob, name)
-            if (size, sha) != (grant.size, grant.sha256):
-                what = (
-                    f"{size} bytes, pinned {grant.size}"
-                    if size != grant.size
-                    else "its sha256 differs from the pinned one"
-                )
-                raise AmlError(
-                    f"Input dataset {name!r}: file {grant.name!r} is not the file the run was "
-                    f"submitted with ({what}): it changed in its store after submit. Restore "
-                    "it, or register the files as they are now (create_new_version=True) and "
-                    "submit again."
-                )
-            if read_only:
-                os.chmod(tmp, 0o444)
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
+            for future in futures:
+                future.result()  # the first failure, in file order
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _fetch_one(
+    name: str, grant: FileGrant, where: Path, open_blob: OpenBlob, read_only: bool
+) -> None:
+    dest = where / grant.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".aml-part")
+    try:
+        size, sha = _copy(grant, tmp, open_blob, name)
+        if (size, sha) != (grant.size, grant.sha256):
+            what = (
+                f"{size} bytes, pinned {grant.size}"
+                if size != grant.size
+                else "its sha256 differs from the pinned one"
+            )
+            raise AmlError(
+                f"Input dataset {name!r}: file {grant.name!r} is not the file the run was "
+                f"submitted with ({what}): it changed in its store after submit. Restore "
+                "it, or register the files as they are now (create_new_version=True) and "
+                "submit again."
+            )
+        if read_only:
+            os.chmod(tmp, 0o444)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _copy(grant: FileGrant, tmp: Path, open_blob: OpenBlob, name: str) -> tuple[int, str]:
