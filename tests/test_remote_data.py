@@ -362,3 +362,40 @@ def test_s3_grants_are_sigv4_presigned_urls_that_expire(
     monkeypatch.setenv("AML_DATA_GRANT_SECONDS", "soon")
     with pytest.raises(AmlError, match="AML_DATA_GRANT_SECONDS is a number of seconds"):
         resolve_inputs(ws, definition)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://127.0.0.1:{free_port()}/c/a.csv?sv=1&sig=SECRETSIG",  # nothing listens
+        "http://127.0.0.1:99999/c/a.csv?sv=1&sig=SECRETSIG",  # no such port: InvalidURL
+    ],
+)
+def test_a_fetch_that_fails_says_so_without_the_signature(url: str, tmp_path: Path) -> None:
+    from aml_jupyter.data.grants import FileGrant
+
+    grant = FileGrant("a.csv", 3, "0" * 64, url)
+    with pytest.raises(AmlError) as caught:
+        node_data.fetch_input("d", (grant,), tmp_path / "in", open, read_only=False)
+    message = str(caught.value)
+    assert "Input dataset 'd': cannot read 'a.csv' from http://127.0.0.1:" in message
+    assert "SECRETSIG" not in message and "sig=" not in message
+    assert not list((tmp_path / "in").iterdir())  # no part file left
+
+
+def test_a_tampered_sas_is_refused_by_the_store_and_named_without_it(
+    ws: Workspace,
+    azurite: Azurite,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    blob = _blob_store(ws, azurite)
+    ds = Dataset.File.from_files((blob, "data/a.csv"))
+    definition = {"inputDatasets": [ds.as_named_input("d")._aml_run_input(ws, 1)]}
+    [grant] = parse(resolve_inputs(ws, definition).grants).inputs[0].files
+    assert grant.url is not None
+    forged = grant._replace(url=grant.url.replace("sp=r", "sp=rw"))  # a read grant made write
+    with pytest.raises(AmlError, match="HTTP 403") as caught:
+        node_data.fetch_input("d", (forged,), tmp_path / "in", open, read_only=False)
+    assert "sig=" not in str(caught.value)
+    node_data.fetch_input("d", (grant,), tmp_path / "in", open, read_only=False)
+    assert (tmp_path / "in" / "a.csv").read_text() == "n\n1\n"

@@ -183,26 +183,26 @@ def _fetch_one(
 
 
 def _copy(grant: FileGrant, tmp: Path, open_blob: OpenBlob, name: str) -> tuple[int, str]:
+    """Stream one file to ``tmp``; its size and sha256. Errors never repeat ``str(exc)``:
+    some (http.client's InvalidURL ...) hold the signed URL."""
     digest, size = hashlib.sha256(), 0
+    where = shown(grant.url) if grant.url else "the files shipped with the run"
     try:
+        # http(s) only: grants.parse checked the scheme
         source: Any = (
             open_blob(grant.sha256)
             if grant.url is None
-            else urllib.request.urlopen(
-                grant.url, timeout=_TIMEOUT_S
-            )  # http(s) only (grants.parse)
+            else urllib.request.urlopen(grant.url, timeout=_TIMEOUT_S)
         )
     except urllib.error.HTTPError as exc:
         hint = " (the grant expired, or the file is gone)" if exc.code in (403, 404) else ""
         raise AmlError(
-            f"Input dataset {name!r}: cannot read {grant.name!r} from {shown(grant.url or '')}: "
+            f"Input dataset {name!r}: cannot read {grant.name!r} from {where}: "
             f"HTTP {exc.code}{hint}."
         ) from None
-    except (urllib.error.URLError, OSError) as exc:
-        where = shown(grant.url) if grant.url else "the files shipped with the run"
-        reason = (
-            getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
-        )
+    except Exception as exc:
+        cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        reason = getattr(cause, "strerror", None) or type(cause).__name__
         raise AmlError(
             f"Input dataset {name!r}: cannot read {grant.name!r} from {where}: {reason}."
         ) from None
@@ -212,7 +212,7 @@ def _copy(grant: FileGrant, tmp: Path, open_blob: OpenBlob, name: str) -> tuple[
                 digest.update(piece)
                 out.write(piece)
                 size += len(piece)
-        except OSError as exc:
+        except Exception as exc:  # OSError, http.client's IncompleteRead ...
             raise AmlError(
                 f"Input dataset {name!r}: reading {grant.name!r} broke off: {type(exc).__name__}."
             ) from None
