@@ -399,3 +399,43 @@ def test_a_tampered_sas_is_refused_by_the_store_and_named_without_it(
     assert "sig=" not in str(caught.value)
     node_data.fetch_input("d", (grant,), tmp_path / "in", open, read_only=False)
     assert (tmp_path / "in" / "a.csv").read_text() == "n\n1\n"
+
+
+def test_adls_gen2_with_an_account_key_is_signed_and_a_principal_one_is_shipped(
+    ws: Workspace,
+    azurite: Azurite,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    keyed = _blob_store(ws, azurite)  # the container holds data/a.csv, data/sub/b.csv
+    gen2 = Datastore.register_azure_data_lake_gen2(
+        ws, "lake", keyed.container_name, AZURITE_ACCOUNT, account_key=AZURITE_KEY,
+        endpoint=azurite.url,
+    )  # fmt: skip
+    principal = Datastore.register_azure_data_lake_gen2(
+        ws, "lakesp", keyed.container_name, AZURITE_ACCOUNT, tenant_id="t", client_id="c",
+        client_secret="PRINCIPAL-SECRET", endpoint=azurite.url, skip_validation=True,
+    )  # fmt: skip
+    assert Signer(gen2, 60).can_sign and not Signer(principal, 60).can_sign
+    ds = Dataset.File.from_files((gen2, "data/**"))
+    definition = {"inputDatasets": [ds.as_named_input("d").as_download()._aml_run_input(ws, 1)]}
+    resolution = resolve_inputs(ws, definition)
+    assert resolution.signed == 2 and resolution.shipped == []
+    files = parse(resolution.grants).inputs[0].files
+    node_data.fetch_input("d", files, tmp_path / "in", open, read_only=True)
+    assert (tmp_path / "in" / "sub" / "b.csv").read_text() == "n\n2\n"
+    assert (tmp_path / "in" / "a.csv").stat().st_mode & 0o777 == 0o444
+
+
+def test_expired_grants_fail_the_run_before_the_script(ws: Workspace, tmp_path: Path) -> None:
+    from aml_jupyter.data.grants import Grants, dump
+
+    node = Workspace.create(tmp_path / "node")
+    sha, _ = node.blobs.put_bytes(dump(Grants(1.0, ())))
+    with pytest.raises(AmlError, match="read-only data URLs expired before it started"):
+        node_data.prepare(node, "run_1", {"remoteData": {"grants": sha}})
+    with pytest.raises(AmlError, match="grants file did not arrive"):
+        node_data.prepare(node, "run_2", {"remoteData": {"grants": "f" * 64}})
+    with pytest.raises(AmlError, match="is not a SHA-256"):
+        node_data.prepare(node, "run_3", {"remoteData": {"grants": "../../etc/passwd"}})
+    with pytest.raises(AmlError, match="names no grants"):
+        node_data.prepare(node, "run_4", {"remoteData": {"package": "../x"}})
