@@ -9,7 +9,7 @@ dataset's id, and ``run.input_datasets[name]`` a dataset over the fetched files 
 definition and transforms kept). Outputs are an empty folder; when the run completes its files
 become run files ``datasets/outputs/<name>/...``, which come back with the run's other files;
 the submitting side uploads and registers them (:mod:`.run_data`). The grants themselves are
-removed once read (an agent's blob) or live in the job's package only.
+removed from the node once read (an agent's blob, the file in a Ray job's package).
 """
 
 from __future__ import annotations
@@ -74,8 +74,11 @@ def _locate(ws: Workspace, remote: Any) -> tuple[bytes, OpenBlob]:
         raise AmlError("The run's remoteData names no grants; submit it again.")
     for entry in sys.path:  # a Ray py_modules package is a folder on the job's path
         folder = Path(entry or ".") / PACKAGE_FOLDER / tag
-        if (folder / "grants.json").is_file():
-            return (folder / "grants.json").read_bytes(), _package_blobs(folder / "blobs")
+        grants = folder / "grants.json"
+        if grants.is_file():
+            data = grants.read_bytes()
+            grants.unlink(missing_ok=True)  # read once: the package is this run's alone
+            return data, _package_blobs(folder / "blobs")
     raise AmlError("The run's data package is not on this node's path; submit it again.")
 
 
