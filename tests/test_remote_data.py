@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -439,3 +440,44 @@ def test_expired_grants_fail_the_run_before_the_script(ws: Workspace, tmp_path: 
         node_data.prepare(node, "run_3", {"remoteData": {"grants": "../../etc/passwd"}})
     with pytest.raises(AmlError, match="names no grants"):
         node_data.prepare(node, "run_4", {"remoteData": {"package": "../x"}})
+
+
+def test_a_canceled_run_on_the_instance_uploads_nothing(
+    ws: Workspace,
+    exp: Experiment,
+    project: Path,
+    box: object,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    default = ws.get_default_datastore()
+    src = write(tmp_path / "local", "sub/one.txt", "1").parent.parent
+    files = Dataset.File.from_files(str(src)).register(ws, "few")
+    write(
+        project,
+        "train.py",
+        """
+        import os, sys, time
+        from azureml.core import Run
+        run = Run.get_context()
+        direct = run.input_datasets["few"]  # direct: the dataset, over the fetched files
+        print("paths", direct.to_path(), direct.name, direct.version, flush=True)
+        open(os.path.join(sys.argv[2], "partial.txt"), "w").write("x")
+        print("started", flush=True)
+        for i in range(600):
+            time.sleep(0.1)
+        """,
+    )
+    out = OutputFileDatasetConfig("o", destination=(default, "never/{run-id}"))
+    config = ScriptRunConfig(project, "train.py", arguments=[files, out], compute_target="box")
+    run = exp.submit(config)
+    assert wait_status(run, (*DONE, RunStatus.RUNNING), timeout=90) == RunStatus.RUNNING
+    deadline = time.monotonic() + 60
+    while "started" not in run.read_log():
+        assert time.monotonic() < deadline, run.read_log()
+        time.sleep(0.2)
+    assert "paths ['/sub/one.txt'] few 1" in run.read_log()
+    run.cancel()
+    assert wait_status(run, DONE, timeout=60) == RunStatus.CANCELED
+    assert "its output datasets (o) were not uploaded" in _driver_log(run)
+    assert not Path(default.fs_path("never")).exists()
+    assert not [n for n in run.get_file_names() if n.startswith("datasets/")]
