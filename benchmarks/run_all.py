@@ -32,6 +32,7 @@ ORDER = [
     "serving",
     "datastore",
     "datasets",
+    "remote_data",
 ]
 
 
