@@ -34,6 +34,7 @@ ORDER = [
     "datastore",
     "datasets",
     "partitions",
+    "remote_data",
 ]
 
 

@@ -26,7 +26,7 @@ from ..snapshot.snapshot import take_snapshot
 from ..status import RunStatus
 from ..store.run_records import new_run_id
 from .local.owner import claim_owner
-from .local.run_data import data_arguments, has_data, refuse_data
+from .local.run_data import data_arguments, has_data
 from .local.target import hand_off, start_supervisor
 
 if TYPE_CHECKING:
@@ -51,8 +51,6 @@ def submit(
     from ..tracking.run import Run
 
     ws = experiment.workspace
-    if target.type != "local" and any(has_data(a) for a in [*config.arguments, *config._inputs]):
-        refuse_data(target.type)  # before any dataset is saved
     definition = run_definition(ws, config)
     target._check(definition)
     owner = start_supervisor(ws.folder, module=target._owner_module)

@@ -28,6 +28,10 @@ def prepare(ws: Workspace, run_id: str, definition: dict[str, Any]) -> dict[str,
     input that could not be read (changed files, an unreachable store)."""
     from .abstract_dataset import AbstractDataset
 
+    if definition.get("remoteData"):  # on a remote node: read through the run's grants
+        from . import node_data
+
+        return node_data.prepare(ws, run_id, definition)
     folder = ws.store.run_folder(run_id)
     environment = definition.get("environment")
     # A container sees the workspace's folder, not the files a mount's links point at.
@@ -78,6 +82,16 @@ def finish(ws: Workspace, run_id: str, definition: dict[str, Any], status: str) 
     folder = ws.store.run_folder(run_id)
     notes: list[str] = []
     outputs = definition.get("outputDatasets") or []
+    if definition.get("remoteData"):
+        from . import node_data
+
+        if node_data.on_node(ws, run_id):  # the node sends its outputs back as run files
+            try:
+                return node_data.finish(ws, run_id, definition, status)
+            finally:
+                _remove_links_then_folder(folder.datasets)
+        if status == RunStatus.COMPLETED:  # the submitting side: what the node sent back
+            node_data.restore_outputs(ws, run_id, definition)
     try:
         if outputs and status != RunStatus.COMPLETED:
             names = ", ".join(o["name"] for o in outputs)
@@ -173,7 +187,16 @@ def _remove_links_then_folder(root: Path) -> None:
 
 
 def input_dataset(ws: Workspace, dataset_id: str) -> Any:
-    """The dataset a run's direct input names (``run.input_datasets[name]``)."""
+    """The dataset a run's direct input names (``run.input_datasets[name]``); in a script on
+    a remote node, the dataset over the files fetched for it there."""
     from .abstract_dataset import AbstractDataset
 
-    return AbstractDataset.get_by_id(ws, dataset_id)
+    try:
+        return AbstractDataset.get_by_id(ws, dataset_id)
+    except AmlError:
+        from .node_data import direct_dataset
+
+        found = direct_dataset(ws, dataset_id)
+        if found is None:
+            raise
+        return found

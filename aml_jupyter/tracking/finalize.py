@@ -60,6 +60,8 @@ def harvest_folder(ws: Workspace, run_id: str, folder: Path, prefix: str, move: 
 def _note(folder: RunFolder, text: str) -> None:
     """A line for whoever reads the driver log; never fails the run."""
     try:
+        # A remote run whose script printed nothing has no mirrored driver log here yet.
+        folder.driver_log.parent.mkdir(parents=True, exist_ok=True)
         with open(folder.driver_log, "a") as f:
             f.write(f"[aml] {text}\n")
     except OSError:

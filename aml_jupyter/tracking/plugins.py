@@ -38,6 +38,8 @@ BUILTIN: dict[str, str] = {
     "run_data.prepare": "aml_jupyter.data.run_data:prepare",
     "run_data.finish": "aml_jupyter.data.run_data:finish",
     "run_data.dataset": "aml_jupyter.data.run_data:input_dataset",
+    # A remote run's inputs as grants its node reads them by (compute.remote_data, at submit).
+    "run_data.grants": "aml_jupyter.data.remote_inputs:resolve_inputs",
     # Configs Experiment.submit takes: importing one registers its submit function
     # (see tracking.submitting). Pipeline, HyperDriveConfig, AutoMLConfig … add theirs.
     "config.ScriptRunConfig": "aml_jupyter.compute.config:ScriptRunConfig",

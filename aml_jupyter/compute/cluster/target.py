@@ -103,6 +103,9 @@ class ComputeCluster(ComputeTarget):
     _owner_module = "aml_jupyter.compute.remote"
 
     def _check(self, definition: dict[str, Any]) -> None:
+        from ..remote_data import refuse_spread_data
+
+        refuse_spread_data(definition)
         environment = definition.get("environment")
         if environment and environment["docker"]["enabled"]:
             raise AmlError(
@@ -132,9 +135,14 @@ class ComputeCluster(ComputeTarget):
             working_dir, module = packages.upload(
                 self._api(), cache, self.workspace.blobs, snapshot
             )
+            from .data_package import ray_data_package
+
+            data = ray_data_package(
+                self.workspace, self._api(), cache, definition, RAY_PACKAGE_LIMIT
+            )
         except RemoteUnreachable as exc:
             raise AmlError(f"Cannot submit to {self.name!r}: {exc}") from None
-        self.__dict__["_packages"] = (working_dir, module)
+        self.__dict__["_packages"] = (working_dir, module, data)
 
     def _start(
         self,
@@ -148,7 +156,7 @@ class ComputeCluster(ComputeTarget):
         from .jobs_api import RayRefused
         from .ray_driver import encode_spec
 
-        working_dir, module = self.__dict__.pop("_packages")
+        working_dir, module, data = self.__dict__.pop("_packages")
         nonce = secrets.token_hex(8)
         cpus = self.config.get("cpus_per_process", 1)
         gpus = self.config.get("gpus_per_process", 0)
@@ -161,7 +169,11 @@ class ComputeCluster(ComputeTarget):
         variables = (definition.get("environment") or {}).get("environment_variables") or {}
         gpu = str(variables.get(GPU_RESOURCE_ENV, "")).strip() or "GPU"
         own = {"CPU": cpus, gpu: gpus}
-        placed = distributed or not self._fits(own)
+        from ..remote_data import runs_in_driver
+
+        # A run with datasets runs in its driver, where its files are fetched (it may then
+        # wait in Ray's own queue when the cluster is full).
+        placed = distributed or (not runs_in_driver(definition) and not self._fits(own))
         asks = {"CPU": 0, gpu: 0} if placed else own
         # Recorded: the mirror's key, what the job asks for (said while it waits), and
         # whether its processes wait in a placement group.
@@ -176,6 +188,8 @@ class ComputeCluster(ComputeTarget):
             "placed": placed,
         }
         runtime_env = self._runtime_env(working_dir, module, definition.get("environment"))
+        if data:  # the run's datasets: grants and shipped files, a package of their own
+            runtime_env["py_modules"].append(data)
         request = {
             "entrypoint": f"python -m aml_jupyter.compute.cluster.ray_driver {encode_spec(spec)}",
             "submission_id": run_id,

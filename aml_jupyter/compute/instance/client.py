@@ -16,6 +16,7 @@ once sent is never sent again (a POST /runs must not start two runs).
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -286,6 +287,12 @@ class AgentClient:
         if progress is not None:
             progress(done, total)
         return len(missing)
+
+    def put_bytes(self, data: bytes) -> str:
+        """Send ``data`` as a blob from memory (nothing written here); its sha256."""
+        sha = hashlib.sha256(data).hexdigest()
+        self._call("PUT", f"/blobs/{sha}", data=data, length=len(data))
+        return sha
 
     def download(self, ws: Workspace, sha: str, size: int | None = None) -> None:
         """Fetch one blob (of ``size`` bytes at most) into the workspace's store, streamed to

@@ -281,6 +281,9 @@ class ComputeInstance(ComputeTarget):
             self.client().upload(self.workspace, shas, progress=progress)
         finally:
             progress.close()
+        from ..remote_data import send_to_agent
+
+        send_to_agent(self.workspace, self.client(), definition)  # datasets: grants, files
 
     def _start(
         self,

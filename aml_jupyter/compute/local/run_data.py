@@ -80,16 +80,6 @@ def uses_data(definition: dict[str, Any]) -> bool:
     return bool(definition.get("inputDatasets") or definition.get("outputDatasets"))
 
 
-def refuse_data(kind: str) -> None:
-    """Targets that cannot reach this machine's files yet refuse a run with datasets, at
-    submit, rather than pass the script a path that does not exist where it runs."""
-    raise AmlError(
-        f"Datasets into runs on {kind} targets are not here yet: the script would get a "
-        "path on this machine, not on the target. Run it on compute_target='local', or "
-        "pass the data another way (upload it with the source folder)."
-    )
-
-
 def prepare(ws: Workspace, run_id: str, definition: dict[str, Any]) -> dict[str, str]:
     """On the target, before the script starts: lay out the inputs and outputs, put their
     paths (or a direct input's id) in place of the placeholders in ``definition['arguments']``
