@@ -1,7 +1,6 @@
 """Datasets into and out of real runs on the local target: mount, download and direct inputs
 read by scripts written with v1's names, an output uploaded and registered when the run
-completes (nothing when it fails), lineage in get_details and on a registered model, and the
-refusal of a distributed Ray run."""
+completes (nothing when it fails), lineage in get_details and on a registered model."""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ from hypothesis import strategies as st
 
 from aml_jupyter import (
     AmlError,
-    ComputeTarget,
     Dataset,
     Datastore,
     Experiment,
@@ -280,33 +278,6 @@ def test_a_model_keeps_the_datasets_it_was_made_from(
     assert saved.id == local.datasets["validation"][0].id and saved.name is None
     with pytest.raises(AmlError, match="scenario, dataset"):
         Model.register(ws, str(data / "a.csv"), "bad", datasets=[ds])
-
-
-def test_a_distributed_ray_run_refuses_datasets_at_submit(
-    ws: Workspace, exp: Experiment, project: Path, tmp_path: Path
-) -> None:
-    """Datasets reach runs on compute instances and Ray (tests/test_remote_data*.py); a Ray
-    distributed run is refused: its files are fetched on the driver's node only."""
-    from aml_jupyter import PyTorchConfiguration
-
-    data = _csv_folder(tmp_path)
-    ds = Dataset.File.from_files(str(data))
-    ws.store.attach_compute_target("ray1", "ComputeCluster", {"address": "http://127.0.0.1:9"})
-    write(project, "x.py", "print(1)")
-    target = ComputeTarget(ws, "ray1")
-    for argument in (ds.as_named_input("d").as_mount(), OutputFileDatasetConfig("o")):
-        config = ScriptRunConfig(
-            project,
-            "x.py",
-            arguments=[argument],
-            compute_target=target,
-            distributed_job_config=PyTorchConfiguration(process_count=2),
-        )
-        with pytest.raises(
-            AmlError, match="Datasets into a distributed Ray run are not supported yet"
-        ):
-            exp.submit(config)
-    assert list(exp.get_runs()) == []
 
 
 def test_bad_dataset_arguments_are_refused_before_a_run_exists(

@@ -368,12 +368,16 @@ def test_s3_grants_are_sigv4_presigned_urls_that_expire(
 @pytest.mark.parametrize(
     "url",
     [
-        f"http://127.0.0.1:{free_port()}/c/a.csv?sv=1&sig=SECRETSIG",  # nothing listens
+        # The port is picked in the test: pytest-xdist's workers must collect the same ids.
+        "http://127.0.0.1:{free}/c/a.csv?sv=1&sig=SECRETSIG",  # nothing listens
         "http://127.0.0.1:99999/c/a.csv?sv=1&sig=SECRETSIG",  # no such port: InvalidURL
     ],
+    ids=["nothing-listens", "no-such-port"],
 )
 def test_a_fetch_that_fails_says_so_without_the_signature(url: str, tmp_path: Path) -> None:
     from aml_jupyter.data.grants import FileGrant
+
+    url = url.replace("{free}", str(free_port()))
 
     grant = FileGrant("a.csv", 3, "0" * 64, url)
     with pytest.raises(AmlError) as caught:

@@ -34,22 +34,3 @@ def send_to_agent(ws: Workspace, client: AgentClient, definition: dict[str, Any]
     resolution = resolve(ws, definition, None)
     client.upload(ws, resolution.shipped)
     definition["remoteData"] = {"grants": client.put_bytes(resolution.grants)}
-
-
-def refuse_spread_data(definition: dict[str, Any]) -> None:
-    """A Ray job fetches its datasets on its driver's node, where a distributed run's ranks
-    need not be: such a run is refused at submit rather than give ranks paths they lack."""
-    if uses_data(definition) and definition.get("distributed"):
-        from ..errors import AmlError
-
-        raise AmlError(
-            "Datasets into a distributed Ray run are not supported yet (the files are fetched "
-            "on the job driver's node; its processes may run on others): run one process, or "
-            "submit to a compute instance."
-        )
-
-
-def runs_in_driver(definition: dict[str, Any]) -> bool:
-    """Whether a single-process Ray run must run in its job's driver (not as an actor Ray may
-    place on another node): one with datasets, whose files are fetched where the driver is."""
-    return uses_data(definition)

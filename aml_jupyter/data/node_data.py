@@ -69,17 +69,51 @@ def _locate(ws: Workspace, remote: Any) -> tuple[bytes, OpenBlob]:
             raise AmlError("The run's grants file did not arrive; submit it again.") from None
         ws.blobs.path(sha).unlink(missing_ok=True)  # read once: it holds signatures
         return data, ws.blobs.open
+    inline = remote.get(INLINE_KEY)
+    folder = _package_folder(remote, need_grants=inline is None)
+    if isinstance(inline, bytes):  # a rank's: the grants its driver took from the package
+        return inline, _package_blobs(folder / "blobs")
+    grants = folder / "grants.json"
+    data = grants.read_bytes()
+    grants.unlink(missing_ok=True)  # read once: the package is this run's alone
+    return data, _package_blobs(folder / "blobs")
+
+
+#: In a rank's copy of ``remoteData``: the grants its driver read (never stored or logged).
+INLINE_KEY = "grantsFromDriver"
+
+
+def _package_folder(remote: dict[str, Any], need_grants: bool) -> Path:
     tag = remote.get("package")
     if not isinstance(tag, str) or not _TAG.fullmatch(tag):
         raise AmlError("The run's remoteData names no grants; submit it again.")
     for entry in sys.path:  # a Ray py_modules package is a folder on the job's path
         folder = Path(entry or ".") / PACKAGE_FOLDER / tag
-        grants = folder / "grants.json"
-        if grants.is_file():
-            data = grants.read_bytes()
-            grants.unlink(missing_ok=True)  # read once: the package is this run's alone
-            return data, _package_blobs(folder / "blobs")
+        if (folder / "grants.json").is_file() if need_grants else folder.is_dir():
+            return folder
     raise AmlError("The run's data package is not on this node's path; submit it again.")
+
+
+def take_grants(ws: Workspace, run_id: str, definition: dict[str, Any]) -> bytes:
+    """In a Ray driver whose processes run as rank actors: the grants out of the job's
+    package (deleted there), for the ranks to lay out the data on their own nodes
+    (:func:`for_rank`); the run's datasets are marked a node's here (its outputs come back
+    as run files, sent by rank 0)."""
+    remote = definition.get("remoteData")
+    if not isinstance(remote, dict):
+        raise AmlError("The run's remoteData is not an object; submit it again.")
+    grants = _package_folder(remote, need_grants=True) / "grants.json"
+    data = grants.read_bytes()
+    grants.unlink(missing_ok=True)
+    folder = ws.store.run_folder(run_id)
+    folder.datasets.mkdir(parents=True, exist_ok=True)
+    (folder.datasets / NODE_MARK).touch()
+    return data
+
+
+def for_rank(definition: dict[str, Any], grants: bytes) -> dict[str, Any]:
+    """A rank's copy of ``definition`` whose datasets are read through ``grants``."""
+    return {**definition, "remoteData": {**definition["remoteData"], INLINE_KEY: grants}}
 
 
 def _package_blobs(blobs: Path) -> OpenBlob:
@@ -293,4 +327,13 @@ def restore_outputs(ws: Workspace, run_id: str, definition: dict[str, Any]) -> N
             ws.blobs.copy_to(row.sha256, folder.dataset_output(output) / rel)
 
 
-__all__ = ["Grants", "direct_dataset", "fetch_input", "finish", "on_node", "prepare"]
+__all__ = [
+    "Grants",
+    "direct_dataset",
+    "fetch_input",
+    "finish",
+    "for_rank",
+    "on_node",
+    "prepare",
+    "take_grants",
+]

@@ -40,6 +40,9 @@ BUILTIN: dict[str, str] = {
     "run_data.dataset": "aml_jupyter.data.run_data:input_dataset",
     # A remote run's inputs as grants its node reads them by (compute.remote_data, at submit).
     "run_data.grants": "aml_jupyter.data.remote_inputs:resolve_inputs",
+    # ...and in a Ray driver whose ranks read them on their nodes (compute.cluster.ray_ranks).
+    "run_data.take_grants": "aml_jupyter.data.node_data:take_grants",
+    "run_data.for_rank": "aml_jupyter.data.node_data:for_rank",
     # Configs Experiment.submit takes: importing one registers its submit function
     # (see tracking.submitting). Pipeline, HyperDriveConfig, AutoMLConfig … add theirs.
     "config.ScriptRunConfig": "aml_jupyter.compute.config:ScriptRunConfig",

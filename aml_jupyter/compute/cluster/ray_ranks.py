@@ -41,7 +41,9 @@ from ...store.run_folder import (
     WORK_LOGS,
     process_log_name,
 )
+from ...tracking import plugins
 from ...tracking.workspace import Workspace
+from ..local import run_data
 from ..local.ranks import free_port, process_environments
 from ..local.script_process import command_line, script_environment
 from ..local.sealed_secrets import close_fd, forget_ray_key, rank_secrets
@@ -90,15 +92,23 @@ class RankProcess:
         definition: dict[str, Any],
         rank_env: dict[str, str],
         secrets: tuple[str, bytes | None] | None = None,
+        grants: bytes | None = None,
     ) -> None:
         """Start the script from the job's working_dir (the snapshot) on this node
-        (``secrets``: the run's key and sealed token, from the driver)."""
+        (``secrets``: the run's key and sealed token, from the driver; ``grants``: how its
+        datasets are read, from the driver: each rank fetches them onto its own node)."""
         shutil.copytree(os.getcwd(), self.work)
         for sub in TRACKED_FOLDERS:
             (self.work / sub).mkdir(exist_ok=True)
         self.folder.user_logs.mkdir(parents=True, exist_ok=True)
+        self.definition = definition
+        data_env: dict[str, str] = {}
+        if grants is not None:
+            definition = plugins.load("run_data.for_rank")(definition, grants)
+            data_env = run_data.prepare(self.ws, self.run_id, definition)  # paths in arguments
         secret_env, key_fd = rank_secrets(self.folder, secrets)
-        env = {**script_environment(self.ws, self.run_id, self.experiment), **rank_env}
+        env = {**script_environment(self.ws, self.run_id, self.experiment), **data_env}
+        env.update(rank_env)
         with open(self.folder.path(RANK_LOG), "ab") as log:
             self.proc = subprocess.Popen(
                 command_line(definition),
@@ -147,8 +157,15 @@ class RankProcess:
             if path.is_file() and not path.is_symlink():
                 outputs[path.relative_to(self.work).as_posix()] = path.read_bytes()
         records = self.ws.store
+        data: dict[str, bytes] = {}  # its output datasets' files: "<output name>/<path>"
+        for spec in getattr(self, "definition", {}).get("outputDatasets") or []:
+            root = self.folder.dataset_output(spec["name"])
+            for path in sorted(root.rglob("*")) if root.is_dir() else ():
+                if path.is_file() and not path.is_symlink():
+                    data[f"{spec['name']}/{path.relative_to(root).as_posix()}"] = path.read_bytes()
         return {
             "outputs": outputs,
+            "data_outputs": data,
             "tags": records.get_tags(self.run_id),
             "properties": records.get_properties(self.run_id),
         }
@@ -211,6 +228,20 @@ class RaySupervisor(Supervisor):
         #: Bytes of each rank's log copied here (rank 0's lands in the driver log, which also
         #: holds what the driver wrote before the ranks started: not an offset into the rank's).
         self._log_copied: dict[int, int] = {}
+        #: A run with datasets: how its ranks read them, and the definition they lay them
+        #: out from (placeholders still in its arguments).
+        self._rank_grants: bytes | None = None
+        self._rank_definition: dict[str, Any] | None = None
+
+    def _prepare_data(self, definition: dict[str, Any]) -> dict[str, str]:
+        """Datasets are fetched by each rank on its own node: here only the grants are taken
+        from the job's package, for the ranks, with the definition as submitted (each rank
+        puts its own paths in the arguments)."""
+        if not run_data.uses_data(definition):
+            return {}
+        self._rank_definition = json.loads(json.dumps(definition))
+        self._rank_grants = plugins.load("run_data.take_grants")(self.ws, self.run_id, definition)
+        return {}
 
     def _start_processes(
         self, definition: dict[str, Any], work: Path, experiment: str
@@ -245,8 +276,9 @@ class RaySupervisor(Supervisor):
                 {"MASTER_ADDR": self.nodes[0]["ip"], "MASTER_PORT": str(self.nodes[0]["port"])}
             )
         sent = self.secrets.sent() if self.secrets is not None else None  # each rank its own
+        grants, given = self._rank_grants, self._rank_definition or definition
         ray.get(
-            [a.start.remote(definition, e, sent) for a, e in zip(self.actors, envs, strict=True)]
+            [a.start.remote(given, e, sent, grants) for a, e in zip(self.actors, envs, strict=True)]
         )
         threading.Thread(target=self._pump_until_done, daemon=True).start()
         return [_Rank(self, rank) for rank in range(len(self.actors))]
@@ -333,6 +365,20 @@ class RaySupervisor(Supervisor):
                     offsets[path.relative_to(self.folder.root).as_posix()] = path.stat().st_size
         return offsets
 
+    def _keep_data_outputs(self, files: dict[str, bytes]) -> None:
+        """Rank 0's output-dataset files into this run's output folders (as its ./outputs:
+        rank 0's are the run's), where the run's end keeps them."""
+        definition = self._rank_definition or {}
+        names = {spec["name"] for spec in definition.get("outputDatasets") or []}
+        for key, data in files.items():
+            name, _, rel = key.partition("/")
+            if name not in names:
+                raise AmlError(f"Rank 0 sent a file of no output dataset: {key!r}.")
+            clean = checked_relative_name(rel, "output dataset file of rank 0")
+            path = self.folder.dataset_output(name) / clean
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
     def _signal_all(self, procs: list[Any], sig: int) -> None:
         for actor in self.actors:
             actor.signal.remote(sig)
@@ -355,6 +401,7 @@ class RaySupervisor(Supervisor):
             path = self.folder.work / clean
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
+        self._keep_data_outputs(results.get("data_outputs") or {})
         tags = checked_mapping(results["tags"], "tags", "rank 0")
         properties = checked_mapping(results["properties"], "properties", "rank 0")
         if tags:

@@ -103,9 +103,6 @@ class ComputeCluster(ComputeTarget):
     _owner_module = "aml_jupyter.compute.remote"
 
     def _check(self, definition: dict[str, Any]) -> None:
-        from ..remote_data import refuse_spread_data
-
-        refuse_spread_data(definition)
         environment = definition.get("environment")
         if environment and environment["docker"]["enabled"]:
             raise AmlError(
@@ -169,11 +166,7 @@ class ComputeCluster(ComputeTarget):
         variables = (definition.get("environment") or {}).get("environment_variables") or {}
         gpu = str(variables.get(GPU_RESOURCE_ENV, "")).strip() or "GPU"
         own = {"CPU": cpus, gpu: gpus}
-        from ..remote_data import runs_in_driver
-
-        # A run with datasets runs in its driver, where its files are fetched (it may then
-        # wait in Ray's own queue when the cluster is full).
-        placed = distributed or (not runs_in_driver(definition) and not self._fits(own))
+        placed = distributed or not self._fits(own)
         asks = {"CPU": 0, gpu: 0} if placed else own
         # Recorded: the mirror's key, what the job asks for (said while it waits), and
         # whether its processes wait in a placement group.

@@ -160,7 +160,7 @@ class Supervisor:
                     return
             work = self._materialise(str(row.snapshot_id), definition.get("sourceDirectory"))
             try:  # datasets in and out: laid out before the script (see compute.local.run_data)
-                self.data_env = run_data.prepare(self.ws, self.run_id, definition)
+                self.data_env = self._prepare_data(definition)
             except Exception as exc:
                 traceback.print_exc()
                 self._give_back_work_tree()
@@ -191,6 +191,11 @@ class Supervisor:
             )
             return
         self._watch(procs, float(definition["maxRunDurationSeconds"]))
+
+    def _prepare_data(self, definition: dict[str, Any]) -> dict[str, str]:
+        """The run's datasets laid out for its processes (v1's variables; the arguments get
+        their paths); the Ray supervisor's ranks lay out their own."""
+        return run_data.prepare(self.ws, self.run_id, definition)
 
     def _prepare(self, environment: dict[str, Any]) -> str:
         """The run environment's Python; a build is announced in the driver log, so whoever
