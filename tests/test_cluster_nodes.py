@@ -128,6 +128,62 @@ def test_node_count_puts_the_ranks_on_distinct_nodes(
     print(f"2-rank run on 2 nodes: {took:.1f} s end to end;", "; ".join(timings))
 
 
+DATA_RANKS = """
+    import argparse, os
+    from azureml.core import Run
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--images")
+    p.add_argument("--out")
+    a = p.parse_args()
+    run = Run.get_context()
+    rank = os.environ["RANK"]
+    text = open(os.path.join(a.images, "a.csv")).read().strip().replace(chr(10), "|")
+    rows = run.input_datasets["images"]
+    print("rank", rank, "sees", sorted(os.listdir(a.images)), text, flush=True)
+    open(os.path.join(a.out, "by_rank_%s.txt" % rank), "w").write("rank " + rank)
+"""
+
+
+def test_a_distributed_run_reads_its_datasets_on_each_node(
+    ws: Workspace, exp: Experiment, project: Path, ray_target: ComputeCluster
+) -> None:
+    """Each rank fetches the inputs onto its own node; the output dataset is rank 0's (as
+    the run's ./outputs are), uploaded and registered here."""
+    store = ws.get_default_datastore()
+    src = project.parent / "data-src"
+    write(src, "a.csv", "n\n1\n")
+    write(src, "b.csv", "n\n2\n")
+    store.upload(str(src), "d", show_progress=False)
+    images = Dataset.File.from_files((store, "d/*.csv")).register(ws, "ranked")
+    write(project, "ranks.py", DATA_RANKS)
+    out = OutputFileDatasetConfig("by_rank", destination=(store, "out/{run-id}"))
+    config = ScriptRunConfig(
+        project,
+        "ranks.py",
+        arguments=[
+            "--images",
+            images.as_named_input("images").as_mount(),
+            "--out",
+            out.register_on_complete("by_rank"),
+        ],
+        compute_target="ray",
+        distributed_job_config=PyTorchConfiguration(process_count=2, node_count=2),
+    )
+    run = exp.submit(config)
+    details = run.wait_for_completion()
+    assert details["status"] == RunStatus.COMPLETED, (details.get("error"), run.read_log())
+    placed = json.loads(details["properties"][NODES_PROPERTY])
+    assert {p["ip"] for p in placed} == {HEAD_IP, WORKER_IP}  # two nodes, each fetched
+    assert "rank 0 sees ['a.csv', 'b.csv'] n|1" in run.read_log()
+    rank1 = (run.folder / "user_logs" / "std_log_process_1.txt").read_text()
+    assert "rank 1 sees ['a.csv', 'b.csv'] n|1" in rank1
+    got = Dataset.get_by_name(ws, "by_rank").to_path()
+    assert got == ["/by_rank_0.txt"]  # rank 0's
+    assert Path(store.fs_path(f"out/{run.id}/by_rank_0.txt")).read_text() == "rank 0"
+    assert [o["dataset"]["name"] for o in run.get_details()["outputDatasets"]] == ["by_rank"]
+
+
 def test_a_fast_run_sends_every_status_it_passed(
     exp: Experiment, project: Path, ray_cluster: RayCluster, ray_target: ComputeCluster
 ) -> None:
@@ -285,6 +341,7 @@ def test_a_lost_node_fails_the_run_as_a_system_error(
     ray_target: ComputeCluster,
     tmp_path: Path,
 ) -> None:
+    # Last in the module: it kills the second node, which the tests above need.
     write(project, "ranks.py", RANKS)
     two = PyTorchConfiguration(process_count=2, node_count=2)
     config = ScriptRunConfig(
@@ -339,59 +396,3 @@ def test_a_lost_node_fails_the_run_as_a_system_error(
     assert error["message"].startswith(
         f"Ray node {WORKER_IP} (id {one_driver}) was lost while the run's driver ran on it"
     ), error
-
-
-DATA_RANKS = """
-    import argparse, os
-    from azureml.core import Run
-
-    p = argparse.ArgumentParser()
-    p.add_argument("--images")
-    p.add_argument("--out")
-    a = p.parse_args()
-    run = Run.get_context()
-    rank = os.environ["RANK"]
-    text = open(os.path.join(a.images, "a.csv")).read().strip().replace(chr(10), "|")
-    rows = run.input_datasets["images"]
-    print("rank", rank, "sees", sorted(os.listdir(a.images)), text, flush=True)
-    open(os.path.join(a.out, "by_rank_%s.txt" % rank), "w").write("rank " + rank)
-"""
-
-
-def test_a_distributed_run_reads_its_datasets_on_each_node(
-    ws: Workspace, exp: Experiment, project: Path, ray_target: ComputeCluster
-) -> None:
-    """Each rank fetches the inputs onto its own node; the output dataset is rank 0's (as
-    the run's ./outputs are), uploaded and registered here."""
-    store = ws.get_default_datastore()
-    src = project.parent / "data-src"
-    write(src, "a.csv", "n\n1\n")
-    write(src, "b.csv", "n\n2\n")
-    store.upload(str(src), "d", show_progress=False)
-    images = Dataset.File.from_files((store, "d/*.csv")).register(ws, "ranked")
-    write(project, "ranks.py", DATA_RANKS)
-    out = OutputFileDatasetConfig("by_rank", destination=(store, "out/{run-id}"))
-    config = ScriptRunConfig(
-        project,
-        "ranks.py",
-        arguments=[
-            "--images",
-            images.as_named_input("images").as_mount(),
-            "--out",
-            out.register_on_complete("by_rank"),
-        ],
-        compute_target="ray",
-        distributed_job_config=PyTorchConfiguration(process_count=2, node_count=2),
-    )
-    run = exp.submit(config)
-    details = run.wait_for_completion()
-    assert details["status"] == RunStatus.COMPLETED, (details.get("error"), run.read_log())
-    placed = json.loads(details["properties"][NODES_PROPERTY])
-    assert {p["ip"] for p in placed} == {HEAD_IP, WORKER_IP}  # two nodes, each fetched
-    assert "rank 0 sees ['a.csv', 'b.csv'] n|1" in run.read_log()
-    rank1 = (run.folder / "user_logs" / "std_log_process_1.txt").read_text()
-    assert "rank 1 sees ['a.csv', 'b.csv'] n|1" in rank1
-    got = Dataset.get_by_name(ws, "by_rank").to_path()
-    assert got == ["/by_rank_0.txt"]  # rank 0's
-    assert Path(store.fs_path(f"out/{run.id}/by_rank_0.txt")).read_text() == "rank 0"
-    assert [o["dataset"]["name"] for o in run.get_details()["outputDatasets"]] == ["by_rank"]
