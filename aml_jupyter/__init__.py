@@ -49,6 +49,13 @@ _EXPORTS = {
     "TensorFlow": "compute.frameworks",
     "Tensorboard": "frontends.tensorboard",
     "RunDetails": "frontends.widgets",
+    "Pipeline": "workflows.pipelines",
+    "PipelineData": "workflows.pipelines",
+    "PipelineParameter": "workflows.pipelines",
+    "PipelineRun": "workflows.pipelines",
+    "PythonScriptStep": "workflows.pipelines",
+    "StepRun": "workflows.pipelines",
+    "StepSequence": "workflows.pipelines",
 }
 
 __all__ = [
@@ -72,14 +79,21 @@ __all__ = [
     "Model",
     "MpiConfiguration",
     "OutputFileDatasetConfig",
+    "Pipeline",
+    "PipelineData",
+    "PipelineParameter",
+    "PipelineRun",
     "PyTorch",
     "PyTorchConfiguration",
+    "PythonScriptStep",
     "Run",
     "RunConfiguration",
     "RunDetails",
     "RunStatus",
     "SKLearn",
     "ScriptRunConfig",
+    "StepRun",
+    "StepSequence",
     "TensorFlow",
     "Tensorboard",
     "TensorflowConfiguration",
@@ -129,6 +143,15 @@ if TYPE_CHECKING:
     from .tracking.experiment import Experiment
     from .tracking.run import Run
     from .tracking.workspace import Workspace
+    from .workflows.pipelines import (
+        Pipeline,
+        PipelineData,
+        PipelineParameter,
+        PipelineRun,
+        PythonScriptStep,
+        StepRun,
+        StepSequence,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 
 #: Run types: a submitted script, a run started in this process, a child of either.
 SCRIPT_RUN, INTERACTIVE_RUN = "azureml.scriptrun", "interactive"
+#: A pipeline (its orchestrator owns it) and a step of one that ran (its supervisor does).
+PIPELINE_RUN, STEP_RUN = "azureml.PipelineRun", "azureml.StepRun"
+#: Types of runs a process of their target owns: a cancel goes to it, not this process.
+SUBMITTED_RUN_TYPES = frozenset({SCRIPT_RUN, PIPELINE_RUN, STEP_RUN})
 
 
 def _utc(ts: float | None) -> str | None:
@@ -329,7 +333,7 @@ class Run(RunMetrics, RunLogs, RunChildren, RunV1, RunDatasets, RunTags, RunSnap
         if record.status in RunStatus.TERMINAL:
             self._record = record
             return
-        if record.run_type != SCRIPT_RUN or self._managed:
+        if record.run_type not in SUBMITTED_RUN_TYPES or self._managed:
             self._finish(RunStatus.CANCELED)
         else:
             targets.cancel(self._ws, record)

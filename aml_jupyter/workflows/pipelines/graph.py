@@ -1,0 +1,179 @@
+"""A pipeline's graph: its steps (with the ones upstream of them), what is wrong with it (all
+of it at once), and an order to run it in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ...errors import AmlError
+from .data import PipelineData, PipelineParameter, check_value
+from .steps import PipelineStep, PythonScriptStep, StepSequence
+
+
+def collect_steps(steps: Any) -> list[PipelineStep]:
+    """The steps given (lists and :class:`StepSequence` flattened) and every step upstream of
+    them, through data edges and ``run_after`` (v1's ``resolve_closure``), in first-seen
+    order."""
+    if isinstance(steps, (PipelineStep, StepSequence)):
+        steps = [steps]
+    if not isinstance(steps, Iterable) or isinstance(steps, (str, bytes)):
+        raise AmlError("Pipeline(steps=...) takes a list of steps (e.g. [prepare, train]).")
+    given: list[PipelineStep] = []
+    for item in steps:
+        if isinstance(item, StepSequence):
+            given.extend(item.steps())
+        elif isinstance(item, PipelineStep):
+            given.append(item)
+        else:
+            raise AmlError(f"Pipeline(steps=...) takes steps, got {type(item).__name__}.")
+    seen: dict[int, PipelineStep] = {}
+    todo = list(given)
+    while todo:
+        step = todo.pop(0)
+        if id(step) in seen:
+            continue
+        seen[id(step)] = step
+        todo.extend(upstream(step))
+    return list(seen.values())
+
+
+def data_inputs(step: PipelineStep) -> list[PipelineData]:
+    """The PipelineData a step reads: its inputs, and any in its arguments it does not write."""
+    found = [i for i in step._inputs if isinstance(i, PipelineData)]
+    for arg in getattr(step, "arguments", []):
+        if isinstance(arg, PipelineData) and arg not in step._outputs and arg not in found:
+            found.append(arg)
+    return found
+
+
+def upstream(step: PipelineStep) -> list[PipelineStep]:
+    """The steps ``step`` waits for: the producers of its inputs, and its ``run_after``."""
+    found = [d._producer for d in data_inputs(step) if d._producer is not None]
+    return [*found, *step._after]
+
+
+def parameters(steps: list[PipelineStep]) -> dict[str, PipelineParameter]:
+    """The pipeline's parameters, by name, from the steps' arguments."""
+    found: dict[str, PipelineParameter] = {}
+    for step in steps:
+        for arg in getattr(step, "arguments", []):
+            if isinstance(arg, PipelineParameter):
+                found.setdefault(arg.name, arg)
+    return found
+
+
+def find_cycle(steps: list[PipelineStep]) -> list[str] | None:
+    """The names along one cycle of ``run after`` edges, or None when there is none."""
+    state: dict[int, int] = {}  # 1: on the current path, 2: done
+    path: list[PipelineStep] = []
+
+    def visit(step: PipelineStep) -> list[str] | None:
+        state[id(step)] = 1
+        path.append(step)
+        for before in upstream(step):
+            if state.get(id(before)) == 1:
+                loop = path[path.index(before) :]
+                return [s.name for s in loop] + [before.name]
+            if id(before) not in state:
+                found = visit(before)
+                if found:
+                    return found
+        path.pop()
+        state[id(step)] = 2
+        return None
+
+    for step in steps:
+        if id(step) not in state:
+            found = visit(step)
+            if found:
+                return found
+    return None
+
+
+def problems(
+    steps: list[PipelineStep],
+    default_source: str,
+    pipeline_parameters: dict[str, Any] | None,
+) -> list[str]:
+    """Everything wrong with the pipeline, each a sentence (empty: it can run)."""
+    found: list[str] = []
+    names: dict[str, int] = {}
+    producers: dict[str, PipelineStep] = {}
+    in_graph = {id(s) for s in steps}
+    for step in steps:
+        names[step.name] = names.get(step.name, 0) + 1
+        for out in step._outputs:
+            if not isinstance(out, PipelineData):
+                found.append(f"step {step.name!r}: output {out!r} is not a PipelineData")
+                continue
+            other = producers.setdefault(out.name, step)
+            if other is not step:
+                found.append(
+                    f"PipelineData {out.name!r} is an output of two steps, {other.name!r} and "
+                    f"{step.name!r}: give each its own"
+                )
+    found += [
+        f"two or more steps are named {n!r}: names must differ" for n, c in names.items() if c > 1
+    ]
+    for step in steps:
+        for data in data_inputs(step):
+            if data._producer is None or id(data._producer) not in in_graph:
+                found.append(
+                    f"step {step.name!r} reads PipelineData {data.name!r}, which no step "
+                    "produces: add it to the outputs= of the step that writes it"
+                )
+        for item in step._inputs:
+            if not isinstance(item, PipelineData):
+                found.append(f"step {step.name!r}: input {item!r} is not a PipelineData")
+        if isinstance(step, PythonScriptStep):
+            found += _script_problems(step, default_source)
+    cycle = find_cycle(steps)
+    if cycle:
+        found.append(f"the steps form a cycle: {' -> '.join(cycle)}")
+    declared = parameters(steps)
+    for name, value in (pipeline_parameters or {}).items():
+        if name not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            found.append(f"pipeline_parameters names {name!r}, which no step uses (known: {known})")
+            continue
+        problem = check_value(name, value, declared[name].default_value)
+        if problem:
+            found.append(problem)
+    return found
+
+
+def _script_problems(step: PythonScriptStep, default_source: str) -> list[str]:
+    out: list[str] = []
+    source = Path(step.source_directory or default_source).expanduser()
+    if not source.is_dir():
+        return [f"step {step.name!r}: source_directory {str(source)!r} is not a folder"]
+    if not (source / step.script_name).is_file():
+        out.append(f"step {step.name!r}: script {step.script_name!r} is not in {str(source)!r}")
+    for key, value in step.params.items():
+        if not isinstance(value, (str, int, float, bool)):
+            out.append(f"step {step.name!r}: params[{key!r}] must be a str, int, float or bool")
+    target = step.compute_target
+    name = target if isinstance(target, str) or target is None else getattr(target, "name", "?")
+    if name not in (None, "local"):
+        out.append(
+            f"step {step.name!r}: compute_target {name!r}: pipelines run on 'local' in this version"
+        )
+    return out
+
+
+def run_order(steps: list[PipelineStep]) -> list[PipelineStep]:
+    """The steps, each after the ones it waits for (the graph has no cycle)."""
+    done: dict[int, PipelineStep] = {}
+
+    def place(step: PipelineStep) -> None:
+        if id(step) in done:
+            return
+        for before in upstream(step):
+            place(before)
+        done[id(step)] = step
+
+    for step in steps:
+        place(step)
+    return list(done.values())

@@ -1,0 +1,224 @@
+"""``Pipeline``: steps submitted together as one ``PipelineRun`` (v1's names and signature).
+
+``submit`` checks the whole graph first (every problem at once, nothing started), snapshots
+each step's source folder (the code as it is now: a step runs this code even if the files
+change while the pipeline runs), records the parent run and hands it to a detached
+orchestrator (:mod:`.orchestrator`), then returns at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ...compute.local.owner import claim_owner
+from ...compute.local.target import hand_off, start_supervisor
+from ...errors import AmlError
+from ...snapshot.snapshot import take_snapshot
+from ...status import RunStatus
+from ...tracking.experiment import Experiment
+from ...tracking.submitting import experiment_method
+from . import graph
+from .data import PipelineData, PipelineParameter
+from .runs import PIPELINE_RUN, PipelineRun
+from .steps import PipelineStep, PythonScriptStep
+
+if TYPE_CHECKING:
+    from ...tracking.workspace import Workspace
+
+ORCHESTRATOR = "aml_jupyter.workflows.pipelines.orchestrator"
+
+
+def submit_pipeline(
+    pipeline: Pipeline,
+    workspace: Workspace,
+    experiment_name: str,
+    *,
+    tags: dict[str, Any] | None = None,
+    _parent_run_id: str | None = None,
+    pipeline_parameters: dict[str, Any] | None = None,
+    regenerate_outputs: bool = False,
+    continue_on_step_failure: bool = False,
+    **_: Any,
+) -> PipelineRun:
+    """How ``Experiment.submit`` runs a :class:`Pipeline`."""
+    return pipeline.submit(
+        experiment_name,
+        pipeline_parameters=pipeline_parameters,
+        regenerate_outputs=regenerate_outputs,
+        continue_on_step_failure=continue_on_step_failure,
+        tags=tags,
+        _workspace=workspace,
+    )
+
+
+@experiment_method(submit_function=submit_pipeline)
+class Pipeline:
+    """Steps that run together, each once the steps it waits for have completed.
+
+    ``steps`` may be only the last ones: the steps upstream of them (through their
+    PipelineData and ``run_after``) are found. ``default_source_directory`` is where a step
+    without ``source_directory`` finds its script (v1's default: the current folder).
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        steps: Any,
+        description: str | None = None,
+        default_datastore: Any = None,
+        default_source_directory: str | os.PathLike[str] | None = None,
+        resolve_closure: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self._workspace = workspace
+        self._steps = graph.collect_steps(steps)
+        self.description = description
+        self._default_datastore = default_datastore
+        self._default_source = os.fspath(default_source_directory or os.getcwd())
+
+    @property
+    def steps(self) -> list[PipelineStep]:
+        return list(self._steps)
+
+    def validate(self, pipeline_parameters: dict[str, Any] | None = None) -> list[str]:
+        """Check the whole pipeline: cycles, an input no step produces, a missing script, a
+        bad parameter. Raises one :class:`AmlError` listing every problem; [] when fine."""
+        if pipeline_parameters is not None and not isinstance(pipeline_parameters, dict):
+            raise AmlError("pipeline_parameters must be a dict of {name: value}.")
+        found = graph.problems(self._steps, self._default_source, pipeline_parameters)
+        if self._datastore_folder() is None:
+            found.append(
+                "the datastore for PipelineData must be a local one in this version (the "
+                "workspace's default, workspaceblobstore, is)"
+            )
+        if found:
+            listed = "\n".join(f"  - {p}" for p in found)
+            raise AmlError(f"The pipeline cannot run ({len(found)} problems):\n{listed}")
+        return []
+
+    def _datastore_folder(self) -> str | None:
+        store = self._default_datastore or self._workspace.get_default_datastore()
+        if getattr(store, "datastore_type", None) != "Local":
+            return None
+        return str(store.fs_path())
+
+    def submit(
+        self,
+        experiment_name: str,
+        pipeline_parameters: dict[str, Any] | None = None,
+        continue_on_step_failure: bool = False,
+        regenerate_outputs: bool = False,
+        parent_run_id: str | None = None,
+        credential_passthrough: Any = None,
+        tags: dict[str, Any] | None = None,
+        _workspace: Workspace | None = None,
+        **kwargs: Any,
+    ) -> PipelineRun:
+        """Start the pipeline as a new run of ``experiment_name``; returns its
+        :class:`PipelineRun` at once (the pipeline goes on if this process ends)."""
+        ws = _workspace or self._workspace
+        self.validate(pipeline_parameters)
+        experiment = Experiment(ws, experiment_name)
+        owner = start_supervisor(ws.folder, module=ORCHESTRATOR)  # starts while we snapshot
+        try:
+            spec = self._spec(ws, pipeline_parameters or {})
+            spec.update(
+                regenerateOutputs=bool(regenerate_outputs),
+                continueOnStepFailure=bool(continue_on_step_failure),
+            )
+            store = ws.store
+            run_id = store.create_run(
+                experiment.name,
+                PIPELINE_RUN,
+                RunStatus.NOT_STARTED,
+                parent_id=parent_run_id,
+                target="local",
+                definition={"pipeline": spec},
+                display_name=self.description,
+            )
+        except BaseException:
+            hand_off(owner, None)
+            raise
+        try:
+            store.add_properties(run_id, {"azureml.runsource": "azureml.PipelineRun"})
+            if tags:
+                store.set_tags(run_id, tags)
+            store.set_status(run_id, RunStatus.QUEUED)
+            claim_owner(ws, run_id, owner.pid)
+        except BaseException as exc:
+            hand_off(owner, None)
+            store.set_status(
+                run_id, RunStatus.FAILED, error={"code": "SubmitFailed", "message": str(exc)}
+            )
+            raise
+        hand_off(owner, run_id)
+        for step in spec["steps"]:
+            print(f"Created step {step['name']} [snapshot {step['snapshotId'][:12]}]")
+        print(f"Submitted PipelineRun {run_id}")
+        return PipelineRun(experiment, run_id)
+
+    def _spec(self, ws: Workspace, given: dict[str, Any]) -> dict[str, Any]:
+        declared = graph.parameters(self._steps)
+        values = {n: given.get(n, p.default_value) for n, p in declared.items()}
+        snapshots: dict[str, str] = {}
+        steps = []
+        for step in graph.run_order(self._steps):
+            assert isinstance(step, PythonScriptStep)  # the only kind validate() lets through
+            source = str(Path(step.source_directory or self._default_source).resolve())
+            if source not in snapshots:
+                snapshots[source] = take_snapshot(ws.store, source).id
+            steps.append(_step_spec(ws, step, source, snapshots[source], values))
+        return {
+            "steps": steps,
+            "parameters": values,
+            "datastoreFolder": self._datastore_folder(),
+            "description": self.description,
+        }
+
+
+def _step_spec(
+    ws: Workspace, step: PythonScriptStep, source: str, snapshot_id: str, values: dict[str, Any]
+) -> dict[str, Any]:
+    arguments: list[dict[str, Any]] = []
+    for_key: list[Any] = []
+    for arg in step.arguments:
+        if isinstance(arg, PipelineData):
+            arguments.append({"data": arg.name})
+            for_key.append(f"<data:{arg.name}>")
+        elif isinstance(arg, PipelineParameter):
+            arguments.append({"param": arg.name})
+            for_key.append(values[arg.name])
+        else:
+            arguments.append({"text": str(arg)})
+            for_key.append(str(arg))
+    runconfig = None
+    environment_hash = f"python:{sys.executable}"
+    if step.runconfig is not None:
+        from ...compute.runconfig_file import to_document
+
+        runconfig = to_document(step.runconfig)
+        env = step.runconfig._submission_environment(ws)
+        if env is not None:
+            variables = json.dumps(env.environment_variables or {}, sort_keys=True)
+            environment_hash = f"{env.hash}:{hashlib.sha256(variables.encode()).hexdigest()}"
+    return {
+        "name": step.name,
+        "type": step.step_type,
+        "script": step.script_name,
+        "sourceDirectory": source,
+        "snapshotId": snapshot_id,
+        "arguments": arguments,
+        "argumentsForKey": for_key,
+        "inputs": [d.name for d in graph.data_inputs(step)],
+        "outputs": [o.name for o in step._outputs],
+        "after": [s.name for s in step._after],
+        "params": step.params,
+        "allowReuse": step.allow_reuse,
+        "environmentHash": environment_hash,
+        "runconfig": runconfig,
+    }
