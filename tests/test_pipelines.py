@@ -138,6 +138,7 @@ def test_three_steps_pass_files_and_a_rerun_reuses_every_step(
     again = three_steps(ws, tmp_path).submit("pipe", pipeline_parameters={"scale": 2})
     assert again.wait_for_completion(show_output=False) == RunStatus.COMPLETED
     assert types(again) == dict.fromkeys(["prepare", "train", "evaluate"], "azureml.ReusedStepRun")
+    assert ws.store.get_run(again.id).pid == os.getpid()  # decided at submit: no process started
     (reused,) = again.find_step_run("evaluate")
     assert reused.reused_run_id == evaluate.id
     assert "eligible to reuse" in reused.read_log() and "Reused" in reused.read_log()

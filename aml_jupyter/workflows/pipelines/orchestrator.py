@@ -30,7 +30,8 @@ from ...tracking import targets
 from ...tracking.experiment import Experiment
 from ...tracking.workspace import Workspace
 from . import reuse
-from .runs import REUSED_STEP_RUN, STEP_RUN
+from .reused_step import decide, record_reused, reused_before
+from .runs import STEP_RUN
 
 #: Seconds between looks at the running steps.
 POLL_S = 0.02
@@ -70,6 +71,10 @@ class Orchestrator:
         self.log: IO[str] = open(self.folder.driver_log, "a", encoding="utf-8")  # noqa: SIM115
         self.target = ComputeTarget(ws, "local")
         self.failed: list[str] = []
+        for name, (step_run, props) in reused_before(ws, run_id).items():  # by the submitter
+            self.state[name], self.run_ids[name] = RunStatus.COMPLETED, step_run
+            for out in self.steps[name]["outputs"]:
+                self.outputs[out] = (props[reuse.OUTPUT_PATH + out], props[reuse.OUTPUT_HASH + out])
 
     def say(self, text: str) -> None:
         self.log.write(text + "\n")
@@ -161,15 +166,20 @@ class Orchestrator:
     def _start(self, name: str, step: dict[str, Any]) -> bool:
         """Start (or reuse) step ``name``; True when it is running."""
         inputs = {i: self.outputs[i][1] for i in step["inputs"]}
-        parts = reuse.reuse_parts(step, inputs)
-        key = reuse.reuse_key(parts)
-        why = "regenerate_outputs=True" if self.spec["regenerateOutputs"] else None
-        why = why or (None if step["allowReuse"] else "allow_reuse=False")
-        if why is None:
-            found = reuse.find_reusable(self.ws, key, step["outputs"])
-            if found is not None:
-                self._reuse(name, step, key, parts, *found)
-                return False
+        decision = decide(self.ws, step, inputs, self.spec["regenerateOutputs"])
+        key, parts, why = decision.key, decision.parts, decision.switched_off
+        if decision.found is not None:
+            run_id, outputs = record_reused(
+                self.ws, self.experiment.name, self.run_id, step, decision
+            )
+            self.run_ids[name] = run_id
+            self.outputs.update(outputs)
+            self.state[name] = RunStatus.COMPLETED
+            self.say(
+                f"Step {name}: This step is eligible to reuse a previous run's output; "
+                f"Reused {decision.found[0]}"
+            )
+            return False
         run_id = new_run_id(self.experiment.name)
         self.run_ids[name] = run_id
         self.state[name] = "running"
@@ -240,52 +250,6 @@ class Orchestrator:
         if why:
             props["azureml.pipeline.reuseDecision"] = f"Reuse was switched off: {why}."
         store.add_properties(run_id, props)
-
-    def _reuse(
-        self,
-        name: str,
-        step: dict[str, Any],
-        key: str,
-        parts: dict[str, str],
-        source_id: str,
-        found: dict[str, str],
-    ) -> None:
-        from ...tracking.finalize import finalize_run
-
-        store = self.ws.store
-        run_id = store.create_run(
-            self.experiment.name,
-            REUSED_STEP_RUN,
-            RunStatus.RUNNING,
-            parent_id=self.run_id,
-            target="local",
-            display_name=name,
-            definition={"script": step["script"], "reusedRunId": source_id},
-        )
-        self.run_ids[name] = run_id
-        props = {
-            reuse.KEY: key,
-            reuse.PARTS: json.dumps(parts, sort_keys=True),
-            reuse.STEP_NAME: name,
-            reuse.REUSED_FROM: source_id,
-        }
-        for out in step["outputs"]:
-            for prefix in (reuse.OUTPUT_PATH, reuse.OUTPUT_HASH, reuse.OUTPUT_LISTING):
-                props[prefix + out] = found[prefix + out]
-            self.outputs[out] = (found[reuse.OUTPUT_PATH + out], found[reuse.OUTPUT_HASH + out])
-        store.add_properties(run_id, props)
-        log = store.run_folder(run_id).driver_log
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(
-            f"Step {name}: This step is eligible to reuse a previous run's output\n"
-            f"Reused: the outputs of run {source_id} (nothing that decides them changed)\n",
-            encoding="utf-8",
-        )
-        finalize_run(self.ws, run_id, RunStatus.COMPLETED)
-        self.state[name] = RunStatus.COMPLETED
-        self.say(
-            f"Step {name}: This step is eligible to reuse a previous run's output; Reused {source_id}"
-        )
 
     # the end ---------------------------------------------------------------------------------
     def _stop_all(self) -> None:

@@ -2,8 +2,10 @@
 
 ``submit`` checks the whole graph first (every problem at once, nothing started), snapshots
 each step's source folder (the code as it is now: a step runs this code even if the files
-change while the pipeline runs), records the parent run and hands it to a detached
-orchestrator (:mod:`.orchestrator`), then returns at once.
+change while the pipeline runs) and records the parent run. Steps whose inputs are known
+already and that can be reused are recorded as reused right here (a pipeline where nothing
+changed completes without starting a process); the rest goes to a detached orchestrator
+(:mod:`.orchestrator`), and submit returns at once.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from ...compute.local.target import hand_off, start_supervisor
 from ...errors import AmlError
 from ...snapshot.snapshot import take_snapshot
 from ...status import RunStatus
+from ...tracking import targets
 from ...tracking.experiment import Experiment
 from ...tracking.submitting import experiment_method
 from . import graph
 from .data import PipelineData, PipelineParameter
+from .reused_step import decide, record_reused
 from .runs import PIPELINE_RUN, PipelineRun
 from .steps import PipelineStep, PythonScriptStep
 
@@ -124,41 +128,53 @@ class Pipeline:
         ws = _workspace or self._workspace
         self.validate(pipeline_parameters)
         experiment = Experiment(ws, experiment_name)
-        owner = start_supervisor(ws.folder, module=ORCHESTRATOR)  # starts while we snapshot
-        try:
-            spec = self._spec(ws, pipeline_parameters or {})
-            spec.update(
-                regenerateOutputs=bool(regenerate_outputs),
-                continueOnStepFailure=bool(continue_on_step_failure),
-            )
-            store = ws.store
-            run_id = store.create_run(
-                experiment.name,
-                PIPELINE_RUN,
-                RunStatus.NOT_STARTED,
-                parent_id=parent_run_id,
-                target="local",
-                definition={"pipeline": spec},
-                display_name=self.description,
-            )
-        except BaseException:
-            hand_off(owner, None)
-            raise
+        spec = self._spec(ws, pipeline_parameters or {})
+        spec.update(
+            regenerateOutputs=bool(regenerate_outputs),
+            continueOnStepFailure=bool(continue_on_step_failure),
+        )
+        store = ws.store
+        run_id = store.create_run(
+            experiment.name,
+            PIPELINE_RUN,
+            RunStatus.NOT_STARTED,
+            parent_id=parent_run_id,
+            target="local",
+            definition={"pipeline": spec},
+            display_name=self.description,
+        )
+        owner = None
         try:
             store.add_properties(run_id, {"azureml.runsource": "azureml.PipelineRun"})
             if tags:
                 store.set_tags(run_id, tags)
-            store.set_status(run_id, RunStatus.QUEUED)
-            claim_owner(ws, run_id, owner.pid)
+            store.set_status(run_id, RunStatus.QUEUED)  # a cancel now waits for the owner
+            targets.claim_this_process(ws, run_id)  # it ends Failed if we die right here
+            reused = reuse_known_steps(ws, experiment.name, run_id, spec)
+            for step in spec["steps"]:
+                said = (
+                    "This step is eligible to reuse a previous run's output"
+                    if step["name"] in reused
+                    else "This step will run and generate new outputs"
+                )
+                print(f"Created step {step['name']} [snapshot {step['snapshotId'][:12]}] ({said})")
+            if len(reused) == len(spec["steps"]):
+                from ...tracking.finalize import finalize_run
+
+                store.set_status(run_id, RunStatus.RUNNING)
+                finalize_run(ws, run_id, RunStatus.COMPLETED)
+            else:
+                owner = start_supervisor(ws.folder, module=ORCHESTRATOR)
+                claim_owner(ws, run_id, owner.pid)
         except BaseException as exc:
-            hand_off(owner, None)
+            if owner is not None:
+                hand_off(owner, None)
             store.set_status(
                 run_id, RunStatus.FAILED, error={"code": "SubmitFailed", "message": str(exc)}
             )
             raise
-        hand_off(owner, run_id)
-        for step in spec["steps"]:
-            print(f"Created step {step['name']} [snapshot {step['snapshotId'][:12]}]")
+        if owner is not None:
+            hand_off(owner, run_id)
         print(f"Submitted PipelineRun {run_id}")
         return PipelineRun(experiment, run_id)
 
@@ -179,6 +195,39 @@ class Pipeline:
             "datastoreFolder": self._datastore_folder(),
             "description": self.description,
         }
+
+
+def reuse_known_steps(
+    ws: Workspace, experiment: str, parent_id: str, spec: dict[str, Any]
+) -> set[str]:
+    """Reuse, here and now, every step whose inputs come only from reused steps (all of
+    them, in a pipeline where nothing changed): no process needs to start for those.
+    Returns their names; the orchestrator runs the rest."""
+    reused: set[str] = set()
+    outputs: dict[str, tuple[str, str]] = {}
+    producer = {o: s["name"] for s in spec["steps"] for o in s["outputs"]}
+    lines = []
+    for step in spec["steps"]:  # in run order: a step's producers come first
+        waits = [*(producer[i] for i in step["inputs"]), *step["after"]]
+        if not all(w in reused for w in waits):
+            continue
+        inputs = {i: outputs[i][1] for i in step["inputs"]}
+        decision = decide(ws, step, inputs, spec["regenerateOutputs"])
+        if decision.found is None:
+            continue
+        _, found = record_reused(ws, experiment, parent_id, step, decision)
+        outputs.update(found)
+        reused.add(step["name"])
+        lines.append(
+            f"Step {step['name']}: This step is eligible to reuse a previous run's output; "
+            f"Reused {decision.found[0]}\n"
+        )
+    if lines:
+        log = ws.store.run_folder(parent_id).driver_log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as f:
+            f.writelines(lines)
+    return reused
 
 
 def _step_spec(

@@ -16,10 +16,10 @@ from ...status import RunStatus
 from ...tracking import targets
 from ...tracking.run import Run
 from . import reuse
+from .reused_step import REUSED_STEP_RUN
 
 PIPELINE_RUN = "azureml.PipelineRun"
 STEP_RUN = reuse.STEP_RUN
-REUSED_STEP_RUN = "azureml.ReusedStepRun"
 STEP_TYPES = (STEP_RUN, REUSED_STEP_RUN)
 
 
