@@ -334,3 +334,50 @@ def test_parameters_and_names_from_outside_are_checked(
     else:
         with pytest.raises(AmlError, match="parameter 'lr'"):
             pipeline.validate({"lr": value})
+
+
+def test_an_output_dataset_feeds_the_next_step_through_as_input(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    from aml_jupyter import OutputFileDatasetConfig
+
+    write(
+        tmp_path / "src",
+        "make.py",
+        "import sys, pathlib\n(pathlib.Path(sys.argv[1]) / 'rows.csv').write_text('a\\n1\\n')\n",
+    )
+    write(
+        tmp_path / "src",
+        "use.py",
+        "import sys, pathlib\nprint('read', (pathlib.Path(sys.argv[1]) / 'rows.csv').read_text().split())\n",
+    )
+
+    def pipeline() -> Pipeline:
+        rows = OutputFileDatasetConfig(name="rows")
+        make = PythonScriptStep(
+            "make.py", name="make", arguments=[rows], source_directory=tmp_path / "src"
+        )
+        use = PythonScriptStep(
+            "use.py", name="use", arguments=[rows.as_input()], source_directory=tmp_path / "src"
+        )
+        assert make
+        return Pipeline(ws, [use])
+
+    first = pipeline().submit("ds")
+    assert first.wait_for_completion(show_output=False) == RunStatus.COMPLETED
+    (use,) = first.find_step_run("use")
+    assert "read ['a', '1']" in use.read_log()
+    (make,) = first.find_step_run("make")
+    folder = make.get_output_data("rows").path
+    assert folder.as_posix().endswith(f"dataset/{make.id}/rows")
+    assert (folder / "rows.csv").read_text() == "a\n1\n"
+    second = pipeline().submit("ds")
+    assert second.wait_for_completion(show_output=False) == RunStatus.COMPLETED
+    assert set(types(second).values()) == {"azureml.ReusedStepRun"}
+
+
+def test_an_output_dataset_without_a_name_cannot_be_read_by_a_step() -> None:
+    from aml_jupyter import OutputFileDatasetConfig
+
+    with pytest.raises(AmlError, match="needs the output to have a name"):
+        OutputFileDatasetConfig().as_input()

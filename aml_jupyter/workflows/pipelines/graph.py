@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ...data.output_config import OutputFileDatasetConfig, OutputFileDatasetInput
 from ...errors import AmlError
 from .data import PipelineData, PipelineParameter, check_value
 from .steps import PipelineStep, PythonScriptStep, StepSequence
@@ -39,18 +40,40 @@ def collect_steps(steps: Any) -> list[PipelineStep]:
     return list(seen.values())
 
 
-def data_inputs(step: PipelineStep) -> list[PipelineData]:
-    """The PipelineData a step reads: its inputs, and any in its arguments it does not write."""
-    found = [i for i in step._inputs if isinstance(i, PipelineData)]
+def is_input(item: Any) -> bool:
+    """A PipelineData or another step's output dataset (``output.as_input()``)."""
+    return isinstance(item, (PipelineData, OutputFileDatasetInput))
+
+
+def is_output(item: Any) -> bool:
+    return isinstance(item, (PipelineData, OutputFileDatasetConfig))
+
+
+def port_name(item: Any) -> str:
+    """The name of the data an input or output carries (the producing output's name)."""
+    if isinstance(item, OutputFileDatasetInput):
+        return str(item.output.name)
+    return str(item.name)
+
+
+def producer_of(item: Any) -> PipelineStep | None:
+    data = item.output if isinstance(item, OutputFileDatasetInput) else item
+    return getattr(data, "_producer", None)
+
+
+def data_inputs(step: PipelineStep) -> list[Any]:
+    """What a step reads from other steps: its inputs, and any PipelineData or
+    ``as_input()`` in its arguments that it does not write."""
+    found = [i for i in step._inputs if is_input(i)]
     for arg in getattr(step, "arguments", []):
-        if isinstance(arg, PipelineData) and arg not in step._outputs and arg not in found:
+        if is_input(arg) and arg not in step._outputs and arg not in found:
             found.append(arg)
     return found
 
 
 def upstream(step: PipelineStep) -> list[PipelineStep]:
     """The steps ``step`` waits for: the producers of its inputs, and its ``run_after``."""
-    found = [d._producer for d in data_inputs(step) if d._producer is not None]
+    found = [p for p in (producer_of(d) for d in data_inputs(step)) if p is not None]
     return [*found, *step._after]
 
 
@@ -105,13 +128,19 @@ def problems(
     for step in steps:
         names[step.name] = names.get(step.name, 0) + 1
         for out in step._outputs:
-            if not isinstance(out, PipelineData):
-                found.append(f"step {step.name!r}: output {out!r} is not a PipelineData")
+            if not is_output(out):
+                found.append(
+                    f"step {step.name!r}: output {out!r} is not a PipelineData or an "
+                    "OutputFileDatasetConfig"
+                )
+                continue
+            if out.name is None:
+                found.append(f"step {step.name!r}: give its OutputFileDatasetConfig a name=")
                 continue
             other = producers.setdefault(out.name, step)
             if other is not step:
                 found.append(
-                    f"PipelineData {out.name!r} is an output of two steps, {other.name!r} and "
+                    f"the output {out.name!r} is written by two steps, {other.name!r} and "
                     f"{step.name!r}: give each its own"
                 )
     found += [
@@ -119,14 +148,18 @@ def problems(
     ]
     for step in steps:
         for data in data_inputs(step):
-            if data._producer is None or id(data._producer) not in in_graph:
+            producer = producer_of(data)
+            if producer is None or id(producer) not in in_graph:
                 found.append(
-                    f"step {step.name!r} reads PipelineData {data.name!r}, which no step "
+                    f"step {step.name!r} reads {port_name(data)!r}, which no step "
                     "produces: add it to the outputs= of the step that writes it"
                 )
         for item in step._inputs:
-            if not isinstance(item, PipelineData):
-                found.append(f"step {step.name!r}: input {item!r} is not a PipelineData")
+            if not is_input(item):
+                found.append(
+                    f"step {step.name!r}: input {item!r} is not a PipelineData or an "
+                    "output's as_input()"
+                )
         if isinstance(step, PythonScriptStep):
             found += _script_problems(step, default_source)
     cycle = find_cycle(steps)

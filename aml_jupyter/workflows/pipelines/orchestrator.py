@@ -24,6 +24,7 @@ from ...compute.config import ScriptRunConfig
 from ...compute.local.owner import heartbeat, owner_main
 from ...compute.runconfig import RunConfiguration
 from ...compute.submission import submit as submit_run
+from ...data.output_config import resolve_path
 from ...status import RunStatus
 from ...store.run_records import new_run_id
 from ...tracking import targets
@@ -48,6 +49,17 @@ def capacity() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+class _RecordedOutput:
+    """A step's output dataset as recorded at submit, handed to the ScriptRunConfig path as
+    the OutputFileDatasetConfig was (it lays the folder out and uploads it at the end)."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+
+    def _aml_run_output(self, ws: Workspace, index: int) -> dict[str, Any]:
+        return dict(self.spec)
 
 
 class Orchestrator:
@@ -151,7 +163,8 @@ class Orchestrator:
     def _record_outputs(self, name: str, run_id: str) -> None:
         props: dict[str, str] = {}
         for out in self.steps[name]["outputs"]:
-            folder = self._output_folder(run_id, out)
+            folder = self._output_folder(self.steps[name], run_id, out)
+            Path(folder).mkdir(parents=True, exist_ok=True)  # an output left empty
             content, listing = reuse.output_hash(Path(folder))
             self.outputs[out] = (folder, content)
             props[reuse.OUTPUT_HASH + out] = content
@@ -160,7 +173,13 @@ class Orchestrator:
             self.ws.store.add_properties(run_id, props)
 
     # one step ---------------------------------------------------------------------------------
-    def _output_folder(self, run_id: str, output: str) -> str:
+    def _output_folder(self, step: dict[str, Any], run_id: str, output: str) -> str:
+        """Where an output of the step's run ``run_id`` lies: a PipelineData's folder, or
+        where an output dataset's files are uploaded when the run completes."""
+        dataset = step["datasetOutputs"].get(output)
+        if dataset is not None:
+            path = resolve_path(dataset["spec"]["path"], run_id, output)
+            return str(Path(dataset["root"]) / path)
         return str(Path(self.spec["datastoreFolder"]) / "azureml" / run_id / output)
 
     def _start(self, name: str, step: dict[str, Any]) -> bool:
@@ -192,6 +211,17 @@ class Orchestrator:
             self.say(f"Step {name}: could not start: {exc}")
         return True
 
+    def _argument(self, step: dict[str, Any], arg: dict[str, Any], paths: dict[str, str]) -> Any:
+        """One argument of the step's script: a folder's path, a parameter's value, text, or
+        an output dataset (the ScriptRunConfig path puts its folder's path in)."""
+        if "output" in arg:
+            return _RecordedOutput(step["datasetOutputs"][arg["output"]]["spec"])
+        if "data" in arg:
+            return paths[arg["data"]]
+        if "param" in arg:
+            return str(self.spec["parameters"][arg["param"]])
+        return arg["text"]
+
     def _submit(
         self,
         name: str,
@@ -203,29 +233,27 @@ class Orchestrator:
     ) -> None:
         paths = {i: self.outputs[i][0] for i in step["inputs"]}
         for out in step["outputs"]:
-            paths[out] = self._output_folder(run_id, out)
-            Path(paths[out]).mkdir(parents=True, exist_ok=True)
-        arguments = [
-            paths[a["data"]]
-            if "data" in a
-            else self.spec["parameters"][a["param"]]
-            if "param" in a
-            else a["text"]
-            for a in step["arguments"]
-        ]
+            paths[out] = self._output_folder(step, run_id, out)
+            if out not in step["datasetOutputs"]:  # a dataset's own folder is run_data's
+                Path(paths[out]).mkdir(parents=True, exist_ok=True)
+        arguments = [self._argument(step, a, paths) for a in step["arguments"]]
         config = RunConfiguration()
         if step["runconfig"] is not None:
             from ...compute.runconfig_file import from_document
 
             source = Path(step["sourceDirectory"])
             config = from_document(step["runconfig"], f"step {name}", source, source)
-        variables = {f"AZUREML_DATAREFERENCE_{d}": p for d, p in paths.items()}
+        variables = {
+            f"AZUREML_DATAREFERENCE_{d}": p
+            for d, p in paths.items()
+            if d not in step["datasetOutputs"]  # those have v1's dataset variables
+        }
         variables.update({f"AML_PARAMETER_{k}": str(v) for k, v in step["params"].items()})
         config.environment_variables = {**config.environment_variables, **variables}
         src = ScriptRunConfig(
             source_directory=step["sourceDirectory"],
             script=step["script"],
-            arguments=[str(a) for a in arguments],
+            arguments=[a if isinstance(a, _RecordedOutput) else str(a) for a in arguments],
             run_config=config,
             compute_target="local",
         )

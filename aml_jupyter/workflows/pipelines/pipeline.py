@@ -230,21 +230,43 @@ def reuse_known_steps(
     return reused
 
 
+def _local_root(ws: Workspace, name: str) -> str:
+    """The folder of datastore ``name``: a step's output dataset must be on a local one."""
+    from ...data.datastore import Datastore
+
+    store = Datastore.get(ws, name)
+    if getattr(store, "datastore_type", None) != "Local":
+        raise AmlError(
+            f"A pipeline step's OutputFileDatasetConfig writes to datastore {name!r}, which is "
+            "not a local folder; in this version give it a local destination (the default)."
+        )
+    return str(store.fs_path())
+
+
 def _step_spec(
     ws: Workspace, step: PythonScriptStep, source: str, snapshot_id: str, values: dict[str, Any]
 ) -> dict[str, Any]:
     arguments: list[dict[str, Any]] = []
     for_key: list[Any] = []
     for arg in step.arguments:
-        if isinstance(arg, PipelineData):
-            arguments.append({"data": arg.name})
-            for_key.append(f"<data:{arg.name}>")
+        if graph.is_input(arg) or isinstance(arg, PipelineData):
+            name = graph.port_name(arg)
+            arguments.append({"data": name})
+            for_key.append(f"<data:{name}>")
+        elif graph.is_output(arg):
+            arguments.append({"output": arg.name})
+            for_key.append(f"<output:{arg.name}>")
         elif isinstance(arg, PipelineParameter):
             arguments.append({"param": arg.name})
             for_key.append(values[arg.name])
         else:
             arguments.append({"text": str(arg)})
             for_key.append(str(arg))
+    dataset_outputs = {}
+    for index, out in enumerate(step._outputs, start=1):
+        if not isinstance(out, PipelineData):
+            spec = out._aml_run_output(ws, index)
+            dataset_outputs[out.name] = {"spec": spec, "root": _local_root(ws, spec["datastore"])}
     runconfig = None
     environment_hash = f"python:{sys.executable}"
     if step.runconfig is not None:
@@ -263,8 +285,9 @@ def _step_spec(
         "snapshotId": snapshot_id,
         "arguments": arguments,
         "argumentsForKey": for_key,
-        "inputs": [d.name for d in graph.data_inputs(step)],
+        "inputs": [graph.port_name(d) for d in graph.data_inputs(step)],
         "outputs": [o.name for o in step._outputs],
+        "datasetOutputs": dataset_outputs,
         "after": [s.name for s in step._after],
         "params": step.params,
         "allowReuse": step.allow_reuse,

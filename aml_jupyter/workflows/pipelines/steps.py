@@ -13,6 +13,13 @@ from .data import PipelineData
 _numbers = itertools.count(1)
 
 
+def mark_producer(output: Any, step: PipelineStep) -> None:
+    """Remember which step writes ``output`` (a PipelineData or an OutputFileDatasetConfig):
+    the graph follows it from the steps that read it."""
+    if isinstance(output, PipelineData) or hasattr(output, "_aml_run_output"):
+        output._producer = step
+
+
 class PipelineStep:
     """What every step has: a name, inputs and outputs, and the steps it must follow."""
 
@@ -29,8 +36,7 @@ class PipelineStep:
         self._outputs = list(outputs or [])
         self._after: list[PipelineStep] = []
         for out in self._outputs:
-            if isinstance(out, PipelineData):
-                out._producer = self
+            mark_producer(out, self)
 
     def run_after(self, step: PipelineStep) -> None:
         """Run this step only after ``step`` has completed (an edge without data)."""
@@ -81,6 +87,10 @@ class PythonScriptStep(PipelineStep):
         self.source_directory = None if source_directory is None else os.fspath(source_directory)
         self.allow_reuse = bool(allow_reuse)
         self.version = version
+        for arg in self.arguments:  # an output dataset in the arguments is an output
+            if hasattr(arg, "_aml_run_output") and arg not in self._outputs:
+                self._outputs.append(arg)
+                mark_producer(arg, self)
 
 
 class StepSequence:
