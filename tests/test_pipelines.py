@@ -381,3 +381,35 @@ def test_an_output_dataset_without_a_name_cannot_be_read_by_a_step() -> None:
 
     with pytest.raises(AmlError, match="needs the output to have a name"):
         OutputFileDatasetConfig().as_input()
+
+
+def test_a_dataset_input_is_reused_until_its_bytes_change(ws: Workspace, tmp_path: Path) -> None:
+    from aml_jupyter import Dataset
+
+    data = tmp_path / "raw"
+    write(data, "rows.txt", "1 2 3")
+    write(
+        tmp_path / "src",
+        "count.py",
+        "import sys, pathlib\nprint('sum', sum(int(x) for x in (pathlib.Path(sys.argv[1]) / 'rows.txt').read_text().split()))\n",
+    )
+
+    def pipeline() -> Pipeline:
+        raw = Dataset.File.from_files(str(data)).as_named_input("raw").as_mount()
+        step = PythonScriptStep(
+            "count.py", name="count", arguments=[raw], source_directory=tmp_path / "src"
+        )
+        return Pipeline(ws, [step])
+
+    first = pipeline().submit("data")
+    assert first.wait_for_completion(show_output=False) == RunStatus.COMPLETED
+    assert "sum 6" in first.find_step_run("count")[0].read_log()
+    second = pipeline().submit("data")
+    second.wait_for_completion(show_output=False)
+    assert types(second) == {"count": "azureml.ReusedStepRun"}
+    write(data, "rows.txt", "1 2 3 4")  # the same path, new bytes
+    third = pipeline().submit("data")
+    assert third.wait_for_completion(show_output=False) == RunStatus.COMPLETED
+    (count,) = third.find_step_run("count")
+    assert count.type == "azureml.StepRun" and "sum 10" in count.read_log()
+    assert "dataset raw" in count.why_not_reused()

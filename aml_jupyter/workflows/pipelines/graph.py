@@ -155,10 +155,10 @@ def problems(
                     "produces: add it to the outputs= of the step that writes it"
                 )
         for item in step._inputs:
-            if not is_input(item):
+            if not is_input(item) and not hasattr(item, "_aml_run_input"):
                 found.append(
-                    f"step {step.name!r}: input {item!r} is not a PipelineData or an "
-                    "output's as_input()"
+                    f"step {step.name!r}: input {item!r} is not a PipelineData, an "
+                    "output's as_input() or a dataset's as_named_input()"
                 )
         if isinstance(step, PythonScriptStep):
             found += _script_problems(step, default_source)

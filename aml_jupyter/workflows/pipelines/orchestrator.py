@@ -51,13 +51,20 @@ def capacity() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class _RecordedOutput:
-    """A step's output dataset as recorded at submit, handed to the ScriptRunConfig path as
-    the OutputFileDatasetConfig was (it lays the folder out and uploads it at the end)."""
+class _Recorded:
+    """A step's dataset as recorded at submit, handed to the ScriptRunConfig path as the
+    dataset or OutputFileDatasetConfig was (it lays it out, uploads an output at the end)."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
 
+
+class _RecordedInput(_Recorded):
+    def _aml_run_input(self, ws: Workspace, index: int) -> dict[str, Any]:
+        return dict(self.spec)
+
+
+class _RecordedOutput(_Recorded):
     def _aml_run_output(self, ws: Workspace, index: int) -> dict[str, Any]:
         return dict(self.spec)
 
@@ -218,6 +225,8 @@ class Orchestrator:
             return _RecordedOutput(step["datasetOutputs"][arg["output"]]["spec"])
         if "data" in arg:
             return paths[arg["data"]]
+        if "dataset" in arg:
+            return _RecordedInput(arg["dataset"])
         if "param" in arg:
             return str(self.spec["parameters"][arg["param"]])
         return arg["text"]
@@ -253,10 +262,11 @@ class Orchestrator:
         src = ScriptRunConfig(
             source_directory=step["sourceDirectory"],
             script=step["script"],
-            arguments=[a if isinstance(a, _RecordedOutput) else str(a) for a in arguments],
+            arguments=[a if isinstance(a, _Recorded) else str(a) for a in arguments],
             run_config=config,
             compute_target="local",
         )
+        src._inputs = [_RecordedInput(spec) for spec in step["namedInputs"]]
         submit_run(
             self.target,
             self.experiment,

@@ -248,6 +248,7 @@ def _step_spec(
 ) -> dict[str, Any]:
     arguments: list[dict[str, Any]] = []
     for_key: list[Any] = []
+    dataset_inputs: dict[str, dict[str, Any]] = {}
     for arg in step.arguments:
         if graph.is_input(arg) or isinstance(arg, PipelineData):
             name = graph.port_name(arg)
@@ -256,12 +257,23 @@ def _step_spec(
         elif graph.is_output(arg):
             arguments.append({"output": arg.name})
             for_key.append(f"<output:{arg.name}>")
+        elif hasattr(arg, "_aml_run_input"):  # a dataset: pinned to its bytes now
+            spec = arg._aml_run_input(ws, len(dataset_inputs) + 1)
+            dataset_inputs[spec["name"]] = spec
+            arguments.append({"dataset": spec})
+            for_key.append(f"<dataset:{spec['name']}>")
         elif isinstance(arg, PipelineParameter):
             arguments.append({"param": arg.name})
             for_key.append(values[arg.name])
         else:
             arguments.append({"text": str(arg)})
             for_key.append(str(arg))
+    named_only = []  # datasets in inputs= only: the script finds them by name
+    for item in step._inputs:
+        if hasattr(item, "_aml_run_input") and item not in step.arguments:
+            spec = item._aml_run_input(ws, len(dataset_inputs) + 1)
+            dataset_inputs[spec["name"]] = spec
+            named_only.append(spec)
     dataset_outputs = {}
     for index, out in enumerate(step._outputs, start=1):
         if not isinstance(out, PipelineData):
@@ -288,6 +300,8 @@ def _step_spec(
         "inputs": [graph.port_name(d) for d in graph.data_inputs(step)],
         "outputs": [o.name for o in step._outputs],
         "datasetOutputs": dataset_outputs,
+        "datasetInputs": {n: spec["datasetId"] for n, spec in dataset_inputs.items()},
+        "namedInputs": named_only,
         "after": [s.name for s in step._after],
         "params": step.params,
         "allowReuse": step.allow_reuse,

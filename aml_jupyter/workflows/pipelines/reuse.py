@@ -3,7 +3,7 @@
 The key covers everything that decides a step's result, by content: its type and script, its
 snapshot (the hash of the files its ignore rules keep), its resolved arguments and params,
 its environment's hash and, for each input, the content hash of the upstream output (not its
-path). A run is reused only when its key matches, it Completed, and each of its outputs is
+path) or the dataset version (pinned to its bytes at submit). A run is reused only when its key matches, it Completed, and each of its outputs is
 still there as it was left (the same files, the same sizes). Anything unknown: not reused.
 """
 
@@ -44,6 +44,8 @@ def reuse_parts(step: dict[str, Any], input_hashes: dict[str, str]) -> dict[str,
         "environment": step["environmentHash"],
         "outputs": _canon(sorted(step["outputs"])),
         **{f"input {name}": digest for name, digest in sorted(input_hashes.items())},
+        # a dataset's version id: its bytes as they were when the pipeline was submitted
+        **{f"dataset {n}": d for n, d in sorted(step.get("datasetInputs", {}).items())},
     }
 
 
