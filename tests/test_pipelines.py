@@ -413,3 +413,33 @@ def test_a_dataset_input_is_reused_until_its_bytes_change(ws: Workspace, tmp_pat
     (count,) = third.find_step_run("count")
     assert count.type == "azureml.StepRun" and "sum 10" in count.read_log()
     assert "dataset raw" in count.why_not_reused()
+
+
+def test_continue_on_step_failure_lets_an_independent_branch_finish(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    write(tmp_path / "src", "boom.py", "raise SystemExit('bad')\n")
+    write(tmp_path / "src", "fine.py", "import time\ntime.sleep(1)\nprint('fine')\n")
+    write(tmp_path / "src", "after.py", "print('after')\n")
+    boom = PythonScriptStep("boom.py", name="boom", source_directory=tmp_path / "src")
+    after = PythonScriptStep("after.py", name="after", source_directory=tmp_path / "src")
+    after.run_after(boom)
+    fine = PythonScriptStep("fine.py", name="fine", source_directory=tmp_path / "src")
+    run = Pipeline(ws, [after, fine]).submit("cont", continue_on_step_failure=True)
+    assert run.wait_for_completion(show_output=False, raise_on_error=False) == RunStatus.FAILED
+    statuses = {s.name: s.get_status() for s in run.get_steps()}
+    assert statuses == {"boom": RunStatus.FAILED, "fine": RunStatus.COMPLETED}
+    assert "step 'boom' ended Failed" in run.get_details()["error"]["error"]["message"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(name=st.text(max_size=300))
+def test_data_and_parameter_names_from_outside_are_checked(name: str) -> None:
+    valid = name.isascii() and name.isidentifier() and len(name) <= 255
+    for make in (lambda: PipelineData(name), lambda: PipelineParameter(name, 1)):
+        try:
+            made = make()
+        except AmlError as e:
+            assert not valid and "is not valid" in str(e)
+        else:
+            assert valid and made.name == name
