@@ -21,6 +21,7 @@ from aml_jupyter import (
     PipelineData,
     PipelineParameter,
     PythonScriptStep,
+    Run,
     RunStatus,
     StepSequence,
     Workspace,
@@ -124,6 +125,7 @@ def test_three_steps_pass_files_and_a_rerun_reuses_every_step(
     exp = Experiment(ws, "pipe")
     first = exp.submit(three_steps(ws, tmp_path), pipeline_parameters={"scale": 2})
     assert isinstance(first, PipelineRun) and first.type == "azureml.PipelineRun"
+    assert isinstance(Run.get(ws, first.id), PipelineRun)  # as v1's Run.get rehydrates
     assert first.wait_for_completion(show_output=True) == RunStatus.COMPLETED
     shown = capsys.readouterr().out
     assert "StepRun( train ) Status: Completed" in shown and "trained on 20 lr 0.5" in shown

@@ -39,6 +39,16 @@ PIPELINE_RUN, STEP_RUN = "azureml.PipelineRun", "azureml.StepRun"
 SUBMITTED_RUN_TYPES = frozenset({SCRIPT_RUN, PIPELINE_RUN, STEP_RUN})
 
 
+def run_class(run_type: str) -> type[Run]:
+    """The class a run of ``run_type`` is read as (``azureml.PipelineRun``: a PipelineRun,
+    as v1's ``Run.get`` gives), from the plugin table's ``run_type.*``; else :class:`Run`."""
+    name = f"run_type.{run_type}"
+    if name in plugins.names("run_type."):
+        found: type[Run] = plugins.load(name)
+        return found
+    return Run
+
+
 def _utc(ts: float | None) -> str | None:
     if ts is None:
         return None
@@ -93,7 +103,8 @@ class Run(RunMetrics, RunLogs, RunChildren, RunV1, RunDatasets, RunTags, RunSnap
             if matches:
                 run_id = matches[0]
         record = store.get_run(run_id)
-        return Run._of(Experiment(workspace, record.experiment, _check_name=False), record)
+        experiment = Experiment(workspace, record.experiment, _check_name=False)
+        return run_class(record.run_type)._of(experiment, record)
 
     @classmethod
     def get_context(cls, allow_offline: bool = True, **kwargs: Any) -> Run:
