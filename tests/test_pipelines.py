@@ -104,13 +104,15 @@ def test_validate_reports_every_problem_at_once_and_runs_nothing(
     a = PythonScriptStep("ok.py", name="a", arguments=[lr], source_directory=tmp_path / "src")
     b = PythonScriptStep("ok.py", name="b", inputs=[orphan], source_directory=tmp_path / "src")
     c = PythonScriptStep("missing.py", name="c", source_directory=tmp_path / "src")
+    d = PythonScriptStep("ok.py", name="two\nlines", source_directory=tmp_path / "src")
     a.run_after(c)
     c.run_after(a)
-    pipeline = Pipeline(ws, [a, b, c])
+    pipeline = Pipeline(ws, [a, b, c, d])
     with pytest.raises(AmlError) as caught:
         Experiment(ws, "bad").submit(pipeline, pipeline_parameters={"lr": "fast", "nope": 1})
     message = str(caught.value)
-    assert "5 problems" in message
+    assert "6 problems" in message
+    assert "'two\\nlines' is too long or has a line break" in message
     assert "which no step produces" in message and "'orphan'" in message
     assert "script 'missing.py' is not in" in message
     assert "cycle" in message
@@ -164,7 +166,7 @@ def test_a_changed_source_reruns_that_step_and_what_reads_its_changed_output(
 ) -> None:
     assert three_steps(ws, tmp_path).submit("p").wait_for_completion(False) == "Completed"
     write(tmp_path / "train", "train.py", TRAIN + "    print('a new line')\n")
-    second = three_steps(ws, tmp_path).submit("p")
+    second = three_steps(ws, tmp_path).submit("another-experiment")  # reuse crosses them
     assert second.wait_for_completion(False) == RunStatus.COMPLETED
     assert types(second) == {
         "prepare": "azureml.ReusedStepRun",

@@ -146,6 +146,11 @@ def problems(
     found += [
         f"two or more steps are named {n!r}: names must differ" for n, c in names.items() if c > 1
     ]
+    found += [
+        f"step name {n[:40]!r} is too long or has a line break: one line of at most 255 characters"
+        for n in names
+        if len(n) > 255 or "\n" in n or "\r" in n
+    ]
     for step in steps:
         for data in data_inputs(step):
             producer = producer_of(data)
