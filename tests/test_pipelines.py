@@ -447,3 +447,22 @@ def test_data_and_parameter_names_from_outside_are_checked(name: str) -> None:
             assert not valid and "is not valid" in str(e)
         else:
             assert valid and made.name == name
+
+
+def test_a_step_whose_supervisor_is_killed_fails_the_pipeline(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    import signal
+
+    write(tmp_path / "src", "long.py", "import time\ntime.sleep(120)\n")
+    step = PythonScriptStep("long.py", name="long", source_directory=tmp_path / "src")
+    run = Pipeline(ws, [step]).submit("killed")
+    deadline = time.monotonic() + 30
+    while not run.get_steps() or run.get_steps()[0].get_status() != RunStatus.RUNNING:
+        assert time.monotonic() < deadline, "the step never started"
+        time.sleep(0.05)
+    record = ws.store.get_run(run.get_steps()[0].id)
+    assert record.pid is not None
+    os.kill(record.pid, signal.SIGKILL)  # the step's supervisor, not the orchestrator
+    assert wait_status(run, RunStatus.TERMINAL) == RunStatus.FAILED
+    assert "step 'long' ended Failed" in run.get_details()["error"]["error"]["message"]

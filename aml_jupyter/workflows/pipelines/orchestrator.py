@@ -36,6 +36,8 @@ from .runs import STEP_RUN
 
 #: Seconds between looks at the running steps.
 POLL_S = 0.02
+#: Seconds between checks that the running steps' supervisors still live.
+LIVENESS_S = 1.0
 HEARTBEAT_S = 2.0
 
 
@@ -90,6 +92,7 @@ class Orchestrator:
         self.log: IO[str] = open(self.folder.driver_log, "a", encoding="utf-8")  # noqa: SIM115
         self.target = ComputeTarget(ws, "local")
         self.failed: list[str] = []
+        self.liveness_checked = time.monotonic()
         for name, (step_run, props) in reused_before(ws, run_id).items():  # by the submitter
             self.state[name], self.run_ids[name] = RunStatus.COMPLETED, step_run
             for out in self.steps[name]["outputs"]:
@@ -153,10 +156,16 @@ class Orchestrator:
 
     def _collect(self) -> None:
         store = self.ws.store
-        for name, state in self.state.items():
-            if state != "running":
-                continue
-            record = store.get_run(self.run_ids[name])
+        running = [n for n, state in self.state.items() if state == "running"]
+        if not running:
+            return
+        records = [store.get_run(self.run_ids[n]) for n in running]
+        if time.monotonic() - self.liveness_checked > LIVENESS_S:
+            # The target's liveness check: a step whose supervisor died ends Failed (and so
+            # does the pipeline) instead of looking Running for ever.
+            self.liveness_checked = time.monotonic()
+            records = targets.check_active_runs(self.ws, records)
+        for name, record in zip(running, records, strict=True):
             if record.status not in RunStatus.TERMINAL:
                 continue
             if record.status == RunStatus.COMPLETED:
