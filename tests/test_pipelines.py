@@ -227,6 +227,13 @@ def test_deleted_outputs_and_reuse_switched_off_are_not_reused(
     fourth = pipeline(allow_reuse=False).submit("d")
     fourth.wait_for_completion(False)
     assert fourth.find_step_run("one")[0].type == "azureml.StepRun"
+    # Changed in place (same name, same size) after the run: not trusted, so not reused.
+    for earlier in (second, third, fourth):  # every run that could stand in
+        (step_run,) = earlier.find_step_run("one")
+        (step_run.get_output_data("out").path / "f").write_text("y")
+    fifth = pipeline().submit("d")
+    fifth.wait_for_completion(False)
+    assert fifth.find_step_run("one")[0].type == "azureml.StepRun"
 
 
 def test_independent_steps_run_side_by_side(ws: Workspace, tmp_path: Path) -> None:

@@ -57,25 +57,29 @@ def _canon(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _listing(folder: Path) -> list[tuple[str, int, str]]:
-    out: list[tuple[str, int, str]] = []
+def _listing(folder: Path) -> list[tuple[str, int, int, str]]:
+    """Every file under ``folder``: relative name, size, modification time, link target."""
+    out: list[tuple[str, int, int, str]] = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
         for name in sorted(files):
             full = Path(root, name)
+            rel = full.relative_to(folder).as_posix()
             if full.is_symlink():
-                out.append((full.relative_to(folder).as_posix(), -1, os.readlink(full)))
+                out.append((rel, -1, 0, os.readlink(full)))
                 continue
-            out.append((full.relative_to(folder).as_posix(), full.stat().st_size, ""))
+            st = full.stat()
+            out.append((rel, st.st_size, st.st_mtime_ns, ""))
     return out
 
 
 def output_hash(folder: Path) -> tuple[str, str]:
     """The content hash of an output folder (every file's relative name and bytes), and the
-    hash of its listing (names and sizes: the cheap check that it is still as it was)."""
+    hash of its listing (names, sizes, modification times: the cheap check that it is still
+    as it was; a file touched since, even with the same bytes, makes it 'unknown')."""
     content = hashlib.sha256()
     listing = _listing(folder) if folder.is_dir() else []
-    for rel, size, link in listing:
+    for rel, size, _, link in listing:
         content.update(f"{rel}\0{size}\0{link}\0".encode())
         if size >= 0:
             with open(folder / rel, "rb") as f:
