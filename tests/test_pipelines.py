@@ -473,3 +473,17 @@ def test_a_step_whose_supervisor_is_killed_fails_the_pipeline(
     os.kill(record.pid, signal.SIGKILL)  # the step's supervisor, not the orchestrator
     assert wait_status(run, RunStatus.TERMINAL) == RunStatus.FAILED
     assert "step 'long' ended Failed" in run.get_details()["error"]["error"]["message"]
+
+
+def test_a_steps_runconfig_reaches_its_script(ws: Workspace, tmp_path: Path) -> None:
+    from aml_jupyter import RunConfiguration
+
+    write(tmp_path / "src", "greet.py", "import os\nprint('greeting', os.environ['GREETING'])\n")
+    config = RunConfiguration()
+    config.environment_variables = {"GREETING": "hello"}
+    step = PythonScriptStep(
+        "greet.py", name="greet", runconfig=config, source_directory=tmp_path / "src"
+    )
+    run = Pipeline(ws, [step]).submit("rc")
+    assert run.wait_for_completion(show_output=False) == RunStatus.COMPLETED
+    assert "greeting hello" in run.find_step_run("greet")[0].read_log()
