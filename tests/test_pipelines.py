@@ -347,85 +347,6 @@ def test_parameters_and_names_from_outside_are_checked(
             pipeline.validate({"lr": value})
 
 
-def test_an_output_dataset_feeds_the_next_step_through_as_input(
-    ws: Workspace, tmp_path: Path
-) -> None:
-    from aml_jupyter import OutputFileDatasetConfig
-
-    write(
-        tmp_path / "src",
-        "make.py",
-        "import sys, pathlib\n(pathlib.Path(sys.argv[1]) / 'rows.csv').write_text('a\\n1\\n')\n",
-    )
-    write(
-        tmp_path / "src",
-        "use.py",
-        "import sys, pathlib\nprint('read', (pathlib.Path(sys.argv[1]) / 'rows.csv').read_text().split())\n",
-    )
-
-    def pipeline() -> Pipeline:
-        rows = OutputFileDatasetConfig(name="rows")
-        make = PythonScriptStep(
-            "make.py", name="make", arguments=[rows], source_directory=tmp_path / "src"
-        )
-        use = PythonScriptStep(
-            "use.py", name="use", arguments=[rows.as_input()], source_directory=tmp_path / "src"
-        )
-        assert make
-        return Pipeline(ws, [use])
-
-    first = pipeline().submit("ds")
-    assert first.wait_for_completion(show_output=False) == RunStatus.COMPLETED
-    (use,) = first.find_step_run("use")
-    assert "read ['a', '1']" in use.read_log()
-    (make,) = first.find_step_run("make")
-    folder = make.get_output_data("rows").path
-    assert folder.as_posix().endswith(f"dataset/{make.id}/rows")
-    assert (folder / "rows.csv").read_text() == "a\n1\n"
-    second = pipeline().submit("ds")
-    assert second.wait_for_completion(show_output=False) == RunStatus.COMPLETED
-    assert set(types(second).values()) == {"azureml.ReusedStepRun"}
-
-
-def test_an_output_dataset_without_a_name_cannot_be_read_by_a_step() -> None:
-    from aml_jupyter import OutputFileDatasetConfig
-
-    with pytest.raises(AmlError, match="needs the output to have a name"):
-        OutputFileDatasetConfig().as_input()
-
-
-def test_a_dataset_input_is_reused_until_its_bytes_change(ws: Workspace, tmp_path: Path) -> None:
-    from aml_jupyter import Dataset
-
-    data = tmp_path / "raw"
-    write(data, "rows.txt", "1 2 3")
-    write(
-        tmp_path / "src",
-        "count.py",
-        "import sys, pathlib\nprint('sum', sum(int(x) for x in (pathlib.Path(sys.argv[1]) / 'rows.txt').read_text().split()))\n",
-    )
-
-    def pipeline() -> Pipeline:
-        raw = Dataset.File.from_files(str(data)).as_named_input("raw").as_mount()
-        step = PythonScriptStep(
-            "count.py", name="count", arguments=[raw], source_directory=tmp_path / "src"
-        )
-        return Pipeline(ws, [step])
-
-    first = pipeline().submit("data")
-    assert first.wait_for_completion(show_output=False) == RunStatus.COMPLETED
-    assert "sum 6" in first.find_step_run("count")[0].read_log()
-    second = pipeline().submit("data")
-    second.wait_for_completion(show_output=False)
-    assert types(second) == {"count": "azureml.ReusedStepRun"}
-    write(data, "rows.txt", "1 2 3 4")  # the same path, new bytes
-    third = pipeline().submit("data")
-    assert third.wait_for_completion(show_output=False) == RunStatus.COMPLETED
-    (count,) = third.find_step_run("count")
-    assert count.type == "azureml.StepRun" and "sum 10" in count.read_log()
-    assert "dataset raw" in count.why_not_reused()
-
-
 def test_continue_on_step_failure_lets_an_independent_branch_finish(
     ws: Workspace, tmp_path: Path
 ) -> None:
@@ -473,17 +394,3 @@ def test_a_step_whose_supervisor_is_killed_fails_the_pipeline(
     os.kill(record.pid, signal.SIGKILL)  # the step's supervisor, not the orchestrator
     assert wait_status(run, RunStatus.TERMINAL) == RunStatus.FAILED
     assert "step 'long' ended Failed" in run.get_details()["error"]["error"]["message"]
-
-
-def test_a_steps_runconfig_reaches_its_script(ws: Workspace, tmp_path: Path) -> None:
-    from aml_jupyter import RunConfiguration
-
-    write(tmp_path / "src", "greet.py", "import os\nprint('greeting', os.environ['GREETING'])\n")
-    config = RunConfiguration()
-    config.environment_variables = {"GREETING": "hello"}
-    step = PythonScriptStep(
-        "greet.py", name="greet", runconfig=config, source_directory=tmp_path / "src"
-    )
-    run = Pipeline(ws, [step]).submit("rc")
-    assert run.wait_for_completion(show_output=False) == RunStatus.COMPLETED
-    assert "greeting hello" in run.find_step_run("greet")[0].read_log()
