@@ -49,6 +49,7 @@ _EXPORTS = {
     "TensorFlow": "compute.frameworks",
     "Tensorboard": "frontends.tensorboard",
     "RunDetails": "frontends.widgets",
+    "CommandStep": "workflows.pipelines",
     "Pipeline": "workflows.pipelines",
     "PipelineData": "workflows.pipelines",
     "PipelineParameter": "workflows.pipelines",
@@ -63,6 +64,7 @@ __all__ = [
     "ActivityFailedException",
     "AmlCompute",
     "AmlError",
+    "CommandStep",
     "ComputeCluster",
     "ComputeInstance",
     "ComputeTarget",
@@ -144,6 +146,7 @@ if TYPE_CHECKING:
     from .tracking.run import Run
     from .tracking.workspace import Workspace
     from .workflows.pipelines import (
+        CommandStep,
         Pipeline,
         PipelineData,
         PipelineParameter,

@@ -104,3 +104,29 @@ def test_a_steps_runconfig_reaches_its_script(ws: Workspace, tmp_path: Path) -> 
     run = Pipeline(ws, [step]).submit("rc")
     assert run.wait_for_completion(show_output=False) == RunStatus.COMPLETED
     assert "greeting hello" in run.find_step_run("greet")[0].read_log()
+
+
+def test_a_command_step_gets_its_data_paths(ws: Workspace, tmp_path: Path) -> None:
+    from aml_jupyter import CommandStep, PipelineData
+
+    (tmp_path / "src").mkdir()
+    words = PipelineData("words")
+    write_words = CommandStep(
+        command=["sh", "-c", 'echo hello > "$0/w.txt"', words],
+        name="write",
+        outputs=[words],
+        source_directory=tmp_path / "src",
+    )
+    read_words = CommandStep(
+        command='cat "$AZUREML_DATAREFERENCE_words/w.txt"',
+        name="read",
+        inputs=[words],
+        source_directory=tmp_path / "src",
+    )
+    assert write_words
+    run = Pipeline(ws, [read_words]).submit("cmd")
+    assert run.wait_for_completion(show_output=False) == RunStatus.COMPLETED
+    assert "hello" in run.find_step_run("read")[0].read_log()
+    again = Pipeline(ws, [read_words]).submit("cmd")
+    again.wait_for_completion(show_output=False)
+    assert set(types(again).values()) == {"azureml.ReusedStepRun"}

@@ -4,9 +4,10 @@ detached orchestrator, each step an ordinary child run."""
 from .data import PipelineData, PipelineParameter
 from .pipeline import Pipeline
 from .runs import PipelineRun, PortDataReference, StepRun
-from .steps import PipelineStep, PythonScriptStep, StepSequence
+from .steps import CommandStep, PipelineStep, PythonScriptStep, StepSequence
 
 __all__ = [
+    "CommandStep",
     "Pipeline",
     "PipelineData",
     "PipelineParameter",

@@ -10,7 +10,7 @@ from typing import Any
 from ...data.output_config import OutputFileDatasetConfig, OutputFileDatasetInput
 from ...errors import AmlError
 from .data import PipelineData, PipelineParameter, check_value
-from .steps import PipelineStep, PythonScriptStep, StepSequence
+from .steps import CommandStep, PipelineStep, PythonScriptStep, StepSequence
 
 
 def collect_steps(steps: Any) -> list[PipelineStep]:
@@ -165,8 +165,10 @@ def problems(
                     f"step {step.name!r}: input {item!r} is not a PipelineData, an "
                     "output's as_input() or a dataset's as_named_input()"
                 )
-        if isinstance(step, PythonScriptStep):
+        if isinstance(step, (PythonScriptStep, CommandStep)):
             found += _script_problems(step, default_source)
+        else:
+            found.append(f"step {step.name!r}: {type(step).__name__} is not supported yet")
     cycle = find_cycle(steps)
     if cycle:
         found.append(f"the steps form a cycle: {' -> '.join(cycle)}")
@@ -182,13 +184,20 @@ def problems(
     return found
 
 
-def _script_problems(step: PythonScriptStep, default_source: str) -> list[str]:
+def _script_problems(step: PythonScriptStep | CommandStep, default_source: str) -> list[str]:
     out: list[str] = []
     source = Path(step.source_directory or default_source).expanduser()
     if not source.is_dir():
         return [f"step {step.name!r}: source_directory {str(source)!r} is not a folder"]
-    if not (source / step.script_name).is_file():
+    if isinstance(step, PythonScriptStep) and not (source / step.script_name).is_file():
         out.append(f"step {step.name!r}: script {step.script_name!r} is not in {str(source)!r}")
+    if isinstance(step, CommandStep):
+        out += [
+            f"step {step.name!r}: a command's parts may not be datasets ({a!r}); pass the "
+            "dataset to a PythonScriptStep's arguments"
+            for a in step.arguments
+            if hasattr(a, "_aml_run_input") or hasattr(a, "_aml_run_output")
+        ]
     for key, value in step.params.items():
         if not isinstance(value, (str, int, float, bool)):
             out.append(f"step {step.name!r}: params[{key!r}] must be a str, int, float or bool")

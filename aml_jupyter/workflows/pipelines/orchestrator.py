@@ -268,13 +268,22 @@ class Orchestrator:
         }
         variables.update({f"AML_PARAMETER_{k}": str(v) for k, v in step["params"].items()})
         config.environment_variables = {**config.environment_variables, **variables}
-        src = ScriptRunConfig(
-            source_directory=step["sourceDirectory"],
-            script=step["script"],
-            arguments=[a if isinstance(a, _Recorded) else str(a) for a in arguments],
-            run_config=config,
-            compute_target="local",
-        )
+        if step["script"] is not None:
+            src = ScriptRunConfig(
+                source_directory=step["sourceDirectory"],
+                script=step["script"],
+                arguments=[a if isinstance(a, _Recorded) else str(a) for a in arguments],
+                run_config=config,
+                compute_target="local",
+            )
+        else:  # a CommandStep: its command line, or its parts resolved
+            command = step["command"] if step["command"] else [str(a) for a in arguments]
+            src = ScriptRunConfig(
+                source_directory=step["sourceDirectory"],
+                command=command,
+                run_config=config,
+                compute_target="local",
+            )
         src._inputs = [_RecordedInput(spec) for spec in step["namedInputs"]]
         submit_run(
             self.target,

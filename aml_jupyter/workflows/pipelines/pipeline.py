@@ -29,7 +29,7 @@ from . import graph
 from .data import PipelineData, PipelineParameter
 from .reused_step import decide, record_reused
 from .runs import PIPELINE_RUN, PipelineRun
-from .steps import PipelineStep, PythonScriptStep
+from .steps import CommandStep, PipelineStep, PythonScriptStep
 
 if TYPE_CHECKING:
     from ...tracking.workspace import Workspace
@@ -184,7 +184,7 @@ class Pipeline:
         snapshots: dict[str, str] = {}
         steps = []
         for step in graph.run_order(self._steps):
-            assert isinstance(step, PythonScriptStep)  # the only kind validate() lets through
+            assert isinstance(step, (PythonScriptStep, CommandStep))  # what validate() lets by
             source = str(Path(step.source_directory or self._default_source).resolve())
             if source not in snapshots:
                 snapshots[source] = take_snapshot(ws.store, source).id
@@ -244,7 +244,11 @@ def _local_root(ws: Workspace, name: str) -> str:
 
 
 def _step_spec(
-    ws: Workspace, step: PythonScriptStep, source: str, snapshot_id: str, values: dict[str, Any]
+    ws: Workspace,
+    step: PythonScriptStep | CommandStep,
+    source: str,
+    snapshot_id: str,
+    values: dict[str, Any],
 ) -> dict[str, Any]:
     arguments: list[dict[str, Any]] = []
     for_key: list[Any] = []
@@ -292,7 +296,9 @@ def _step_spec(
     return {
         "name": step.name,
         "type": step.step_type,
-        "script": step.script_name,
+        "script": step.script_name if isinstance(step, PythonScriptStep) else None,
+        # a CommandStep's command line (a string); a list command's parts are the arguments
+        "command": step.command_text if isinstance(step, CommandStep) else None,
         "sourceDirectory": source,
         "snapshotId": snapshot_id,
         "arguments": arguments,

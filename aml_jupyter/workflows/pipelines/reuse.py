@@ -37,7 +37,7 @@ def reuse_parts(step: dict[str, Any], input_hashes: dict[str, str]) -> dict[str,
     """What decides a step's result, each part as a short text (compared one by one by
     :func:`changes`)."""
     return {
-        "type and script": f"{step['type']}:{step['script']}",
+        "type and script": f"{step['type']}:{step['script'] or step.get('command')}",
         "source files": step["snapshotId"],
         "arguments": _canon(step["argumentsForKey"]),
         "params": _canon(step["params"]),

@@ -118,3 +118,46 @@ class StepSequence:
     def steps(self) -> list[PipelineStep]:
         """Every step, in order."""
         return [step for item in self._steps for step in self._group(item)]
+
+
+class CommandStep(PipelineStep):
+    """Run a command line from ``source_directory`` as one step (v1's signature).
+
+    ``command`` is a string (run by the shell; data paths come in
+    ``$AZUREML_DATAREFERENCE_<name>``) or a list whose items may be :class:`PipelineData`
+    (the folder's path), an output's ``as_input()`` and :class:`PipelineParameter` (its
+    value), as in ``PythonScriptStep.arguments``.
+    """
+
+    step_type = "CommandStep"
+
+    def __init__(
+        self,
+        command: str | list[Any] | None = None,
+        name: str | None = None,
+        compute_target: Any = None,
+        runconfig: Any = None,
+        runconfig_pipeline_params: Any = None,
+        inputs: list[Any] | None = None,
+        outputs: list[Any] | None = None,
+        params: dict[str, Any] | None = None,
+        source_directory: str | os.PathLike[str] | None = None,
+        allow_reuse: bool = True,
+        version: str | None = None,
+    ) -> None:
+        if isinstance(command, str) and command.strip():
+            text, items = command, []
+        elif isinstance(command, (list, tuple)) and command:
+            text, items = None, list(command)
+        else:
+            raise AmlError("CommandStep needs command= (a command line, or a list of its parts).")
+        super().__init__(name or f"command_{next(_numbers)}", inputs, outputs)
+        self.command_text = text
+        #: The parts of a list command: read like a PythonScriptStep's arguments.
+        self.arguments = items
+        self.compute_target = compute_target
+        self.runconfig = runconfig
+        self.params = dict(params or {})
+        self.source_directory = None if source_directory is None else os.fspath(source_directory)
+        self.allow_reuse = bool(allow_reuse)
+        self.version = version
