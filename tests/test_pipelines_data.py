@@ -130,3 +130,23 @@ def test_a_command_step_gets_its_data_paths(ws: Workspace, tmp_path: Path) -> No
     again = Pipeline(ws, [read_words]).submit("cmd")
     again.wait_for_completion(show_output=False)
     assert set(types(again).values()) == {"azureml.ReusedStepRun"}
+
+
+def test_pipeline_data_on_a_datastore_of_its_own(ws: Workspace, tmp_path: Path) -> None:
+    from aml_jupyter import Datastore, PipelineData
+
+    store = Datastore.register_local(ws, "scratch", tmp_path / "scratch", create_if_not_exists=True)
+    write(
+        tmp_path / "src",
+        "w.py",
+        "import sys, pathlib\n(pathlib.Path(sys.argv[1]) / 'x').write_text('1')\n",
+    )
+    out = PipelineData("out", datastore=store)
+    step = PythonScriptStep(
+        "w.py", name="w", arguments=[out], outputs=[out], source_directory=tmp_path / "src"
+    )
+    run = Pipeline(ws, [step]).submit("own-store")
+    assert run.wait_for_completion(show_output=False) == RunStatus.COMPLETED
+    (w,) = run.find_step_run("w")
+    assert w.get_output_data("out").path == tmp_path / "scratch" / "azureml" / w.id / "out"
+    assert (tmp_path / "scratch" / "azureml" / w.id / "out" / "x").read_text() == "1"

@@ -196,7 +196,8 @@ class Orchestrator:
         if dataset is not None:
             path = resolve_path(dataset["spec"]["path"], run_id, output)
             return str(Path(dataset["root"]) / path)
-        return str(Path(self.spec["datastoreFolder"]) / "azureml" / run_id / output)
+        root = step.get("dataRoots", {}).get(output, self.spec["datastoreFolder"])
+        return str(Path(root) / "azureml" / run_id / output)
 
     def _start(self, name: str, step: dict[str, Any]) -> bool:
         """Start (or reuse) step ``name``; True when it is running."""

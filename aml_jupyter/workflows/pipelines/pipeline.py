@@ -231,13 +231,13 @@ def reuse_known_steps(
 
 
 def _local_root(ws: Workspace, name: str) -> str:
-    """The folder of datastore ``name``: a step's output dataset must be on a local one."""
+    """The folder of datastore ``name``: a step's outputs must be on a local one."""
     from ...data.datastore import Datastore
 
     store = Datastore.get(ws, name)
     if getattr(store, "datastore_type", None) != "Local":
         raise AmlError(
-            f"A pipeline step's OutputFileDatasetConfig writes to datastore {name!r}, which is "
+            f"A pipeline step's output is to be written to datastore {name!r}, which is "
             "not a local folder; in this version give it a local destination (the default)."
         )
     return str(store.fs_path())
@@ -279,8 +279,11 @@ def _step_spec(
             dataset_inputs[spec["name"]] = spec
             named_only.append(spec)
     dataset_outputs = {}
+    data_roots = {}  # a PipelineData on a datastore of its own: that datastore's folder
     for index, out in enumerate(step._outputs, start=1):
-        if not isinstance(out, PipelineData):
+        if isinstance(out, PipelineData) and out.datastore is not None:
+            data_roots[out.name] = _local_root(ws, out.datastore.name)
+        elif not isinstance(out, PipelineData):
             spec = out._aml_run_output(ws, index)
             dataset_outputs[out.name] = {"spec": spec, "root": _local_root(ws, spec["datastore"])}
     runconfig = None
@@ -306,6 +309,7 @@ def _step_spec(
         "inputs": [graph.port_name(d) for d in graph.data_inputs(step)],
         "outputs": [o.name for o in step._outputs],
         "datasetOutputs": dataset_outputs,
+        "dataRoots": data_roots,
         "datasetInputs": {n: spec["datasetId"] for n, spec in dataset_inputs.items()},
         "namedInputs": named_only,
         "after": [s.name for s in step._after],
