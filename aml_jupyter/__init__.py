@@ -49,6 +49,14 @@ _EXPORTS = {
     "TensorFlow": "compute.frameworks",
     "Tensorboard": "frontends.tensorboard",
     "RunDetails": "frontends.widgets",
+    "CommandStep": "workflows.pipelines",
+    "Pipeline": "workflows.pipelines",
+    "PipelineData": "workflows.pipelines",
+    "PipelineParameter": "workflows.pipelines",
+    "PipelineRun": "workflows.pipelines",
+    "PythonScriptStep": "workflows.pipelines",
+    "StepRun": "workflows.pipelines",
+    "StepSequence": "workflows.pipelines",
 }
 
 __all__ = [
@@ -56,6 +64,7 @@ __all__ = [
     "ActivityFailedException",
     "AmlCompute",
     "AmlError",
+    "CommandStep",
     "ComputeCluster",
     "ComputeInstance",
     "ComputeTarget",
@@ -72,14 +81,21 @@ __all__ = [
     "Model",
     "MpiConfiguration",
     "OutputFileDatasetConfig",
+    "Pipeline",
+    "PipelineData",
+    "PipelineParameter",
+    "PipelineRun",
     "PyTorch",
     "PyTorchConfiguration",
+    "PythonScriptStep",
     "Run",
     "RunConfiguration",
     "RunDetails",
     "RunStatus",
     "SKLearn",
     "ScriptRunConfig",
+    "StepRun",
+    "StepSequence",
     "TensorFlow",
     "Tensorboard",
     "TensorflowConfiguration",
@@ -129,6 +145,16 @@ if TYPE_CHECKING:
     from .tracking.experiment import Experiment
     from .tracking.run import Run
     from .tracking.workspace import Workspace
+    from .workflows.pipelines import (
+        CommandStep,
+        Pipeline,
+        PipelineData,
+        PipelineParameter,
+        PipelineRun,
+        PythonScriptStep,
+        StepRun,
+        StepSequence,
+    )
 
 
 def __getattr__(name: str) -> Any:

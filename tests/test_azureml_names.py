@@ -130,7 +130,7 @@ def test_unknown_names_fail_by_name_as_import_and_aml_errors() -> None:
     code = """
 import aml_jupyter.azureml
 from aml_jupyter import AmlError
-for statement in ["import azureml.pipeline.core", "from azureml.core import LinkedService",
+for statement in ["import azureml.interpret", "from azureml.core import LinkedService",
                   "from azureml.train.automl import AutoMLConfig", "import azureml.core.nope",
                   "from azureml.core.model import Nope"]:
     try:
@@ -144,7 +144,7 @@ assert not hasattr(azureml.core, "_repr_html_")  # private probes stay Attribute
     out = run_python(code)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert "import azureml.pipeline.core | azureml.pipeline.core | azureml.pipeline.core" in lines
+    assert "import azureml.interpret | azureml.interpret | azureml.interpret" in lines
     assert any(
         line.endswith("| azureml.core.LinkedService | azureml.core.LinkedService") for line in lines
     )
@@ -159,12 +159,12 @@ def test_inside_a_run_the_shim_on_pythonpath_fails_by_name_too() -> None:
     code = """
 from azureml.core import Run, VERSION
 try:
-    import azureml.pipeline.steps
+    import azureml.interpret
 except ImportError as e:
     print(type(e).__name__, e.name, VERSION)
 """
     out = run_python(code, PYTHONPATH=os.pathsep.join([str(SHIM_DIR), str(ROOT)]))
-    assert out.stdout.split() == ["V1NameNotSupported", "azureml.pipeline.steps", __version__]
+    assert out.stdout.split() == ["V1NameNotSupported", "azureml.interpret", __version__]
     assert "serves the Azure ML v1 names" not in out.stdout  # runs print no banner
 
 
@@ -225,7 +225,7 @@ def test_the_aml_kernel_imports_v1_names_and_says_which(aml_kernel: str, tmp_pat
             "from azureml.telemetry import set_diagnostics_collection\n"
             "set_diagnostics_collection(send_diagnostics=True)\n"
             "print('SDK version:', VERSION, Workspace.__module__)",
-            "try:\n    from azureml.pipeline.core import Pipeline\n"
+            "try:\n    from azureml.interpret import ExplanationClient\n"
             "except ImportError as e:\n    print('refused:', type(e).__name__, e.name)",
         ),
         tmp_path,
@@ -234,7 +234,7 @@ def test_the_aml_kernel_imports_v1_names_and_says_which(aml_kernel: str, tmp_pat
     first = "".join(o.get("text", "") for o in nb.cells[0].outputs).splitlines()
     assert first[0].startswith(f"azureml: aml_jupyter {__version__} serves the Azure ML v1 names")
     assert first[1] == f"SDK version: {__version__} aml_jupyter.tracking.workspace"
-    assert "refused: V1NameNotSupported azureml.pipeline.core" in outputs_text(nb)
+    assert "refused: V1NameNotSupported azureml.interpret" in outputs_text(nb)
 
 
 def test_the_aml_kernel_leaves_a_real_azureml_core_alone(

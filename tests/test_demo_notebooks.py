@@ -307,3 +307,16 @@ def test_data(aml_kernel: str, tmp_path: Path) -> None:
     assert run.get_status() == RunStatus.COMPLETED and run.get_metrics()["accuracy"] > 0.9
     assert sorted(ws.datasets) == ["iris", "iris-scored"]
     assert ws.datasets["iris"].version == 2
+
+
+def test_pipelines(aml_kernel: str, tmp_path: Path) -> None:
+    shutil.copy(DEMOS / "10-pipelines.ipynb", tmp_path)
+    shutil.copytree(DEMOS / "pipeline_steps", tmp_path / "pipeline_steps")
+    nb = execute(nbformat.read(tmp_path / "10-pipelines.ipynb", as_version=4), tmp_path, aml_kernel)
+    text = outputs_text(nb)
+    assert "StepRun( evaluate ) Status: Completed" in text and "accuracy 0." in text
+    assert text.count("It was reused") == 3  # the second submit reused every step
+    assert "these changed: arguments." in text and "these changed: input prepared." in text
+    assert "downloaded/azureml/" in text
+    runs = Workspace(tmp_path).experiments["iris-pipeline"].get_runs()
+    assert [r.get_status() for r in runs] == [RunStatus.COMPLETED] * 3

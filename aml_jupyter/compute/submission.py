@@ -22,7 +22,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..snapshot.git import git_properties
-from ..snapshot.snapshot import take_snapshot
+from ..snapshot.snapshot import load_snapshot, take_snapshot
 from ..status import RunStatus
 from ..store.run_records import new_run_id
 from .local.owner import claim_owner
@@ -45,9 +45,18 @@ def submit(
     config: ScriptRunConfig,
     tags: dict[str, Any] | None = None,
     parent_id: str | None = None,
+    *,
+    run_id: str | None = None,
+    snapshot_id: str | None = None,
+    run_type: str | None = None,
+    display_name: str | None = None,
 ) -> Run:
     """Start ``config`` as a new run of ``experiment`` on ``target`` (a child of
-    ``parent_id`` when given); returns at once, the run goes on without us."""
+    ``parent_id`` when given); returns at once, the run goes on without us.
+
+    A workflow that builds runs (a pipeline's steps) may fix the run's id beforehand, run a
+    snapshot it took earlier (``snapshot_id``: the code as it was when the pipeline was
+    submitted) and give the run its own type (``azureml.StepRun``) and name."""
     from ..tracking.run import Run
 
     ws = experiment.workspace
@@ -55,21 +64,34 @@ def submit(
     target._check(definition)
     owner = start_supervisor(ws.folder, module=target._owner_module)
     try:
-        snapshot = take_snapshot(
-            ws.store,
-            definition["sourceDirectory"],
-            extra_files=config.extra_files,
-            max_bytes=config.snapshot_max_bytes,
-            max_files=config.snapshot_max_files,
-        )
+        if snapshot_id is not None:
+            snapshot = load_snapshot(ws.blobs, snapshot_id)
+        else:
+            snapshot = take_snapshot(
+                ws.store,
+                definition["sourceDirectory"],
+                extra_files=config.extra_files,
+                max_bytes=config.snapshot_max_bytes,
+                max_files=config.snapshot_max_files,
+            )
         target._prepare(snapshot, definition)
-        run_id = new_run_id(experiment.name)
+        run_id = run_id or new_run_id(experiment.name)
         target._start(run_id, experiment.name, snapshot, definition, tags)
     except BaseException:
         hand_off(owner, None)
         raise
     record_run(
-        ws, experiment.name, definition, snapshot.id, target.name, tags, owner, run_id, parent_id
+        ws,
+        experiment.name,
+        definition,
+        snapshot.id,
+        target.name,
+        tags,
+        owner,
+        run_id,
+        parent_id,
+        run_type=run_type,
+        display_name=display_name,
     )
     # While the run starts: git state (a few git calls) is not needed by the script.
     ws.store.add_properties(run_id, git_properties(definition["sourceDirectory"]))
@@ -102,6 +124,8 @@ def record_run(
     owner: subprocess.Popen[bytes],
     run_id: str | None = None,
     parent_id: str | None = None,
+    run_type: str | None = None,
+    display_name: str | None = None,
 ) -> str:
     """Record a Queued run of a stored snapshot and hand it to ``owner`` (a started supervisor
     or mirror); on any error the run is left Failed with the reason and nothing is started."""
@@ -111,12 +135,13 @@ def record_run(
     try:
         run_id = store.create_run(
             experiment,
-            SCRIPT_RUN,
+            run_type or SCRIPT_RUN,
             RunStatus.NOT_STARTED,
             run_id=run_id,
             parent_id=parent_id,
             target=target,
             definition=definition,
+            display_name=display_name,
         )
     except BaseException:
         hand_off(owner, None)

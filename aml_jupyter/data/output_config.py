@@ -104,11 +104,15 @@ class OutputFileDatasetConfig:
         }
         return out
 
-    def as_input(self, name: str | None = None) -> Any:
-        raise AmlError(
-            "OutputFileDatasetConfig.as_input() feeds a pipeline's next step; pipelines are "
-            "not here yet. Register the output (register_on_complete) and read it by name."
-        )
+    def as_input(self, name: str | None = None) -> OutputFileDatasetInput:
+        """This output, read by a later step of a pipeline (in its ``arguments`` or
+        ``inputs``: the script gets the folder the producing step wrote)."""
+        if self.name is None:
+            raise AmlError(
+                "OutputFileDatasetConfig.as_input() needs the output to have a name: "
+                "OutputFileDatasetConfig(name='prepared')."
+            )
+        return OutputFileDatasetInput(self, name or self.name)
 
     def _aml_run_output(self, workspace: Workspace, index: int) -> dict[str, Any]:
         """What a run's definition records of this output at submit (JSON, no secrets);
@@ -135,6 +139,17 @@ class OutputFileDatasetConfig:
     def __repr__(self) -> str:
         where = "default datastore" if self.destination is None else self.destination[1]
         return f"OutputFileDatasetConfig(name={self.name!r}, destination={where!r})"
+
+
+class OutputFileDatasetInput:
+    """``output.as_input()``: a step's output read by a later step of the same pipeline."""
+
+    def __init__(self, output: OutputFileDatasetConfig, name: str) -> None:
+        self.output = output
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"OutputFileDatasetInput(name={self.name!r})"
 
 
 def _checked_destination(destination: Any) -> tuple[Any, str] | None:

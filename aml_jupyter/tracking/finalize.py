@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 #: At most this many skipped links are named in the driver log.
 _LINKS_NAMED = 20
-#: The type of a submitted run (``tracking.run.SCRIPT_RUN``; run imports this module).
-_SUBMITTED = "azureml.scriptrun"
+#: The types of submitted runs (``tracking.run.SUBMITTED_RUN_TYPES``; run imports this
+#: module): a script, a pipeline, a pipeline's step.
+_SUBMITTED = frozenset({"azureml.scriptrun", "azureml.PipelineRun", "azureml.StepRun"})
 
 
 def harvest_folder(ws: Workspace, run_id: str, folder: Path, prefix: str, move: bool) -> list[str]:
@@ -134,7 +135,7 @@ def finalize_run(
         step("listing child runs", records.list_runs, parent_id=run_id, status=RunStatus.ACTIVE)
         or []
     ):
-        if child.run_type == _SUBMITTED:  # a child of its own (submit_child): it goes on,
+        if child.run_type in _SUBMITTED:  # a child of its own (submit_child): it goes on,
             if status == RunStatus.CANCELED:  # unless its parent was canceled
                 step(f"canceling child run {child.id}", targets.cancel, ws, child)
             continue

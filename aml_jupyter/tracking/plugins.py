@@ -47,6 +47,10 @@ BUILTIN: dict[str, str] = {
     # (see tracking.submitting). Pipeline, HyperDriveConfig, AutoMLConfig … add theirs.
     "config.ScriptRunConfig": "aml_jupyter.compute.config:ScriptRunConfig",
     "config.Estimator": "aml_jupyter.compute.estimator:Estimator",
+    # The class Run.get reads a run of each type as (tracking.run.run_class).
+    "run_type.azureml.PipelineRun": "aml_jupyter.workflows.pipelines.runs:PipelineRun",
+    "run_type.azureml.StepRun": "aml_jupyter.workflows.pipelines.runs:StepRun",
+    "run_type.azureml.ReusedStepRun": "aml_jupyter.workflows.pipelines.runs:StepRun",
     # run.get_portal_url(): the run panel's link on a running Jupyter server, or None.
     "run_url": "aml_jupyter.frontends.jupyter_links:run_url",
 }

@@ -33,6 +33,20 @@ if TYPE_CHECKING:
 
 #: Run types: a submitted script, a run started in this process, a child of either.
 SCRIPT_RUN, INTERACTIVE_RUN = "azureml.scriptrun", "interactive"
+#: A pipeline (its orchestrator owns it) and a step of one that ran (its supervisor does).
+PIPELINE_RUN, STEP_RUN = "azureml.PipelineRun", "azureml.StepRun"
+#: Types of runs a process of their target owns: a cancel goes to it, not this process.
+SUBMITTED_RUN_TYPES = frozenset({SCRIPT_RUN, PIPELINE_RUN, STEP_RUN})
+
+
+def run_class(run_type: str) -> type[Run]:
+    """The class a run of ``run_type`` is read as (``azureml.PipelineRun``: a PipelineRun,
+    as v1's ``Run.get`` gives), from the plugin table's ``run_type.*``; else :class:`Run`."""
+    name = f"run_type.{run_type}"
+    if name in plugins.names("run_type."):
+        found: type[Run] = plugins.load(name)
+        return found
+    return Run
 
 
 def _utc(ts: float | None) -> str | None:
@@ -89,7 +103,8 @@ class Run(RunMetrics, RunLogs, RunChildren, RunV1, RunDatasets, RunTags, RunSnap
             if matches:
                 run_id = matches[0]
         record = store.get_run(run_id)
-        return Run._of(Experiment(workspace, record.experiment, _check_name=False), record)
+        experiment = Experiment(workspace, record.experiment, _check_name=False)
+        return run_class(record.run_type)._of(experiment, record)
 
     @classmethod
     def get_context(cls, allow_offline: bool = True, **kwargs: Any) -> Run:
@@ -329,7 +344,7 @@ class Run(RunMetrics, RunLogs, RunChildren, RunV1, RunDatasets, RunTags, RunSnap
         if record.status in RunStatus.TERMINAL:
             self._record = record
             return
-        if record.run_type != SCRIPT_RUN or self._managed:
+        if record.run_type not in SUBMITTED_RUN_TYPES or self._managed:
             self._finish(RunStatus.CANCELED)
         else:
             targets.cancel(self._ws, record)
