@@ -19,18 +19,15 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import os
-import ssl
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ...errors import AmlError
 from ...store.blobs import check_sha256
-from ..keepalive import connection_usable
 from ..remote import RemoteGone, RemoteUnreachable
 from ..untrusted import BlobSink
+from .agent_connections import Connections
 
 if TYPE_CHECKING:
     from ...tracking.workspace import Workspace
@@ -43,111 +40,6 @@ MAX_ERROR_BYTES = 64 * 1024
 MISSING_BATCH = 4096
 #: Bytes read from the answer at a time.
 PIECE_BYTES = 1024 * 1024
-#: Bytes of an uploaded file sent at a time (http.client's default is 8 KiB).
-SEND_BYTES = 256 * 1024
-#: Idle connections kept per agent address (more are closed when given back).
-IDLE_MAX = 4
-
-
-def _proxy_for(address: str) -> str | None:
-    """The proxy for this address ($HTTP(S)_PROXY unless $NO_PROXY says otherwise), looked
-    up once; nothing else comes from the environment (no ~/.netrc, no CA bundle)."""
-    if not any(name.lower().endswith("_proxy") for name in os.environ):
-        return None  # the usual case: no need to import urllib.request (~25 ms, in the mirror)
-    import urllib.request
-
-    parsed = urllib.parse.urlsplit(address)
-    proxies = urllib.request.getproxies_environment()
-    proxy = proxies.get(parsed.scheme)
-    if not proxy or urllib.request.proxy_bypass_environment(parsed.netloc, proxies):  # type: ignore[attr-defined]
-        return None
-    return proxy
-
-
-def _host_port(url: str, default: int) -> tuple[str, int | None]:
-    """The host and port of ``url`` (None for a port that is not one: refused when used)."""
-    parsed = urllib.parse.urlsplit(url)
-    try:
-        return parsed.hostname or "", parsed.port or default
-    except ValueError:
-        return parsed.hostname or "", None
-
-
-class _Connections:
-    """The kept-alive connections to one agent address: the idle ones in a list under a lock
-    (shared by threads and by ``with_timeout`` clients), the last one given back taken first."""
-
-    def __init__(self, address: str, token: str, ca_file: str | None) -> None:
-        # The agent never compresses: its bytes arrive as sent, and are counted so.
-        self.headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
-        self.https = address.startswith("https:")
-        self.host, self.port = _host_port(address, 443 if self.https else 80)
-        self.context: ssl.SSLContext | None = None
-        if self.https:
-            # The agent's certificate is checked against the attached CA file alone, else
-            # the system's CAs (never a bundle found in the environment); hostname checked.
-            self.context = ssl.create_default_context(cafile=ca_file)
-        self.prefix = "/api/v1"
-        self.proxy: tuple[str, int | None] | None = None
-        self.proxy_context: ssl.SSLContext | None = None
-        proxy = _proxy_for(address)
-        if proxy:
-            if "://" not in proxy:
-                proxy = f"http://{proxy}"
-            scheme = proxy.split("://", 1)[0].lower()
-            if scheme not in ("http", "https") or (scheme == "https" and self.https):
-                raise AmlError(
-                    f"The {scheme}:// proxy set for {address} cannot carry its requests; set "
-                    "an http:// proxy, or name the agent's host in $NO_PROXY."
-                )
-            self.proxy = _host_port(proxy, 443 if scheme == "https" else 80)
-            if scheme == "https":
-                self.proxy_context = ssl.create_default_context()
-            if not self.https:
-                self.prefix = f"{address}/api/v1"  # an absolute URI: the proxy forwards it
-        self._idle: list[http.client.HTTPConnection] = []
-        self._lock = threading.Lock()
-
-    def take(self, timeout: float) -> http.client.HTTPConnection:
-        """An idle connection still usable, else a new one (connected by its first request)."""
-        while True:
-            with self._lock:
-                conn = self._idle.pop() if self._idle else None
-            if conn is None:
-                return self._open(timeout)
-            if conn.sock is not None and connection_usable(conn.sock):
-                conn.sock.settimeout(timeout)
-                return conn
-            conn.close()  # the agent closed it while idle (or sent what nobody asked for)
-
-    def _open(self, timeout: float) -> http.client.HTTPConnection:
-        host, port = self.proxy or (self.host, self.port)
-        if port is None or self.port is None:
-            raise OSError("the port is not a number from 0 to 65535")
-        conn: http.client.HTTPConnection
-        if self.https or self.proxy_context:
-            context = self.proxy_context or self.context
-            conn = http.client.HTTPSConnection(
-                host, port, timeout=timeout, context=context, blocksize=SEND_BYTES
-            )
-            if self.https and self.proxy:
-                conn.set_tunnel(self.host, self.port)  # CONNECT, then TLS with the agent
-        else:
-            conn = http.client.HTTPConnection(host, port, timeout=timeout, blocksize=SEND_BYTES)
-        return conn
-
-    def give_back(self, conn: http.client.HTTPConnection) -> None:
-        with self._lock:
-            if len(self._idle) < IDLE_MAX:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
 
 
 class AgentClient:
@@ -159,7 +51,7 @@ class AgentClient:
     ) -> None:
         self.address = check_address(address)
         self._timeout = timeout
-        self._connections = _Connections(self.address, token, ca_file)
+        self._connections = Connections(self.address, token, ca_file)
 
     def with_timeout(self, timeout: float) -> AgentClient:
         """This client with another timeout, sharing its connections."""
