@@ -157,17 +157,9 @@ def prepare(ws: Workspace, run_id: str, definition: dict[str, Any]) -> dict[str,
         else:
             values[name] = str(where)
     (folder.datasets / DIRECT_FILE).write_text(json.dumps(direct))
-    outputs = []
-    for spec in definition.get("outputDatasets") or []:
-        path = folder.dataset_output(spec["name"])
-        path.mkdir(parents=True, exist_ok=True)
-        values[spec["name"]] = str(path)
-        outputs.append(spec["name"])
-    if modes:
-        values["AZUREML_DATASET_ENVIRONMENT_VARS"] = ",".join(modes)
-    if outputs:
-        values["AZUREML_DATASET_FILE_OUTPUTS"] = ";".join(outputs)
-    return values
+    from .run_data import with_outputs  # the same outputs and variables as a local run
+
+    return with_outputs(folder, definition, values, modes)
 
 
 def fetch_input(

@@ -18,6 +18,7 @@ from ..errors import AmlError
 from .output_config import resolve_path
 
 if TYPE_CHECKING:
+    from ..store.run_folder import RunFolder
     from ..tracking.workspace import Workspace
 
 
@@ -59,6 +60,14 @@ def prepare(ws: Workspace, run_id: str, definition: dict[str, Any]) -> dict[str,
                 values[name] = str(where)
         except AmlError as exc:
             raise AmlError(f"Input dataset {name!r} ({mode}): {exc}") from None
+    return with_outputs(folder, definition, values, modes)
+
+
+def with_outputs(
+    folder: RunFolder, definition: dict[str, Any], values: dict[str, str], modes: list[str]
+) -> dict[str, str]:
+    """``values`` (the inputs' paths or ids) with an empty folder for each output, and v1's
+    two list variables: ``name:mode`` of each input, ``;``-joined output names."""
     outputs = []
     for spec in definition.get("outputDatasets") or []:
         path = folder.dataset_output(spec["name"])
