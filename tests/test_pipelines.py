@@ -131,6 +131,18 @@ def test_three_steps_pass_files_and_a_rerun_reuses_every_step(
     (train,) = third.find_step_run("train")
     assert "input prepared" in train.why_not_reused()
 
+    # Listed, a pipeline's run and its steps come back as their kinds, as from Run.get.
+    listed = list(exp.get_runs())
+    assert [r.id for r in listed] == [third.id, again.id, first.id]
+    assert all(isinstance(r, PipelineRun) for r in listed)
+    steps = list(listed[0].get_children())
+    assert sorted(type(s).__name__ for s in steps) == ["StepRun"] * 3
+    assert isinstance(steps[0].parent, PipelineRun) and steps[0].parent.id == third.id
+    reused_steps = list(listed[1].get_children())
+    assert {(type(s).__name__, s.type) for s in reused_steps} == {
+        ("StepRun", "azureml.ReusedStepRun")
+    }
+
 
 def test_a_changed_source_reruns_that_step_and_what_reads_its_changed_output(
     ws: Workspace, tmp_path: Path

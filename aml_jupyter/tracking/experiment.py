@@ -170,8 +170,9 @@ class Experiment:
         status: str | None = None,
     ) -> Iterator[Run]:
         """This experiment's runs, newest first (a generator, like v1); each run comes with
-        its record and tags, read for all of them at once."""
-        from .run import Run
+        its record and tags, read for all of them at once, and as its kind's class (a
+        pipeline's run is a ``PipelineRun``, as ``Run.get`` gives)."""
+        from .run import run_class
         from .run_children import _tag_filter
         from .targets import check_active_runs
 
@@ -186,7 +187,7 @@ class Experiment:
         )
         # Active runs' targets look at them first: one whose owner died comes back ended.
         for record in check_active_runs(self.workspace, records):
-            yield Run._of(self, record)
+            yield run_class(record.run_type)._of(self, record)  # a PipelineRun as one
 
     @property
     def id(self) -> str:

@@ -184,7 +184,10 @@ class Run(RunMetrics, RunLogs, RunChildren, RunV1, RunDatasets, RunTags, RunSnap
     def parent(self) -> Run | None:
         """The parent run, or None for a top-level run."""
         parent_id = self._record.parent_id
-        return Run(self._experiment, parent_id) if parent_id else None
+        if not parent_id:
+            return None
+        record = self._ws.store.get_run(parent_id)
+        return run_class(record.run_type)._of(self._experiment, record)
 
     @property
     def name(self) -> str:

@@ -100,7 +100,7 @@ class RunChildren:
         _rehydrate_runs: bool = True,
     ) -> Iterator[Run]:
         """The run's children, newest first (all descendants with ``recursive=True``)."""
-        from .run import Run
+        from .run import run_class
 
         records = self._ws.store.list_runs(
             parent_id=self._id,
@@ -111,7 +111,7 @@ class RunChildren:
             with_tags=True,
         )
         for record in targets.check_active_runs(self._ws, records):
-            child = Run._of(self._experiment, record)
+            child = run_class(record.run_type)._of(self._experiment, record)  # a StepRun ...
             yield child
             if recursive:
                 yield from child.get_children(recursive=True, tags=tags, type=type, status=status)
