@@ -174,11 +174,14 @@ def run(args: argparse.Namespace) -> int:
             if stop.is_set() and kill_at is None:
                 _kill(container, "SIGTERM")
                 # Leave time to kill and remove it before the supervisor's SIGKILL reaches us.
-                kill_at = time.monotonic() + max(GRACE_S - 0.5, GRACE_S / 2)
+                kill_at = time.monotonic() + max(GRACE_S - 1.5, GRACE_S / 2)
             elif kill_at is not None and time.monotonic() > kill_at:
                 _kill(container, "SIGKILL")
                 kill_at = float("inf")
-        streamer.join(5)  # the last lines
+        if stop.is_set():  # removed first: the supervisor's SIGKILL may follow at once
+            with contextlib.suppress(docker.errors.DockerException):
+                container.remove(force=True)
+        streamer.join(0.5 if stop.is_set() else 5)  # the last lines
         if not codes:
             raise AmlError("the engine did not say how the container ended")
         return codes[0]
