@@ -31,8 +31,10 @@ from ..errors import AmlError
 from ..paths import checked_relative_name
 from ..store.blobs import check_sha256
 from .grants import FileGrant, Grants, parse, shown
+from .run_contract import with_outputs
 
 if TYPE_CHECKING:
+    from ..store.run_folder import RunFolder
     from ..tracking.workspace import Workspace
 
 #: Marks a run folder whose datasets were laid out here as a node (not the submitting side).
@@ -43,6 +45,8 @@ OUTPUT_PREFIX = "datasets/outputs"
 #: Where a Ray job's data package puts its files (a folder on the job's PYTHONPATH).
 PACKAGE_FOLDER = "aml_run_data"
 _TAG = re.compile(r"[0-9a-f]{32}")
+#: In a rank's copy of ``remoteData``: the grants its driver read (never stored or logged).
+INLINE_KEY = "grantsFromDriver"
 _PIECE = 1 << 20
 #: Files fetched at once (``AML_DATA_FETCHERS`` on the node, 8 by default).
 _FETCHERS_TEXT = os.environ.get("AML_DATA_FETCHERS", "").strip()
@@ -70,17 +74,27 @@ def _locate(ws: Workspace, remote: Any) -> tuple[bytes, OpenBlob]:
         ws.blobs.path(sha).unlink(missing_ok=True)  # read once: it holds signatures
         return data, ws.blobs.open
     inline = remote.get(INLINE_KEY)
-    folder = _package_folder(remote, need_grants=inline is None)
     if isinstance(inline, bytes):  # a rank's: the grants its driver took from the package
-        return inline, _package_blobs(folder / "blobs")
+        return inline, _package_blobs(_package_folder(remote, need_grants=False) / "blobs")
+    folder = _package_folder(remote, need_grants=True)
+    return _take_grants_file(folder), _package_blobs(folder / "blobs")
+
+
+def _take_grants_file(folder: Path) -> bytes:
+    """The package's grants, deleted once read: they hold signatures, and the package is
+    this run's alone."""
     grants = folder / "grants.json"
     data = grants.read_bytes()
-    grants.unlink(missing_ok=True)  # read once: the package is this run's alone
-    return data, _package_blobs(folder / "blobs")
+    grants.unlink(missing_ok=True)
+    return data
 
 
-#: In a rank's copy of ``remoteData``: the grants its driver read (never stored or logged).
-INLINE_KEY = "grantsFromDriver"
+def _mark_on_node(ws: Workspace, run_id: str) -> RunFolder:
+    """The run's datasets are this node's: its outputs go back as run files (see finish)."""
+    folder = ws.store.run_folder(run_id)
+    folder.datasets.mkdir(parents=True, exist_ok=True)
+    (folder.datasets / NODE_MARK).touch()
+    return folder
 
 
 def _package_folder(remote: dict[str, Any], need_grants: bool) -> Path:
@@ -102,12 +116,8 @@ def take_grants(ws: Workspace, run_id: str, definition: dict[str, Any]) -> bytes
     remote = definition.get("remoteData")
     if not isinstance(remote, dict):
         raise AmlError("The run's remoteData is not an object; submit it again.")
-    grants = _package_folder(remote, need_grants=True) / "grants.json"
-    data = grants.read_bytes()
-    grants.unlink(missing_ok=True)
-    folder = ws.store.run_folder(run_id)
-    folder.datasets.mkdir(parents=True, exist_ok=True)
-    (folder.datasets / NODE_MARK).touch()
+    data = _take_grants_file(_package_folder(remote, need_grants=True))
+    _mark_on_node(ws, run_id)
     return data
 
 
@@ -122,9 +132,7 @@ def _package_blobs(blobs: Path) -> OpenBlob:
 
 def prepare(ws: Workspace, run_id: str, definition: dict[str, Any]) -> dict[str, str]:
     """Lay out the run's inputs and outputs on the node; the same values as a local run."""
-    folder = ws.store.run_folder(run_id)
-    folder.datasets.mkdir(parents=True, exist_ok=True)
-    (folder.datasets / NODE_MARK).touch()
+    folder = _mark_on_node(ws, run_id)
     data, open_blob = _locate(ws, definition.get("remoteData"))
     grants = parse(data)
     if time.time() > grants.expires:
@@ -157,9 +165,7 @@ def prepare(ws: Workspace, run_id: str, definition: dict[str, Any]) -> dict[str,
         else:
             values[name] = str(where)
     (folder.datasets / DIRECT_FILE).write_text(json.dumps(direct))
-    from .run_data import with_outputs  # the same outputs and variables as a local run
-
-    return with_outputs(folder, definition, values, modes)
+    return with_outputs(folder, definition, values, modes)  # as a local run's
 
 
 def fetch_input(

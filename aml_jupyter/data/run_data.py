@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AmlError
 from .output_config import resolve_path
+from .run_contract import with_outputs
 
 if TYPE_CHECKING:
-    from ..store.run_folder import RunFolder
     from ..tracking.workspace import Workspace
 
 
@@ -61,24 +61,6 @@ def prepare(ws: Workspace, run_id: str, definition: dict[str, Any]) -> dict[str,
         except AmlError as exc:
             raise AmlError(f"Input dataset {name!r} ({mode}): {exc}") from None
     return with_outputs(folder, definition, values, modes)
-
-
-def with_outputs(
-    folder: RunFolder, definition: dict[str, Any], values: dict[str, str], modes: list[str]
-) -> dict[str, str]:
-    """``values`` (the inputs' paths or ids) with an empty folder for each output, and v1's
-    two list variables: ``name:mode`` of each input, ``;``-joined output names."""
-    outputs = []
-    for spec in definition.get("outputDatasets") or []:
-        path = folder.dataset_output(spec["name"])
-        path.mkdir(parents=True, exist_ok=True)
-        values[spec["name"]] = str(path)
-        outputs.append(spec["name"])
-    if modes:
-        values["AZUREML_DATASET_ENVIRONMENT_VARS"] = ",".join(modes)
-    if outputs:
-        values["AZUREML_DATASET_FILE_OUTPUTS"] = ";".join(outputs)
-    return values
 
 
 def finish(ws: Workspace, run_id: str, definition: dict[str, Any], status: str) -> list[str]:

@@ -47,6 +47,8 @@ class RankProcess:
         self.work = self.folder.work
         self.proc: subprocess.Popen[bytes] | None = None
         self.experiment = experiment
+        #: The run as this rank started it (its output datasets are sent back from it).
+        self.definition: dict[str, Any] = {}
 
     def node(self) -> dict[str, Any]:
         """This node's id and IP, and a free port (rank 0's: every rank's MASTER_ADDR/PORT)."""
@@ -125,7 +127,7 @@ class RankProcess:
                 outputs[path.relative_to(self.work).as_posix()] = path.read_bytes()
         records = self.ws.store
         data: dict[str, bytes] = {}  # its output datasets' files: "<output name>/<path>"
-        for spec in getattr(self, "definition", {}).get("outputDatasets") or []:
+        for spec in self.definition.get("outputDatasets") or []:
             root = self.folder.dataset_output(spec["name"])
             for path in sorted(root.rglob("*")) if root.is_dir() else ():
                 if path.is_file() and not path.is_symlink():
